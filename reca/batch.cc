@@ -1,0 +1,226 @@
+#include "reca/batch.h"
+
+#include <algorithm>
+
+#include <ATen/ATen.h>
+
+#include "reca/rng.h"
+
+namespace reca {
+namespace {
+
+// Rows of ids -> [rows, width] int64, padded with kPad on the left or right.
+at::Tensor PackIds(const std::vector<std::vector<int64_t>>& rows, size_t width, bool left_pad) {
+  std::vector<int64_t> flat(rows.size() * width, Tokenizer::kPad);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const size_t off = left_pad ? width - rows[i].size() : 0;
+    std::copy(rows[i].begin(), rows[i].end(), flat.begin() + i * width + off);
+  }
+  return at::tensor(flat, at::kLong).view({static_cast<int64_t>(rows.size()), static_cast<int64_t>(width)});
+}
+
+}  // namespace
+
+int64_t StepBatches::samples() const {
+  int64_t n = 0;
+  for (const auto& b : recon) n += b.images.size(0);
+  for (const auto& b : i2t) n += b.images.size(0);
+  for (const auto& b : t2i) n += b.images.size(0);
+  return n;
+}
+
+at::Tensor ImagesToTensor(const std::vector<std::vector<uint8_t>>& images, int64_t size) {
+  const int64_t b = static_cast<int64_t>(images.size());
+  at::Tensor out = at::empty({b, size, size, 3}, at::TensorOptions().dtype(at::kByte));
+  uint8_t* dst = out.data_ptr<uint8_t>();
+  for (int64_t i = 0; i < b; ++i) {
+    std::copy(images[i].begin(), images[i].end(), dst + i * size * size * 3);
+  }
+  return out.permute({0, 3, 1, 2}).to(at::kFloat).div_(255.0).contiguous();
+}
+
+std::vector<std::vector<uint8_t>> TensorToImages(const at::Tensor& images) {
+  at::Tensor u8 = images.detach()
+                      .to(at::kCPU, at::kFloat)
+                      .clamp(0.0, 1.0)
+                      .mul(255.0)
+                      .round()
+                      .to(at::kByte)
+                      .permute({0, 2, 3, 1})
+                      .contiguous();
+  std::vector<std::vector<uint8_t>> out;
+  const int64_t per = u8.numel() / std::max<int64_t>(1, u8.size(0));
+  for (int64_t i = 0; i < u8.size(0); ++i) {
+    const uint8_t* p = u8.data_ptr<uint8_t>() + i * per;
+    out.emplace_back(p, p + per);
+  }
+  return out;
+}
+
+PromptIds MakePromptIds(const Tokenizer& tok, const std::vector<std::string>& texts,
+                        int64_t max_tokens) {
+  std::vector<std::vector<int64_t>> seqs;
+  size_t longest = 0;
+  for (const std::string& t : texts) {
+    std::vector<int64_t> ids = tok.Encode(t);
+    if (static_cast<int64_t>(ids.size()) > max_tokens - 1) ids.resize(max_tokens - 1);
+    ids.push_back(Tokenizer::kAssistant);
+    longest = std::max(longest, ids.size());
+    seqs.push_back(std::move(ids));
+  }
+  const int64_t b = static_cast<int64_t>(texts.size());
+  return {at::full({b, 1}, Tokenizer::kUser, at::kLong), PackIds(seqs, longest, /*left_pad=*/true)};
+}
+
+at::Tensor MakeCaptionIds(const Tokenizer& tok, const std::vector<std::string>& captions,
+                          int64_t max_tokens) {
+  std::vector<std::vector<int64_t>> seqs;
+  size_t longest = 0;
+  for (const std::string& c : captions) {
+    std::vector<int64_t> ids = tok.Encode(c);
+    if (static_cast<int64_t>(ids.size()) > max_tokens - 1) ids.resize(max_tokens - 1);
+    ids.push_back(Tokenizer::kEos);
+    longest = std::max(longest, ids.size());
+    seqs.push_back(std::move(ids));
+  }
+  return PackIds(seqs, longest, /*left_pad=*/false);
+}
+
+ShapesStepData::ShapesStepData(ShapesDataOptions options)
+    : options_(options),
+      recon_world_(ShapesWorldOptions{options.seed * 2 + 1, static_cast<int>(options.image_size)}),
+      caption_world_(ShapesWorldOptions{options.seed * 2 + 2, static_cast<int>(options.image_size)}) {}
+
+StepBatches ShapesStepData::Build(int64_t step) const {
+  const ShapesDataOptions& o = options_;
+  const int64_t per_step = o.mix.total();
+  const std::vector<std::string>& templates = ReconTemplates();
+  Rng rng(o.seed ^ 0xda7aull, static_cast<uint64_t>(step));
+  StepBatches out;
+  // Slot j of the step draws scenes [(step * per_step + j) * B, ... + B).
+  int64_t slot = 0;
+  auto scenes_for = [&](const ShapesWorld& world, std::vector<Scene>* scenes,
+                        std::vector<std::vector<uint8_t>>* pixels) {
+    const uint64_t first = static_cast<uint64_t>((step * per_step + slot++) * o.batch);
+    for (int64_t i = 0; i < o.batch; ++i) {
+      scenes->push_back(world.SceneAt(first + i));
+      pixels->push_back(ShapesWorld::Render(scenes->back()));
+    }
+  };
+  auto caption = [&](const Scene& s, uint64_t variant) {
+    return o.dense_captions ? ShapesWorld::DenseCaption(s) : ShapesWorld::SparseCaption(s, variant);
+  };
+  for (int64_t r = 0; r < o.mix.recon; ++r) {
+    std::vector<Scene> scenes;
+    std::vector<std::vector<uint8_t>> px;
+    scenes_for(recon_world_, &scenes, &px);
+    std::vector<std::string> texts;
+    for (int64_t i = 0; i < o.batch; ++i) {
+      texts.push_back(rng.Bernoulli(o.cfg_drop) ? kUncondPrompt
+                                                : templates[rng.Below(templates.size())]);
+    }
+    out.recon.push_back({ImagesToTensor(px, o.image_size), MakePromptIds(tok_, texts, o.max_text_tokens)});
+  }
+  for (int64_t r = 0; r < o.mix.i2t; ++r) {
+    std::vector<Scene> scenes;
+    std::vector<std::vector<uint8_t>> px;
+    scenes_for(caption_world_, &scenes, &px);
+    std::vector<std::string> caps;
+    for (const Scene& s : scenes) caps.push_back(caption(s, rng.Next()));
+    out.i2t.push_back({ImagesToTensor(px, o.image_size),
+                       MakePromptIds(tok_, std::vector<std::string>(o.batch, kI2TQuestion), o.max_text_tokens),
+                       MakeCaptionIds(tok_, caps, o.max_text_tokens)});
+  }
+  for (int64_t r = 0; r < o.mix.t2i; ++r) {
+    std::vector<Scene> scenes;
+    std::vector<std::vector<uint8_t>> px;
+    scenes_for(caption_world_, &scenes, &px);
+    std::vector<std::string> texts;
+    for (const Scene& s : scenes) {
+      const std::string c = caption(s, rng.Next());
+      texts.push_back(rng.Bernoulli(o.cfg_drop) ? std::string(kUncondPrompt)
+                                                : std::string(kT2IPrefix) + " " + c);
+    }
+    out.t2i.push_back({ImagesToTensor(px, o.image_size), MakePromptIds(tok_, texts, o.max_text_tokens)});
+  }
+  return out;
+}
+
+std::map<std::string, at::Tensor> EncodeStepBatches(const std::vector<StepBatches>& steps) {
+  std::map<std::string, at::Tensor> out;
+  for (size_t s = 0; s < steps.size(); ++s) {
+    const std::string p = std::to_string(s) + ".";
+    for (size_t j = 0; j < steps[s].recon.size(); ++j) {
+      const std::string k = p + "recon." + std::to_string(j) + ".";
+      const ReconBatch& b = steps[s].recon[j];
+      out[k + "images"] = b.images;
+      out[k + "pre"] = b.prompt.pre;
+      out[k + "post"] = b.prompt.post;
+    }
+    for (size_t j = 0; j < steps[s].i2t.size(); ++j) {
+      const std::string k = p + "i2t." + std::to_string(j) + ".";
+      const I2TBatch& b = steps[s].i2t[j];
+      out[k + "images"] = b.images;
+      out[k + "pre"] = b.question.pre;
+      out[k + "post"] = b.question.post;
+      out[k + "captions"] = b.captions;
+    }
+    for (size_t j = 0; j < steps[s].t2i.size(); ++j) {
+      const std::string k = p + "t2i." + std::to_string(j) + ".";
+      const T2IBatch& b = steps[s].t2i[j];
+      out[k + "images"] = b.images;
+      out[k + "pre"] = b.prompt.pre;
+      out[k + "post"] = b.prompt.post;
+    }
+  }
+  return out;
+}
+
+StatusOr<std::vector<StepBatches>> DecodeStepBatches(const std::map<std::string, at::Tensor>& t,
+                                                     const std::string& file) {
+  std::vector<StepBatches> steps;
+  auto get = [&](const std::string& key, at::Tensor* out) -> bool {
+    auto it = t.find(key);
+    if (it == t.end()) return false;
+    *out = it->second;
+    return true;
+  };
+  for (size_t s = 0;; ++s) {
+    const std::string p = std::to_string(s) + ".";
+    StepBatches step;
+    for (size_t j = 0;; ++j) {
+      const std::string k = p + "recon." + std::to_string(j) + ".";
+      ReconBatch b;
+      if (!get(k + "images", &b.images)) break;
+      if (!get(k + "pre", &b.prompt.pre) || !get(k + "post", &b.prompt.post)) {
+        return DataLossError(file + ": " + k + "pre/post missing");
+      }
+      step.recon.push_back(b);
+    }
+    for (size_t j = 0;; ++j) {
+      const std::string k = p + "i2t." + std::to_string(j) + ".";
+      I2TBatch b;
+      if (!get(k + "images", &b.images)) break;
+      if (!get(k + "pre", &b.question.pre) || !get(k + "post", &b.question.post) ||
+          !get(k + "captions", &b.captions)) {
+        return DataLossError(file + ": " + k + "pre/post/captions missing");
+      }
+      step.i2t.push_back(b);
+    }
+    for (size_t j = 0;; ++j) {
+      const std::string k = p + "t2i." + std::to_string(j) + ".";
+      T2IBatch b;
+      if (!get(k + "images", &b.images)) break;
+      if (!get(k + "pre", &b.prompt.pre) || !get(k + "post", &b.prompt.post)) {
+        return DataLossError(file + ": " + k + "pre/post missing");
+      }
+      step.t2i.push_back(b);
+    }
+    if (step.recon.empty() && step.i2t.empty() && step.t2i.empty()) break;
+    steps.push_back(std::move(step));
+  }
+  if (steps.empty()) return DataLossError(file + ": no recorded steps");
+  return steps;
+}
+
+}  // namespace reca

@@ -1,0 +1,108 @@
+#include "reca/mar/layers.h"
+
+#include <cmath>
+#include <limits>
+
+#include <torch/nn/init.h>
+#include <torch/autograd.h>
+
+namespace reca {
+namespace {
+
+class GradScaleFn : public torch::autograd::Function<GradScaleFn> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               double scale) {
+    ctx->saved_data["scale"] = scale;
+    return x.view_as(x);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const double scale = ctx->saved_data["scale"].toDouble();
+    return {grads[0] * scale, torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::nn::Linear MakeLinear(int64_t in, int64_t out, bool bias) {
+  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+}
+
+torch::nn::LayerNorm MakeLayerNorm(int64_t dim, bool affine) {
+  return torch::nn::LayerNorm(
+      torch::nn::LayerNormOptions({dim}).eps(kLayerNormEps).elementwise_affine(affine));
+}
+
+torch::Tensor GradScale(const torch::Tensor& x, double scale) {
+  if (scale == 1.0) return x;
+  return GradScaleFn::apply(x, scale);
+}
+
+torch::Tensor CausalPaddingMask(const torch::Tensor& valid) {
+  const int64_t len = valid.size(1);
+  auto opts = torch::TensorOptions().dtype(torch::kBool).device(valid.device());
+  torch::Tensor causal = torch::ones({len, len}, opts).tril();
+  torch::Tensor eye = torch::eye(len, opts);
+  return causal.unsqueeze(0).logical_and(valid.unsqueeze(1)).logical_or(eye.unsqueeze(0));
+}
+
+AttentionImpl::AttentionImpl(int64_t dim, int64_t heads)
+    : heads_(heads), scale_(1.0 / std::sqrt(static_cast<double>(dim / heads))) {
+  qkv_ = register_module("qkv", MakeLinear(dim, 3 * dim));
+  proj_ = register_module("proj", MakeLinear(dim, dim));
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& allowed) {
+  const int64_t b = x.size(0), len = x.size(1), dim = x.size(2);
+  torch::Tensor qkv = qkv_->forward(x).view({b, len, 3, heads_, dim / heads_}).permute({2, 0, 3, 1, 4});
+  torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
+  torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) * scale_;
+  if (allowed.defined()) {
+    att = att.masked_fill(allowed.unsqueeze(1).logical_not(),
+                          -std::numeric_limits<float>::infinity());
+  }
+  att = att.softmax(-1);
+  torch::Tensor out = torch::matmul(att, v).transpose(1, 2).reshape({b, len, dim});
+  return proj_->forward(out);
+}
+
+BlockImpl::BlockImpl(int64_t dim, int64_t heads, int64_t mlp_ratio) {
+  ln1_ = register_module("ln1", MakeLayerNorm(dim));
+  attn_ = register_module("attn", Attention(dim, heads));
+  ln2_ = register_module("ln2", MakeLayerNorm(dim));
+  fc1_ = register_module("fc1", MakeLinear(dim, dim * mlp_ratio));
+  fc2_ = register_module("fc2", MakeLinear(dim * mlp_ratio, dim));
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& allowed) {
+  torch::Tensor h = x + attn_->forward(ln1_->forward(x), allowed);
+  return h + fc2_->forward(torch::gelu(fc1_->forward(ln2_->forward(h))));
+}
+
+torch::nn::ModuleList MakeBlocks(int64_t depth, int64_t dim, int64_t heads, int64_t mlp_ratio) {
+  torch::nn::ModuleList list;
+  for (int64_t i = 0; i < depth; ++i) list->push_back(Block(dim, heads, mlp_ratio));
+  return list;
+}
+
+torch::Tensor RunBlocks(torch::nn::ModuleList& blocks, torch::Tensor x,
+                        const torch::Tensor& allowed) {
+  for (const auto& m : *blocks) x = m->as<BlockImpl>()->forward(x, allowed);
+  return x;
+}
+
+void InitLinearsAndNorms(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& m : module.modules(/*include_self=*/true)) {
+    if (auto* lin = m->as<torch::nn::LinearImpl>()) {
+      torch::nn::init::xavier_uniform_(lin->weight);
+      if (lin->bias.defined()) lin->bias.zero_();
+    } else if (auto* ln = m->as<torch::nn::LayerNormImpl>()) {
+      if (ln->weight.defined()) ln->weight.fill_(1.0);
+      if (ln->bias.defined()) ln->bias.zero_();
+    }
+  }
+}
+
+}  // namespace reca

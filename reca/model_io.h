@@ -1,0 +1,31 @@
+// Building models by family/preset and moving their weights through
+// safetensors files whose metadata carries the model config.
+#ifndef RECA_MODEL_IO_H_
+#define RECA_MODEL_IO_H_
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "reca/status.h"
+#include "reca/unified_model.h"
+
+namespace reca {
+
+// A fresh model, parameters initialised from the current torch seed.
+StatusOr<std::shared_ptr<UnifiedModel>> CreateModel(const std::string& family,
+                                                    const std::string& preset);
+
+// Weights (named parameters and buffers) plus ConfigMap() and `extra` as metadata.
+Status SaveModel(UnifiedModel& model, const std::string& path,
+                 const std::map<std::string, std::string>& extra = {});
+
+// Copies the file's tensors into `model`; names and shapes must match exactly.
+Status LoadModelWeights(UnifiedModel& model, const std::string& path);
+
+// Rebuilds the model described by the file's metadata and loads its weights.
+StatusOr<std::shared_ptr<UnifiedModel>> LoadModel(const std::string& path);
+
+}  // namespace reca
+
+#endif  // RECA_MODEL_IO_H_

@@ -1,0 +1,118 @@
+#include "reca/objective.h"
+
+#include <cmath>
+#include <limits>
+
+#include <torch/autograd.h>
+
+#include "reca/mar/mar_model.h"
+#include "reca/torch_guard.h"
+
+#if defined(RECA_WITH_CUDA)
+#include <ATen/autocast_mode.h>
+#endif
+
+namespace reca {
+namespace {
+
+PromptIds To(const PromptIds& p, const c10::Device& d) { return {p.pre.to(d), p.post.to(d)}; }
+
+// Matmul FLOPs for MFU; families without a FLOP model report 0.
+struct FlopModel {
+  const MarModel* mar;
+  double Recon(int64_t b, int64_t prefix_len) const {
+    return mar ? mar->UnderstandingForwardFlops(b) + mar->GenerationForwardFlops(b, prefix_len) : 0;
+  }
+  double Gen(int64_t b, int64_t prefix_len) const {
+    return mar ? mar->GenerationForwardFlops(b, prefix_len) : 0;
+  }
+  double I2T(int64_t b, int64_t prefix_len, int64_t cap) const {
+    return mar ? mar->I2TForwardFlops(b, prefix_len, cap) : 0;
+  }
+};
+
+#if defined(RECA_WITH_CUDA)
+struct AutocastScope {
+  explicit AutocastScope(bool on) : on_(on) {
+    if (on_) {
+      at::autocast::set_enabled(true);
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    }
+  }
+  ~AutocastScope() {
+    if (on_) {
+      at::autocast::clear_cache();
+      at::autocast::set_enabled(false);
+    }
+  }
+  bool on_;
+};
+#else
+struct AutocastScope {
+  explicit AutocastScope(bool) {}
+};
+#endif
+
+}  // namespace
+
+StatusOr<StepLosses> AccumulateRecaGradients(UnifiedModel& model, const StepBatches& step,
+                                             const SourceMix& mix, at::Generator& gen,
+                                             const c10::Device& device, bool bf16) {
+  if (bf16 && !device.is_cuda()) {
+    return InvalidArgumentError("train.bf16: bfloat16 autocast needs a CUDA device");
+  }
+  return TorchGuardOr("RecA step", [&]() -> StatusOr<StepLosses> {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    StepLosses out{nan, nan, nan, 0.0, 0.0, step.samples()};
+    const double denom = static_cast<double>(
+        step.recon.size() + step.i2t.size() + step.t2i.size());
+    if (denom == 0) return InvalidArgumentError("sources: the step has no batches (all repeats are 0)");
+    FlopModel flops{dynamic_cast<const MarModel*>(&model)};
+    auto run = [&](const torch::Tensor& loss, double weight, double* mean, size_t n) {
+      torch::Tensor scaled = loss.to(torch::kFloat32) * (weight / denom);
+      scaled.backward();
+      const double v = loss.item<double>();
+      *mean = (std::isnan(*mean) ? 0.0 : *mean) + v / static_cast<double>(n);
+      out.total += v * weight / denom;
+    };
+    for (const ReconBatch& b : step.recon) {
+      torch::Tensor images = b.images.to(device);
+      NamedTensors noise = model.SampleGenerationNoise(images.size(0), gen);
+      AutocastScope autocast(bf16);
+      Prefix prefix = model.AssemblePrefix(To(b.prompt, device), model.UnderstandingEmbed(images));
+      out.forward_flops += flops.Recon(images.size(0), prefix.embeds.size(1));
+      run(model.GenerationLoss(prefix, images, noise), mix.recon_weight, &out.recon, step.recon.size());
+    }
+    for (const I2TBatch& b : step.i2t) {
+      torch::Tensor images = b.images.to(device);
+      AutocastScope autocast(bf16);
+      torch::Tensor loss = model.I2TLoss(images, To(b.question, device), b.captions.to(device));
+      const int64_t prefix_len =
+          b.question.pre.size(1) + model.NumVisualTokens() + b.question.post.size(1);
+      out.forward_flops += flops.I2T(images.size(0), prefix_len, b.captions.size(1));
+      run(loss, mix.i2t_weight, &out.i2t, step.i2t.size());
+    }
+    for (const T2IBatch& b : step.t2i) {
+      torch::Tensor images = b.images.to(device);
+      NamedTensors noise = model.SampleGenerationNoise(images.size(0), gen);
+      AutocastScope autocast(bf16);
+      PromptIds prompt = To(b.prompt, device);
+      out.forward_flops += flops.Gen(images.size(0), prompt.pre.size(1) + prompt.post.size(1));
+      run(model.T2ILoss(prompt, images, noise), mix.t2i_weight, &out.t2i, step.t2i.size());
+    }
+    return out;
+  });
+}
+
+StatusOr<double> ReconstructionLoss(UnifiedModel& model, const ReconBatch& batch,
+                                    at::Generator& gen, const c10::Device& device) {
+  return TorchGuardOr("reconstruction loss", [&]() -> double {
+    torch::NoGradGuard no_grad;
+    torch::Tensor images = batch.images.to(device);
+    NamedTensors noise = model.SampleGenerationNoise(images.size(0), gen);
+    Prefix prefix = model.AssemblePrefix(To(batch.prompt, device), model.UnderstandingEmbed(images));
+    return model.GenerationLoss(prefix, images, noise).item<double>();
+  });
+}
+
+}  // namespace reca

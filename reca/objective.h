@@ -1,0 +1,39 @@
+// The RecA objective (DESIGN.md §4.2):
+//   L = w_recon * L_gen(template + h_v(I) -> I) + w_i2t * L_i2t + w_t2i * L_t2i
+// accumulated over every batch of a step (each loss scaled by its weight and
+// divided by the total number of batches, as Harmon's accumulative_counts).
+#ifndef RECA_OBJECTIVE_H_
+#define RECA_OBJECTIVE_H_
+
+#include <ATen/core/Generator.h>
+#include <c10/core/Device.h>
+
+#include "reca/batch.h"
+#include "reca/status.h"
+#include "reca/unified_model.h"
+
+namespace reca {
+
+struct StepLosses {
+  // Mean loss per source over its batches this step; NaN when the source has none.
+  double recon, i2t, t2i;
+  double total;          // the accumulated objective
+  double forward_flops;  // matmul FLOPs of all forward passes of the step
+  int64_t samples = 0;
+};
+
+// Runs forward and backward for every batch of `step` (adding to .grad);
+// randomness of the generation losses comes from `gen`. Under `bf16` the
+// forward passes run in bfloat16 autocast (CUDA only).
+StatusOr<StepLosses> AccumulateRecaGradients(UnifiedModel& model, const StepBatches& step,
+                                             const SourceMix& mix, at::Generator& gen,
+                                             const c10::Device& device, bool bf16 = false);
+
+// The loss of the reconstruction source alone, without gradients (held-out
+// evaluation).
+StatusOr<double> ReconstructionLoss(UnifiedModel& model, const ReconBatch& batch,
+                                    at::Generator& gen, const c10::Device& device);
+
+}  // namespace reca
+
+#endif  // RECA_OBJECTIVE_H_

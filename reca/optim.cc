@@ -1,0 +1,84 @@
+#include "reca/optim.h"
+
+#include <cmath>
+
+#include <torch/nn/utils/clip_grad.h>
+
+#include "reca/torch_guard.h"
+
+namespace reca {
+
+Status OptimOptions::Validate() const {
+  if (!(lr > 0)) return InvalidArgumentError("optimizer.lr: must be > 0");
+  if (!(min_lr >= 0 && min_lr <= lr)) return InvalidArgumentError("optimizer.min_lr: must be in [0, lr]");
+  if (!(beta1 >= 0 && beta1 < 1)) return InvalidArgumentError("optimizer.beta1: must be in [0, 1)");
+  if (!(beta2 >= 0 && beta2 < 1)) return InvalidArgumentError("optimizer.beta2: must be in [0, 1)");
+  if (!(eps > 0)) return InvalidArgumentError("optimizer.eps: must be > 0");
+  if (!(weight_decay >= 0)) return InvalidArgumentError("optimizer.weight_decay: must be >= 0");
+  if (warmup_steps < 0) return InvalidArgumentError("optimizer.warmup_steps: must be >= 0");
+  if (total_steps < 1) return InvalidArgumentError("train.steps: must be >= 1");
+  if (!(ema_decay >= 0 && ema_decay < 1)) return InvalidArgumentError("optimizer.ema_decay: must be in [0, 1)");
+  return OkStatus();
+}
+
+double LearningRateAt(const OptimOptions& o, int64_t step) {
+  if (step < o.warmup_steps) return o.lr * double(step + 1) / double(o.warmup_steps);
+  const int64_t span = std::max<int64_t>(1, o.total_steps - o.warmup_steps);
+  const double progress = std::min(1.0, double(step - o.warmup_steps) / double(span));
+  return o.min_lr + 0.5 * (o.lr - o.min_lr) * (1.0 + std::cos(M_PI * progress));
+}
+
+Optimizer::Optimizer(UnifiedModel& model, OptimOptions options) : model_(model), o_(options) {
+  std::vector<torch::Tensor> decay, no_decay;
+  for (const auto& p : model.named_parameters()) {
+    if (!p.value().requires_grad()) continue;
+    params_.push_back(p.value());
+    (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());
+  }
+  auto opts = [&](double wd) {
+    return std::make_unique<torch::optim::AdamWOptions>(
+        torch::optim::AdamWOptions(o_.lr).betas({o_.beta1, o_.beta2}).eps(o_.eps).weight_decay(wd));
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, opts(o_.weight_decay));
+  groups.emplace_back(no_decay, opts(0.0));
+  adamw_ = std::make_unique<torch::optim::AdamW>(std::move(groups),
+                                                 torch::optim::AdamWOptions(o_.lr));
+  if (o_.ema_decay > 0) {
+    torch::NoGradGuard no_grad;
+    for (const auto& p : model.named_parameters()) ema_[p.key()] = p.value().detach().clone();
+  }
+}
+
+void Optimizer::ZeroGrad() { adamw_->zero_grad(); }
+
+StatusOr<double> Optimizer::Step(int64_t step) {
+  return TorchGuardOr("optimizer step", [&]() -> double {
+    double norm = 0;
+    if (o_.grad_clip > 0) {
+      norm = torch::nn::utils::clip_grad_norm_(params_, o_.grad_clip);
+    } else {
+      torch::NoGradGuard no_grad;
+      torch::Tensor sq = torch::zeros({}, params_.front().options());
+      for (const auto& p : params_) if (p.grad().defined()) sq += p.grad().pow(2).sum();
+      norm = std::sqrt(sq.item<double>());
+    }
+    if (std::isfinite(norm)) {
+      const double lr = LearningRateAt(o_, step);
+      for (auto& g : adamw_->param_groups()) {
+        static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+      }
+      adamw_->step();
+      if (!ema_.empty()) {
+        torch::NoGradGuard no_grad;
+        for (const auto& p : model_.named_parameters()) {
+          ema_.at(p.key()).mul_(o_.ema_decay).add_(p.value().detach(), 1.0 - o_.ema_decay);
+        }
+      }
+    }
+    adamw_->zero_grad();
+    return norm;
+  });
+}
+
+}  // namespace reca

@@ -1,0 +1,77 @@
+// What RecA needs from a unified multimodal model (DESIGN.md §4.1).
+//
+// A model family implements this interface; the RecA objective, trainer,
+// checkpoints and evaluators only talk to it. All randomness of a loss is
+// drawn up front by SampleGenerationNoise, so a loss is a pure function of
+// (weights, inputs, noise): that is what the Python parity test relies on.
+// Methods may throw c10::Error; callers cross reca/torch_guard.h.
+#ifndef RECA_UNIFIED_MODEL_H_
+#define RECA_UNIFIED_MODEL_H_
+
+#include <map>
+#include <string>
+
+#include <ATen/core/Generator.h>
+#include <torch/nn/module.h>
+
+namespace reca {
+
+using NamedTensors = std::map<std::string, torch::Tensor>;
+
+// Text around an optional visual span: [pre_ids] [visual] [post_ids].
+// post_ids is left-padded with Tokenizer::kPad so prompts of one batch align.
+struct PromptIds {
+  torch::Tensor pre;   // [B, Lpre] int64
+  torch::Tensor post;  // [B, Lpost] int64
+};
+
+// A model-space prefix: embeddings and which positions are real (not padding).
+struct Prefix {
+  torch::Tensor embeds;  // [B, L, D]
+  torch::Tensor valid;   // [B, L] bool
+};
+
+struct SampleOptions {
+  int64_t num_iter = 8;        // generation rounds (mask schedule steps)
+  int64_t diffusion_steps = 50;
+  double cfg = 3.0;            // text guidance; 1 = off
+  double temperature = 1.0;
+};
+
+class UnifiedModel : public torch::nn::Module {
+ public:
+  virtual std::string family() const = 0;
+  // Flat config, stored in checkpoint metadata.
+  virtual std::map<std::string, std::string> ConfigMap() const = 0;
+
+  // The understanding-side visual tokens for `images` ([B, 3, H, W] in [0, 1])
+  // in LLM space, with the family's resolution and gradient policy.
+  virtual torch::Tensor UnderstandingEmbed(const torch::Tensor& images) = 0;
+  // Length of UnderstandingEmbed's token axis.
+  virtual int64_t NumVisualTokens() const = 0;
+  // Embeds the text and places `visual` (may be undefined) between pre and post.
+  virtual Prefix AssemblePrefix(const PromptIds& prompt, const torch::Tensor& visual) = 0;
+
+  // Draws everything random the generation loss needs for a batch of `batch`.
+  virtual NamedTensors SampleGenerationNoise(int64_t batch, at::Generator& gen) = 0;
+  // The family's native generation loss for `images` given `prefix`.
+  virtual torch::Tensor GenerationLoss(const Prefix& prefix, const torch::Tensor& images,
+                                       const NamedTensors& noise) = 0;
+  // Captioning cross-entropy on `caption_ids` ([B, Lc], right-padded, ends in
+  // <eos>) after [question.pre, UnderstandingEmbed(images), question.post].
+  virtual torch::Tensor I2TLoss(const torch::Tensor& images, const PromptIds& question,
+                                const torch::Tensor& caption_ids) = 0;
+  // Text-to-image loss: the generation loss under a text-only prefix.
+  torch::Tensor T2ILoss(const PromptIds& prompt, const torch::Tensor& images,
+                        const NamedTensors& noise) {
+    return GenerationLoss(AssemblePrefix(prompt, torch::Tensor()), images, noise);
+  }
+
+  // Generates images [B, 3, H, W] in [0, 1]. `uncond` is used when cfg != 1.
+  virtual torch::Tensor Generate(const Prefix& cond, const Prefix& uncond,
+                                 const SampleOptions& options, at::Generator& gen) = 0;
+};
+
+}  // namespace reca
+
+#endif  // RECA_UNIFIED_MODEL_H_
