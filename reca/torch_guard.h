@@ -51,8 +51,21 @@ Status TorchGuard(const std::string& context, F&& f) {
   }
 }
 
-// Runs `f` returning T and converts any exception into the error status.
-template <typename F, typename T = std::invoke_result_t<F>>
+namespace internal {
+template <typename T>
+struct UnwrapStatusOr {
+  using type = T;
+};
+template <typename T>
+struct UnwrapStatusOr<StatusOr<T>> {
+  using type = T;
+};
+}  // namespace internal
+
+// Runs `f` returning T (or StatusOr<T>) and converts any exception into the
+// error status.
+template <typename F,
+          typename T = typename internal::UnwrapStatusOr<std::invoke_result_t<F>>::type>
 StatusOr<T> TorchGuardOr(const std::string& context, F&& f) {
   try {
     return std::forward<F>(f)();

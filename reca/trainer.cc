@@ -60,7 +60,7 @@ struct HeldOut {
 
 HeldOut MakeHeldOut(int64_t image_size, int64_t count, int64_t max_text_tokens) {
   HeldOut h;
-  ShapesWorld world(ShapesWorldOptions{0x4e1d0u7ull, static_cast<int>(image_size)});
+  ShapesWorld world(ShapesWorldOptions{0x4e1d007ull, static_cast<int>(image_size)});
   std::vector<std::vector<uint8_t>> px;
   for (int64_t i = 0; i < count; ++i) {
     h.scenes.push_back(world.SceneAt(i));

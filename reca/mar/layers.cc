@@ -94,7 +94,7 @@ torch::Tensor RunBlocks(torch::nn::ModuleList& blocks, torch::Tensor x,
 
 void InitLinearsAndNorms(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
-  for (auto& m : module.modules(/*include_self=*/true)) {
+  for (auto& m : module.modules(/*include_self=*/false)) {
     if (auto* lin = m->as<torch::nn::LinearImpl>()) {
       torch::nn::init::xavier_uniform_(lin->weight);
       if (lin->bias.defined()) lin->bias.zero_();

@@ -54,7 +54,8 @@ torch::Tensor RunBlocks(torch::nn::ModuleList& blocks, torch::Tensor x,
                         const torch::Tensor& allowed);
 torch::nn::ModuleList MakeBlocks(int64_t depth, int64_t dim, int64_t heads, int64_t mlp_ratio);
 
-// MAR-style init: xavier-uniform Linear weights, zero biases, unit LayerNorm.
+// MAR-style init of every submodule (not `module` itself, which may still be
+// under construction): xavier-uniform Linear weights, zero biases, unit LayerNorm.
 void InitLinearsAndNorms(torch::nn::Module& module);
 
 }  // namespace reca
