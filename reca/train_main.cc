@@ -22,7 +22,8 @@ constexpr const char* kUsage = R"(usage: reca-train [--config=FILE.yaml] [--name
   --out=DIR                output directory (default runs/train)
   --steps=N --batch=N      optimizer steps; batch per source batch (default 100, 16)
   --mix=R:I:T              per-step repeats of recon : i2t : t2i
-  --seed=N --threads=N     seed; LibTorch intra-op threads (0 = all cores)
+  --seed=N --threads=N     seed; LibTorch intra-op threads (default 1: GEMMs use
+                           OpenBLAS's own pool of all cores; 0 = all cores)
   --device=cpu|cuda[:i]    --bf16 (bfloat16 autocast, CUDA only)
   --lr --min_lr --warmup_steps --weight_decay --grad_clip --ema_decay
   --dense_captions         train captions are dense (default: sparse)
@@ -30,7 +31,8 @@ constexpr const char* kUsage = R"(usage: reca-train [--config=FILE.yaml] [--name
   --log_every --sample_every --save_every --num_samples
   --sample_iters --sample_steps --cfg --temperature      sampling for the PNG grids
   --batches_file=PATH      replay recorded batches (benchmark); --dump_batches=PATH
-                           --dump_steps=N writes such a file and exits
+                           --dump_steps=N writes such a file and exits;
+  --save_init=PATH         write the freshly initialised weights (--seed) and exit
 A YAML --config holds the same names as flat keys; flags override it.
 )";
 
@@ -120,10 +122,17 @@ reca::Status Run(int argc, char** argv) {
   int64_t dump_steps = 4;
   RECA_RETURN_IF_ERROR(args.Get("dump_batches", &dump));
   RECA_RETURN_IF_ERROR(args.Get("dump_steps", &dump_steps));
+  std::string save_init;
+  RECA_RETURN_IF_ERROR(args.Get("save_init", &save_init));
   RECA_RETURN_IF_ERROR(args.CheckAllUsed());
   o.optim.total_steps = o.steps;
   if (o.optim.warmup_steps < 0) o.optim.warmup_steps = (o.steps + 99) / 100;  // Harmon: 1%
 
+  if (!save_init.empty()) {
+    RECA_RETURN_IF_ERROR(reca::SaveInitialWeights(o, save_init));
+    std::cout << "wrote initial weights to " << save_init << "\n";
+    return reca::OkStatus();
+  }
   if (!dump.empty()) {
     RECA_RETURN_IF_ERROR(reca::DumpBatches(o, dump_steps, dump));
     std::cout << "wrote " << dump_steps << " recorded steps to " << dump << "\n";

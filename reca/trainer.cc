@@ -8,6 +8,8 @@
 #include <sstream>
 #include <thread>
 
+#include <dlfcn.h>
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <ATen/ATen.h>
@@ -35,6 +37,13 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
 // of (seed, step), so a resumed run draws exactly what an uninterrupted one would.
 at::Generator StepGenerator(uint64_t seed, uint64_t step) {
   return at::detail::createCPUGenerator(SplitMix64(seed * 0x9E3779B97F4A7C15ull + step));
+}
+
+// OpenBLAS's thread count when OpenBLAS is the BLAS behind LibTorch, else 0.
+int BlasThreads() {
+  using Fn = int (*)();
+  auto fn = reinterpret_cast<Fn>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  return fn ? fn() : 0;
 }
 
 std::string Fmt(double v, int precision = 4) {
@@ -123,6 +132,11 @@ Status WriteGrids(UnifiedModel& model, const TrainOptions& o, const HeldOut& hel
   });
 }
 
+StatusOr<std::shared_ptr<UnifiedModel>> InitialModel(const TrainOptions& o) {
+  torch::manual_seed(o.seed);
+  return CreateModel(o.family, o.preset);
+}
+
 }  // namespace
 
 SourceMix DefaultMix(const std::string& mode) {
@@ -151,6 +165,12 @@ Status TrainOptions::Validate() const {
   return optim.Validate();
 }
 
+Status SaveInitialWeights(const TrainOptions& o, const std::string& path) {
+  RECA_RETURN_IF_ERROR(o.Validate());
+  RECA_ASSIGN_OR_RETURN(std::shared_ptr<UnifiedModel> model, InitialModel(o));
+  return SaveModel(*model, path, {{"step", "0"}});
+}
+
 Status DumpBatches(const TrainOptions& o, int64_t count, const std::string& path) {
   RECA_RETURN_IF_ERROR(o.Validate());
   RECA_ASSIGN_OR_RETURN(std::shared_ptr<UnifiedModel> model, CreateModel(o.family, o.preset));
@@ -177,10 +197,9 @@ StatusOr<TrainSummary> RunTraining(const TrainOptions& o, std::ostream& log) {
   at::set_num_threads(threads);
   RECA_ASSIGN_OR_RETURN(c10::Device device, TorchGuardOr("train.device", [&] { return c10::Device(o.device); }));
 
-  torch::manual_seed(o.seed);
   std::shared_ptr<UnifiedModel> model;
   if (o.init.empty()) {
-    RECA_ASSIGN_OR_RETURN(model, CreateModel(o.family, o.preset));
+    RECA_ASSIGN_OR_RETURN(model, InitialModel(o));
   } else {
     RECA_ASSIGN_OR_RETURN(model, LoadModel(o.init));
   }
@@ -210,6 +229,7 @@ StatusOr<TrainSummary> RunTraining(const TrainOptions& o, std::ostream& log) {
   for (const auto& p : model->parameters()) params += p.numel();
   log << "reca-train: mode=" << o.mode << " family=" << model->family() << " preset=" << cfg.at("name")
       << " params=" << params << " device=" << o.device << " threads=" << threads
+      << " blas_threads=" << BlasThreads()
       << " batch=" << o.batch << " mix(recon:i2t:t2i)=" << o.mix.recon << ":" << o.mix.i2t << ":"
       << o.mix.t2i << " steps=" << o.steps << (o.init.empty() ? "" : " init=" + o.init) << "\n";
 

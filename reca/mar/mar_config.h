@@ -19,14 +19,14 @@ struct MarConfig {
   // The understanding encoder sees the image at this lower resolution (the
   // information bottleneck between condition and target).
   int64_t und_image_size = 16;
-  int64_t buffer_tokens = 4;
+  int64_t buffer_tokens = 16;
   // Shared MAR encoder, "LLM" and MAR decoder widths.
-  int64_t enc_dim = 64, enc_depth = 2, enc_heads = 4;
-  int64_t llm_dim = 96, llm_depth = 2, llm_heads = 4;
-  int64_t dec_dim = 64, dec_depth = 2, dec_heads = 4;
+  int64_t enc_dim = 96, enc_depth = 2, enc_heads = 4;
+  int64_t llm_dim = 128, llm_depth = 2, llm_heads = 4;
+  int64_t dec_dim = 96, dec_depth = 2, dec_heads = 4;
   int64_t mlp_ratio = 4;
   // Per-token diffusion MLP head (MAR's SimpleMLPAdaLN).
-  int64_t diff_width = 128, diff_depth = 3;
+  int64_t diff_width = 192, diff_depth = 3;
   int64_t diff_train_steps = 1000;
   int64_t diff_batch_mul = 4;
   int64_t vocab_size = 0;       // set from the tokenizer

@@ -1,0 +1,90 @@
+"""The Python peer of the training-speed benchmark: the same mar model
+(bench/python/reca_mar.py), the same initial weights and recorded batches as
+`reca-train --batches_file`, the same step (noise sampling, forward/backward
+over every batch of the step with gradient accumulation, clipping, AdamW with
+no decay on 1-D parameters, warm-up + cosine LR), timed the same way (the
+first step excluded).
+"""
+import argparse
+import math
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reca_mar  # noqa: E402
+
+
+def lr_at(step, lr, warmup, total):
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    span = max(1, total - warmup)
+    progress = min(1.0, (step - warmup) / span)
+    return 0.5 * lr * (1 + math.cos(math.pi * progress))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--init", required=True)
+    ap.add_argument("--batches", required=True)
+    ap.add_argument("--steps", type=int, required=True)
+    ap.add_argument("--threads", type=int, required=True,
+                    help="torch intra-op threads, as reca-train --threads")
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    model = reca_mar.MarModel.load_safetensors(args.init)
+    model.train()
+    steps = reca_mar.recorded_steps(args.batches)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.02},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
+    params = decay + no_decay
+    warmup = (args.steps + 99) // 100
+    timed, samples = 0.0, 0
+    for step in range(args.steps):
+        t0 = time.perf_counter()
+        data = steps[step % len(steps)]
+        gen = torch.Generator().manual_seed(args.seed * 1000003 + step)
+        n_batches = len(data["recon"]) + len(data["i2t"]) + len(data["t2i"])
+        n_samples = 0
+        for b in data["recon"]:
+            noise = model.sample_generation_noise(b["images"].shape[0], gen)
+            embeds, valid = model.assemble_prefix(b["pre"], model.understanding_embed(b["images"]), b["post"])
+            loss = model.generation_loss(embeds, valid, b["images"], noise)
+            (loss / n_batches).backward()
+            loss.item()
+            n_samples += b["images"].shape[0]
+        for b in data["i2t"]:
+            loss = model.i2t_loss(b["images"], b["pre"], b["post"], b["captions"])
+            (loss / n_batches).backward()
+            loss.item()
+            n_samples += b["images"].shape[0]
+        for b in data["t2i"]:
+            noise = model.sample_generation_noise(b["images"].shape[0], gen)
+            loss = model.t2i_loss(b["pre"], b["post"], b["images"], noise)
+            (loss / n_batches).backward()
+            loss.item()
+            n_samples += b["images"].shape[0]
+        norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+        if math.isfinite(float(norm)):
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, args.lr, warmup, args.steps)
+            opt.step()
+        opt.zero_grad()
+        dt = time.perf_counter() - t0
+        if step > 0:
+            timed += dt
+            samples += n_samples
+    print("python_samples_per_second %.6g" % (samples / timed))
+    print("python_ms_per_step %.6g" % (1e3 * timed / (args.steps - 1)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Training-speed benchmark: reca-train (C++) against the same model in Python
+# PyTorch (bench/python), side by side in one script, on the same initial
+# weights, recorded batches and thread count; plus the machine's fp32 GEMM rate
+# measured here, for MFU. Rounds alternate C++ / Python so that both see the
+# same machine noise; each side's best round is reported.
+#
+#   bench/run_bench.sh                 # tiny and medium, 2 threads
+#   PRESETS=tiny ROUNDS=3 THREADS=1 bench/run_bench.sh
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+TRAIN=${TRAIN:-build/bin/reca-train}
+PY=/usr/bin/python3
+THREADS=${THREADS:-1}  # torch intra-op threads; GEMMs use all cores through OpenBLAS
+ROUNDS=${ROUNDS:-3}
+PRESETS=${PRESETS:-tiny medium}
+OUT=${OUT:-build/bench}
+mkdir -p "$OUT"
+
+declare -A BATCH=([tiny]=16 [medium]=8)
+declare -A STEPS=([tiny]=25 [medium]=6)
+
+gemm=$($PY bench/python/gemm_rate.py --threads "$THREADS" | awk '/gemm_flops_per_second/ {print $2}')
+printf "machine: %s, %s cores, torch threads %s (OpenBLAS: all cores); fp32 GEMM (1024^3 mm) %.1f GFLOP/s\n" \
+  "$(uname -n)" "$(nproc)" "$THREADS" "$(echo "$gemm / 1e9" | bc -l)"
+
+summary="$OUT/summary.md"
+{
+  echo "| preset | batch x batches/step | C++ samples/s | Python samples/s | C++/Python | C++ model GFLOP/s | MFU C++ | MFU Python |"
+  echo "|---|---|---|---|---|---|---|---|"
+} > "$summary"
+
+for preset in $PRESETS; do
+  b=${BATCH[$preset]}
+  n=${STEPS[$preset]}
+  init="$OUT/$preset.init.safetensors"
+  batches="$OUT/$preset.batches.safetensors"
+  "$TRAIN" --model="$preset" --save_init="$init" >/dev/null
+  "$TRAIN" --model="$preset" --batch="$b" --mix=2:2:0 --dump_batches="$batches" --dump_steps=2 >/dev/null
+  best_cpp=0 best_py=0 cpp_gflops=0 cpp_ms=0 py_ms=0
+  for round in $(seq "$ROUNDS"); do
+    log="$OUT/$preset.cpp.$round.log"
+    "$TRAIN" --model="$preset" --init="$init" --batches_file="$batches" --batch="$b" --mix=2:2:0 \
+      --steps="$n" --threads="$THREADS" --num_samples=0 --log_every="$n" --out="$OUT/$preset.run" >"$log"
+    read -r sps ms gflops < <(awk '/^throughput:/ {print $2, $4, $6}' "$log")
+    if (( $(echo "$sps > $best_cpp" | bc -l) )); then best_cpp=$sps cpp_ms=$ms cpp_gflops=$gflops; fi
+    pyout=$($PY bench/python/train_bench.py --init="$init" --batches="$batches" --steps="$n" --threads="$THREADS")
+    psps=$(awk '/python_samples_per_second/ {print $2}' <<<"$pyout")
+    pms=$(awk '/python_ms_per_step/ {print $2}' <<<"$pyout")
+    if (( $(echo "$psps > $best_py" | bc -l) )); then best_py=$psps py_ms=$pms; fi
+    printf '  %-6s round %d: C++ %7.1f samples/s (%s ms/step) | Python %7.1f samples/s (%s ms/step)\n' \
+      "$preset" "$round" "$sps" "$ms" "$psps" "$pms"
+  done
+  # Both sides run the same FLOPs per step: C++ reports them as GFLOP/s x ms/step.
+  flops_per_step=$(echo "$cpp_gflops * 1e9 * $cpp_ms / 1e3" | bc -l)
+  mfu_cpp=$(echo "$flops_per_step / ($cpp_ms / 1e3) / $gemm" | bc -l)
+  mfu_py=$(echo "$flops_per_step / ($py_ms / 1e3) / $gemm" | bc -l)
+  ratio=$(echo "$best_cpp / $best_py" | bc -l)
+  printf '| %s | %s x 4 | %.1f | %.1f | **%.2fx** | %.1f | %.0f%% | %.0f%% |\n' \
+    "$preset" "$b" "$best_cpp" "$best_py" "$ratio" "$cpp_gflops" "$(echo "$mfu_cpp * 100" | bc -l)" \
+    "$(echo "$mfu_py * 100" | bc -l)" >> "$summary"
+done
+echo
+cat "$summary"
