@@ -188,7 +188,7 @@ class MarConfig:
         """MarPreset: "tiny" or "medium"."""
         c = cls(name=name, vocab_size=vocab_size)
         if name == "medium":
-            c.image_size, c.und_image_size, c.buffer_tokens = 64, 32, 8
+            c.image_size, c.und_image_size, c.buffer_tokens = 64, 32, 32
             c.enc_dim, c.enc_depth, c.enc_heads = 384, 4, 6
             c.llm_dim, c.llm_depth, c.llm_heads = 512, 6, 8
             c.dec_dim, c.dec_depth, c.dec_heads = 384, 4, 6

@@ -124,7 +124,7 @@ StatusOr<MarConfig> MarPreset(const std::string& name, int64_t vocab_size) {
     c.name = "medium";
     c.image_size = 64;
     c.und_image_size = 32;
-    c.buffer_tokens = 8;
+    c.buffer_tokens = 32;
     c.enc_dim = 384, c.enc_depth = 4, c.enc_heads = 6;
     c.llm_dim = 512, c.llm_depth = 6, c.llm_heads = 8;
     c.dec_dim = 384, c.dec_depth = 4, c.dec_heads = 6;

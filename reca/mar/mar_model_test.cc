@@ -108,9 +108,10 @@ TEST(MarModelTest, UnderstandingGradientIsScaled) {
   torch::Tensor g_scaled = scaled->named_parameters()["enc.z_proj.weight"].grad();
   torch::Tensor g_plain = plain->named_parameters()["enc.z_proj.weight"].grad();
   EXPECT_TRUE(torch::allclose(g_scaled, g_plain * 0.1, 1e-4, 1e-6));
-  // The understanding view is lower-resolution: 4x4 tokens + 4 buffer tokens.
-  EXPECT_EQ(scaled->UnderstandingEmbed(img).size(1), 16 + 4);
-  EXPECT_EQ(scaled->NumVisualTokens(), 20);
+  // The understanding view is lower-resolution: 4x4 tokens + the buffer tokens.
+  const int64_t visual = 16 + Tiny().buffer_tokens;
+  EXPECT_EQ(scaled->UnderstandingEmbed(img).size(1), visual);
+  EXPECT_EQ(scaled->NumVisualTokens(), visual);
 }
 
 TEST(MarModelTest, PrefixKeepsVisualTokensWhenTextIsDropped) {
@@ -127,8 +128,9 @@ TEST(MarModelTest, PrefixKeepsVisualTokensWhenTextIsDropped) {
   }
   torch::NoGradGuard ng;
   Prefix p = model->AssemblePrefix(dropped.prompt, model->UnderstandingEmbed(dropped.images));
-  EXPECT_EQ(p.embeds.size(1), 1 + 20 + dropped.prompt.post.size(1));
-  EXPECT_TRUE(torch::all(p.valid.narrow(1, 1, 20)).item<bool>());
+  const int64_t visual = model->NumVisualTokens();
+  EXPECT_EQ(p.embeds.size(1), 1 + visual + dropped.prompt.post.size(1));
+  EXPECT_TRUE(torch::all(p.valid.narrow(1, 1, visual)).item<bool>());
 }
 
 TEST(MarModelTest, CausalMaskAndPaddingIsolation) {
