@@ -22,8 +22,9 @@ declare -A BATCH=([tiny]=16 [medium]=8)
 declare -A STEPS=([tiny]=25 [medium]=6)
 
 gemm=$($PY bench/python/gemm_rate.py --threads "$THREADS" | awk '/gemm_flops_per_second/ {print $2}')
+calc() { $PY -c "print($1)"; }
 printf "machine: %s, %s cores, torch threads %s (OpenBLAS: all cores); fp32 GEMM (1024^3 mm) %.1f GFLOP/s\n" \
-  "$(uname -n)" "$(nproc)" "$THREADS" "$(echo "$gemm / 1e9" | bc -l)"
+  "$(uname -n)" "$(nproc)" "$THREADS" "$(calc "$gemm / 1e9")"
 
 summary="$OUT/summary.md"
 {
@@ -44,22 +45,20 @@ for preset in $PRESETS; do
     "$TRAIN" --model="$preset" --init="$init" --batches_file="$batches" --batch="$b" --mix=2:2:0 \
       --steps="$n" --threads="$THREADS" --num_samples=0 --log_every="$n" --out="$OUT/$preset.run" >"$log"
     read -r sps ms gflops < <(awk '/^throughput:/ {print $2, $4, $6}' "$log")
-    if (( $(echo "$sps > $best_cpp" | bc -l) )); then best_cpp=$sps cpp_ms=$ms cpp_gflops=$gflops; fi
+    if [[ $(calc "$sps > $best_cpp") == True ]]; then best_cpp=$sps cpp_ms=$ms cpp_gflops=$gflops; fi
     pyout=$($PY bench/python/train_bench.py --init="$init" --batches="$batches" --steps="$n" --threads="$THREADS")
     psps=$(awk '/python_samples_per_second/ {print $2}' <<<"$pyout")
     pms=$(awk '/python_ms_per_step/ {print $2}' <<<"$pyout")
-    if (( $(echo "$psps > $best_py" | bc -l) )); then best_py=$psps py_ms=$pms; fi
+    if [[ $(calc "$psps > $best_py") == True ]]; then best_py=$psps py_ms=$pms; fi
     printf '  %-6s round %d: C++ %7.1f samples/s (%s ms/step) | Python %7.1f samples/s (%s ms/step)\n' \
       "$preset" "$round" "$sps" "$ms" "$psps" "$pms"
   done
-  # Both sides run the same FLOPs per step: C++ reports them as GFLOP/s x ms/step.
-  flops_per_step=$(echo "$cpp_gflops * 1e9 * $cpp_ms / 1e3" | bc -l)
-  mfu_cpp=$(echo "$flops_per_step / ($cpp_ms / 1e3) / $gemm" | bc -l)
-  mfu_py=$(echo "$flops_per_step / ($py_ms / 1e3) / $gemm" | bc -l)
-  ratio=$(echo "$best_cpp / $best_py" | bc -l)
+  # Both sides run the same FLOPs per step; C++ reports them as GFLOP/s.
+  flops_per_step=$(calc "$cpp_gflops * 1e9 * $cpp_ms / 1e3")
   printf '| %s | %s x 4 | %.1f | %.1f | **%.2fx** | %.1f | %.0f%% | %.0f%% |\n' \
-    "$preset" "$b" "$best_cpp" "$best_py" "$ratio" "$cpp_gflops" "$(echo "$mfu_cpp * 100" | bc -l)" \
-    "$(echo "$mfu_py * 100" | bc -l)" >> "$summary"
+    "$preset" "$b" "$best_cpp" "$best_py" "$(calc "$best_cpp / $best_py")" "$cpp_gflops" \
+    "$(calc "100 * $flops_per_step / ($cpp_ms / 1e3) / $gemm")" \
+    "$(calc "100 * $flops_per_step / ($py_ms / 1e3) / $gemm")" >> "$summary"
 done
 echo
 cat "$summary"

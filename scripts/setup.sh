@@ -18,8 +18,6 @@ REQUIRED=(
   prometheus-cpp-dev
   libyaml-cpp-dev libpng-dev libssl-dev libstb-dev nlohmann-json3-dev
   python3-numpy python3-yaml
-  # bench/run_bench.sh arithmetic
-  bc
 )
 
 # dpkg-query exits non-zero when any name is unknown to dpkg; that only means

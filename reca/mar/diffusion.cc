@@ -43,11 +43,11 @@ DiffResBlockImpl::DiffResBlockImpl(int64_t width) {
   ada_ = register_module("ada", MakeLinear(width, 3 * width));
 }
 
-torch::Tensor DiffResBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& y) {
-  std::vector<torch::Tensor> mod = ada_->forward(torch::silu(y)).chunk(3, -1);
-  torch::Tensor h = ln_->forward(x) * (1 + mod[1]) + mod[0];
+torch::Tensor DiffResBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& silu_y) {
+  std::vector<torch::Tensor> mod = ada_->forward(silu_y).chunk(3, -1);  // shift, scale, gate
+  torch::Tensor h = torch::addcmul(mod[0], ln_->forward(x), mod[1] + 1);
   h = fc2_->forward(torch::silu(fc1_->forward(h)));
-  return x + mod[2] * h;
+  return torch::addcmul(x, mod[2], h);
 }
 
 DiffMlpImpl::DiffMlpImpl(int64_t token_dim, int64_t cond_dim, int64_t width, int64_t depth) {
@@ -79,25 +79,28 @@ void DiffMlpImpl::ResetParameters() {
 }
 
 torch::Tensor DiffMlpImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
-                                   const torch::Tensor& z) {
+                                   const torch::Tensor& z, int64_t repeats) {
+  auto [steps, which, counts] = at::_unique2(t, /*sorted=*/true, /*return_inverse=*/true);
+  (void)counts;
   torch::Tensor temb =
-      time_fc2_->forward(torch::silu(time_fc1_->forward(TimestepEmbedding(t, kFreqDim))));
-  torch::Tensor y = temb + cond_->forward(z);
+      time_fc2_->forward(torch::silu(time_fc1_->forward(TimestepEmbedding(steps, kFreqDim))))
+          .index_select(0, which.reshape({-1}));
+  torch::Tensor c = cond_->forward(z);
+  if (repeats > 1) c = c.repeat({repeats, 1});
+  torch::Tensor silu_y = torch::silu(temb + c);
   torch::Tensor h = input_proj_->forward(x);
-  for (const auto& m : *blocks_) h = m->as<DiffResBlockImpl>()->forward(h, y);
-  std::vector<torch::Tensor> mod = final_ada_->forward(torch::silu(y)).chunk(2, -1);
-  h = final_norm_->forward(h) * (1 + mod[1]) + mod[0];
-  return final_linear_->forward(h);
+  for (const auto& m : *blocks_) h = m->as<DiffResBlockImpl>()->forward(h, silu_y);
+  std::vector<torch::Tensor> mod = final_ada_->forward(silu_y).chunk(2, -1);
+  return final_linear_->forward(torch::addcmul(mod[0], final_norm_->forward(h), mod[1] + 1));
 }
 
 torch::Tensor DiffusionLoss(DiffMlp& net, const CosineSchedule& sched, const torch::Tensor& x0,
-                            const torch::Tensor& z, const torch::Tensor& t,
-                            const torch::Tensor& eps, const torch::Tensor& weight) {
+                            const torch::Tensor& z, int64_t repeats, const torch::Tensor& t,
+                            const torch::Tensor& eps) {
   torch::Tensor a = sched.sqrt_ab.to(x0.device()).index_select(0, t).unsqueeze(1);
   torch::Tensor s = sched.sqrt_one_minus_ab.to(x0.device()).index_select(0, t).unsqueeze(1);
   torch::Tensor xt = a * x0 + s * eps;
-  torch::Tensor per_token = (net->forward(xt, t, z) - eps).pow(2).mean(-1);
-  return (per_token * weight).sum() / weight.sum();
+  return (net->forward(xt, t, z, repeats) - eps).pow(2).mean();
 }
 
 torch::Tensor DiffusionSample(DiffMlp& net, const CosineSchedule& sched, const torch::Tensor& z,

@@ -31,7 +31,8 @@ torch::Tensor TimestepEmbedding(const torch::Tensor& t, int64_t dim);
 class DiffResBlockImpl : public torch::nn::Module {
  public:
   explicit DiffResBlockImpl(int64_t width);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& y);
+  // silu_y = SiLU(time + condition embedding), shared by all blocks.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& silu_y);
 
  private:
   torch::nn::LayerNorm ln_{nullptr};
@@ -44,8 +45,13 @@ class DiffMlpImpl : public torch::nn::Module {
  public:
   static constexpr int64_t kFreqDim = 256;
   DiffMlpImpl(int64_t token_dim, int64_t cond_dim, int64_t width, int64_t depth);
-  // x [M, C] noisy tokens, t [M] int64 timesteps, z [M, cond_dim] -> eps [M, C].
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& z);
+  // x [M, C] noisy tokens, t [M] int64 timesteps, z [M / repeats, cond_dim]
+  // conditions (row i of z serves rows i, i + M/repeats, ... of x) -> eps [M, C].
+  // The timestep MLP runs once per distinct timestep and the condition
+  // projection once per condition row, then both are gathered: the same
+  // values as MAR's per-row computation for a fraction of the FLOPs.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& z,
+                        int64_t repeats = 1);
   // MAR init: xavier everywhere, then zero AdaLN modulations and the output layer.
   void ResetParameters();
 
@@ -57,11 +63,11 @@ class DiffMlpImpl : public torch::nn::Module {
 };
 TORCH_MODULE(DiffMlp);
 
-// Masked epsilon-MSE: mean over token channels, then a mask-weighted mean.
-// x0 [M, C], z [M, D], t [M], eps [M, C], weight [M] (1 = masked token).
+// Epsilon-MSE averaged over token channels and rows. x0 [M, C], t [M],
+// eps [M, C], z [M / repeats, D] (see DiffMlpImpl::forward).
 torch::Tensor DiffusionLoss(DiffMlp& net, const CosineSchedule& sched, const torch::Tensor& x0,
-                            const torch::Tensor& z, const torch::Tensor& t,
-                            const torch::Tensor& eps, const torch::Tensor& weight);
+                            const torch::Tensor& z, int64_t repeats, const torch::Tensor& t,
+                            const torch::Tensor& eps);
 
 struct DiffusionSampleOptions {
   int64_t steps = 50;        // respaced from the training schedule

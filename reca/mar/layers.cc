@@ -6,6 +6,8 @@
 #include <torch/nn/init.h>
 #include <torch/autograd.h>
 
+#include "reca/mar/small_bmm.h"
+
 namespace reca {
 namespace {
 
@@ -57,13 +59,14 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   const int64_t b = x.size(0), len = x.size(1), dim = x.size(2);
   torch::Tensor qkv = qkv_->forward(x).view({b, len, 3, heads_, dim / heads_}).permute({2, 0, 3, 1, 4});
   torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
-  torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) * scale_;
+  // Scaling q (L x d) is cheaper than scaling the scores (L x L).
+  torch::Tensor att = BatchedMatmul(q * scale_, k, /*transpose_b=*/true);
   if (allowed.defined()) {
     att = att.masked_fill(allowed.unsqueeze(1).logical_not(),
                           -std::numeric_limits<float>::infinity());
   }
   att = att.softmax(-1);
-  torch::Tensor out = torch::matmul(att, v).transpose(1, 2).reshape({b, len, dim});
+  torch::Tensor out = BatchedMatmul(att, v).transpose(1, 2).reshape({b, len, dim});
   return proj_->forward(out);
 }
 

@@ -190,14 +190,20 @@ torch::Tensor MarModel::GenerationConditions(const Prefix& prefix, const torch::
 torch::Tensor MarModel::GenerationLoss(const Prefix& prefix, const torch::Tensor& images,
                                        const NamedTensors& noise) {
   const auto dev = images.device();
-  const int64_t b = images.size(0), seq = c_.seq_len(), mul = c_.diff_batch_mul;
+  const int64_t n = images.size(0) * c_.seq_len(), mul = c_.diff_batch_mul;
   torch::Tensor mask = noise.at("mask").to(dev);
   torch::Tensor tokens = Patchify(images, c_.patch);
   torch::Tensor z = GenerationConditions(prefix, tokens, mask.logical_not());
-  torch::Tensor x0 = tokens.reshape({b * seq, -1}).repeat({mul, 1}).detach();
-  torch::Tensor zz = z.reshape({b * seq, -1}).repeat({mul, 1});
-  torch::Tensor w = mask.reshape({-1}).to(torch::kFloat32).repeat({mul});
-  return DiffusionLoss(diff_, sched_, x0, zz, noise.at("t").to(dev), noise.at("eps").to(dev), w);
+  // MAR runs the head on all B*seq*mul rows and averages with mask weights;
+  // only masked rows carry weight, so run it on those alone (same loss).
+  // Row r*n + i of t/eps is replica r of token i.
+  torch::Tensor idx = mask.reshape({-1}).nonzero().reshape({-1});
+  torch::Tensor rows =
+      (torch::arange(mul, idx.options()).unsqueeze(1) * n + idx.unsqueeze(0)).reshape({-1});
+  torch::Tensor x0 = tokens.reshape({n, -1}).index_select(0, idx).repeat({mul, 1}).detach();
+  torch::Tensor zm = z.reshape({n, -1}).index_select(0, idx);
+  return DiffusionLoss(diff_, sched_, x0, zm, mul, noise.at("t").to(dev).index_select(0, rows),
+                       noise.at("eps").to(dev).index_select(0, rows));
 }
 
 torch::Tensor MarModel::I2TLoss(const torch::Tensor& images, const PromptIds& question,
@@ -221,10 +227,15 @@ double MarModel::GenerationForwardFlops(int64_t batch, int64_t prefix_len) const
   f += 2 * vis * (de * dl + dl * dl + dl * de + de * dd);
   f += BlockFlops(c_.llm_depth, prefix_len + std::lround(vis), c_.llm_dim, c_.mlp_ratio);
   f += BlockFlops(c_.dec_depth, c_.buffer_tokens + c_.seq_len(), c_.dec_dim, c_.mlp_ratio);
-  const double m = seq * c_.diff_batch_mul;
-  f += 2 * m * (DiffMlpImpl::kFreqDim * w + w * w + dd * w + c * w + w * c + 2 * w * w);
+  // The head runs on the masked rows only; the condition projection once per
+  // masked token and the timestep MLP once per distinct timestep.
+  const double masked = seq * MeanMaskRatio(c_.mask_ratio_min, c_.mask_ratio_std);
+  const double m = masked * c_.diff_batch_mul;
+  f += 2 * masked * dd * w;
+  f += 2 * m * (c * w + w * c + 2 * w * w);
   f += c_.diff_depth * 2 * m * (5 * w * w);
-  return batch * f;
+  const double steps = std::min<double>(c_.diff_train_steps, batch * m);
+  return batch * f + 2 * steps * (DiffMlpImpl::kFreqDim * w + w * w);
 }
 
 double MarModel::UnderstandingForwardFlops(int64_t batch) const {
