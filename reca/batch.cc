@@ -9,8 +9,19 @@
 namespace reca {
 namespace {
 
-// Rows of ids -> [rows, width] int64, padded with kPad on the left or right.
-at::Tensor PackIds(const std::vector<std::vector<int64_t>>& rows, size_t width, bool left_pad) {
+// Encodes each text (truncated to max_tokens - 1), appends `last`, and packs
+// the rows into [rows, longest] int64 padded with kPad on the left or right.
+at::Tensor EncodeBatch(const Tokenizer& tok, const std::vector<std::string>& texts,
+                       int64_t max_tokens, int64_t last, bool left_pad) {
+  std::vector<std::vector<int64_t>> rows;
+  size_t width = 0;
+  for (const std::string& t : texts) {
+    std::vector<int64_t> ids = tok.Encode(t);
+    if (static_cast<int64_t>(ids.size()) > max_tokens - 1) ids.resize(max_tokens - 1);
+    ids.push_back(last);
+    width = std::max(width, ids.size());
+    rows.push_back(std::move(ids));
+  }
   std::vector<int64_t> flat(rows.size() * width, Tokenizer::kPad);
   for (size_t i = 0; i < rows.size(); ++i) {
     const size_t off = left_pad ? width - rows[i].size() : 0;
@@ -59,31 +70,14 @@ std::vector<std::vector<uint8_t>> TensorToImages(const at::Tensor& images) {
 
 PromptIds MakePromptIds(const Tokenizer& tok, const std::vector<std::string>& texts,
                         int64_t max_tokens) {
-  std::vector<std::vector<int64_t>> seqs;
-  size_t longest = 0;
-  for (const std::string& t : texts) {
-    std::vector<int64_t> ids = tok.Encode(t);
-    if (static_cast<int64_t>(ids.size()) > max_tokens - 1) ids.resize(max_tokens - 1);
-    ids.push_back(Tokenizer::kAssistant);
-    longest = std::max(longest, ids.size());
-    seqs.push_back(std::move(ids));
-  }
   const int64_t b = static_cast<int64_t>(texts.size());
-  return {at::full({b, 1}, Tokenizer::kUser, at::kLong), PackIds(seqs, longest, /*left_pad=*/true)};
+  return {at::full({b, 1}, Tokenizer::kUser, at::kLong),
+          EncodeBatch(tok, texts, max_tokens, Tokenizer::kAssistant, /*left_pad=*/true)};
 }
 
 at::Tensor MakeCaptionIds(const Tokenizer& tok, const std::vector<std::string>& captions,
                           int64_t max_tokens) {
-  std::vector<std::vector<int64_t>> seqs;
-  size_t longest = 0;
-  for (const std::string& c : captions) {
-    std::vector<int64_t> ids = tok.Encode(c);
-    if (static_cast<int64_t>(ids.size()) > max_tokens - 1) ids.resize(max_tokens - 1);
-    ids.push_back(Tokenizer::kEos);
-    longest = std::max(longest, ids.size());
-    seqs.push_back(std::move(ids));
-  }
-  return PackIds(seqs, longest, /*left_pad=*/false);
+  return EncodeBatch(tok, captions, max_tokens, Tokenizer::kEos, /*left_pad=*/false);
 }
 
 ShapesStepData::ShapesStepData(ShapesDataOptions options)

@@ -32,6 +32,21 @@ inline Status StatusFromTorchError(const std::string& context, const c10::Error&
   return InternalError(msg);
 }
 
+// Converts the exception being handled (call only inside a catch block).
+inline Status CurrentExceptionToStatus(const std::string& context) {
+  try {
+    throw;
+  } catch (const c10::Error& e) {
+    return StatusFromTorchError(context, e);
+  } catch (const std::bad_alloc&) {
+    return ResourceExhaustedError(context + ": out of host memory");
+  } catch (const std::exception& e) {
+    return InternalError(context + ": " + e.what());
+  } catch (...) {
+    return InternalError(context + ": unknown exception");
+  }
+}
+
 // Runs `f` (returning void or Status) and converts any exception.
 template <typename F>
 Status TorchGuard(const std::string& context, F&& f) {
@@ -42,12 +57,8 @@ Status TorchGuard(const std::string& context, F&& f) {
     } else {
       return std::forward<F>(f)();
     }
-  } catch (const c10::Error& e) {
-    return StatusFromTorchError(context, e);
-  } catch (const std::bad_alloc&) {
-    return ResourceExhaustedError(context + ": out of host memory");
-  } catch (const std::exception& e) {
-    return InternalError(context + ": " + e.what());
+  } catch (...) {
+    return CurrentExceptionToStatus(context);
   }
 }
 
@@ -69,12 +80,8 @@ template <typename F,
 StatusOr<T> TorchGuardOr(const std::string& context, F&& f) {
   try {
     return std::forward<F>(f)();
-  } catch (const c10::Error& e) {
-    return StatusFromTorchError(context, e);
-  } catch (const std::bad_alloc&) {
-    return ResourceExhaustedError(context + ": out of host memory");
-  } catch (const std::exception& e) {
-    return InternalError(context + ": " + e.what());
+  } catch (...) {
+    return CurrentExceptionToStatus(context);
   }
 }
 

@@ -9,8 +9,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 TRAIN=${TRAIN:-build/bin/reca-train}
 OUT=${OUT:-runs/demo}
-PRETRAIN_STEPS=${PRETRAIN_STEPS:-300}
-RECA_STEPS=${RECA_STEPS:-150}
+PRETRAIN_STEPS=${PRETRAIN_STEPS:-800}
+RECA_STEPS=${RECA_STEPS:-400}
 THREADS=${THREADS:-1}  # LibTorch intra-op threads; GEMMs use all cores through OpenBLAS
 
 echo "== 1/2 pre-training: text-to-image + captioning on sparse-caption shapes (${PRETRAIN_STEPS} steps)"
