@@ -5,7 +5,6 @@
 
 #include <torch/autograd.h>
 
-#include "reca/mar/mar_model.h"
 #include "reca/torch_guard.h"
 
 #if defined(RECA_WITH_CUDA)
@@ -16,20 +15,6 @@ namespace reca {
 namespace {
 
 PromptIds To(const PromptIds& p, const c10::Device& d) { return {p.pre.to(d), p.post.to(d)}; }
-
-// Matmul FLOPs for MFU; families without a FLOP model report 0.
-struct FlopModel {
-  const MarModel* mar;
-  double Recon(int64_t b, int64_t prefix_len) const {
-    return mar ? mar->UnderstandingForwardFlops(b) + mar->GenerationForwardFlops(b, prefix_len) : 0;
-  }
-  double Gen(int64_t b, int64_t prefix_len) const {
-    return mar ? mar->GenerationForwardFlops(b, prefix_len) : 0;
-  }
-  double I2T(int64_t b, int64_t prefix_len, int64_t cap) const {
-    return mar ? mar->I2TForwardFlops(b, prefix_len, cap) : 0;
-  }
-};
 
 #if defined(RECA_WITH_CUDA)
 struct AutocastScope {
@@ -67,7 +52,6 @@ StatusOr<StepLosses> AccumulateRecaGradients(UnifiedModel& model, const StepBatc
     const double denom = static_cast<double>(
         step.recon.size() + step.i2t.size() + step.t2i.size());
     if (denom == 0) return InvalidArgumentError("sources: the step has no batches (all repeats are 0)");
-    FlopModel flops{dynamic_cast<const MarModel*>(&model)};
     auto run = [&](const torch::Tensor& loss, double weight, double* mean, size_t n) {
       torch::Tensor scaled = loss.to(torch::kFloat32) * (weight / denom);
       scaled.backward();
@@ -80,7 +64,8 @@ StatusOr<StepLosses> AccumulateRecaGradients(UnifiedModel& model, const StepBatc
       NamedTensors noise = model.SampleGenerationNoise(images.size(0), gen);
       AutocastScope autocast(bf16);
       Prefix prefix = model.AssemblePrefix(To(b.prompt, device), model.UnderstandingEmbed(images));
-      out.forward_flops += flops.Recon(images.size(0), prefix.embeds.size(1));
+      out.forward_flops += model.UnderstandingForwardFlops(images.size(0)) +
+                           model.GenerationForwardFlops(images.size(0), prefix.embeds.size(1));
       run(model.GenerationLoss(prefix, images, noise), mix.recon_weight, &out.recon, step.recon.size());
     }
     for (const I2TBatch& b : step.i2t) {
@@ -89,7 +74,7 @@ StatusOr<StepLosses> AccumulateRecaGradients(UnifiedModel& model, const StepBatc
       torch::Tensor loss = model.I2TLoss(images, To(b.question, device), b.captions.to(device));
       const int64_t prefix_len =
           b.question.pre.size(1) + model.NumVisualTokens() + b.question.post.size(1);
-      out.forward_flops += flops.I2T(images.size(0), prefix_len, b.captions.size(1));
+      out.forward_flops += model.I2TForwardFlops(images.size(0), prefix_len, b.captions.size(1));
       run(loss, mix.i2t_weight, &out.i2t, step.i2t.size());
     }
     for (const T2IBatch& b : step.t2i) {
@@ -97,7 +82,8 @@ StatusOr<StepLosses> AccumulateRecaGradients(UnifiedModel& model, const StepBatc
       NamedTensors noise = model.SampleGenerationNoise(images.size(0), gen);
       AutocastScope autocast(bf16);
       PromptIds prompt = To(b.prompt, device);
-      out.forward_flops += flops.Gen(images.size(0), prompt.pre.size(1) + prompt.post.size(1));
+      out.forward_flops +=
+          model.GenerationForwardFlops(images.size(0), prompt.pre.size(1) + prompt.post.size(1));
       run(model.T2ILoss(prompt, images, noise), mix.t2i_weight, &out.t2i, step.t2i.size());
     }
     return out;

@@ -138,9 +138,7 @@ reca::Status Run(int argc, char** argv) {
     std::cout << "wrote " << dump_steps << " recorded steps to " << dump << "\n";
     return reca::OkStatus();
   }
-  RECA_ASSIGN_OR_RETURN(reca::TrainSummary summary, reca::RunTraining(o, std::cout));
-  (void)summary;
-  return reca::OkStatus();
+  return reca::RunTraining(o, std::cout).status();
 }
 
 }  // namespace

@@ -1,19 +1,17 @@
 #include "reca/trainer.h"
 
+#include <dlfcn.h>
+
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <iomanip>
 #include <optional>
 #include <sstream>
 #include <thread>
 
-#include <dlfcn.h>
-
+#include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
-#include <ATen/ATen.h>
-#include <torch/nn/functional/upsampling.h>
 #include <torch/utils.h>
 
 #include "reca/file_util.h"

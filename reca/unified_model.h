@@ -67,6 +67,15 @@ class UnifiedModel : public torch::nn::Module {
     return GenerationLoss(AssemblePrefix(prompt, torch::Tensor()), images, noise);
   }
 
+  // Forward matmul FLOPs, for MFU (0 where a family has no FLOP model): the
+  // understanding embedding; one generation-loss pass after `prefix_len`
+  // prompt positions; one captioning pass (understanding included).
+  virtual double UnderstandingForwardFlops(int64_t batch) const { return 0; }
+  virtual double GenerationForwardFlops(int64_t batch, int64_t prefix_len) const { return 0; }
+  virtual double I2TForwardFlops(int64_t batch, int64_t prefix_len, int64_t caption_len) const {
+    return 0;
+  }
+
   // Generates images [B, 3, H, W] in [0, 1]. `uncond` is used when cfg != 1.
   virtual torch::Tensor Generate(const Prefix& cond, const Prefix& uncond,
                                  const SampleOptions& options, at::Generator& gen) = 0;

@@ -94,12 +94,10 @@ class MarModel : public UnifiedModel {
   torch::Tensor Generate(const Prefix& cond, const Prefix& uncond, const SampleOptions& options,
                          at::Generator& gen) override;
 
-  // Forward matmul FLOPs, for MFU: the understanding embedding; one
-  // generation-loss pass after `prefix_len` prompt positions (at the mean
-  // mask ratio); one captioning pass (understanding included).
-  double UnderstandingForwardFlops(int64_t batch) const;
-  double GenerationForwardFlops(int64_t batch, int64_t prefix_len) const;
-  double I2TForwardFlops(int64_t batch, int64_t prefix_len, int64_t caption_len) const;
+  double UnderstandingForwardFlops(int64_t batch) const override;
+  // At the mean mask ratio, counting what the head computes (masked rows).
+  double GenerationForwardFlops(int64_t batch, int64_t prefix_len) const override;
+  double I2TForwardFlops(int64_t batch, int64_t prefix_len, int64_t caption_len) const override;
 
  private:
   // Shared generation path: prefix + visible tokens -> z [B, seq, dec_dim].
