@@ -8,7 +8,7 @@
 #include "reca/trainer.h"
 
 #if defined(RECA_HAVE_YAML)
-#include <yaml-cpp/yaml.h>
+#include "reca/config_file.h"
 #endif
 
 namespace {
@@ -48,23 +48,7 @@ reca::Status ParseMix(const std::string& s, reca::SourceMix* mix) {
 
 reca::StatusOr<std::map<std::string, std::string>> ReadConfigFile(const std::string& path) {
 #if defined(RECA_HAVE_YAML)
-  std::map<std::string, std::string> out;
-  try {
-    YAML::Node root = YAML::LoadFile(path);
-    if (!root.IsMap()) return reca::InvalidArgumentError(path + ": top level must be a mapping");
-    for (const auto& kv : root) {
-      const std::string key = kv.first.as<std::string>();
-      if (!kv.second.IsScalar()) {
-        return reca::InvalidArgumentError(path + ": '" + key + "' must be a plain value");
-      }
-      out[key] = kv.second.as<std::string>();
-    }
-  } catch (const YAML::BadFile&) {
-    return reca::NotFoundError(path + ": cannot read the config file");
-  } catch (const YAML::Exception& e) {
-    return reca::InvalidArgumentError(path + ": " + e.what());
-  }
-  return out;
+  return reca::ReadFlatYaml(path);
 #else
   return reca::UnimplementedError("--config: this build has no YAML support (yaml-cpp); use flags");
 #endif
