@@ -91,12 +91,14 @@ StatusOr<StepLosses> AccumulateRecaGradients(UnifiedModel& model, const StepBatc
 }
 
 StatusOr<double> ReconstructionLoss(UnifiedModel& model, const ReconBatch& batch,
-                                    at::Generator& gen, const c10::Device& device) {
+                                    at::Generator& gen, const c10::Device& device,
+                                    const at::Tensor& condition_images) {
   return TorchGuardOr("reconstruction loss", [&]() -> double {
     torch::NoGradGuard no_grad;
     torch::Tensor images = batch.images.to(device);
+    torch::Tensor condition = condition_images.defined() ? condition_images.to(device) : images;
     NamedTensors noise = model.SampleGenerationNoise(images.size(0), gen);
-    Prefix prefix = model.AssemblePrefix(To(batch.prompt, device), model.UnderstandingEmbed(images));
+    Prefix prefix = model.AssemblePrefix(To(batch.prompt, device), model.UnderstandingEmbed(condition));
     return model.GenerationLoss(prefix, images, noise).item<double>();
   });
 }

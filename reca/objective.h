@@ -30,9 +30,12 @@ StatusOr<StepLosses> AccumulateRecaGradients(UnifiedModel& model, const StepBatc
                                              const c10::Device& device, bool bf16 = false);
 
 // The loss of the reconstruction source alone, without gradients (held-out
-// evaluation).
+// evaluation). The understanding embedding comes from `condition_images`
+// when given (e.g. other images: how much the generator relies on it),
+// otherwise from the target images themselves.
 StatusOr<double> ReconstructionLoss(UnifiedModel& model, const ReconBatch& batch,
-                                    at::Generator& gen, const c10::Device& device);
+                                    at::Generator& gen, const c10::Device& device,
+                                    const at::Tensor& condition_images = at::Tensor());
 
 }  // namespace reca
 

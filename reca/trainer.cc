@@ -232,12 +232,17 @@ StatusOr<TrainSummary> RunTraining(const TrainOptions& o, std::ostream& log) {
       << o.mix.t2i << " steps=" << o.steps << (o.init.empty() ? "" : " init=" + o.init) << "\n";
 
   HeldOut held = MakeHeldOut(image_size, std::max<int64_t>(16, o.num_samples), max_text);
-  auto heldout_loss = [&]() -> StatusOr<double> {
+  // Held-out reconstruction loss with each image's own understanding
+  // embedding and with its neighbour's (fixed noise both times).
+  const at::Tensor mismatched = held.images.roll(1, 0);
+  auto heldout_loss = [&](bool mismatch) -> StatusOr<double> {
     at::Generator g = StepGenerator(0x4e1d, 0);
-    return ReconstructionLoss(*model, held.recon, g, device);
+    return ReconstructionLoss(*model, held.recon, g, device, mismatch ? mismatched : at::Tensor());
   };
-  RECA_ASSIGN_OR_RETURN(double heldout_before, heldout_loss());
-  log << "held-out reconstruction loss before: " << Fmt(heldout_before) << "\n";
+  RECA_ASSIGN_OR_RETURN(double heldout_before, heldout_loss(false));
+  RECA_ASSIGN_OR_RETURN(double mismatched_before, heldout_loss(true));
+  log << "held-out reconstruction loss before: " << Fmt(heldout_before)
+      << " (conditioned on another image: " << Fmt(mismatched_before) << ")\n";
 
   Optimizer opt(*model, o.optim);
   model->train();
@@ -300,9 +305,11 @@ StatusOr<TrainSummary> RunTraining(const TrainOptions& o, std::ostream& log) {
     summary.samples_per_second = timed_samples / timed_seconds;
     summary.model_flops_per_second = timed_flops / timed_seconds;
   }
-  RECA_ASSIGN_OR_RETURN(summary.heldout_recon_loss, heldout_loss());
-  log << "held-out reconstruction loss after: " << Fmt(summary.heldout_recon_loss) << " (before "
-      << Fmt(heldout_before) << ")\n";
+  RECA_ASSIGN_OR_RETURN(summary.heldout_recon_loss, heldout_loss(false));
+  RECA_ASSIGN_OR_RETURN(summary.heldout_recon_loss_mismatched, heldout_loss(true));
+  log << "held-out reconstruction loss after: " << Fmt(summary.heldout_recon_loss)
+      << " (conditioned on another image: " << Fmt(summary.heldout_recon_loss_mismatched)
+      << "; before: " << Fmt(heldout_before) << " / " << Fmt(mismatched_before) << ")\n";
   log << "throughput: " << Fmt(summary.samples_per_second, 1) << " samples/s, "
       << Fmt(summary.mean_step_seconds * 1e3, 1) << " ms/step, "
       << Fmt(summary.model_flops_per_second / 1e9, 1) << " model GFLOP/s\n";

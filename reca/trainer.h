@@ -54,6 +54,10 @@ struct TrainSummary {
   double mean_step_seconds = 0;
   double model_flops_per_second = 0;  // 3 x forward matmul FLOPs / step time
   double heldout_recon_loss = 0;   // fixed batch, fixed noise, at the end
+  // The same with every image conditioned on another image's understanding
+  // embedding: the gap to heldout_recon_loss is what reconstruction takes
+  // from the understanding side.
+  double heldout_recon_loss_mismatched = 0;
 };
 
 StatusOr<TrainSummary> RunTraining(const TrainOptions& options, std::ostream& log);

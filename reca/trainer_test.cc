@@ -43,6 +43,9 @@ TEST(TrainerTest, RunsWritesOutputsAndIsDeterministic) {
   auto s2 = RunTraining(b, log2);
   ASSERT_TRUE(s2.ok()) << s2.status();
   EXPECT_EQ(s1->last_loss, s2->last_loss);
+  EXPECT_GT(s1->heldout_recon_loss, 0);
+  EXPECT_GT(s1->heldout_recon_loss_mismatched, 0);
+  EXPECT_NE(log1.str().find("conditioned on another image"), std::string::npos);
   EXPECT_TRUE(Exists(a.out_dir + "/model.safetensors"));
   EXPECT_TRUE(Exists(a.out_dir + "/recon_reca_final.png"));
   EXPECT_TRUE(Exists(a.out_dir + "/t2i_reca_final.png"));
