@@ -1,6 +1,7 @@
 // The per-token diffusion head of the mar family (MAR's DiffLoss): a cosine
 // DDPM schedule, an AdaLN residual MLP that predicts the noise epsilon of one
-// continuous token given its condition vector z, the masked epsilon loss, and
+// continuous token given its condition vector z, the epsilon loss (callers
+// pass only the rows that carry loss: the masked tokens), and
 // respaced ancestral sampling with classifier-free guidance.
 //
 // Variance is fixed to the posterior variance (MAR learns it; documented
