@@ -130,6 +130,21 @@ Status WriteGrids(UnifiedModel& model, const TrainOptions& o, const HeldOut& hel
   });
 }
 
+// Shapes-world data for the options and the model config (its image size
+// and text budget).
+ShapesDataOptions DataOptionsFor(const TrainOptions& o,
+                                 const std::map<std::string, std::string>& cfg) {
+  ShapesDataOptions d;
+  d.seed = o.seed;
+  d.image_size = std::stoll(cfg.at("image_size"));
+  d.batch = o.batch;
+  d.dense_captions = o.dense_captions;
+  d.cfg_drop = o.cfg_drop;
+  d.max_text_tokens = std::stoll(cfg.at("max_text_tokens"));
+  d.mix = o.mix;
+  return d;
+}
+
 StatusOr<std::shared_ptr<UnifiedModel>> InitialModel(const TrainOptions& o) {
   torch::manual_seed(o.seed);
   return CreateModel(o.family, o.preset);
@@ -172,16 +187,7 @@ Status SaveInitialWeights(const TrainOptions& o, const std::string& path) {
 Status DumpBatches(const TrainOptions& o, int64_t count, const std::string& path) {
   RECA_RETURN_IF_ERROR(o.Validate());
   RECA_ASSIGN_OR_RETURN(std::shared_ptr<UnifiedModel> model, CreateModel(o.family, o.preset));
-  const std::map<std::string, std::string> cfg = model->ConfigMap();
-  ShapesDataOptions d;
-  d.seed = o.seed;
-  d.image_size = std::stoll(cfg.at("image_size"));
-  d.batch = o.batch;
-  d.dense_captions = o.dense_captions;
-  d.cfg_drop = o.cfg_drop;
-  d.max_text_tokens = std::stoll(cfg.at("max_text_tokens"));
-  d.mix = o.mix;
-  ShapesStepData data(d);
+  ShapesStepData data(DataOptionsFor(o, model->ConfigMap()));
   std::vector<StepBatches> steps;
   for (int64_t s = 0; s < count; ++s) steps.push_back(data.Build(s));
   return WriteSafetensors(path, EncodeStepBatches(steps), {{"steps", std::to_string(count)}});
@@ -209,15 +215,7 @@ StatusOr<TrainSummary> RunTraining(const TrainOptions& o, std::ostream& log) {
   std::optional<ShapesStepData> data;
   std::vector<StepBatches> replay;
   if (o.batches_file.empty()) {
-    ShapesDataOptions d;
-    d.seed = o.seed;
-    d.image_size = image_size;
-    d.batch = o.batch;
-    d.dense_captions = o.dense_captions;
-    d.cfg_drop = o.cfg_drop;
-    d.max_text_tokens = max_text;
-    d.mix = o.mix;
-    data.emplace(d);
+    data.emplace(DataOptionsFor(o, cfg));
   } else {
     RECA_ASSIGN_OR_RETURN(SafetensorsContents f, ReadSafetensors(o.batches_file));
     RECA_ASSIGN_OR_RETURN(replay, DecodeStepBatches(f.tensors, o.batches_file));
