@@ -1,0 +1,60 @@
+// Crash-safe checkpoint directories (DESIGN.md §4.5). A checkpoint is a
+// directory <root>/step-<step, 8 digits>/ holding named files and a
+// MANIFEST.json that lists every file with its size and SHA-256. Torch-free:
+// callers serialise tensors themselves (safetensors) and hand over bytes.
+//
+// Commit protocol: every file is written into <root>/.tmp-step-<step>-<pid>/
+// and fsync'd, the manifest is written last and fsync'd, the directory is
+// fsync'd, renamed to its final name, and <root> is fsync'd. A process killed
+// at any moment leaves either the complete new checkpoint or none (the temp
+// directory is ignored by readers and swept by the next commit).
+#ifndef RECA_CKPT_CHECKPOINT_STORE_H_
+#define RECA_CKPT_CHECKPOINT_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "reca/status.h"
+
+namespace reca {
+
+struct CheckpointInfo {
+  int64_t step = 0;
+  std::string path;  // the committed directory
+};
+
+class CheckpointStore {
+ public:
+  explicit CheckpointStore(std::string root);
+
+  // Commits `files` (name -> bytes; names are plain file names, no '/') as
+  // the checkpoint of `step`, then deletes the oldest committed checkpoints
+  // beyond `keep` (keep <= 0 keeps all). Replacing an existing step is
+  // AlreadyExists. Returns the committed directory.
+  StatusOr<std::string> Commit(int64_t step, const std::map<std::string, std::string>& files,
+                               int keep);
+
+  // Committed checkpoints (a final-named directory with a MANIFEST.json),
+  // oldest first. Temp directories and anything else are ignored. A missing
+  // root is an empty list.
+  StatusOr<std::vector<CheckpointInfo>> List() const;
+
+  // Reads every file of the checkpoint at `dir` and verifies it against the
+  // manifest: a missing file, a size or SHA-256 mismatch or a malformed
+  // manifest is DataLossError naming the file and the expected vs found value.
+  static StatusOr<std::map<std::string, std::string>> LoadVerified(const std::string& dir);
+
+  const std::string& root() const { return root_; }
+
+ private:
+  std::string root_;
+};
+
+// Lowercase hex SHA-256 (FIPS 180-4).
+std::string Sha256Hex(const std::string& data);
+
+}  // namespace reca
+
+#endif  // RECA_CKPT_CHECKPOINT_STORE_H_
