@@ -8,12 +8,18 @@
 // fsync'd, renamed to its final name, and <root> is fsync'd. A process killed
 // at any moment leaves either the complete new checkpoint or none (the temp
 // directory is ignored by readers and swept by the next commit).
+//
+// Thread-safety: List and LoadVerified may run concurrently with anything.
+// Commits to one root must not overlap within a process (a commit sweeps the
+// temp directories of its own pid); commits from different processes may.
 #ifndef RECA_CKPT_CHECKPOINT_STORE_H_
 #define RECA_CKPT_CHECKPOINT_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "reca/status.h"
@@ -33,6 +39,10 @@ class CheckpointStore {
   // the checkpoint of `step`, then deletes the oldest committed checkpoints
   // beyond `keep` (keep <= 0 keeps all). Replacing an existing step is
   // AlreadyExists. Returns the committed directory.
+  // A bad step or file name is InvalidArgument; a failure before the rename
+  // removes the temp directory and leaves no checkpoint. Retention never
+  // deletes the checkpoint just committed, and a failure to delete an old one
+  // is logged to stderr, not returned.
   StatusOr<std::string> Commit(int64_t step, const std::map<std::string, std::string>& files,
                                int keep);
 
@@ -48,8 +58,20 @@ class CheckpointStore {
 
   const std::string& root() const { return root_; }
 
+  // Test-only: called at named points of Commit: "tmp_dir_created",
+  // "file_written:<name>", "manifest_written", "tmp_dir_synced", "renamed",
+  // "root_synced". A non-OK return fails the commit there, as an I/O error
+  // at that point would (after "renamed" the checkpoint stays visible).
+  using FaultHook = std::function<Status(const std::string& point)>;
+  void TEST_SetFaultHook(FaultHook hook) { fault_hook_ = std::move(hook); }
+
  private:
+  Status Fault(const std::string& point) const {
+    return fault_hook_ ? fault_hook_(point) : OkStatus();
+  }
+
   std::string root_;
+  FaultHook fault_hook_;
 };
 
 // Lowercase hex SHA-256 (FIPS 180-4).

@@ -1,0 +1,121 @@
+// The job spec: everything that defines one training job (model, data,
+// RecA knobs, optimizer, schedule, checkpoints, seed). Users write it as
+// YAML; the coordinator's gRPC JobSpec message (issue 4) maps onto it one to
+// one. This header and the field table in job_spec.cc are the single
+// definition: parsing, validation, serialisation and the README's field
+// reference (`reca-train --spec_reference`) are all generated from the table.
+// Torch-free.
+#ifndef RECA_JOB_SPEC_H_
+#define RECA_JOB_SPEC_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "reca/status.h"
+
+namespace reca {
+
+struct ModelSpec {
+  std::string family = "mar";
+  std::string preset = "tiny";
+  std::string init;  // safetensors weights or a checkpoint directory; empty = fresh init
+};
+
+struct SourceSpec {
+  std::string name;              // defaults to "<type>-<task>"
+  std::string type = "shapes";   // shapes | image_folder | webdataset
+  std::string task = "recon";    // recon | i2t | t2i
+  int64_t repeat = 1;            // batches of batch_per_rank per step
+  std::string manifest;          // image_folder: JSONL manifest
+  std::vector<std::string> shards;  // webdataset: paths, globs, brace ranges
+  bool dense_captions = false;   // shapes: dense instead of sparse captions
+};
+
+struct DataSpec {
+  std::vector<SourceSpec> sources;  // empty = the RecA default (see DefaultSources)
+  std::string resize = "center_crop";  // center_crop | stretch
+  int64_t prefetch_steps = 2;
+  int64_t max_bad_samples = 100;
+  double max_bad_fraction = 0.01;
+};
+
+struct RecaSpec {
+  double recon_weight = 1.0, i2t_weight = 1.0, t2i_weight = 1.0;
+  double cfg_drop = 0.1;
+  int64_t max_text_tokens = 40;
+};
+
+struct OptimizerSpec {
+  double lr = 5e-4;
+  double min_lr = 0.0;
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+  double weight_decay = 0.02;
+  double grad_clip = 1.0;
+  double ema_decay = 0.0;
+};
+
+struct ScheduleSpec {
+  int64_t warmup_steps = -1;  // -1 = 1% of steps (Harmon)
+  std::string decay = "cosine";  // cosine | constant
+};
+
+struct CheckpointSpec {
+  int64_t every = 0;  // 0 = only at the end (and on SIGTERM)
+  int64_t keep = 3;   // newest N committed checkpoints; 0 = all
+};
+
+struct SamplesSpec {
+  int64_t every = 0;  // PNG grids every N steps; 0 = only at the end
+  int64_t count = 8;  // columns per grid; 0 = no grids
+  int64_t iters = 8;
+  int64_t diffusion_steps = 50;
+  double cfg = 3.0;
+  double temperature = 1.0;
+};
+
+struct JobSpec {
+  std::string name = "reca-job";
+  uint64_t seed = 0;
+  int64_t steps = 1000;
+  int64_t batch_per_rank = 16;
+  int64_t log_every = 10;
+  ModelSpec model;
+  DataSpec data;
+  RecaSpec reca;
+  OptimizerSpec optimizer;
+  ScheduleSpec schedule;
+  CheckpointSpec checkpoint;
+  SamplesSpec samples;
+
+  // Effective values after defaults that depend on other fields.
+  int64_t warmup_steps() const;
+  std::vector<SourceSpec> effective_sources() const;
+};
+
+// The RecA recipe: reconstruction x2 + captioning x2 on the shapes world.
+std::vector<SourceSpec> DefaultSources();
+
+// Parses a JSON tree (a YAML file converted by ReadJobSpecFile, or the
+// coordinator's message) into a spec, then validates it. Missing fields keep
+// their defaults; unknown fields, wrong types and out-of-range values are
+// INVALID_ARGUMENT naming the field: "spec.optimizer.lr: must be > 0".
+StatusOr<JobSpec> JobSpecFromJson(const nlohmann::json& tree);
+// Every field, defaults included (the canonical form stored in checkpoints).
+nlohmann::json JobSpecToJson(const JobSpec& spec);
+// Field-level checks (also run by JobSpecFromJson).
+Status ValidateJobSpec(const JobSpec& spec);
+
+// Sets `path` ("optimizer.lr", "data.sources.0.repeat") in `tree` to
+// `value`, read as a JSON literal when it is one (3, 1e-4, true, [..]) and
+// as a string otherwise: command-line overrides of spec fields.
+Status ApplyOverride(nlohmann::json* tree, const std::string& path, const std::string& value);
+
+// The field reference as a Markdown table (README.md "Job spec reference").
+std::string JobSpecReferenceMarkdown();
+
+}  // namespace reca
+
+#endif  // RECA_JOB_SPEC_H_

@@ -1,0 +1,165 @@
+#include "reca/job_spec.h"
+
+#include <fstream>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "reca/spec_file.h"
+
+namespace reca {
+namespace {
+
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+StatusOr<JobSpec> FromYaml(const std::string& yaml) {
+  RECA_ASSIGN_OR_RETURN(json tree, YamlToJson(yaml, "job.yaml"));
+  return JobSpecFromJson(tree);
+}
+
+std::string ErrorOf(const std::string& yaml) {
+  StatusOr<JobSpec> s = FromYaml(yaml);
+  EXPECT_FALSE(s.ok()) << yaml;
+  return s.ok() ? "" : std::string(s.status().message());
+}
+
+TEST(JobSpecTest, FullYamlSpecParses) {
+  StatusOr<JobSpec> s = FromYaml(R"(
+name: my-reca
+seed: 7
+steps: 2000
+batch_per_rank: 32
+model: {family: mar, preset: medium, init: runs/pre/model.safetensors}
+data:
+  sources:
+    - {type: shapes, task: recon, repeat: 2}
+    - name: laion
+      type: webdataset
+      task: i2t
+      shards: "data/shard-{0000..0009}.tar"
+    - {type: image_folder, task: t2i, manifest: data/cc.jsonl}
+  resize: stretch
+reca: {cfg_drop: 0.2}
+optimizer: {lr: 1e-4, ema_decay: 0.999}
+schedule: {warmup_steps: 10, decay: constant}
+checkpoint: {every: 100, keep: 2}
+)");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->name, "my-reca");
+  EXPECT_EQ(s->seed, 7u);
+  EXPECT_EQ(s->batch_per_rank, 32);
+  EXPECT_EQ(s->model.preset, "medium");
+  ASSERT_EQ(s->data.sources.size(), 3u);
+  EXPECT_EQ(s->data.sources[1].shards, std::vector<std::string>{"data/shard-{0000..0009}.tar"});
+  EXPECT_EQ(s->effective_sources()[0].name, "shapes-recon");
+  EXPECT_EQ(s->effective_sources()[1].name, "laion");
+  EXPECT_DOUBLE_EQ(s->optimizer.lr, 1e-4);
+  EXPECT_EQ(s->schedule.decay, "constant");
+  EXPECT_EQ(s->checkpoint.keep, 2);
+}
+
+TEST(JobSpecTest, EmptySpecIsTheRecaDefault) {
+  StatusOr<JobSpec> s = FromYaml("");
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->effective_sources().size(), 2u);
+  EXPECT_EQ(s->effective_sources()[0].task, "recon");
+  EXPECT_EQ(s->warmup_steps(), 10);  // 1% of 1000
+}
+
+TEST(JobSpecTest, ErrorsNameTheField) {
+  EXPECT_EQ(ErrorOf("optimizer: {lr: 0}"), "spec.optimizer.lr: must be > 0");
+  EXPECT_EQ(ErrorOf("optimizer: {lr: -1e-3}"), "spec.optimizer.lr: must be > 0");
+  EXPECT_EQ(ErrorOf("reca: {cfg_drop: 1.0}"), "spec.reca.cfg_drop: must be in [0, 1)");
+  EXPECT_EQ(ErrorOf("steps: 0"), "spec.steps: must be >= 1");
+  EXPECT_EQ(ErrorOf("steps: 1.5"), "spec.steps: expected an integer, got number 1.5");
+  EXPECT_EQ(ErrorOf("steps: lots"), "spec.steps: expected an integer, got string \"lots\"");
+  EXPECT_EQ(ErrorOf("model: {preset: huge}"),
+            "spec.model.preset: must be one of tiny, medium (got 'huge')");
+  EXPECT_EQ(ErrorOf("data: {sources: [{type: shapes, task: caption}]}"),
+            "spec.data.sources[0].task: must be one of recon, i2t, t2i (got 'caption')");
+  EXPECT_EQ(ErrorOf("data: {sources: [{type: image_folder}]}"),
+            "spec.data.sources[0].manifest: required for type image_folder");
+  EXPECT_EQ(ErrorOf("data: {sources: [{type: shapes, shards: [a.tar]}]}"),
+            "spec.data.sources[0].shards: only for type webdataset (type is shapes)");
+  EXPECT_EQ(ErrorOf("data: {sources: [{task: recon}, {task: recon}]}"),
+            "spec.data.sources[1].name: 'shapes-recon' is used by another source");
+  EXPECT_EQ(ErrorOf("data: {sources: {type: shapes}}"),
+            "spec.data.sources: expected a list, got object");
+  EXPECT_EQ(ErrorOf("optimizer: 3"), "spec.optimizer: expected a mapping, got number");
+  EXPECT_EQ(ErrorOf("seed: -1"), "spec.seed: must be >= 0");
+  EXPECT_EQ(ErrorOf("optimizer: {lr: 1e-4, min_lr: 1e-3}"),
+            "spec.optimizer.min_lr: must be <= spec.optimizer.lr");
+  EXPECT_EQ(ErrorOf("steps: 10\nschedule: {warmup_steps: 20}"),
+            "spec.schedule.warmup_steps: must be <= spec.steps");
+}
+
+TEST(JobSpecTest, UnknownFieldsAreRejected) {
+  EXPECT_THAT(ErrorOf("optimizer: {lrr: 1e-4}"),
+              HasSubstr("spec.optimizer.lrr: unknown field (known: beta1, beta2, ema_decay, eps,"));
+  EXPECT_THAT(ErrorOf("stepz: 3"), HasSubstr("spec.stepz: unknown field"));
+  EXPECT_THAT(ErrorOf("data: {sources: [{type: shapes, path: x}]}"),
+              HasSubstr("spec.data.sources[0].path: unknown field"));
+}
+
+TEST(JobSpecTest, QuotedYamlScalarsStayStrings) {
+  StatusOr<JobSpec> s = FromYaml("name: '123'\nsteps: \"5\"");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message(), "spec.steps: expected an integer, got string \"5\"");
+  s = FromYaml("name: '123'");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->name, "123");
+}
+
+TEST(JobSpecTest, MalformedYamlNamesFileAndLine) {
+  StatusOr<json> t = YamlToJson("steps: 3\noptimizer: {lr: [1,\n", "job.yaml");
+  ASSERT_FALSE(t.ok());
+  EXPECT_THAT(std::string(t.status().message()), HasSubstr("job.yaml:"));
+  t = YamlToJson("steps: 3\nsteps: 4\n", "job.yaml");
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().message(), "job.yaml:2: duplicate key 'steps'");
+}
+
+TEST(JobSpecTest, MissingFileNamesThePath) {
+  StatusOr<json> t = ReadSpecTree("/nonexistent/job.yaml");
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().message(), "/nonexistent/job.yaml: cannot read the job spec");
+}
+
+TEST(JobSpecTest, RoundTripsThroughJson) {
+  StatusOr<JobSpec> s = FromYaml("seed: 3\ndata: {sources: [{type: shapes, task: t2i, repeat: 3}]}");
+  ASSERT_TRUE(s.ok()) << s.status();
+  json j = JobSpecToJson(*s);
+  StatusOr<JobSpec> back = JobSpecFromJson(j);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(JobSpecToJson(*back), j);
+  EXPECT_EQ(j["data"]["sources"][0]["repeat"], 3);
+  EXPECT_EQ(j["optimizer"]["lr"], 5e-4);
+}
+
+TEST(JobSpecTest, OverridesSetNestedFields) {
+  json tree = json::object();
+  ASSERT_TRUE(ApplyOverride(&tree, "optimizer.lr", "2e-4").ok());
+  ASSERT_TRUE(ApplyOverride(&tree, "name", "run 7").ok());
+  ASSERT_TRUE(ApplyOverride(&tree, "data.sources", "[{\"task\": \"recon\"}]").ok());
+  ASSERT_TRUE(ApplyOverride(&tree, "data.sources.0.repeat", "4").ok());
+  StatusOr<JobSpec> s = JobSpecFromJson(tree);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_DOUBLE_EQ(s->optimizer.lr, 2e-4);
+  EXPECT_EQ(s->name, "run 7");
+  EXPECT_EQ(s->data.sources[0].repeat, 4);
+  EXPECT_EQ(ApplyOverride(&tree, "data.sources.5.repeat", "1").message(),
+            "override data.sources.5.repeat: index 5 is past the end of a list of 1");
+}
+
+TEST(JobSpecTest, ReferenceListsEveryField) {
+  const std::string md = JobSpecReferenceMarkdown();
+  EXPECT_THAT(md, HasSubstr("| `optimizer.lr` | number | `0.0005` | > 0 |"));
+  EXPECT_THAT(md, HasSubstr("| `data.sources[].task` | string | `\"recon\"` |"));
+  EXPECT_THAT(md, HasSubstr("| `checkpoint.keep` |"));
+}
+
+}  // namespace
+}  // namespace reca
