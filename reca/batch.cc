@@ -80,66 +80,6 @@ at::Tensor MakeCaptionIds(const Tokenizer& tok, const std::vector<std::string>& 
   return EncodeBatch(tok, captions, max_tokens, Tokenizer::kEos, /*left_pad=*/false);
 }
 
-ShapesStepData::ShapesStepData(ShapesDataOptions options)
-    : options_(options),
-      recon_world_(ShapesWorldOptions{options.seed * 2 + 1, static_cast<int>(options.image_size)}),
-      caption_world_(ShapesWorldOptions{options.seed * 2 + 2, static_cast<int>(options.image_size)}) {}
-
-StepBatches ShapesStepData::Build(int64_t step) const {
-  const ShapesDataOptions& o = options_;
-  const int64_t per_step = o.mix.total();
-  const std::vector<std::string>& templates = ReconTemplates();
-  Rng rng(o.seed ^ 0xda7aull, static_cast<uint64_t>(step));
-  StepBatches out;
-  // Slot j of the step draws scenes [(step * per_step + j) * B, ... + B).
-  int64_t slot = 0;
-  auto scenes_for = [&](const ShapesWorld& world, std::vector<Scene>* scenes,
-                        std::vector<std::vector<uint8_t>>* pixels) {
-    const uint64_t first = static_cast<uint64_t>((step * per_step + slot++) * o.batch);
-    for (int64_t i = 0; i < o.batch; ++i) {
-      scenes->push_back(world.SceneAt(first + i));
-      pixels->push_back(ShapesWorld::Render(scenes->back()));
-    }
-  };
-  auto caption = [&](const Scene& s, uint64_t variant) {
-    return o.dense_captions ? ShapesWorld::DenseCaption(s) : ShapesWorld::SparseCaption(s, variant);
-  };
-  for (int64_t r = 0; r < o.mix.recon; ++r) {
-    std::vector<Scene> scenes;
-    std::vector<std::vector<uint8_t>> px;
-    scenes_for(recon_world_, &scenes, &px);
-    std::vector<std::string> texts;
-    for (int64_t i = 0; i < o.batch; ++i) {
-      texts.push_back(rng.Bernoulli(o.cfg_drop) ? kUncondPrompt
-                                                : templates[rng.Below(templates.size())]);
-    }
-    out.recon.push_back({ImagesToTensor(px, o.image_size), MakePromptIds(tok_, texts, o.max_text_tokens)});
-  }
-  for (int64_t r = 0; r < o.mix.i2t; ++r) {
-    std::vector<Scene> scenes;
-    std::vector<std::vector<uint8_t>> px;
-    scenes_for(caption_world_, &scenes, &px);
-    std::vector<std::string> caps;
-    for (const Scene& s : scenes) caps.push_back(caption(s, rng.Next()));
-    out.i2t.push_back({ImagesToTensor(px, o.image_size),
-                       MakePromptIds(tok_, std::vector<std::string>(o.batch, kI2TQuestion), o.max_text_tokens),
-                       MakeCaptionIds(tok_, caps, o.max_text_tokens)});
-  }
-  for (int64_t r = 0; r < o.mix.t2i; ++r) {
-    std::vector<Scene> scenes;
-    std::vector<std::vector<uint8_t>> px;
-    scenes_for(caption_world_, &scenes, &px);
-    std::vector<std::string> texts;
-    for (const Scene& s : scenes) {
-      const std::string c = caption(s, rng.Next());
-      texts.push_back(rng.Bernoulli(o.cfg_drop) ? std::string(kUncondPrompt)
-                                                : std::string(kT2IPrefix) + " " + c);
-    }
-    out.t2i.push_back({ImagesToTensor(px, o.image_size), MakePromptIds(tok_, texts, o.max_text_tokens)});
-  }
-  return out;
-}
-
 std::map<std::string, at::Tensor> EncodeStepBatches(const std::vector<StepBatches>& steps) {
   std::map<std::string, at::Tensor> out;
   for (size_t s = 0; s < steps.size(); ++s) {

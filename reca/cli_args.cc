@@ -25,8 +25,12 @@ StatusOr<CliArgs> CliArgs::Parse(int argc, const char* const* argv) {
   return args;
 }
 
-void CliArgs::AddDefaults(const std::map<std::string, std::string>& values) {
-  for (const auto& [k, v] : values) values_.emplace(k, v);
+std::map<std::string, std::string> CliArgs::TakeRemaining() {
+  std::map<std::string, std::string> out;
+  for (const auto& [k, v] : values_) {
+    if (used_.insert(k).second) out[k] = v;
+  }
+  return out;
 }
 
 Status CliArgs::Get(const std::string& name, std::string* out) {

@@ -16,8 +16,6 @@ namespace reca {
 class CliArgs {
  public:
   static StatusOr<CliArgs> Parse(int argc, const char* const* argv);
-  // Adds key/value pairs that flags on the command line override (config files).
-  void AddDefaults(const std::map<std::string, std::string>& values);
 
   bool Has(const std::string& name) const { return values_.count(name) > 0; }
   // Each getter leaves `*out` unchanged when the flag is absent.
@@ -27,6 +25,8 @@ class CliArgs {
   Status Get(const std::string& name, uint64_t* out);
   Status Get(const std::string& name, double* out);
   Status Get(const std::string& name, bool* out);
+  // Every flag not asked for yet (marking them used): e.g. spec overrides.
+  std::map<std::string, std::string> TakeRemaining();
   // INVALID_ARGUMENT naming every flag nobody asked for.
   Status CheckAllUsed() const;
 

@@ -35,16 +35,14 @@ TEST(CliArgsTest, ParsesFormsAndRejectsUnknownAndMalformed) {
   EXPECT_FALSE(CliArgs::Parse(2, positional).ok());
 }
 
-TEST(CliArgsTest, FlagsOverrideDefaults) {
-  const char* argv[] = {"prog", "--steps=3"};
-  auto args = CliArgs::Parse(2, argv);
+TEST(CliArgsTest, TakeRemainingReturnsUnaskedFlags) {
+  const char* argv[] = {"prog", "--steps=3", "--optimizer.lr=1e-4", "--name", "x"};
+  auto args = CliArgs::Parse(5, argv);
   ASSERT_TRUE(args.ok());
-  args->AddDefaults({{"steps", "9"}, {"batch", "4"}});
-  int64_t steps = 0, batch = 0;
+  int64_t steps = 0;
   ASSERT_TRUE(args->Get("steps", &steps).ok());
-  ASSERT_TRUE(args->Get("batch", &batch).ok());
-  EXPECT_EQ(steps, 3);
-  EXPECT_EQ(batch, 4);
+  const auto rest = args->TakeRemaining();
+  EXPECT_EQ(rest, (std::map<std::string, std::string>{{"optimizer.lr", "1e-4"}, {"name", "x"}}));
   EXPECT_TRUE(args->CheckAllUsed().ok());
 }
 

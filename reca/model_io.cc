@@ -35,15 +35,29 @@ StatusOr<std::shared_ptr<UnifiedModel>> CreateModel(const std::string& family,
   return BuildFromMap(c.ToMap());
 }
 
-Status SaveModel(UnifiedModel& model, const std::string& path,
-                 const std::map<std::string, std::string>& extra) {
-  std::map<std::string, at::Tensor> tensors;
-  for (const auto& p : model.named_parameters()) tensors[p.key()] = p.value();
-  for (const auto& b : model.named_buffers()) tensors[b.key()] = b.value();
+namespace {
+std::map<std::string, std::string> ModelMetadata(UnifiedModel& model,
+                                                 const std::map<std::string, std::string>& extra) {
   std::map<std::string, std::string> meta = model.ConfigMap();
   meta[kTokenizerKey] = std::to_string(Tokenizer().fingerprint());
   for (const auto& [k, v] : extra) meta[k] = v;
-  return WriteSafetensors(path, tensors, meta);
+  return meta;
+}
+std::map<std::string, at::Tensor> ModelTensors(UnifiedModel& model) {
+  std::map<std::string, at::Tensor> tensors;
+  for (const auto& p : model.named_parameters()) tensors[p.key()] = p.value();
+  for (const auto& b : model.named_buffers()) tensors[b.key()] = b.value();
+  return tensors;
+}
+}  // namespace
+
+Status SaveModel(UnifiedModel& model, const std::string& path,
+                 const std::map<std::string, std::string>& extra) {
+  return WriteSafetensors(path, ModelTensors(model), ModelMetadata(model, extra));
+}
+
+StatusOr<std::string> EncodeModel(UnifiedModel& model, const std::map<std::string, std::string>& extra) {
+  return EncodeSafetensors(ModelTensors(model), ModelMetadata(model, extra));
 }
 
 static Status CopyWeights(UnifiedModel& model, const SafetensorsContents& file, const std::string& path) {
@@ -77,6 +91,18 @@ static Status CopyWeights(UnifiedModel& model, const SafetensorsContents& file, 
 Status LoadModelWeights(UnifiedModel& model, const std::string& path) {
   RECA_ASSIGN_OR_RETURN(SafetensorsContents file, ReadSafetensors(path));
   return CopyWeights(model, file, path);
+}
+
+Status DecodeModelWeights(UnifiedModel& model, const std::string& bytes, const std::string& origin) {
+  RECA_ASSIGN_OR_RETURN(SafetensorsContents file, DecodeSafetensors(bytes, origin));
+  return CopyWeights(model, file, origin);
+}
+
+StatusOr<std::shared_ptr<UnifiedModel>> DecodeModel(const std::string& bytes, const std::string& origin) {
+  RECA_ASSIGN_OR_RETURN(SafetensorsContents file, DecodeSafetensors(bytes, origin));
+  RECA_ASSIGN_OR_RETURN(std::shared_ptr<UnifiedModel> model, BuildFromMap(file.metadata));
+  RECA_RETURN_IF_ERROR(CopyWeights(*model, file, origin));
+  return model;
 }
 
 StatusOr<std::shared_ptr<UnifiedModel>> LoadModel(const std::string& path) {

@@ -26,6 +26,13 @@ Status LoadModelWeights(UnifiedModel& model, const std::string& path);
 // Rebuilds the model described by the file's metadata and loads its weights.
 StatusOr<std::shared_ptr<UnifiedModel>> LoadModel(const std::string& path);
 
+// The same in memory (checkpoints): safetensors bytes; `origin` names the
+// source in errors.
+StatusOr<std::string> EncodeModel(UnifiedModel& model,
+                                  const std::map<std::string, std::string>& extra = {});
+StatusOr<std::shared_ptr<UnifiedModel>> DecodeModel(const std::string& bytes, const std::string& origin);
+Status DecodeModelWeights(UnifiedModel& model, const std::string& bytes, const std::string& origin);
+
 }  // namespace reca
 
 #endif  // RECA_MODEL_IO_H_

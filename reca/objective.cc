@@ -41,8 +41,9 @@ struct AutocastScope {
 }  // namespace
 
 StatusOr<StepLosses> AccumulateRecaGradients(UnifiedModel& model, const StepBatches& step,
-                                             const SourceMix& mix, at::Generator& gen,
-                                             const c10::Device& device, bool bf16) {
+                                             const LossWeights& weights, at::Generator& gen,
+                                             const c10::Device& device, bool bf16,
+                                             const std::function<void()>& before_last_backward) {
   if (bf16 && !device.is_cuda()) {
     return InvalidArgumentError("train.bf16: bfloat16 autocast needs a CUDA device");
   }
@@ -52,21 +53,25 @@ StatusOr<StepLosses> AccumulateRecaGradients(UnifiedModel& model, const StepBatc
     const double denom = static_cast<double>(
         step.recon.size() + step.i2t.size() + step.t2i.size());
     if (denom == 0) return InvalidArgumentError("sources: the step has no batches (all repeats are 0)");
-    auto run = [&](const torch::Tensor& loss, double weight, double* mean, size_t n) {
+    size_t remaining = step.recon.size() + step.i2t.size() + step.t2i.size();
+    auto run = [&](const torch::Tensor& loss, double weight, double* mean, size_t n, int source) {
       torch::Tensor scaled = loss.to(torch::kFloat32) * (weight / denom);
+      if (--remaining == 0 && before_last_backward) before_last_backward();
       scaled.backward();
       const double v = loss.item<double>();
+      out.per_batch.emplace_back(source, v);
       *mean = (std::isnan(*mean) ? 0.0 : *mean) + v / static_cast<double>(n);
       out.total += v * weight / denom;
     };
     for (const ReconBatch& b : step.recon) {
       torch::Tensor images = b.images.to(device);
-      NamedTensors noise = model.SampleGenerationNoise(images.size(0), gen);
+      NamedTensors noise = b.noise.rows.empty() ? model.SampleGenerationNoise(images.size(0), gen)
+                                                : model.SampleGenerationNoise(b.noise);
       AutocastScope autocast(bf16);
       Prefix prefix = model.AssemblePrefix(To(b.prompt, device), model.UnderstandingEmbed(images));
       out.forward_flops += model.UnderstandingForwardFlops(images.size(0)) +
                            model.GenerationForwardFlops(images.size(0), prefix.embeds.size(1));
-      run(model.GenerationLoss(prefix, images, noise), mix.recon_weight, &out.recon, step.recon.size());
+      run(model.GenerationLoss(prefix, images, noise), weights.recon, &out.recon, step.recon.size(), b.source);
     }
     for (const I2TBatch& b : step.i2t) {
       torch::Tensor images = b.images.to(device);
@@ -75,16 +80,17 @@ StatusOr<StepLosses> AccumulateRecaGradients(UnifiedModel& model, const StepBatc
       const int64_t prefix_len =
           b.question.pre.size(1) + model.NumVisualTokens() + b.question.post.size(1);
       out.forward_flops += model.I2TForwardFlops(images.size(0), prefix_len, b.captions.size(1));
-      run(loss, mix.i2t_weight, &out.i2t, step.i2t.size());
+      run(loss, weights.i2t, &out.i2t, step.i2t.size(), b.source);
     }
     for (const T2IBatch& b : step.t2i) {
       torch::Tensor images = b.images.to(device);
-      NamedTensors noise = model.SampleGenerationNoise(images.size(0), gen);
+      NamedTensors noise = b.noise.rows.empty() ? model.SampleGenerationNoise(images.size(0), gen)
+                                                : model.SampleGenerationNoise(b.noise);
       AutocastScope autocast(bf16);
       PromptIds prompt = To(b.prompt, device);
       out.forward_flops +=
           model.GenerationForwardFlops(images.size(0), prompt.pre.size(1) + prompt.post.size(1));
-      run(model.T2ILoss(prompt, images, noise), mix.t2i_weight, &out.t2i, step.t2i.size());
+      run(model.T2ILoss(prompt, images, noise), weights.t2i, &out.t2i, step.t2i.size(), b.source);
     }
     return out;
   });

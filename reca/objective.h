@@ -5,6 +5,10 @@
 #ifndef RECA_OBJECTIVE_H_
 #define RECA_OBJECTIVE_H_
 
+#include <functional>
+#include <utility>
+#include <vector>
+
 #include <ATen/core/Generator.h>
 #include <c10/core/Device.h>
 
@@ -20,14 +24,19 @@ struct StepLosses {
   double total;          // the accumulated objective
   double forward_flops;  // matmul FLOPs of all forward passes of the step
   int64_t samples = 0;
+  // (batch.source, loss) of every batch, in the order they ran.
+  std::vector<std::pair<int, double>> per_batch;
 };
 
 // Runs forward and backward for every batch of `step` (adding to .grad);
 // randomness of the generation losses comes from `gen`. Under `bf16` the
-// forward passes run in bfloat16 autocast (CUDA only).
-StatusOr<StepLosses> AccumulateRecaGradients(UnifiedModel& model, const StepBatches& step,
-                                             const SourceMix& mix, at::Generator& gen,
-                                             const c10::Device& device, bool bf16 = false);
+// forward passes run in bfloat16 autocast (CUDA only). `before_last_backward`
+// runs just before the step's final backward pass (data parallelism arms its
+// gradient all-reduce hooks there, to overlap communication with it).
+StatusOr<StepLosses> AccumulateRecaGradients(
+    UnifiedModel& model, const StepBatches& step, const LossWeights& weights, at::Generator& gen,
+    const c10::Device& device, bool bf16 = false,
+    const std::function<void()>& before_last_backward = nullptr);
 
 // The loss of the reconstruction source alone, without gradients (held-out
 // evaluation). The understanding embedding comes from `condition_images`

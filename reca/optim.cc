@@ -23,6 +23,7 @@ Status OptimOptions::Validate() const {
 
 double LearningRateAt(const OptimOptions& o, int64_t step) {
   if (step < o.warmup_steps) return o.lr * double(step + 1) / double(o.warmup_steps);
+  if (o.constant_after_warmup) return o.lr;
   const int64_t span = std::max<int64_t>(1, o.total_steps - o.warmup_steps);
   const double progress = std::min(1.0, double(step - o.warmup_steps) / double(span));
   return o.min_lr + 0.5 * (o.lr - o.min_lr) * (1.0 + std::cos(M_PI * progress));
@@ -78,6 +79,55 @@ StatusOr<double> Optimizer::Step(int64_t step) {
     }
     adamw_->zero_grad();
     return norm;
+  });
+}
+
+namespace {
+std::string StateKey(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+}  // namespace
+
+std::map<std::string, torch::Tensor> Optimizer::StateTensors() const {
+  std::map<std::string, torch::Tensor> out;
+  auto& state = adamw_->state();
+  for (const auto& p : model_.named_parameters()) {
+    auto it = state.find(StateKey(p.value()));
+    if (it == state.end()) continue;
+    auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
+    const std::string k = "adam." + p.key() + ".";
+    out[k + "step"] = torch::tensor({st.step()}, torch::kInt64);
+    out[k + "exp_avg"] = st.exp_avg().detach().cpu();
+    out[k + "exp_avg_sq"] = st.exp_avg_sq().detach().cpu();
+  }
+  for (const auto& [name, t] : ema_) out["ema." + name] = t.detach().cpu();
+  return out;
+}
+
+Status Optimizer::LoadStateTensors(const std::map<std::string, torch::Tensor>& in,
+                                   const std::string& origin) {
+  return TorchGuard("optimizer state from " + origin, [&] {
+    torch::NoGradGuard no_grad;
+    auto& state = adamw_->state();
+    state.clear();
+    for (const auto& p : model_.named_parameters()) {
+      const std::string k = "adam." + p.key() + ".";
+      auto step = in.find(k + "step"), m = in.find(k + "exp_avg"), v = in.find(k + "exp_avg_sq");
+      if (step == in.end()) continue;  // never stepped
+      TORCH_CHECK(m != in.end() && v != in.end(), origin, ": ", k, "exp_avg/exp_avg_sq missing");
+      TORCH_CHECK(m->second.sizes() == p.value().sizes() && v->second.sizes() == p.value().sizes(),
+                  origin, ": ", k, "moments have shape ", m->second.sizes(), ", parameter has ",
+                  p.value().sizes());
+      auto st = std::make_unique<torch::optim::AdamWParamState>();
+      st->step(step->second.item<int64_t>());
+      st->exp_avg(m->second.to(p.value().options()).clone());
+      st->exp_avg_sq(v->second.to(p.value().options()).clone());
+      state[StateKey(p.value())] = std::move(st);
+    }
+    for (auto& [name, t] : ema_) {
+      auto it = in.find("ema." + name);
+      TORCH_CHECK(it != in.end(), origin, ": ema.", name, " missing (EMA is on in this job)");
+      TORCH_CHECK(it->second.sizes() == t.sizes(), origin, ": ema.", name, " has the wrong shape");
+      t.copy_(it->second);
+    }
   });
 }
 

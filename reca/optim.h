@@ -25,6 +25,7 @@ struct OptimOptions {
   int64_t warmup_steps = 0;
   int64_t total_steps = 1;
   double ema_decay = 0.0;  // 0 = EMA off
+  bool constant_after_warmup = false;  // no cosine decay
 
   Status Validate() const;
 };
@@ -41,6 +42,14 @@ class Optimizer {
   // when it is not finite the update is skipped and the caller decides.
   StatusOr<double> Step(int64_t step);
   void ZeroGrad();
+
+  // Everything a bit-exact resume needs, by name: AdamW's per-parameter
+  // step count and moments ("adam.<param>.step|exp_avg|exp_avg_sq") and the
+  // EMA weights ("ema.<param>").
+  std::map<std::string, torch::Tensor> StateTensors() const;
+  // Restores StateTensors(); DATA_LOSS naming `origin` and the tensor on a
+  // missing name or a shape mismatch.
+  Status LoadStateTensors(const std::map<std::string, torch::Tensor>& state, const std::string& origin);
 
   // EMA weights by parameter name (empty when EMA is off).
   const std::map<std::string, torch::Tensor>& ema() const { return ema_; }

@@ -1,128 +1,137 @@
-// reca-train: one RecA / pre-training process. See README.md ("Running the
-// trainer by hand") and `reca-train --help`.
+// reca-train: one rank of a RecA / pre-training job. See README.md ("Job
+// spec" and "Running the trainer") and `reca-train --help`.
+#include <unistd.h>
+
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <string>
 
-#include "reca/cli_args.h"
-#include "reca/trainer.h"
+#include <nlohmann/json.hpp>
 
-#if defined(RECA_HAVE_YAML)
-#include "reca/config_file.h"
-#endif
+#include "reca/cli_args.h"
+#include "reca/job_spec.h"
+#include "reca/spec_file.h"
+#include "reca/trainer.h"
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: reca-train [--config=FILE.yaml] [--name=value ...]
+constexpr const char* kUsage = R"(usage: reca-train [--spec=JOB.yaml] [--FIELD.PATH=VALUE ...] [runtime flags]
 
-  --mode=reca|pretrain     reca: recon + i2t (mix 2:2:0); pretrain: t2i + i2t (0:1:1)
-  --model=tiny|medium      model preset of the family (default tiny)
-  --family=mar             model family (default mar)
-  --init=PATH              start from these weights (safetensors) instead of a fresh init
-  --out=DIR                output directory (default runs/train)
-  --steps=N --batch=N      optimizer steps; batch per source batch (default 100, 16)
-  --mix=R:I:T              per-step repeats of recon : i2t : t2i
-  --seed=N --threads=N     seed; LibTorch intra-op threads (default 1: GEMMs use
-                           OpenBLAS's own pool of all cores; 0 = all cores)
+The job is a YAML (or JSON) job spec; any spec field can be set or overridden
+on the command line by its path: --steps=200 --optimizer.lr=1e-4
+--data.sources.0.repeat=3. `--spec_reference` prints every field.
+
+Runtime flags (how this process runs, not what the job is):
+  --out=DIR                checkpoints/, metrics.jsonl, PNG grids, model.safetensors
+                           (default runs/train)
+  --resume=true|false      continue from DIR/checkpoints' newest checkpoint (default true)
+  --threads=N              LibTorch intra-op threads (default 1: GEMMs use OpenBLAS's own
+                           pool of all cores; 0 = all cores)
   --device=cpu|cuda[:i]    --bf16 (bfloat16 autocast, CUDA only)
-  --lr --min_lr --warmup_steps --weight_decay --grad_clip --ema_decay
-  --dense_captions         train captions are dense (default: sparse)
-  --cfg_drop=P             text-drop probability of recon/t2i prompts (default 0.1)
-  --log_every --sample_every --save_every --num_samples
-  --sample_iters --sample_steps --cfg --temperature      sampling for the PNG grids
-  --batches_file=PATH      replay recorded batches (benchmark); --dump_batches=PATH
-                           --dump_steps=N writes such a file and exits;
-  --save_init=PATH         write the freshly initialised weights (--seed) and exit
-A YAML --config holds the same names as flat keys; flags override it.
+  --rank=R --world_size=W  data-parallel rank (env RANK, WORLD_SIZE; default 0 of 1)
+  --master_addr=HOST --master_port=P   rank 0's TCPStore (env MASTER_ADDR, MASTER_PORT)
+  --local_addr=ADDR        address this rank's Gloo transport binds to
+  --dist_timeout_s=S       rendezvous and collective timeout (default 60)
+  --bucket_mb=M            gradient all-reduce bucket size (default 25)
+  --stop_after=N           leave after N steps with a checkpoint, as SIGTERM does
+  --progress=true|false    progress bar on stderr (default: when stderr is a terminal)
+  --heldout=true|false     held-out reconstruction loss before/after (default true)
+  --print_spec             print the effective spec as JSON and exit
+  --spec_reference         print the field reference (Markdown) and exit
+Benchmark helpers:
+  --save_init=PATH         write the freshly initialised weights and exit
+  --dump_batches=PATH --dump_steps=N   write N steps of batches and exit
+  --batches_file=PATH      replay recorded batches instead of the data sources
+SIGTERM (or Ctrl-C) commits a checkpoint after the current step and exits 0.
 )";
 
-reca::Status ParseMix(const std::string& s, reca::SourceMix* mix) {
-  int64_t r, i, t;
-  char tail;
-  if (std::sscanf(s.c_str(), "%ld:%ld:%ld%c", &r, &i, &t, &tail) != 3) {
-    return reca::InvalidArgumentError("--mix: expected R:I:T, e.g. 2:2:0, got '" + s + "'");
-  }
-  mix->recon = r, mix->i2t = i, mix->t2i = t;
-  return reca::OkStatus();
+void EnvDefault(const char* env, std::string* out) {
+  if (const char* v = std::getenv(env); v && *v) *out = v;
 }
 
-reca::StatusOr<std::map<std::string, std::string>> ReadConfigFile(const std::string& path) {
-#if defined(RECA_HAVE_YAML)
-  return reca::ReadFlatYaml(path);
-#else
-  return reca::UnimplementedError("--config: this build has no YAML support (yaml-cpp); use flags");
-#endif
+reca::StatusOr<int> EnvInt(const char* env, int fallback) {
+  const char* v = std::getenv(env);
+  if (!v || !*v) return fallback;
+  char* end = nullptr;
+  const long x = std::strtol(v, &end, 10);
+  if (*end != '\0') return reca::InvalidArgumentError(std::string(env) + ": '" + v + "' is not an integer");
+  return static_cast<int>(x);
 }
 
 reca::Status Run(int argc, char** argv) {
   RECA_ASSIGN_OR_RETURN(reca::CliArgs args, reca::CliArgs::Parse(argc, argv));
-  bool help = false;
+  bool help = false, print_spec = false, reference = false;
   RECA_RETURN_IF_ERROR(args.Get("help", &help));
+  RECA_RETURN_IF_ERROR(args.Get("print_spec", &print_spec));
+  RECA_RETURN_IF_ERROR(args.Get("spec_reference", &reference));
   if (help) {
     std::cout << kUsage;
     return reca::OkStatus();
   }
-  std::string config;
-  RECA_RETURN_IF_ERROR(args.Get("config", &config));
-  if (!config.empty()) {
-    RECA_ASSIGN_OR_RETURN(auto values, ReadConfigFile(config));
-    args.AddDefaults(values);
+  if (reference) {
+    std::cout << reca::JobSpecReferenceMarkdown();
+    return reca::OkStatus();
   }
-  reca::TrainOptions o;
-  RECA_RETURN_IF_ERROR(args.Get("mode", &o.mode));
-  o.mix = reca::DefaultMix(o.mode);
-  std::string mix;
-  RECA_RETURN_IF_ERROR(args.Get("mix", &mix));
-  if (!mix.empty()) RECA_RETURN_IF_ERROR(ParseMix(mix, &o.mix));
-  RECA_RETURN_IF_ERROR(args.Get("family", &o.family));
-  RECA_RETURN_IF_ERROR(args.Get("model", &o.preset));
-  RECA_RETURN_IF_ERROR(args.Get("init", &o.init));
-  RECA_RETURN_IF_ERROR(args.Get("out", &o.out_dir));
-  RECA_RETURN_IF_ERROR(args.Get("steps", &o.steps));
-  RECA_RETURN_IF_ERROR(args.Get("batch", &o.batch));
-  RECA_RETURN_IF_ERROR(args.Get("seed", &o.seed));
-  RECA_RETURN_IF_ERROR(args.Get("threads", &o.threads));
-  RECA_RETURN_IF_ERROR(args.Get("device", &o.device));
-  RECA_RETURN_IF_ERROR(args.Get("bf16", &o.bf16));
-  RECA_RETURN_IF_ERROR(args.Get("lr", &o.optim.lr));
-  RECA_RETURN_IF_ERROR(args.Get("min_lr", &o.optim.min_lr));
-  o.optim.warmup_steps = -1;
-  RECA_RETURN_IF_ERROR(args.Get("warmup_steps", &o.optim.warmup_steps));
-  RECA_RETURN_IF_ERROR(args.Get("weight_decay", &o.optim.weight_decay));
-  RECA_RETURN_IF_ERROR(args.Get("grad_clip", &o.optim.grad_clip));
-  RECA_RETURN_IF_ERROR(args.Get("ema_decay", &o.optim.ema_decay));
-  RECA_RETURN_IF_ERROR(args.Get("dense_captions", &o.dense_captions));
-  RECA_RETURN_IF_ERROR(args.Get("cfg_drop", &o.cfg_drop));
-  RECA_RETURN_IF_ERROR(args.Get("log_every", &o.log_every));
-  RECA_RETURN_IF_ERROR(args.Get("sample_every", &o.sample_every));
-  RECA_RETURN_IF_ERROR(args.Get("save_every", &o.save_every));
-  RECA_RETURN_IF_ERROR(args.Get("num_samples", &o.num_samples));
-  RECA_RETURN_IF_ERROR(args.Get("sample_iters", &o.sampling.num_iter));
-  RECA_RETURN_IF_ERROR(args.Get("sample_steps", &o.sampling.diffusion_steps));
-  RECA_RETURN_IF_ERROR(args.Get("cfg", &o.sampling.cfg));
-  RECA_RETURN_IF_ERROR(args.Get("temperature", &o.sampling.temperature));
-  RECA_RETURN_IF_ERROR(args.Get("batches_file", &o.batches_file));
-  std::string dump;
+  reca::RuntimeOptions rt;
+  rt.progress = ::isatty(STDERR_FILENO);
+  std::string spec_path;
+  RECA_RETURN_IF_ERROR(args.Get("spec", &spec_path));
+  RECA_RETURN_IF_ERROR(args.Get("out", &rt.out_dir));
+  RECA_RETURN_IF_ERROR(args.Get("resume", &rt.resume));
+  RECA_RETURN_IF_ERROR(args.Get("threads", &rt.threads));
+  RECA_RETURN_IF_ERROR(args.Get("device", &rt.device));
+  RECA_RETURN_IF_ERROR(args.Get("bf16", &rt.bf16));
+  RECA_ASSIGN_OR_RETURN(rt.dist.rank, EnvInt("RANK", 0));
+  RECA_ASSIGN_OR_RETURN(rt.dist.world, EnvInt("WORLD_SIZE", 1));
+  RECA_ASSIGN_OR_RETURN(rt.dist.master_port, EnvInt("MASTER_PORT", rt.dist.master_port));
+  EnvDefault("MASTER_ADDR", &rt.dist.master_addr);
+  RECA_RETURN_IF_ERROR(args.Get("rank", &rt.dist.rank));
+  RECA_RETURN_IF_ERROR(args.Get("world_size", &rt.dist.world));
+  RECA_RETURN_IF_ERROR(args.Get("master_addr", &rt.dist.master_addr));
+  RECA_RETURN_IF_ERROR(args.Get("master_port", &rt.dist.master_port));
+  RECA_RETURN_IF_ERROR(args.Get("local_addr", &rt.dist.local_addr));
+  RECA_RETURN_IF_ERROR(args.Get("dist_timeout_s", &rt.dist.timeout_s));
+  double bucket_mb = 25;
+  RECA_RETURN_IF_ERROR(args.Get("bucket_mb", &bucket_mb));
+  rt.dist.bucket_bytes = static_cast<int64_t>(bucket_mb * (1 << 20));
+  RECA_RETURN_IF_ERROR(args.Get("stop_after", &rt.stop_after));
+  RECA_RETURN_IF_ERROR(args.Get("progress", &rt.progress));
+  RECA_RETURN_IF_ERROR(args.Get("heldout", &rt.heldout));
+  RECA_RETURN_IF_ERROR(args.Get("batches_file", &rt.batches_file));
+  std::string dump, save_init;
   int64_t dump_steps = 4;
   RECA_RETURN_IF_ERROR(args.Get("dump_batches", &dump));
   RECA_RETURN_IF_ERROR(args.Get("dump_steps", &dump_steps));
-  std::string save_init;
   RECA_RETURN_IF_ERROR(args.Get("save_init", &save_init));
-  RECA_RETURN_IF_ERROR(args.CheckAllUsed());
-  o.optim.total_steps = o.steps;
-  if (o.optim.warmup_steps < 0) o.optim.warmup_steps = (o.steps + 99) / 100;  // Harmon: 1%
 
+  nlohmann::json tree = nlohmann::json::object();
+  if (!spec_path.empty()) {
+    RECA_ASSIGN_OR_RETURN(tree, reca::ReadSpecTree(spec_path));
+  }
+  for (const auto& [path, value] : args.TakeRemaining()) {
+    RECA_RETURN_IF_ERROR(reca::ApplyOverride(&tree, path, value));
+  }
+  reca::StatusOr<reca::JobSpec> spec = reca::JobSpecFromJson(tree);
+  if (!spec.ok()) {
+    return reca::Status(spec.status().code(),
+                        (spec_path.empty() ? "" : spec_path + ": ") + std::string(spec.status().message()));
+  }
+  if (print_spec) {
+    std::cout << reca::JobSpecToJson(*spec).dump(2) << "\n";
+    return reca::OkStatus();
+  }
   if (!save_init.empty()) {
-    RECA_RETURN_IF_ERROR(reca::SaveInitialWeights(o, save_init));
+    RECA_RETURN_IF_ERROR(reca::SaveInitialWeights(*spec, save_init));
     std::cout << "wrote initial weights to " << save_init << "\n";
     return reca::OkStatus();
   }
   if (!dump.empty()) {
-    RECA_RETURN_IF_ERROR(reca::DumpBatches(o, dump_steps, dump));
+    RECA_RETURN_IF_ERROR(reca::DumpBatches(*spec, dump_steps, dump));
     std::cout << "wrote " << dump_steps << " recorded steps to " << dump << "\n";
     return reca::OkStatus();
   }
-  return reca::RunTraining(o, std::cout).status();
+  return reca::RunTraining(*spec, rt, std::cout).status();
 }
 
 }  // namespace

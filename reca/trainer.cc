@@ -2,10 +2,15 @@
 
 #include <dlfcn.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <csignal>
+#include <fstream>
 #include <iomanip>
-#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -14,7 +19,12 @@
 #include <ATen/Parallel.h>
 #include <torch/utils.h>
 
+#include <nlohmann/json.hpp>
+
+#include "reca/ckpt/checkpoint_store.h"
+#include "reca/data_pipeline.h"
 #include "reca/file_util.h"
+#include "reca/optim.h"
 #include "reca/image_io.h"
 #include "reca/model_io.h"
 #include "reca/objective.h"
@@ -24,6 +34,8 @@
 
 namespace reca {
 namespace {
+
+std::atomic<bool> g_stop_requested{false};
 
 using Clock = std::chrono::steady_clock;
 
@@ -75,14 +87,23 @@ HeldOut MakeHeldOut(int64_t image_size, int64_t count, int64_t max_text_tokens) 
   }
   h.images = ImagesToTensor(px, image_size);
   Tokenizer tok;
-  h.recon = {h.images,
-             MakePromptIds(tok, std::vector<std::string>(count, ReconTemplates()[0]), max_text_tokens)};
+  h.recon.images = h.images;
+  h.recon.prompt = MakePromptIds(tok, std::vector<std::string>(count, ReconTemplates()[0]), max_text_tokens);
   return h;
 }
 
-Status WriteGrids(UnifiedModel& model, const TrainOptions& o, const HeldOut& held,
-                  const std::string& tag, const c10::Device& device, std::ostream& log) {
-  const int64_t n = std::min<int64_t>(o.num_samples, held.images.size(0));
+SampleOptions SamplingOf(const JobSpec& spec) {
+  SampleOptions o;
+  o.num_iter = spec.samples.iters;
+  o.diffusion_steps = spec.samples.diffusion_steps;
+  o.cfg = spec.samples.cfg;
+  o.temperature = spec.samples.temperature;
+  return o;
+}
+
+Status WriteGrids(UnifiedModel& model, const JobSpec& spec, const std::string& out_dir,
+                  const HeldOut& held, const std::string& tag, const c10::Device& device, std::ostream& log) {
+  const int64_t n = std::min<int64_t>(spec.samples.count, held.images.size(0));
   if (n <= 0) return OkStatus();
   Tokenizer tok;
   const std::map<std::string, std::string> cfg = model.ConfigMap();
@@ -90,14 +111,15 @@ Status WriteGrids(UnifiedModel& model, const TrainOptions& o, const HeldOut& hel
   return TorchGuard("writing sample grids", [&]() -> Status {
     torch::NoGradGuard no_grad;
     model.eval();
-    at::Generator gen = StepGenerator(o.seed ^ 0x5a5a, 0);
+    at::Generator gen = StepGenerator(spec.seed ^ 0x5a5a, 0);
     at::Tensor images = held.images.narrow(0, 0, n).to(device);
     // Reconstruction from the understanding embedding + a template.
     PromptIds recon_prompt{held.recon.prompt.pre.narrow(0, 0, n).to(device),
                            held.recon.prompt.post.narrow(0, 0, n).to(device)};
     at::Tensor visual = model.UnderstandingEmbed(images);
     Prefix cond = model.AssemblePrefix(recon_prompt, visual);
-    SampleOptions recon_opts = o.sampling;
+    const SampleOptions sampling = SamplingOf(spec);
+    SampleOptions recon_opts = sampling;
     recon_opts.cfg = 1.0;
     at::Tensor recon = model.Generate(cond, cond, recon_opts, gen);
     // What the understanding side sees: the lower-resolution view.
@@ -116,11 +138,11 @@ Status WriteGrids(UnifiedModel& model, const TrainOptions& o, const HeldOut& hel
                                            at::Tensor());
     Prefix t2i_uncond = model.AssemblePrefix(
         {uncond_prompt.pre.to(device), uncond_prompt.post.to(device)}, at::Tensor());
-    at::Tensor t2i = model.Generate(t2i_cond, t2i_uncond, o.sampling, gen);
+    at::Tensor t2i = model.Generate(t2i_cond, t2i_uncond, sampling, gen);
     model.train();
 
-    const std::string recon_path = o.out_dir + "/recon_" + tag + ".png";
-    const std::string t2i_path = o.out_dir + "/t2i_" + tag + ".png";
+    const std::string recon_path = out_dir + "/recon_" + tag + ".png";
+    const std::string t2i_path = out_dir + "/t2i_" + tag + ".png";
     RECA_RETURN_IF_ERROR(WritePngGrid(recon_path, {ToRgb(images), ToRgb(view), ToRgb(recon)}));
     RECA_RETURN_IF_ERROR(WritePngGrid(t2i_path, {ToRgb(images), ToRgb(t2i)}));
     log << "wrote " << recon_path << " (rows: input, the low-resolution view the understanding encoder gets, reconstruction from its embedding)\n"
@@ -130,198 +152,429 @@ Status WriteGrids(UnifiedModel& model, const TrainOptions& o, const HeldOut& hel
   });
 }
 
-// Shapes-world data for the options and the model config (its image size
-// and text budget).
-ShapesDataOptions DataOptionsFor(const TrainOptions& o,
-                                 const std::map<std::string, std::string>& cfg) {
-  ShapesDataOptions d;
-  d.seed = o.seed;
-  d.image_size = std::stoll(cfg.at("image_size"));
-  d.batch = o.batch;
-  d.dense_captions = o.dense_captions;
-  d.cfg_drop = o.cfg_drop;
-  d.max_text_tokens = std::stoll(cfg.at("max_text_tokens"));
-  d.mix = o.mix;
-  return d;
+OptimOptions OptimOf(const JobSpec& spec) {
+  OptimOptions o;
+  o.lr = spec.optimizer.lr;
+  o.min_lr = spec.optimizer.min_lr;
+  o.beta1 = spec.optimizer.beta1;
+  o.beta2 = spec.optimizer.beta2;
+  o.eps = spec.optimizer.eps;
+  o.weight_decay = spec.optimizer.weight_decay;
+  o.grad_clip = spec.optimizer.grad_clip;
+  o.ema_decay = spec.optimizer.ema_decay;
+  o.warmup_steps = spec.warmup_steps();
+  o.total_steps = spec.steps;
+  o.constant_after_warmup = spec.schedule.decay == "constant";
+  return o;
 }
 
-StatusOr<std::shared_ptr<UnifiedModel>> InitialModel(const TrainOptions& o) {
-  torch::manual_seed(o.seed);
-  return CreateModel(o.family, o.preset);
+LossWeights WeightsOf(const JobSpec& spec) {
+  return {spec.reca.recon_weight, spec.reca.i2t_weight, spec.reca.t2i_weight};
+}
+
+bool IsDirectory(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// Weights to start from: a safetensors file or a checkpoint directory.
+StatusOr<std::shared_ptr<UnifiedModel>> LoadInit(const std::string& init) {
+  if (!IsDirectory(init)) return LoadModel(init);
+  RECA_ASSIGN_OR_RETURN(auto files, CheckpointStore::LoadVerified(init));
+  auto it = files.find("model.safetensors");
+  if (it == files.end()) return DataLossError(init + ": checkpoint has no model.safetensors");
+  return DecodeModel(it->second, init + "/model.safetensors");
+}
+
+StatusOr<std::shared_ptr<UnifiedModel>> InitialModel(const JobSpec& spec) {
+  if (!spec.model.init.empty()) return LoadInit(spec.model.init);
+  torch::manual_seed(spec.seed);
+  return CreateModel(spec.model.family, spec.model.preset);
+}
+
+// What a checkpoint holds besides the weights.
+struct ResumeState {
+  int64_t step = 0;
+  SamplerState sampler;
+};
+
+constexpr const char* kStateFormat = "reca-train-state/1";
+
+StatusOr<std::map<std::string, std::string>> CheckpointFiles(UnifiedModel& model, const Optimizer& opt,
+                                                             const JobSpec& spec, int64_t step,
+                                                             const SamplerState& sampler,
+                                                             const DataStats& stats, int world) {
+  std::map<std::string, std::string> files;
+  RECA_ASSIGN_OR_RETURN(files["model.safetensors"], EncodeModel(model, {{"step", std::to_string(step)}}));
+  RECA_ASSIGN_OR_RETURN(files["optimizer.safetensors"],
+                        EncodeSafetensors(opt.StateTensors(), {{"step", std::to_string(step)}}));
+  nlohmann::json state = {
+      {"format", kStateFormat},
+      {"step", step},
+      {"sampler", sampler.ToJson()},
+      // Every step's randomness is derived, not stored: the loss noise of a
+      // sample from (seed, source, position), the step generator from (seed, step).
+      {"rng", {{"seed", spec.seed}, {"scheme", "splitmix64(seed, source, position); splitmix64(seed, step)"}}},
+      {"world_size", world},
+      {"data", {{"samples_read", stats.samples_read}, {"bad_samples", stats.bad_samples}}},
+      {"spec", JobSpecToJson(spec)},
+  };
+  files["state.json"] = state.dump(2) + "\n";
+  return files;
+}
+
+Status Restore(const std::string& dir, UnifiedModel& model, Optimizer& opt, const JobSpec& spec,
+               size_t num_sources, ResumeState* out, std::ostream& log) {
+  RECA_ASSIGN_OR_RETURN(auto files, CheckpointStore::LoadVerified(dir));
+  for (const char* name : {"model.safetensors", "optimizer.safetensors", "state.json"}) {
+    if (!files.count(name)) return DataLossError(dir + ": checkpoint has no " + name);
+  }
+  RECA_RETURN_IF_ERROR(DecodeModelWeights(model, files["model.safetensors"], dir + "/model.safetensors"));
+  RECA_ASSIGN_OR_RETURN(SafetensorsContents optim,
+                        DecodeSafetensors(files["optimizer.safetensors"], dir + "/optimizer.safetensors"));
+  RECA_RETURN_IF_ERROR(opt.LoadStateTensors(optim.tensors, dir + "/optimizer.safetensors"));
+  nlohmann::json state = nlohmann::json::parse(files["state.json"], nullptr, false);
+  if (state.is_discarded() || !state.is_object() || state.value("format", "") != kStateFormat) {
+    return DataLossError(dir + "/state.json: not a " + std::string(kStateFormat) + " document");
+  }
+  out->step = state.value("step", int64_t{-1});
+  if (out->step < 0) return DataLossError(dir + "/state.json: no step");
+  RECA_ASSIGN_OR_RETURN(out->sampler, SamplerState::FromJson(state["sampler"], num_sources));
+  if (state.contains("spec") && state["spec"] != JobSpecToJson(spec)) {
+    std::string changed;
+    const nlohmann::json now = JobSpecToJson(spec);
+    for (auto it = now.begin(); it != now.end(); ++it) {
+      if (!state["spec"].contains(it.key()) || state["spec"][it.key()] != it.value()) {
+        changed += (changed.empty() ? "" : ", ") + it.key();
+      }
+    }
+    log << "note: the job spec changed since " << dir << " (" << changed << "); resuming with the new one\n";
+  }
+  return OkStatus();
+}
+
+extern "C" void OnStopSignal(int) { g_stop_requested.store(true); }
+
+// Installs SIGTERM/SIGINT handlers for its lifetime.
+class StopSignals {
+ public:
+  StopSignals() {
+    struct sigaction sa = {};
+    sa.sa_handler = OnStopSignal;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+    ::sigaction(SIGINT, &sa, &old_int_);
+  }
+  ~StopSignals() {
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+    ::sigaction(SIGINT, &old_int_, nullptr);
+  }
+
+ private:
+  struct sigaction old_term_, old_int_;
+};
+
+std::string Duration(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  const int64_t t = static_cast<int64_t>(s + 0.5);
+  std::ostringstream os;
+  if (t >= 3600) os << t / 3600 << "h" << std::setw(2) << std::setfill('0') << (t % 3600) / 60 << "m";
+  else if (t >= 60) os << t / 60 << "m" << std::setw(2) << std::setfill('0') << t % 60 << "s";
+  else os << t << "s";
+  return os.str();
+}
+
+void DrawProgress(int64_t done, int64_t first, int64_t total, double loss, double elapsed) {
+  const int width = 30;
+  const double frac = static_cast<double>(done) / static_cast<double>(total);
+  const int fill = static_cast<int>(frac * width);
+  const double rate = elapsed / std::max<int64_t>(1, done - first);
+  std::string bar(static_cast<size_t>(fill), '#');
+  bar.resize(width, '.');
+  std::fprintf(stderr, "\r[%s] %lld/%lld %5.1f%% loss %.4f ETA %s   ", bar.c_str(),
+               static_cast<long long>(done), static_cast<long long>(total), 100.0 * frac, loss,
+               Duration(rate * static_cast<double>(total - done)).c_str());
+  if (done == total) std::fprintf(stderr, "\n");
+  std::fflush(stderr);
 }
 
 }  // namespace
 
-SourceMix DefaultMix(const std::string& mode) {
-  SourceMix m;
-  if (mode == "pretrain") {
-    m.recon = 0, m.i2t = 1, m.t2i = 1;
-  }
-  return m;
-}
+void RequestStop() { g_stop_requested.store(true); }
 
-Status TrainOptions::Validate() const {
-  if (mode != "reca" && mode != "pretrain") {
-    return InvalidArgumentError("train.mode: must be 'reca' or 'pretrain', got '" + mode + "'");
-  }
-  if (steps < 1) return InvalidArgumentError("train.steps: must be >= 1");
-  if (batch < 1) return InvalidArgumentError("train.batch: must be >= 1");
-  if (threads < 0) return InvalidArgumentError("train.threads: must be >= 0");
-  if (mix.recon < 0 || mix.i2t < 0 || mix.t2i < 0 || mix.total() == 0) {
-    return InvalidArgumentError("train.mix: repeats must be >= 0 and not all 0");
-  }
-  if (!(cfg_drop >= 0 && cfg_drop <= 1)) return InvalidArgumentError("train.cfg_drop: must be in [0, 1]");
-  if (log_every < 1) return InvalidArgumentError("train.log_every: must be >= 1");
-  if (sample_every < 0 || save_every < 0 || num_samples < 0) {
-    return InvalidArgumentError("train.sample_every/save_every/num_samples: must be >= 0");
-  }
-  return optim.Validate();
-}
-
-Status SaveInitialWeights(const TrainOptions& o, const std::string& path) {
-  RECA_RETURN_IF_ERROR(o.Validate());
-  RECA_ASSIGN_OR_RETURN(std::shared_ptr<UnifiedModel> model, InitialModel(o));
+Status SaveInitialWeights(const JobSpec& spec, const std::string& path) {
+  RECA_RETURN_IF_ERROR(ValidateJobSpec(spec));
+  RECA_ASSIGN_OR_RETURN(std::shared_ptr<UnifiedModel> model, InitialModel(spec));
   return SaveModel(*model, path, {{"step", "0"}});
 }
 
-Status DumpBatches(const TrainOptions& o, int64_t count, const std::string& path) {
-  RECA_RETURN_IF_ERROR(o.Validate());
-  RECA_ASSIGN_OR_RETURN(std::shared_ptr<UnifiedModel> model, CreateModel(o.family, o.preset));
-  ShapesStepData data(DataOptionsFor(o, model->ConfigMap()));
-  std::vector<StepBatches> steps;
-  for (int64_t s = 0; s < count; ++s) steps.push_back(data.Build(s));
+Status DumpBatches(const JobSpec& spec, int64_t count, const std::string& path) {
+  RECA_RETURN_IF_ERROR(ValidateJobSpec(spec));
+  RECA_ASSIGN_OR_RETURN(std::shared_ptr<UnifiedModel> model, CreateModel(spec.model.family, spec.model.preset));
+  RECA_ASSIGN_OR_RETURN(std::vector<StepBatches> steps,
+                        BuildSteps(spec, std::stoi(model->ConfigMap().at("image_size")), count));
   return WriteSafetensors(path, EncodeStepBatches(steps), {{"steps", std::to_string(count)}});
 }
 
-StatusOr<TrainSummary> RunTraining(const TrainOptions& o, std::ostream& log) {
-  RECA_RETURN_IF_ERROR(o.Validate());
-  RECA_RETURN_IF_ERROR(MakeDirs(o.out_dir));
-  const int threads = o.threads > 0 ? o.threads
-                                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt, std::ostream& log) {
+  RECA_RETURN_IF_ERROR(ValidateJobSpec(spec));
+  if (rt.threads < 0) return InvalidArgumentError("--threads: must be >= 0");
+  const int rank = rt.dist.rank, world = rt.dist.world;
+  const bool lead = rank == 0;
+  RECA_RETURN_IF_ERROR(MakeDirs(rt.out_dir));
+  const int threads = rt.threads > 0 ? rt.threads
+                                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
-  RECA_ASSIGN_OR_RETURN(c10::Device device, TorchGuardOr("train.device", [&] { return c10::Device(o.device); }));
+  RECA_ASSIGN_OR_RETURN(c10::Device device, TorchGuardOr("--device", [&] { return c10::Device(rt.device); }));
+  g_stop_requested.store(false);
+  StopSignals signals;
 
-  std::shared_ptr<UnifiedModel> model;
-  if (o.init.empty()) {
-    RECA_ASSIGN_OR_RETURN(model, InitialModel(o));
-  } else {
-    RECA_ASSIGN_OR_RETURN(model, LoadModel(o.init));
+  // Model and optimizer: from the newest committed checkpoint when resuming.
+  CheckpointStore store(rt.out_dir + "/checkpoints");
+  std::string resume_dir;
+  if (rt.resume) {
+    RECA_ASSIGN_OR_RETURN(std::vector<CheckpointInfo> ckpts, store.List());
+    if (!ckpts.empty()) resume_dir = ckpts.back().path;
   }
-  RECA_RETURN_IF_ERROR(TorchGuard("moving the model to " + o.device, [&] { model->to(device); }));
+  std::shared_ptr<UnifiedModel> model;
+  if (!resume_dir.empty()) {
+    RECA_ASSIGN_OR_RETURN(model, LoadInit(resume_dir));
+  } else {
+    RECA_ASSIGN_OR_RETURN(model, InitialModel(spec));
+  }
+  RECA_RETURN_IF_ERROR(TorchGuard("moving the model to " + rt.device, [&] { model->to(device); }));
   const std::map<std::string, std::string> cfg = model->ConfigMap();
   const int64_t image_size = std::stoll(cfg.at("image_size"));
   const int64_t max_text = std::stoll(cfg.at("max_text_tokens"));
+  Optimizer opt(*model, OptimOf(spec));
 
-  std::optional<ShapesStepData> data;
+  std::unique_ptr<DataPipeline> data;
   std::vector<StepBatches> replay;
-  if (o.batches_file.empty()) {
-    data.emplace(DataOptionsFor(o, cfg));
+  if (rt.batches_file.empty()) {
+    RECA_ASSIGN_OR_RETURN(data, DataPipeline::Open(spec, static_cast<int>(image_size), rank, world, log));
   } else {
-    RECA_ASSIGN_OR_RETURN(SafetensorsContents f, ReadSafetensors(o.batches_file));
-    RECA_ASSIGN_OR_RETURN(replay, DecodeStepBatches(f.tensors, o.batches_file));
+    RECA_ASSIGN_OR_RETURN(SafetensorsContents f, ReadSafetensors(rt.batches_file));
+    RECA_ASSIGN_OR_RETURN(replay, DecodeStepBatches(f.tensors, rt.batches_file));
+  }
+  const std::vector<SourceSpec> sources = spec.effective_sources();
+  ResumeState start;
+  start.sampler.cursors.assign(sources.size(), 0);
+  if (!resume_dir.empty()) {
+    RECA_RETURN_IF_ERROR(Restore(resume_dir, *model, opt, spec, sources.size(), &start, log));
+    log << "resuming from " << resume_dir << " at step " << start.step << "\n";
   }
 
-  int64_t params = 0;
-  for (const auto& p : model->parameters()) params += p.numel();
-  log << "reca-train: mode=" << o.mode << " family=" << model->family() << " preset=" << cfg.at("name")
-      << " params=" << params << " device=" << o.device << " threads=" << threads
-      << " blas_threads=" << BlasThreads()
-      << " batch=" << o.batch << " mix(recon:i2t:t2i)=" << o.mix.recon << ":" << o.mix.i2t << ":"
-      << o.mix.t2i << " steps=" << o.steps << (o.init.empty() ? "" : " init=" + o.init) << "\n";
+  RECA_ASSIGN_OR_RETURN(std::unique_ptr<DataParallel> dp, DataParallel::Init(rt.dist, device));
+  std::vector<torch::Tensor> params;
+  for (const auto& p : model->parameters()) {
+    if (p.requires_grad()) params.push_back(p);
+  }
+  RECA_RETURN_IF_ERROR(dp->Attach(params));
 
-  HeldOut held = MakeHeldOut(image_size, std::max<int64_t>(16, o.num_samples), max_text);
-  // Held-out reconstruction loss with each image's own understanding
-  // embedding and with its neighbour's (fixed noise both times).
+  int64_t num_params = 0;
+  for (const auto& p : model->parameters()) num_params += p.numel();
+  log << "reca-train: job=" << spec.name << " family=" << model->family() << " preset=" << cfg.at("name")
+      << " params=" << num_params << " device=" << rt.device << " threads=" << threads
+      << " blas_threads=" << BlasThreads() << " rank=" << rank << "/" << world
+      << " backend=" << dp->backend() << " batch_per_rank=" << spec.batch_per_rank
+      << " steps=" << spec.steps << "\n";
+
+  HeldOut held = MakeHeldOut(image_size, std::max<int64_t>(16, spec.samples.count), max_text);
   const at::Tensor mismatched = held.images.roll(1, 0);
   auto heldout_loss = [&](bool mismatch) -> StatusOr<double> {
     at::Generator g = StepGenerator(0x4e1d, 0);
     return ReconstructionLoss(*model, held.recon, g, device, mismatch ? mismatched : at::Tensor());
   };
-  RECA_ASSIGN_OR_RETURN(double heldout_before, heldout_loss(false));
-  RECA_ASSIGN_OR_RETURN(double mismatched_before, heldout_loss(true));
-  log << "held-out reconstruction loss before: " << Fmt(heldout_before)
-      << " (conditioned on another image: " << Fmt(mismatched_before) << ")\n";
+  const bool heldout = lead && rt.heldout;
+  double heldout_before = NAN, mismatched_before = NAN;
+  if (heldout) {
+    RECA_ASSIGN_OR_RETURN(heldout_before, heldout_loss(false));
+    RECA_ASSIGN_OR_RETURN(mismatched_before, heldout_loss(true));
+    log << "held-out reconstruction loss before: " << Fmt(heldout_before)
+        << " (conditioned on another image: " << Fmt(mismatched_before) << ")\n";
+  }
 
-  Optimizer opt(*model, o.optim);
+  const std::string metrics_path =
+      rt.out_dir + (lead ? "/metrics.jsonl" : "/metrics.rank" + std::to_string(rank) + ".jsonl");
+  std::ofstream metrics(metrics_path, std::ios::app);
+  if (!metrics) return InternalError(metrics_path + ": cannot open for appending");
+
+  const LossWeights weights = WeightsOf(spec);
+  const int64_t end = spec.steps;
+  if (data) data->Start(start.step, end, start.sampler);
+  SamplerState sampler = start.sampler;
+
+  auto commit = [&](int64_t step) -> Status {
+    if (!lead) return OkStatus();
+    const auto t0 = Clock::now();
+    RECA_ASSIGN_OR_RETURN(auto files, CheckpointFiles(*model, opt, spec, step, sampler,
+                                                      data ? data->stats() : DataStats{}, world));
+    int64_t bytes = 0;
+    for (const auto& [name, content] : files) bytes += static_cast<int64_t>(content.size());
+    RECA_ASSIGN_OR_RETURN(std::string dir, store.Commit(step, files, static_cast<int>(spec.checkpoint.keep)));
+    const double s = Seconds(t0, Clock::now());
+    log << "checkpoint " << dir << " committed (" << Fmt(bytes / 1e6, 1) << " MB in " << Fmt(s, 2) << " s)\n";
+    return OkStatus();
+  };
+
   model->train();
   TrainSummary summary;
-  double timed_seconds = 0, timed_samples = 0, timed_flops = 0;
+  summary.first_step = start.step;
+  double timed_seconds = 0, timed_samples = 0, timed_flops = 0, timed_wait = 0, timed_allreduce = 0;
   int64_t timed_steps = 0;
-  double window_loss = 0, window_recon = 0, window_i2t = 0, window_t2i = 0;
+  double window_loss = 0;
+  std::vector<double> window_source(sources.size(), 0.0), window_source_n(sources.size(), 0.0);
   int64_t window = 0;
-  for (int64_t step = 0; step < o.steps; ++step) {
+  const auto run_start = Clock::now();
+  int64_t step = start.step;
+  while (step < end) {
     const auto t0 = Clock::now();
-    StepBatches batches = data ? data->Build(step) : replay[step % replay.size()];
-    const auto t1 = Clock::now();
-    at::Generator gen = StepGenerator(o.seed, step);
+    StepBatches batches;
+    double wait_s = 0;
+    if (data) {
+      RECA_ASSIGN_OR_RETURN(PreparedStep prepared, data->Next(&wait_s));
+      batches = std::move(prepared.batches);
+      sampler = prepared.after;
+    } else {
+      batches = replay[static_cast<size_t>(step) % replay.size()];
+    }
+    at::Generator gen = StepGenerator(spec.seed, static_cast<uint64_t>(step));
     RECA_ASSIGN_OR_RETURN(StepLosses losses,
-                          AccumulateRecaGradients(*model, batches, o.mix, gen, device, o.bf16));
-    if (!std::isfinite(losses.total)) {
+                          AccumulateRecaGradients(*model, batches, weights, gen, device, rt.bf16,
+                                                  [&] { dp->Arm(); }));
+    RECA_ASSIGN_OR_RETURN(AllReduceTiming comm, dp->Finish());
+    // One small all-reduce: the step's losses, the step number (the ranks
+    // must agree) and any rank's stop request.
+    std::vector<double> local = {losses.total, static_cast<double>(step),
+                                 g_stop_requested.load() ? 1.0 : 0.0};
+    for (size_t i = 0; i < sources.size(); ++i) {
+      double sum = 0, n = 0;
+      for (const auto& [src, v] : losses.per_batch) {
+        if (src == static_cast<int>(i)) sum += v, n += 1;
+      }
+      local.push_back(sum);
+      local.push_back(n);
+    }
+    RECA_ASSIGN_OR_RETURN(std::vector<double> global, dp->AllReduceSum(local));
+    if (global[1] != static_cast<double>(step) * world) {
+      return InternalError("ranks disagree on the step number at step " + std::to_string(step));
+    }
+    const double loss = global[0] / world;
+    if (!std::isfinite(loss)) {
       return FailedPreconditionError("loss is not finite at step " + std::to_string(step) +
-                                     " (try a lower optimizer.lr)");
+                                     " (try a lower spec.optimizer.lr)");
     }
     RECA_ASSIGN_OR_RETURN(double gnorm, opt.Step(step));
-    const auto t2 = Clock::now();
-    const double step_s = Seconds(t0, t2);
-    if (step > 0) {  // the first step pays one-time allocation costs
+    const double lr = LearningRateAt(OptimOf(spec), step);
+    ++step;
+    const bool stop = global[2] > 0 || (rt.stop_after > 0 && step - start.step >= rt.stop_after);
+    const double step_s = Seconds(t0, Clock::now());
+    if (step - 1 > start.step) {  // the first step pays one-time allocation costs
       timed_seconds += step_s;
       timed_samples += losses.samples;
       timed_flops += 3.0 * losses.forward_flops;
+      timed_wait += wait_s;
+      timed_allreduce += comm.exposed_seconds;
       ++timed_steps;
     }
-    auto acc = [](double* w, double v) { if (!std::isnan(v)) *w += v; };
-    window_loss += losses.total;
-    acc(&window_recon, losses.recon);
-    acc(&window_i2t, losses.i2t);
-    acc(&window_t2i, losses.t2i);
+    window_loss += loss;
     ++window;
-    summary.last_loss = losses.total;
-    if ((step + 1) % o.log_every == 0 || step == 0 || step + 1 == o.steps) {
-      auto avg = [&](double w, int64_t rep) { return rep > 0 ? w / window : NAN; };
-      log << "step " << std::setw(5) << step + 1 << "/" << o.steps << " | loss " << Fmt(window_loss / window)
-          << " | recon " << Fmt(avg(window_recon, o.mix.recon)) << " | i2t "
-          << Fmt(avg(window_i2t, o.mix.i2t)) << " | t2i " << Fmt(avg(window_t2i, o.mix.t2i))
-          << " | lr " << std::scientific << std::setprecision(2) << LearningRateAt(o.optim, step)
-          << std::defaultfloat << " | gnorm " << Fmt(gnorm, 3) << " | "
-          << Fmt(losses.samples / step_s, 1) << " samples/s | step " << Fmt(step_s * 1e3, 0)
-          << " ms | data " << Fmt(Seconds(t0, t1) * 1e3, 1) << " ms\n";
+    nlohmann::json by_source = nlohmann::json::object();
+    for (size_t i = 0; i < sources.size(); ++i) {
+      const double n = global[4 + 2 * i];
+      if (n > 0) {
+        const double v = global[3 + 2 * i] / n;
+        by_source[sources[i].name] = v;
+        window_source[i] += v;
+        window_source_n[i] += 1;
+      }
+    }
+    const double samples_per_s = losses.samples * world / step_s;
+    metrics << nlohmann::json{{"step", step},
+                              {"rank", rank},
+                              {"loss", loss},
+                              {"loss_by_source", by_source},
+                              {"samples_per_s", samples_per_s},
+                              {"step_s", step_s},
+                              {"data_wait_s", wait_s},
+                              {"allreduce_s", comm.exposed_seconds},
+                              {"lr", lr},
+                              {"grad_norm", gnorm}}
+                   .dump()
+            << "\n";
+    metrics.flush();
+    summary.last_loss = loss;
+    if (lead && (step % spec.log_every == 0 || step == start.step + 1 || step == end)) {
+      log << "step " << std::setw(5) << step << "/" << end << " | loss " << Fmt(window_loss / window);
+      for (size_t i = 0; i < sources.size(); ++i) {
+        if (window_source_n[i] > 0) log << " | " << sources[i].name << " " << Fmt(window_source[i] / window_source_n[i]);
+      }
+      log << " | lr " << std::scientific << std::setprecision(2) << lr << std::defaultfloat << " | gnorm "
+          << Fmt(gnorm, 3) << " | " << Fmt(samples_per_s, 1) << " samples/s | step "
+          << Fmt(step_s * 1e3, 0) << " ms | data wait " << Fmt(wait_s * 1e3, 1) << " ms";
+      if (world > 1) log << " | all-reduce " << Fmt(comm.exposed_seconds * 1e3, 1) << " ms";
+      log << "\n";
       log.flush();
-      window_loss = window_recon = window_i2t = window_t2i = 0;
+      window_loss = 0;
       window = 0;
+      std::fill(window_source.begin(), window_source.end(), 0.0);
+      std::fill(window_source_n.begin(), window_source_n.end(), 0.0);
     }
-    if (o.save_every > 0 && (step + 1) % o.save_every == 0 && step + 1 < o.steps) {
-      RECA_RETURN_IF_ERROR(SaveModel(*model, o.out_dir + "/model.safetensors",
-                                     {{"step", std::to_string(step + 1)}}));
+    if (lead && rt.progress) DrawProgress(step, start.step, end, loss, Seconds(run_start, Clock::now()));
+    if (stop && step < end) {
+      if (data) data->Stop();
+      RECA_RETURN_IF_ERROR(commit(step));
+      RECA_RETURN_IF_ERROR(dp->Barrier());
+      log << (global[2] > 0 ? "stop requested (SIGTERM)" : "stop_after reached") << ": checkpoint at step "
+          << step << " committed; rerun the same command to resume\n";
+      summary.stopped_early = true;
+      break;
     }
-    if (o.sample_every > 0 && (step + 1) % o.sample_every == 0 && step + 1 < o.steps) {
-      RECA_RETURN_IF_ERROR(WriteGrids(*model, o, held, "step" + std::to_string(step + 1), device, log));
+    if (spec.checkpoint.every > 0 && step % spec.checkpoint.every == 0 && step < end) {
+      RECA_RETURN_IF_ERROR(commit(step));
+    }
+    if (lead && spec.samples.every > 0 && step % spec.samples.every == 0 && step < end) {
+      RECA_RETURN_IF_ERROR(WriteGrids(*model, spec, rt.out_dir, held, "step" + std::to_string(step), device, log));
     }
   }
-  summary.steps = o.steps;
+  if (data) data->Stop();
+  summary.steps = step;
+  summary.bad_samples = data ? data->stats().bad_samples : 0;
   if (timed_steps > 0) {
     summary.mean_step_seconds = timed_seconds / timed_steps;
     summary.samples_per_second = timed_samples / timed_seconds;
     summary.model_flops_per_second = timed_flops / timed_seconds;
+    summary.data_wait_share = timed_wait / timed_seconds;
+    summary.allreduce_share = timed_allreduce / timed_seconds;
   }
-  RECA_ASSIGN_OR_RETURN(summary.heldout_recon_loss, heldout_loss(false));
-  RECA_ASSIGN_OR_RETURN(summary.heldout_recon_loss_mismatched, heldout_loss(true));
-  log << "held-out reconstruction loss after: " << Fmt(summary.heldout_recon_loss)
-      << " (conditioned on another image: " << Fmt(summary.heldout_recon_loss_mismatched)
-      << "; before: " << Fmt(heldout_before) << " / " << Fmt(mismatched_before) << ")\n";
-  log << "throughput: " << Fmt(summary.samples_per_second, 1) << " samples/s, "
-      << Fmt(summary.mean_step_seconds * 1e3, 1) << " ms/step, "
-      << Fmt(summary.model_flops_per_second / 1e9, 1) << " model GFLOP/s\n";
+  if (summary.stopped_early) return summary;
+  if (step > start.step || resume_dir.empty()) {
+    RECA_RETURN_IF_ERROR(commit(step));
+    RECA_RETURN_IF_ERROR(dp->Barrier());
+  }
+  if (!lead) return summary;
+  if (heldout) {
+    RECA_ASSIGN_OR_RETURN(summary.heldout_recon_loss, heldout_loss(false));
+    RECA_ASSIGN_OR_RETURN(summary.heldout_recon_loss_mismatched, heldout_loss(true));
+    log << "held-out reconstruction loss after: " << Fmt(summary.heldout_recon_loss)
+        << " (conditioned on another image: " << Fmt(summary.heldout_recon_loss_mismatched)
+        << "; before: " << Fmt(heldout_before) << " / " << Fmt(mismatched_before) << ")\n";
+  }
+  log << "throughput: " << Fmt(summary.samples_per_second * world, 1) << " samples/s (" << world
+      << " rank" << (world > 1 ? "s" : "") << "), " << Fmt(summary.mean_step_seconds * 1e3, 1)
+      << " ms/step, data wait " << Fmt(summary.data_wait_share * 100, 1) << "%, all-reduce "
+      << Fmt(summary.allreduce_share * 100, 1) << "%, " << Fmt(summary.model_flops_per_second / 1e9, 1)
+      << " model GFLOP/s per rank; bad samples skipped: " << summary.bad_samples << "\n";
 
-  const std::string weights = o.out_dir + "/model.safetensors";
-  RECA_RETURN_IF_ERROR(SaveModel(*model, weights, {{"step", std::to_string(o.steps)}, {"mode", o.mode}}));
-  log << "wrote " << weights << "\n";
+  const std::string final_weights = rt.out_dir + "/model.safetensors";
+  RECA_RETURN_IF_ERROR(SaveModel(*model, final_weights, {{"step", std::to_string(step)}, {"job", spec.name}}));
+  log << "wrote " << final_weights << "\n";
   if (!opt.ema().empty()) {
     std::map<std::string, at::Tensor> ema(opt.ema().begin(), opt.ema().end());
-    std::map<std::string, std::string> meta = model->ConfigMap();
-    RECA_RETURN_IF_ERROR(WriteSafetensors(o.out_dir + "/ema.safetensors", ema, meta));
-    log << "wrote " << o.out_dir << "/ema.safetensors\n";
+    RECA_RETURN_IF_ERROR(WriteSafetensors(rt.out_dir + "/ema.safetensors", ema, model->ConfigMap()));
+    log << "wrote " << rt.out_dir << "/ema.safetensors\n";
   }
-  RECA_RETURN_IF_ERROR(WriteGrids(*model, o, held, o.mode + "_final", device, log));
+  RECA_RETURN_IF_ERROR(WriteGrids(*model, spec, rt.out_dir, held, "final", device, log));
   return summary;
 }
 

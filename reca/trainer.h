@@ -1,6 +1,8 @@
-// One training process (one rank): builds or loads a model, runs RecA or
-// pre-training steps over shapes-world data (or recorded batches), prints
-// progress, writes weights and PNG grids.
+// One training process (one rank of a job): builds or loads a model, resumes
+// from the newest committed checkpoint, runs RecA / pre-training steps over
+// the job's data sources with data-parallel gradient averaging, commits
+// crash-safe checkpoints, writes per-step metrics (JSON lines), PNG grids and
+// the final weights.
 #ifndef RECA_TRAINER_H_
 #define RECA_TRAINER_H_
 
@@ -9,64 +11,59 @@
 #include <string>
 
 #include "reca/batch.h"
-#include "reca/optim.h"
+#include "reca/dist.h"
+#include "reca/job_spec.h"
 #include "reca/status.h"
-#include "reca/unified_model.h"
 
 namespace reca {
 
-struct TrainOptions {
-  std::string mode = "reca";  // "reca" or "pretrain"
-  std::string family = "mar";
-  std::string preset = "tiny";
-  std::string init;           // weights to start from; empty = fresh init
-  std::string out_dir = "runs/train";
-  int64_t steps = 100;
-  int64_t batch = 16;         // per source batch
-  uint64_t seed = 0;
+// How this process runs the job (not part of the job's definition).
+struct RuntimeOptions {
+  std::string out_dir = "runs/train";  // checkpoints/ , metrics.jsonl, PNGs, model.safetensors
   // LibTorch intra-op threads; 0 = all cores. GEMMs run on OpenBLAS's own
   // pool (all cores) either way; on small machines a second spinning pool
   // only oversubscribes them (2 cores: 398 ms/step at 1 vs 894 ms at 2).
   int threads = 1;
   std::string device = "cpu";
-  bool bf16 = false;          // bfloat16 autocast (CUDA)
-  OptimOptions optim;
-  SourceMix mix;              // see DefaultMix(mode)
-  bool dense_captions = false;
-  double cfg_drop = 0.1;
-  int64_t log_every = 10;
-  int64_t sample_every = 0;   // also write grids every N steps (0 = only at the end)
-  int64_t save_every = 0;     // also save weights every N steps (0 = only at the end)
-  int64_t num_samples = 8;    // columns of the PNG grids; 0 = no grids
-  SampleOptions sampling;
-  std::string batches_file;   // replay recorded batches instead of generating data
-
-  Status Validate() const;
+  bool bf16 = false;        // bfloat16 autocast (CUDA)
+  DistOptions dist;
+  bool resume = true;       // continue from <out_dir>/checkpoints' newest checkpoint
+  int64_t stop_after = 0;   // leave after this many steps of this run, as SIGTERM does (0 = off)
+  bool progress = false;    // a progress bar with ETA on stderr
+  bool heldout = true;      // held-out reconstruction loss before/after (rank 0)
+  std::string batches_file;  // replay recorded batches instead of the data sources (benchmark)
 };
 
-// pretrain: t2i + i2t on captioned shapes (0:1:1); reca: recon + i2t (2:2:0).
-SourceMix DefaultMix(const std::string& mode);
-
 struct TrainSummary {
-  int64_t steps = 0;
+  int64_t first_step = 0;   // > 0 when resumed
+  int64_t steps = 0;        // the step reached
+  bool stopped_early = false;  // SIGTERM or stop_after: a checkpoint was committed
   double last_loss = 0;
-  double samples_per_second = 0;   // excluding the first (warm-up) step
+  double samples_per_second = 0;   // this rank, excluding the first (warm-up) step
   double mean_step_seconds = 0;
+  double data_wait_share = 0;      // of the step time
+  double allreduce_share = 0;      // exposed all-reduce time / step time
   double model_flops_per_second = 0;  // 3 x forward matmul FLOPs / step time
   double heldout_recon_loss = 0;   // fixed batch, fixed noise, at the end
   // The same with every image conditioned on another image's understanding
   // embedding: the gap to heldout_recon_loss is what reconstruction takes
   // from the understanding side.
   double heldout_recon_loss_mismatched = 0;
+  int64_t bad_samples = 0;
 };
 
-StatusOr<TrainSummary> RunTraining(const TrainOptions& options, std::ostream& log);
+StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& runtime,
+                                   std::ostream& log);
 
-// Writes the weights RunTraining would start from without --init.
-Status SaveInitialWeights(const TrainOptions& options, const std::string& path);
+// Writes the weights RunTraining would start from without model.init.
+Status SaveInitialWeights(const JobSpec& spec, const std::string& path);
 
-// Writes `count` recorded steps of shapes-world data (see EncodeStepBatches).
-Status DumpBatches(const TrainOptions& options, int64_t count, const std::string& path);
+// Writes `count` steps of this rank's batches (see EncodeStepBatches).
+Status DumpBatches(const JobSpec& spec, int64_t count, const std::string& path);
+
+// Asks RunTraining to commit a checkpoint and return after the current step
+// (async-signal-safe; the SIGTERM handler calls it).
+void RequestStop();
 
 }  // namespace reca
 

@@ -9,8 +9,11 @@
 #define RECA_UNIFIED_MODEL_H_
 
 #include <map>
+#include <mutex>
 #include <string>
+#include <vector>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Generator.h>
 #include <torch/nn/module.h>
 
@@ -29,6 +32,15 @@ struct PromptIds {
 struct Prefix {
   torch::Tensor embeds;  // [B, L, D]
   torch::Tensor valid;   // [B, L] bool
+};
+
+// Seeds of a generation loss's randomness: `batch` for what is shared by the
+// batch (MAR's mask ratio), one per row for the rest. Rows are keyed by the
+// sample's global position, so a batch split across data-parallel ranks
+// draws exactly what the unsplit batch would.
+struct NoiseSeeds {
+  uint64_t batch = 0;
+  std::vector<uint64_t> rows;
 };
 
 struct SampleOptions {
@@ -52,8 +64,10 @@ class UnifiedModel : public torch::nn::Module {
   // Embeds the text and places `visual` (may be undefined) between pre and post.
   virtual Prefix AssemblePrefix(const PromptIds& prompt, const torch::Tensor& visual) = 0;
 
-  // Draws everything random the generation loss needs for a batch of `batch`.
-  virtual NamedTensors SampleGenerationNoise(int64_t batch, at::Generator& gen) = 0;
+  // Draws everything random the generation loss needs, one row per seed.
+  virtual NamedTensors SampleGenerationNoise(const NoiseSeeds& seeds) = 0;
+  // The same with seeds drawn from `gen` (evaluation, tests).
+  NamedTensors SampleGenerationNoise(int64_t batch, at::Generator& gen);
   // The family's native generation loss for `images` given `prefix`.
   virtual torch::Tensor GenerationLoss(const Prefix& prefix, const torch::Tensor& images,
                                        const NamedTensors& noise) = 0;
@@ -80,6 +94,17 @@ class UnifiedModel : public torch::nn::Module {
   virtual torch::Tensor Generate(const Prefix& cond, const Prefix& uncond,
                                  const SampleOptions& options, at::Generator& gen) = 0;
 };
+
+inline NamedTensors UnifiedModel::SampleGenerationNoise(int64_t batch, at::Generator& gen) {
+  NoiseSeeds seeds;
+  {
+    auto* g = at::check_generator<at::CPUGeneratorImpl>(gen);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    seeds.batch = g->random64();
+    for (int64_t i = 0; i < batch; ++i) seeds.rows.push_back(g->random64());
+  }
+  return SampleGenerationNoise(seeds);
+}
 
 }  // namespace reca
 

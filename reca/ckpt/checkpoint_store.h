@@ -9,9 +9,10 @@
 // at any moment leaves either the complete new checkpoint or none (the temp
 // directory is ignored by readers and swept by the next commit).
 //
-// Thread-safety: List and LoadVerified may run concurrently with anything.
-// Commits to one root must not overlap within a process (a commit sweeps the
-// temp directories of its own pid); commits from different processes may.
+// Thread-safety: List and LoadVerified are safe to call concurrently with
+// anything (a checkpoint that retention is deleting may fail to load). Commits
+// to one root must not overlap within a process (a commit sweeps the temp
+// directories of its own pid); commits from different processes may.
 #ifndef RECA_CKPT_CHECKPOINT_STORE_H_
 #define RECA_CKPT_CHECKPOINT_STORE_H_
 

@@ -6,16 +6,14 @@ namespace reca {
 namespace {
 
 constexpr uint32_t kK[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-    0xc67178f2};
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
 inline uint32_t Rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
@@ -31,25 +29,22 @@ inline void StoreBe32(uint8_t* p, uint32_t v) {
 }
 
 // One round; the caller rotates the roles of a..h instead of moving values.
-#define RECA_SHA256_ROUND(a, b, c, d, e, f, g, h, k, w)                          \
-  do {                                                                          \
-    uint32_t t1 = h + (Rotr(e, 6) ^ Rotr(e, 11) ^ Rotr(e, 25)) +                 \
-                  ((e & f) ^ (~e & g)) + k + w;                                 \
-    uint32_t t2 = (Rotr(a, 2) ^ Rotr(a, 13) ^ Rotr(a, 22)) +                     \
-                  ((a & b) ^ (a & c) ^ (b & c));                                \
-    d += t1;                                                                    \
-    h = t1 + t2;                                                                \
+#define RECA_SHA256_ROUND(a, b, c, d, e, f, g, h, k, w)                                        \
+  do {                                                                                         \
+    uint32_t t1 = h + (Rotr(e, 6) ^ Rotr(e, 11) ^ Rotr(e, 25)) + ((e & f) ^ (~e & g)) + k + w; \
+    uint32_t t2 = (Rotr(a, 2) ^ Rotr(a, 13) ^ Rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));    \
+    d += t1;                                                                                   \
+    h = t1 + t2;                                                                               \
   } while (0)
 
 // Message schedule in a 16-word ring: w[i & 15] becomes W[i] for i >= 16.
-#define RECA_SHA256_W(i)                                                              \
-  (w[(i) & 15] += (Rotr(w[((i) - 2) & 15], 17) ^ Rotr(w[((i) - 2) & 15], 19) ^           \
-                   (w[((i) - 2) & 15] >> 10)) +                                       \
-                  w[((i) - 7) & 15] +                                                 \
-                  (Rotr(w[((i) - 15) & 15], 7) ^ Rotr(w[((i) - 15) & 15], 18) ^          \
-                   (w[((i) - 15) & 15] >> 3)))
+#define RECA_SHA256_W(i)                                                               \
+  (w[(i)&15] +=                                                                        \
+   (Rotr(w[((i)-2) & 15], 17) ^ Rotr(w[((i)-2) & 15], 19) ^ (w[((i)-2) & 15] >> 10)) + \
+   w[((i)-7) & 15] +                                                                   \
+   (Rotr(w[((i)-15) & 15], 7) ^ Rotr(w[((i)-15) & 15], 18) ^ (w[((i)-15) & 15] >> 3)))
 
-#define RECA_SHA256_8ROUNDS(i, W)                                   \
+#define RECA_SHA256_8ROUNDS(i, W)                                     \
   RECA_SHA256_ROUND(a, b, c, d, e, f, g, h, kK[(i) + 0], W((i) + 0)); \
   RECA_SHA256_ROUND(h, a, b, c, d, e, f, g, kK[(i) + 1], W((i) + 1)); \
   RECA_SHA256_ROUND(g, h, a, b, c, d, e, f, kK[(i) + 2], W((i) + 2)); \
@@ -95,8 +90,8 @@ void Compress(uint32_t state[8], const uint8_t* p, size_t nblocks) {
 }  // namespace
 
 Sha256::Sha256()
-    : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-         0x5be0cd19} {}
+    : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+         0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
 
 void Sha256::Update(const void* data, size_t n) {
   const uint8_t* p = static_cast<const uint8_t*>(data);

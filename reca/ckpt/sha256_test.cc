@@ -29,9 +29,11 @@ TEST(Sha256Test, PaddingBoundaries) {
     EXPECT_EQ(bytewise.HexDigest(), Sha256Hex(s)) << len;
   }
   // FIPS 180-4 two-block vector (896-bit message).
-  EXPECT_EQ(Sha256Hex("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklm"
-                      "nopqrlmnopqrsmnopqrstnopqrstu"),
-            "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
+  EXPECT_EQ(
+      Sha256Hex(
+          "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklm"
+          "nopqrlmnopqrsmnopqrstnopqrstu"),
+      "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
 }
 
 TEST(Sha256Test, MultiUpdateSplitsMatchOneShot) {
@@ -75,8 +77,7 @@ TEST(Sha256Test, Throughput) {
   const std::string data(64 << 20, 'z');
   const auto start = std::chrono::steady_clock::now();
   const std::string hex = Sha256Hex(data);
-  const double s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(hex.size(), 64u);
   std::printf("SHA-256: %.0f MB/s (64 MiB in %.3f s)\n", 64.0 * 1.048576 / s, s);
 }

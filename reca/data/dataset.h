@@ -39,7 +39,8 @@ class Dataset {
   virtual int64_t size() const = 0;
   // Reads, decodes and resizes sample `index` (0 <= index < size()).
   // Thread-safe. A corrupt, truncated or non-image sample gives
-  // DataLossError / InvalidArgumentError whose message names the origin.
+  // DataLossError / InvalidArgumentError whose message names the origin;
+  // an index out of range gives OutOfRangeError.
   virtual StatusOr<Sample> Load(int64_t index) const = 0;
   virtual std::vector<DataProblem> open_problems() const { return {}; }
   // One line for the startup log: kind, paths, sample count.
@@ -74,10 +75,16 @@ StatusOr<std::unique_ptr<Dataset>> OpenImageFolder(const std::string& manifest,
 StatusOr<std::unique_ptr<Dataset>> OpenWebDataset(const std::vector<std::string>& shards,
                                                   const DatasetOptions& options);
 
-// Decodes PNG or JPEG bytes (sniffed from the content, not the name) to RGB.
+// Decodes PNG or JPEG bytes (sniffed from the content, not the name) to RGB
+// (grey and alpha are converted). Errors name `origin`: other content is
+// InvalidArgument ("<origin>: not a PNG or JPEG image"), so is an image over
+// `max_pixels` (checked before decoding); a corrupt or truncated one DataLoss.
+// Thread-safe.
 StatusOr<RgbImage> DecodeImage(const std::string& bytes, const std::string& origin,
                                int64_t max_pixels = 64ll << 20);
-// Applies `policy` to produce a size x size image.
+// Applies `policy` to produce a size x size image: area averaging where it
+// shrinks, bilinear where it enlarges; deterministic. An empty or inconsistent
+// image, or size <= 0, gives an empty image.
 RgbImage ResizeImage(const RgbImage& image, int size, ResizePolicy policy);
 
 }  // namespace reca

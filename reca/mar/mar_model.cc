@@ -1,5 +1,7 @@
 #include "reca/mar/mar_model.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <cmath>
 
 #include <torch/nn/functional/loss.h>
@@ -155,25 +157,34 @@ Prefix MarModel::AssemblePrefix(const PromptIds& prompt, const torch::Tensor& vi
   return {torch::cat(embeds, 1), torch::cat(valid, 1)};
 }
 
-NamedTensors MarModel::SampleGenerationNoise(int64_t batch, at::Generator& gen) {
-  const int64_t seq = c_.seq_len(), m = batch * seq * c_.diff_batch_mul;
+NamedTensors MarModel::SampleGenerationNoise(const NoiseSeeds& seeds) {
+  const int64_t batch = static_cast<int64_t>(seeds.rows.size());
+  const int64_t seq = c_.seq_len(), mul = c_.diff_batch_mul;
   auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
   auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  // One mask ratio per batch (MAR); rejection sampling, acceptance ~38%.
+  at::Generator batch_gen = at::detail::createCPUGenerator(seeds.batch);
   double ratio = 1.0;
-  for (int i = 0; i < 1000; ++i) {  // rejection sampling; acceptance ~38%
-    ratio = 1.0 + c_.mask_ratio_std * torch::randn({1}, gen, f32).item<float>();
+  for (int i = 0; i < 1000; ++i) {
+    ratio = 1.0 + c_.mask_ratio_std * torch::randn({1}, batch_gen, f32).item<float>();
     if (ratio >= c_.mask_ratio_min && ratio <= 1.0) break;
     ratio = 1.0;
   }
   const int64_t num_masked = static_cast<int64_t>(std::ceil(seq * ratio));
-  std::vector<torch::Tensor> orders;
-  for (int64_t b = 0; b < batch; ++b) orders.push_back(torch::randperm(seq, gen, i64));
+  std::vector<torch::Tensor> orders, ts, epss;
+  for (uint64_t row_seed : seeds.rows) {
+    at::Generator g = at::detail::createCPUGenerator(row_seed);
+    orders.push_back(torch::randperm(seq, g, i64));
+    ts.push_back(torch::randint(0, c_.diff_train_steps, {mul, seq}, g, i64));
+    epss.push_back(torch::randn({mul, seq, c_.token_dim()}, g, f32));
+  }
   torch::Tensor order = torch::stack(orders);
   torch::Tensor mask = torch::zeros({batch, seq}, torch::TensorOptions().dtype(torch::kBool));
   mask.scatter_(1, order.narrow(1, 0, num_masked), true);
+  // Row r * (batch * seq) + b * seq + s of t/eps: replica r of token s of image b.
   return {{"mask", mask},
-          {"t", torch::randint(0, c_.diff_train_steps, {m}, gen, i64)},
-          {"eps", torch::randn({m, c_.token_dim()}, gen, f32)}};
+          {"t", torch::stack(ts, 1).reshape({-1})},
+          {"eps", torch::stack(epss, 1).reshape({-1, c_.token_dim()})}};
 }
 
 torch::Tensor MarModel::GenerationConditions(const Prefix& prefix, const torch::Tensor& tokens,

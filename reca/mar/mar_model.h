@@ -86,7 +86,8 @@ class MarModel : public UnifiedModel {
   Prefix AssemblePrefix(const PromptIds& prompt, const torch::Tensor& visual) override;
   // Keys: "mask" [B, seq] bool (true = masked), "t" [B*seq*mul] int64,
   // "eps" [B*seq*mul, C] float.
-  NamedTensors SampleGenerationNoise(int64_t batch, at::Generator& gen) override;
+  using UnifiedModel::SampleGenerationNoise;
+  NamedTensors SampleGenerationNoise(const NoiseSeeds& seeds) override;
   torch::Tensor GenerationLoss(const Prefix& prefix, const torch::Tensor& images,
                                const NamedTensors& noise) override;
   torch::Tensor I2TLoss(const torch::Tensor& images, const PromptIds& question,

@@ -7,6 +7,7 @@
 
 #include "gtest/gtest.h"
 #include "reca/batch.h"
+#include "reca/data_pipeline.h"
 #include "reca/model_io.h"
 #include "reca/tokenizer.h"
 
@@ -20,12 +21,14 @@ std::shared_ptr<MarModel> MakeModel(uint64_t seed = 0, MarConfig c = Tiny()) {
   return std::make_shared<MarModel>(c);
 }
 
+StepBatches ShapesStep(const JobSpec& spec, int64_t step) {
+  StatusOr<std::vector<StepBatches>> steps = BuildSteps(spec, 32, step + 1);
+  EXPECT_TRUE(steps.ok()) << steps.status();
+  return steps->back();
+}
+
 ReconBatch SomeReconBatch(int64_t b, double cfg_drop = 0.1) {
-  ShapesDataOptions d;
-  d.batch = b;
-  d.cfg_drop = cfg_drop;
-  d.mix = SourceMix{1, 1, 1};
-  return ShapesStepData(d).Build(3).recon[0];
+  return ShapesStep(ShapesSpec(1, 1, 1, b, cfg_drop), 3).recon[0];
 }
 
 TEST(MarModelTest, PatchifyRoundTrip) {
@@ -143,10 +146,7 @@ TEST(MarModelTest, CausalMaskAndPaddingIsolation) {
 
   // Captioning loss: extra right padding changes nothing.
   auto model = MakeModel();
-  ShapesDataOptions d;
-  d.batch = 2;
-  d.mix = SourceMix{0, 1, 0};
-  I2TBatch b = ShapesStepData(d).Build(0).i2t[0];
+  I2TBatch b = ShapesStep(ShapesSpec(0, 1, 0, 2), 0).i2t[0];
   torch::NoGradGuard ng;
   const double l1 = model->I2TLoss(b.images, b.question, b.captions).item<double>();
   torch::Tensor padded = torch::cat({b.captions, torch::zeros({2, 5}, torch::kLong)}, 1);

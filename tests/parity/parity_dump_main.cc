@@ -26,6 +26,7 @@
 
 #include "reca/batch.h"
 #include "reca/cli_args.h"
+#include "reca/data_pipeline.h"
 #include "reca/file_util.h"
 #include "reca/mar/mar_model.h"
 #include "reca/model_io.h"
@@ -107,14 +108,10 @@ reca::Status Run(int argc, char** argv) {
 
   // Two AdamW steps on a full RecA step (recon + i2t + t2i), large learning
   // rate, so every parameter moves away from its (partly zero) initialisation.
-  reca::ShapesDataOptions data;
-  data.seed = seed;
-  data.image_size = config.image_size;
-  data.batch = 4;
-  data.cfg_drop = 0.3;
-  data.max_text_tokens = config.max_text_tokens;
-  data.mix = reca::SourceMix{1, 1, 1};
-  const reca::ShapesStepData shapes(data);
+  reca::JobSpec data = reca::ShapesSpec(1, 1, 1, /*batch=*/4, /*cfg_drop=*/0.3, seed);
+  data.reca.max_text_tokens = config.max_text_tokens;
+  RECA_ASSIGN_OR_RETURN(std::vector<reca::StepBatches> shapes,
+                        reca::BuildSteps(data, static_cast<int>(config.image_size), 6));
   {
     reca::OptimOptions o;
     o.lr = 1e-2;
@@ -124,7 +121,7 @@ reca::Status Run(int argc, char** argv) {
     at::Generator gen = at::detail::createCPUGenerator(seed + 100);
     for (int64_t step = 0; step < 2; ++step) {
       RECA_ASSIGN_OR_RETURN(reca::StepLosses l,
-                            reca::AccumulateRecaGradients(*model, shapes.Build(step), data.mix, gen,
+                            reca::AccumulateRecaGradients(*model, shapes[step], reca::LossWeights{}, gen,
                                                           c10::Device(c10::kCPU)));
       RECA_ASSIGN_OR_RETURN(double norm, opt.Step(step));
       std::cout << "warm-up step " << step << ": loss " << l.total << ", grad norm " << norm << "\n";
@@ -132,7 +129,7 @@ reca::Status Run(int argc, char** argv) {
   }
 
   // The parity batches: images from a later step, prompts as described above.
-  const reca::StepBatches step = shapes.Build(5);
+  const reca::StepBatches step = shapes[5];
   reca::ReconBatch recon = step.recon[0];
   recon.prompt = reca::MakePromptIds(tok, ReconTexts(tok, recon.images.size(0)), config.max_text_tokens);
   const reca::I2TBatch& i2t = step.i2t[0];
