@@ -105,6 +105,13 @@ class GradReadyHook : public torch::autograd::FunctionPostHook {
   size_t index_;
 };
 
+// Collective failures mean a peer rank died, hung or is unreachable:
+// UNAVAILABLE, so that a supervisor restarts the gang instead of failing the job.
+Status PeerFailure(const Status& s) {
+  if (s.ok()) return s;
+  return UnavailableError(std::string(s.message()) + " (a peer rank failed or is unreachable)");
+}
+
 bool IsLoopback(const std::string& addr) {
   return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1";
 }
@@ -253,7 +260,7 @@ StatusOr<AllReduceTiming> DataParallel::Finish() {
       ++timing.buckets;
     }
   });
-  RECA_RETURN_IF_ERROR(s);
+  RECA_RETURN_IF_ERROR(PeerFailure(s));
   timing.exposed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return timing;
 }
@@ -269,7 +276,7 @@ StatusOr<std::vector<double>> DataParallel::AllReduceSum(const std::vector<doubl
     torch::Tensor r = v[0].cpu();
     for (size_t i = 0; i < out.size(); ++i) out[i] = r[static_cast<int64_t>(i)].item<double>();
   });
-  RECA_RETURN_IF_ERROR(s);
+  RECA_RETURN_IF_ERROR(PeerFailure(s));
   return out;
 }
 
