@@ -49,7 +49,7 @@ StatusOr<StepLosses> AccumulateRecaGradients(UnifiedModel& model, const StepBatc
   }
   return TorchGuardOr("RecA step", [&]() -> StatusOr<StepLosses> {
     const double nan = std::numeric_limits<double>::quiet_NaN();
-    StepLosses out{nan, nan, nan, 0.0, 0.0, step.samples()};
+    StepLosses out{nan, nan, nan, 0.0, 0.0, step.samples(), {}};
     const double denom = static_cast<double>(
         step.recon.size() + step.i2t.size() + step.t2i.size());
     if (denom == 0) return InvalidArgumentError("sources: the step has no batches (all repeats are 0)");
