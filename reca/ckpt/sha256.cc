@@ -1,5 +1,10 @@
 #include "reca/ckpt/sha256.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include <atomic>
 #include <cstring>
 
 namespace reca {
@@ -57,7 +62,7 @@ inline void StoreBe32(uint8_t* p, uint32_t v) {
 #define RECA_SHA256_W0(i) w[i]
 
 // Compresses `nblocks` consecutive 64-byte blocks at `p` into `state`.
-void Compress(uint32_t state[8], const uint8_t* p, size_t nblocks) {
+void CompressPortable(uint32_t state[8], const uint8_t* p, size_t nblocks) {
   uint32_t w[16];
   for (; nblocks > 0; --nblocks, p += 64) {
     for (int i = 0; i < 16; ++i) w[i] = LoadBe32(p + 4 * i);
@@ -87,7 +92,77 @@ void Compress(uint32_t state[8], const uint8_t* p, size_t nblocks) {
 #undef RECA_SHA256_W
 #undef RECA_SHA256_ROUND
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// The x86 SHA extensions (SHA-NI: Intel since Goldmont/Ice Lake, AMD since
+// Zen): about 4x the portable code. Two rounds per sha256rnds2 on the state
+// split as ABEF/CDGH; the message schedule by sha256msg1/msg2.
+__attribute__((target("sha,sse4.1,ssse3")))
+void CompressShaNi(uint32_t state[8], const uint8_t* p, size_t nblocks) {
+  const __m128i kByteSwap = _mm_set_epi64x(0x0c0d0e0f08090a0bll, 0x0405060700010203ll);
+  __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&state[0])), 0xB1);
+  __m128i state1 = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&state[4])), 0x1B);
+  __m128i state0 = _mm_alignr_epi8(tmp, state1, 8);  // ABEF
+  state1 = _mm_blend_epi16(state1, tmp, 0xF0);       // CDGH
+  for (; nblocks > 0; --nblocks, p += 64) {
+    const __m128i abef = state0, cdgh = state1;
+    __m128i w[4];
+    for (int i = 0; i < 16; ++i) {
+      __m128i& cur = w[i & 3];
+      if (i < 4) {
+        cur = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i)), kByteSwap);
+      }
+      const __m128i msg =
+          _mm_add_epi32(cur, _mm_loadu_si128(reinterpret_cast<const __m128i*>(&kK[4 * i])));
+      state1 = _mm_sha256rnds2_epu32(state1, state0, msg);
+      if (i >= 3 && i <= 14) {  // the next group's words; its slot holds msg1(W[i-3], W[i-2])
+        __m128i& next = w[(i + 1) & 3];
+        const __m128i t = _mm_alignr_epi8(cur, w[(i - 1) & 3], 4);
+        next = _mm_sha256msg2_epu32(_mm_add_epi32(next, t), cur);
+      }
+      state0 = _mm_sha256rnds2_epu32(state0, state1, _mm_shuffle_epi32(msg, 0x0E));
+      if (i >= 1 && i <= 12) w[(i - 1) & 3] = _mm_sha256msg1_epu32(w[(i - 1) & 3], cur);
+    }
+    state0 = _mm_add_epi32(state0, abef);
+    state1 = _mm_add_epi32(state1, cdgh);
+  }
+  tmp = _mm_shuffle_epi32(state0, 0x1B);        // FEBA
+  state1 = _mm_shuffle_epi32(state1, 0xB1);     // DCHG
+  state0 = _mm_blend_epi16(tmp, state1, 0xF0);  // DCBA
+  state1 = _mm_alignr_epi8(state1, tmp, 8);     // ABEF -> HGFE
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(&state[0]), state0);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(&state[4]), state1);
+}
+
+std::atomic<bool> g_force_portable{false};
+
+bool HasShaNi() {
+  static const bool has = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+  return has && !g_force_portable.load(std::memory_order_relaxed);
+}
+
+void Compress(uint32_t state[8], const uint8_t* p, size_t nblocks) {
+  if (HasShaNi()) {
+    CompressShaNi(state, p, nblocks);
+  } else {
+    CompressPortable(state, p, nblocks);
+  }
+}
+#else
+bool HasShaNi() { return false; }
+void Compress(uint32_t state[8], const uint8_t* p, size_t nblocks) { CompressPortable(state, p, nblocks); }
+#endif
+
 }  // namespace
+
+bool Sha256UsesShaNi() { return HasShaNi(); }
+
+void Sha256ForcePortableForTesting(bool portable) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  g_force_portable.store(portable);
+#else
+  (void)portable;
+#endif
+}
 
 Sha256::Sha256()
     : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,

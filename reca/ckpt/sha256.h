@@ -39,6 +39,11 @@ std::string ToHex(const uint8_t* bytes, size_t n);
 // Lowercase hex SHA-256 of `data` (also declared in checkpoint_store.h).
 std::string Sha256Hex(const std::string& data);
 
+// Whether the x86 SHA extensions are used (detected at run time); tests can
+// force the portable code to compare the two.
+bool Sha256UsesShaNi();
+void Sha256ForcePortableForTesting(bool portable);
+
 }  // namespace reca
 
 #endif  // RECA_CKPT_SHA256_H_

@@ -2,7 +2,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <iostream>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "reca/ckpt/checkpoint_store.h"
@@ -60,6 +62,22 @@ TEST(Sha256Test, MultiUpdateSplitsMatchOneShot) {
     off += n;
   }
   EXPECT_EQ(h.HexDigest(), want);
+}
+
+TEST(Sha256Test, ShaNiAndPortableAgree) {
+  std::string data(100000, '\0');
+  uint64_t x = 42;
+  for (char& c : data) c = static_cast<char>((x = x * 6364136223846793005ull + 1442695040888963407ull) >> 56);
+  std::vector<std::string> fast;
+  for (size_t n : {0, 1, 55, 56, 63, 64, 65, 1000, 99999, 100000}) fast.push_back(Sha256Hex(data.substr(0, n)));
+  Sha256ForcePortableForTesting(true);
+  EXPECT_FALSE(Sha256UsesShaNi());
+  size_t i = 0;
+  for (size_t n : {0, 1, 55, 56, 63, 64, 65, 1000, 99999, 100000}) {
+    EXPECT_EQ(Sha256Hex(data.substr(0, n)), fast[i++]) << n;
+  }
+  Sha256ForcePortableForTesting(false);
+  std::cout << "SHA-NI in use: " << (Sha256UsesShaNi() ? "yes" : "no") << "\n";
 }
 
 TEST(Sha256Test, DigestDoesNotDisturbState) {
