@@ -12,6 +12,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <future>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -372,12 +373,26 @@ StatusOr<std::string> CheckpointStore::Commit(int64_t step,
   // Everything up to the rename: on failure the temp directory goes away.
   auto write_tmp = [&]() -> Status {
     RECA_RETURN_IF_ERROR(Fault("tmp_dir_created"));
-    json entries = json::array();
+    // Hashing (~1.6 GB/s per core with SHA-NI) runs beside the writes, one
+    // thread per file, not before them.
+    std::vector<std::future<std::string>> hashes;
+    for (const auto& entry : files) {
+      const std::string* bytes = &entry.second;
+      hashes.push_back(std::async(std::launch::async, [bytes] { return Sha256Hex(*bytes); }));
+    }
+    Status status;
     for (const auto& [name, bytes] : files) {
-      RECA_RETURN_IF_ERROR(WriteFileDurable(Join(tmp, name), bytes));
-      json entry = {{"name", name}, {"size", bytes.size()}, {"sha256", Sha256Hex(bytes)}};
-      entries.push_back(std::move(entry));
-      RECA_RETURN_IF_ERROR(Fault("file_written:" + name));
+      status = WriteFileDurable(Join(tmp, name), bytes);
+      if (status.ok()) status = Fault("file_written:" + name);
+      if (!status.ok()) break;
+    }
+    std::vector<std::string> sha;
+    for (auto& h : hashes) sha.push_back(h.get());
+    RECA_RETURN_IF_ERROR(status);
+    json entries = json::array();
+    size_t i = 0;
+    for (const auto& [name, bytes] : files) {
+      entries.push_back({{"name", name}, {"size", bytes.size()}, {"sha256", sha[i++]}});
     }
     json manifest = {{"format", kFormat}, {"step", step}, {"files", std::move(entries)}};
     RECA_RETURN_IF_ERROR(WriteFileDurable(Join(tmp, kManifestName), manifest.dump(2) + "\n"));
