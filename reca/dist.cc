@@ -15,7 +15,8 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #define RECA_HAVE_GLOO 1
 #endif
-#if defined(RECA_WITH_CUDA) && __has_include(<torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>)
+#if defined(RECA_WITH_CUDA) && __has_include(<nccl.h>) && \
+    __has_include(<torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>)
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #define RECA_HAVE_NCCL 1
 #endif
@@ -129,8 +130,11 @@ StatusOr<std::unique_ptr<DataParallel>> DataParallel::Init(const DistOptions& o,
     return InvalidArgumentError("dist: rank " + std::to_string(o.rank) + " is not in [0, world=" +
                                 std::to_string(o.world) + ")");
   }
+  if (o.backend != "auto" && o.backend != "gloo" && o.backend != "nccl") {
+    return InvalidArgumentError("dist: backend must be auto, gloo or nccl, got '" + o.backend + "'");
+  }
   std::unique_ptr<DataParallel> dp(new DataParallel(o));
-  if (o.world == 1) return dp;
+  if (o.world == 1 && o.backend == "auto") return dp;
   if (o.master_port <= 0 || o.master_port > 65535) {
     return InvalidArgumentError("dist: master_port " + std::to_string(o.master_port) + " is not a port");
   }
@@ -145,14 +149,15 @@ StatusOr<std::unique_ptr<DataParallel>> DataParallel::Init(const DistOptions& o,
     so.waitWorkers = true;
     so.timeout = impl->timeout;
     impl->store = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
-    if (device.is_cuda()) {
+    const bool nccl = o.backend == "nccl" || (o.backend == "auto" && device.is_cuda());
+    if (nccl) {
 #if defined(RECA_HAVE_NCCL)
       auto opts = c10d::ProcessGroupNCCL::Options::create();
       opts->timeout = impl->timeout;
       impl->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl->store, o.rank, o.world, opts);
       impl->backend = "nccl";
 #else
-      TORCH_CHECK(false, "this build has no NCCL process group (build with -DRECA_WITH_CUDA=ON)");
+      TORCH_CHECK(false, "this build has no NCCL process group (needs -DRECA_WITH_CUDA=ON and the NCCL headers of the pip nvidia-nccl package)");
 #endif
     } else {
 #if defined(RECA_HAVE_GLOO)

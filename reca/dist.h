@@ -30,6 +30,10 @@ struct DistOptions {
   // Address this rank's Gloo transport binds to; empty = master_addr when it
   // is a loopback address, else this host's name.
   std::string local_addr;
+  // "auto": NCCL for CUDA devices (in the CUDA build), Gloo otherwise. An
+  // explicit backend also creates the process group when world == 1 (a
+  // one-GPU smoke test of NCCL).
+  std::string backend = "auto";
   double timeout_s = 60;  // rendezvous and every collective
   int64_t bucket_bytes = 25ll << 20;
 };

@@ -33,6 +33,7 @@ Runtime flags (how this process runs, not what the job is):
   --master_addr=HOST --master_port=P   rank 0's TCPStore (env MASTER_ADDR, MASTER_PORT)
   --local_addr=ADDR        address this rank's Gloo transport binds to
   --dist_timeout_s=S       rendezvous and collective timeout (default 60)
+  --dist_backend=B         auto (NCCL for CUDA, else Gloo) | gloo | nccl
   --bucket_mb=M            gradient all-reduce bucket size (default 25)
   --stop_after=N           leave after N steps with a checkpoint, as SIGTERM does
   --progress=true|false    progress bar on stderr (default: when stderr is a terminal)
@@ -92,6 +93,7 @@ reca::Status Run(int argc, char** argv) {
   RECA_RETURN_IF_ERROR(args.Get("master_port", &rt.dist.master_port));
   RECA_RETURN_IF_ERROR(args.Get("local_addr", &rt.dist.local_addr));
   RECA_RETURN_IF_ERROR(args.Get("dist_timeout_s", &rt.dist.timeout_s));
+  RECA_RETURN_IF_ERROR(args.Get("dist_backend", &rt.dist.backend));
   double bucket_mb = 25;
   RECA_RETURN_IF_ERROR(args.Get("bucket_mb", &bucket_mb));
   rt.dist.bucket_bytes = static_cast<int64_t>(bucket_mb * (1 << 20));

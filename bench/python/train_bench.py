@@ -34,12 +34,26 @@ def main():
                     help="torch intra-op threads, as reca-train --threads")
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA), as reca-train --bf16")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    dev = torch.device(args.device)
 
-    model = reca_mar.MarModel.load_safetensors(args.init)
+    model = reca_mar.MarModel.load_safetensors(args.init).to(dev)
     model.train()
-    steps = reca_mar.recorded_steps(args.batches)
+    steps = [{k: [{n: t.to(dev) for n, t in b.items()} for b in v] for k, v in s.items()}
+             for s in reca_mar.recorded_steps(args.batches)]
+
+    def on_device(noise):
+        return {k: v.to(dev) for k, v in noise.items()}
+
+    def autocast():
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.bf16)
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.02},
@@ -55,20 +69,24 @@ def main():
         n_batches = len(data["recon"]) + len(data["i2t"]) + len(data["t2i"])
         n_samples = 0
         for b in data["recon"]:
-            noise = model.sample_generation_noise(b["images"].shape[0], gen)
-            embeds, valid = model.assemble_prefix(b["pre"], model.understanding_embed(b["images"]), b["post"])
-            loss = model.generation_loss(embeds, valid, b["images"], noise)
+            noise = on_device(model.sample_generation_noise(b["images"].shape[0], gen))
+            with autocast():
+                embeds, valid = model.assemble_prefix(b["pre"], model.understanding_embed(b["images"]),
+                                                      b["post"])
+                loss = model.generation_loss(embeds, valid, b["images"], noise)
             (loss / n_batches).backward()
             loss.item()
             n_samples += b["images"].shape[0]
         for b in data["i2t"]:
-            loss = model.i2t_loss(b["images"], b["pre"], b["post"], b["captions"])
+            with autocast():
+                loss = model.i2t_loss(b["images"], b["pre"], b["post"], b["captions"])
             (loss / n_batches).backward()
             loss.item()
             n_samples += b["images"].shape[0]
         for b in data["t2i"]:
-            noise = model.sample_generation_noise(b["images"].shape[0], gen)
-            loss = model.t2i_loss(b["pre"], b["post"], b["images"], noise)
+            noise = on_device(model.sample_generation_noise(b["images"].shape[0], gen))
+            with autocast():
+                loss = model.t2i_loss(b["pre"], b["post"], b["images"], noise)
             (loss / n_batches).backward()
             loss.item()
             n_samples += b["images"].shape[0]
@@ -78,6 +96,7 @@ def main():
                 g["lr"] = lr_at(step, args.lr, warmup, args.steps)
             opt.step()
         opt.zero_grad()
+        sync()
         dt = time.perf_counter() - t0
         if step > 0:
             timed += dt
