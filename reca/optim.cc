@@ -1,6 +1,8 @@
 #include "reca/optim.h"
 
 #include <cmath>
+#include <sstream>
+#include <type_traits>
 
 #include <torch/nn/utils/clip_grad.h>
 
@@ -83,18 +85,30 @@ StatusOr<double> Optimizer::Step(int64_t step) {
 }
 
 namespace {
-std::string StateKey(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+// torch::optim keys its per-parameter state by the TensorImpl: as a string in
+// LibTorch 1.x, as the pointer itself in 2.x.
+template <typename Key>
+Key StateKey(const torch::Tensor& p) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream os;
+    os << p.unsafeGetTensorImpl();
+    return os.str();
+  } else {
+    return static_cast<Key>(p.unsafeGetTensorImpl());
+  }
+}
 }  // namespace
 
 std::map<std::string, torch::Tensor> Optimizer::StateTensors() const {
   std::map<std::string, torch::Tensor> out;
   auto& state = adamw_->state();
+  using Key = typename std::decay_t<decltype(state)>::key_type;
   for (const auto& p : model_.named_parameters()) {
-    auto it = state.find(StateKey(p.value()));
+    auto it = state.find(StateKey<Key>(p.value()));
     if (it == state.end()) continue;
     auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
     const std::string k = "adam." + p.key() + ".";
-    out[k + "step"] = torch::tensor({st.step()}, torch::kInt64);
+    out[k + "step"] = torch::full({1}, static_cast<int64_t>(st.step()), torch::kInt64);
     out[k + "exp_avg"] = st.exp_avg().detach().cpu();
     out[k + "exp_avg_sq"] = st.exp_avg_sq().detach().cpu();
   }
@@ -107,6 +121,7 @@ Status Optimizer::LoadStateTensors(const std::map<std::string, torch::Tensor>& i
   return TorchGuard("optimizer state from " + origin, [&] {
     torch::NoGradGuard no_grad;
     auto& state = adamw_->state();
+    using Key = typename std::decay_t<decltype(state)>::key_type;
     state.clear();
     for (const auto& p : model_.named_parameters()) {
       const std::string k = "adam." + p.key() + ".";
@@ -120,7 +135,7 @@ Status Optimizer::LoadStateTensors(const std::map<std::string, torch::Tensor>& i
       st->step(step->second.item<int64_t>());
       st->exp_avg(m->second.to(p.value().options()).clone());
       st->exp_avg_sq(v->second.to(p.value().options()).clone());
-      state[StateKey(p.value())] = std::move(st);
+      state[StateKey<Key>(p.value())] = std::move(st);
     }
     for (auto& [name, t] : ema_) {
       auto it = in.find("ema." + name);

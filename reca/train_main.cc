@@ -38,6 +38,8 @@ Runtime flags (how this process runs, not what the job is):
   --stop_after=N           leave after N steps with a checkpoint, as SIGTERM does
   --progress=true|false    progress bar on stderr (default: when stderr is a terminal)
   --heldout=true|false     held-out reconstruction loss before/after (default true)
+  --deterministic          deterministic CUDA kernels: bit-exact GPU runs and resumes
+                           (CPU runs always are)
   --print_spec             print the effective spec as JSON and exit
   --spec_reference         print the field reference (Markdown) and exit
 Benchmark helpers:
@@ -100,6 +102,7 @@ reca::Status Run(int argc, char** argv) {
   RECA_RETURN_IF_ERROR(args.Get("stop_after", &rt.stop_after));
   RECA_RETURN_IF_ERROR(args.Get("progress", &rt.progress));
   RECA_RETURN_IF_ERROR(args.Get("heldout", &rt.heldout));
+  RECA_RETURN_IF_ERROR(args.Get("deterministic", &rt.deterministic));
   RECA_RETURN_IF_ERROR(args.Get("batches_file", &rt.batches_file));
   std::string dump, save_init;
   int64_t dump_steps = 4;

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include <ATen/ATen.h>
+#include <ATen/Context.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/utils.h>
@@ -326,6 +327,12 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
                                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
   RECA_ASSIGN_OR_RETURN(c10::Device device, TorchGuardOr("--device", [&] { return c10::Device(rt.device); }));
+  if (rt.deterministic) {
+    ::setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);  // before cuBLAS starts
+    at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/false);
+    at::globalContext().setDeterministicCuDNN(true);
+    at::globalContext().setBenchmarkCuDNN(false);
+  }
   g_stop_requested.store(false);
   StopSignals signals;
 

@@ -31,6 +31,10 @@ struct RuntimeOptions {
   int64_t stop_after = 0;   // leave after this many steps of this run, as SIGTERM does (0 = off)
   bool progress = false;    // a progress bar with ETA on stderr
   bool heldout = true;      // held-out reconstruction loss before/after (rank 0)
+  // Deterministic CUDA kernels (at::globalContext().setDeterministicAlgorithms;
+  // cuBLAS workspace config): bit-exact GPU runs and resumes, some speed lost.
+  // CPU runs are deterministic either way.
+  bool deterministic = false;
   std::string batches_file;  // replay recorded batches instead of the data sources (benchmark)
 };
 

@@ -98,7 +98,10 @@ torch::Tensor MarDecoderImpl::forward(const torch::Tensor& x_in, const torch::Te
   const int64_t b = x_in.size(0), buf = c_.buffer_tokens, len = buf + c_.seq_len(), d = c_.dec_dim;
   torch::Tensor x = embed_->forward(x_in);
   torch::Tensor keep = torch::cat({torch::ones({b, buf}, visible.options()), visible}, 1);
-  x = mask_token_.expand({b, len, d}).masked_scatter(keep.unsqueeze(-1).expand({b, len, d}), x);
+  // (.to: under bfloat16 autocast x is bf16, the parameter float.)
+  x = mask_token_.to(x.scalar_type())
+          .expand({b, len, d})
+          .masked_scatter(keep.unsqueeze(-1).expand({b, len, d}), x);
   x = norm_->forward(RunBlocks(blocks_, x + pos_, torch::Tensor()));
   return x.narrow(1, buf, c_.seq_len()) + diff_pos_;
 }
