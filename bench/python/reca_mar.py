@@ -484,7 +484,7 @@ class MarDecoder(nn.Module):
         n = buf + c.seq_len
         x = self.embed(x_in)
         keep = torch.cat([visible.new_ones((b, buf)), visible], 1)
-        x = self.mask_token.expand(b, n, d).masked_scatter(keep.unsqueeze(-1).expand(b, n, d), x)
+        x = self.mask_token.to(x.dtype).expand(b, n, d).masked_scatter(keep.unsqueeze(-1).expand(b, n, d), x)
         x = self.norm(run_blocks(self.blocks, x + self.pos))
         return x.narrow(1, buf, c.seq_len) + self.diff_pos
 
