@@ -1,5 +1,6 @@
 #include "reca/data_pipeline.h"
 
+#include <algorithm>
 #include <chrono>
 #include <numeric>
 #include <sstream>
@@ -60,7 +61,11 @@ DataPipeline::DataPipeline(const JobSpec& spec, int image_size, int rank, int wo
       image_size_(image_size),
       rank_(rank),
       world_(world),
-      log_(log) {}
+      log_(log) {
+  const size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  loader_threads_ = spec.data.loader_threads > 0 ? static_cast<size_t>(spec.data.loader_threads)
+                                                 : std::max<size_t>(1, std::min<size_t>(8, cores / 2));
+}
 
 DataPipeline::~DataPipeline() { Stop(); }
 
@@ -196,18 +201,42 @@ StatusOr<StepBatches> DataPipeline::Build(SamplerState* state) {
   }
   const int64_t b = spec_.batch_per_rank, global = b * world_;
   const std::vector<std::string>& templates = ReconTemplates();
+  // Every sample of the step, loaded (read, decoded, resized) in parallel;
+  // each is a pure function of its position, so the order of loading is free.
+  struct Slot {
+    size_t source;
+    int64_t position;
+  };
+  std::vector<Slot> slots;
+  for (size_t i = 0; i < sources_.size(); ++i) {
+    for (int64_t j = 0; j < sources_[i].repeat; ++j) {
+      const int64_t first = state->cursors[i] + j * global + static_cast<int64_t>(rank_) * b;
+      for (int64_t k = 0; k < b; ++k) slots.push_back({i, first + k});
+    }
+  }
+  std::vector<StatusOr<Loaded>> loaded(slots.size(), StatusOr<Loaded>(InternalError("not loaded")));
+  auto load_range = [&](size_t t, size_t stride) {
+    for (size_t n = t; n < slots.size(); n += stride) loaded[n] = LoadAt(slots[n].source, slots[n].position);
+  };
+  const size_t threads = std::min(loader_threads_, slots.size());
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(load_range, t, threads);
+  load_range(0, std::max<size_t>(threads, 1));
+  for (std::thread& th : pool) th.join();
+  for (const auto& l : loaded) RECA_RETURN_IF_ERROR(l.status());
+
   StepBatches out;
+  size_t next = 0;
   for (size_t i = 0; i < sources_.size(); ++i) {
     const SourceSpec& s = sources_[i];
     for (int64_t j = 0; j < s.repeat; ++j) {
-      const int64_t first = state->cursors[i] + j * global + static_cast<int64_t>(rank_) * b;
       std::vector<std::vector<uint8_t>> pixels;
       std::vector<std::string> texts, captions;
       NoiseSeeds noise;
       // Shared by all ranks: keyed by the global block, not the rank's rows.
       noise.batch = Key({spec_.seed, kBatchNoiseSalt, i, static_cast<uint64_t>(state->cursors[i] + j * global)});
       for (int64_t k = 0; k < b; ++k) {
-        RECA_ASSIGN_OR_RETURN(Loaded l, LoadAt(i, first + k));
+        Loaded& l = *loaded[next++];
         Rng rng(l.key);
         noise.rows.push_back(rng.Next());
         pixels.push_back(std::move(l.sample.image.pixels));

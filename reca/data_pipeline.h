@@ -102,6 +102,7 @@ class DataPipeline {
   std::vector<std::unique_ptr<Dataset>> datasets_;  // null for shapes
   std::vector<std::unique_ptr<ShapesWorld>> worlds_;  // null unless shapes
   int image_size_, rank_, world_;
+  size_t loader_threads_ = 1;
   std::ostream& log_;
   Tokenizer tok_;
 

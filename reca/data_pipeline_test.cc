@@ -108,6 +108,20 @@ TEST(DataPipelineTest, RanksSplitTheGlobalBatchWithoutOverlap) {
   EXPECT_EQ(seen.size(), 18u);
 }
 
+TEST(DataPipelineTest, LoaderThreadsDoNotChangeTheBatches) {
+  const std::string manifest = MakeFolder("threads", 12, 2);
+  JobSpec one = FolderSpec(manifest, "t2i", 5), four = one;
+  one.data.loader_threads = 1;
+  four.data.loader_threads = 4;
+  std::ostringstream log;
+  const std::vector<StepBatches> a = Steps(one, 0, 1, 4, log), b = Steps(four, 0, 1, 4, log);
+  for (size_t s = 0; s < a.size(); ++s) {
+    EXPECT_TRUE(at::equal(a[s].t2i[0].images, b[s].t2i[0].images)) << s;
+    EXPECT_TRUE(at::equal(a[s].t2i[0].prompt.post, b[s].t2i[0].prompt.post)) << s;
+    EXPECT_EQ(a[s].t2i[0].noise.rows, b[s].t2i[0].noise.rows);
+  }
+}
+
 TEST(DataPipelineTest, EachEpochVisitsEverySampleOnceInANewOrder) {
   const std::string manifest = MakeFolder("epochs", 6);
   std::ostringstream log;

@@ -96,7 +96,7 @@ template <class V> void Visit(V& v, SourceSpec& s) {
           "relative to the manifest)", Any());
   v.Field("shards", &s.shards,
           "webdataset: shard paths, globs or brace ranges (`data/shard-{0000..0099}.tar`); "
-          "members `key.jpg|png` + `key.txt|json`", Any());
+          "members `key.jpg` or `key.png` + `key.txt` or `key.json`", Any());
   v.Field("dense_captions", &s.dense_captions, "shapes: dense captions instead of sparse ones",
           Any());
 }
@@ -109,6 +109,9 @@ template <class V> void Visit(V& v, DataSpec& s) {
           "centre, or stretch", OneOf({"center_crop", "stretch"}));
   v.Field("prefetch_steps", &s.prefetch_steps, "steps of batches prepared ahead on the loader thread",
           AtLeast(1));
+  v.Field("loader_threads", &s.loader_threads,
+          "threads reading and decoding a step's samples in parallel; 0 = min(8, cores / 2)",
+          Between(0, 256));
   v.Field("max_bad_samples", &s.max_bad_samples,
           "the job fails when more unreadable samples than this have been skipped ...", AtLeast(0));
   v.Field("max_bad_fraction", &s.max_bad_fraction,
@@ -165,7 +168,8 @@ template <class V> void Visit(V& v, JobSpec& s) {
   v.Field("steps", &s.steps, "optimizer steps", AtLeast(1));
   v.Field("batch_per_rank", &s.batch_per_rank,
           "samples per batch on each rank (global batch = ranks x this)", AtLeast(1));
-  v.Field("log_every", &s.log_every, "log and metrics line every N steps", AtLeast(1));
+  v.Field("log_every", &s.log_every, "a log line every N steps (metrics.jsonl gets every step)",
+          AtLeast(1));
   v.Struct("model", &s.model, "what to train");
   v.Struct("data", &s.data, "where samples come from");
   v.Struct("reca", &s.reca, "the RecA objective");

@@ -38,6 +38,7 @@ struct DataSpec {
   std::vector<SourceSpec> sources;  // empty = the RecA default (see DefaultSources)
   std::string resize = "center_crop";  // center_crop | stretch
   int64_t prefetch_steps = 2;
+  int64_t loader_threads = 0;  // 0 = min(8, cores / 2), at least 1
   int64_t max_bad_samples = 100;
   double max_bad_fraction = 0.01;
 };
