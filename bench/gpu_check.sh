@@ -95,7 +95,9 @@ $T --model.init="$OUT/medium.init.safetensors" --batches_file="$OUT/medium.batch
 
 echo "== 3. checkpoint commit vs fsync'd sequential write; data pipeline from tar shards"
 build-cuda/bin/reca-checkpoint-bench --dir="$OUT/ckpt" --mb=512 --rounds=5
-build-cuda/bin/reca-data-bench --dir="$OUT/shards" --shards=8 --per_shard=500 --px=256 --image_size=64 \
-  --batch=64 --steps=30
+for lt in 1 8; do
+  build-cuda/bin/reca-data-bench --dir="$OUT/shards" --shards=8 --per_shard=500 --px=256 --image_size=64 \
+    --batch=64 --steps=30 --loader_threads=$lt | grep pipeline_samples
+done
 rm -rf "$OUT/shards" "$OUT/run" "$OUT"/*.safetensors "$OUT/straight" "$OUT/straight2" "$OUT/split" "$OUT/nccl1"
 echo "total: $((SECONDS - start)) s"

@@ -76,6 +76,13 @@ std::vector<StepBatches> Steps(const JobSpec& spec, int rank, int world, int64_t
   return out;
 }
 
+// The first step's batches of a fresh pipeline (or why it failed).
+StatusOr<StepBatches> FirstStep(const JobSpec& spec, std::ostream& log) {
+  RECA_ASSIGN_OR_RETURN(auto p, DataPipeline::Open(spec, 32, 0, 1, log));
+  SamplerState state = p->InitialState();
+  return p->Build(&state);
+}
+
 // Identifies an image by its first pixel (MakeFolder's images are distinct).
 std::vector<std::string> Ids(const at::Tensor& images) {
   std::vector<std::string> ids;
@@ -176,10 +183,7 @@ TEST(DataPipelineTest, TooManyBadSamplesFailTheJob) {
   spec.data.max_bad_samples = 2;
   spec.data.max_bad_fraction = 0.1;
   std::ostringstream log;
-  auto p = DataPipeline::Open(spec, 32, 0, 1, log);
-  ASSERT_TRUE(p.ok());
-  SamplerState state = (*p)->InitialState();
-  auto b = (*p)->Build(&state);
+  auto b = FirstStep(spec, log);
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(b.status().message().find("samples were unreadable, over spec.data.max_bad_samples (2)"),
@@ -198,10 +202,7 @@ TEST(DataPipelineTest, CaptionTasksNeedCaptions) {
   spec.data.max_bad_samples = 0;
   spec.data.max_bad_fraction = 0;
   std::ostringstream log;
-  auto p = DataPipeline::Open(spec, 32, 0, 1, log);
-  ASSERT_TRUE(p.ok());
-  SamplerState state = (*p)->InitialState();
-  auto b = (*p)->Build(&state);
+  auto b = FirstStep(spec, log);
   ASSERT_FALSE(b.ok());
   EXPECT_NE(b.status().message().find(dir + "/a.png: no caption (source task i2t)"), std::string::npos)
       << b.status();

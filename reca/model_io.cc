@@ -93,11 +93,6 @@ Status LoadModelWeights(UnifiedModel& model, const std::string& path) {
   return CopyWeights(model, file, path);
 }
 
-Status DecodeModelWeights(UnifiedModel& model, const std::string& bytes, const std::string& origin) {
-  RECA_ASSIGN_OR_RETURN(SafetensorsContents file, DecodeSafetensors(bytes, origin));
-  return CopyWeights(model, file, origin);
-}
-
 StatusOr<std::shared_ptr<UnifiedModel>> DecodeModel(const std::string& bytes, const std::string& origin) {
   RECA_ASSIGN_OR_RETURN(SafetensorsContents file, DecodeSafetensors(bytes, origin));
   RECA_ASSIGN_OR_RETURN(std::shared_ptr<UnifiedModel> model, BuildFromMap(file.metadata));

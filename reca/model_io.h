@@ -31,7 +31,6 @@ StatusOr<std::shared_ptr<UnifiedModel>> LoadModel(const std::string& path);
 StatusOr<std::string> EncodeModel(UnifiedModel& model,
                                   const std::map<std::string, std::string>& extra = {});
 StatusOr<std::shared_ptr<UnifiedModel>> DecodeModel(const std::string& bytes, const std::string& origin);
-Status DecodeModelWeights(UnifiedModel& model, const std::string& bytes, const std::string& origin);
 
 }  // namespace reca
 

@@ -178,13 +178,19 @@ bool IsDirectory(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+// The model of a verified checkpoint's files.
+StatusOr<std::shared_ptr<UnifiedModel>> CheckpointModel(const std::string& dir,
+                                                        const std::map<std::string, std::string>& files) {
+  auto it = files.find("model.safetensors");
+  if (it == files.end()) return DataLossError(dir + ": checkpoint has no model.safetensors");
+  return DecodeModel(it->second, dir + "/model.safetensors");
+}
+
 // Weights to start from: a safetensors file or a checkpoint directory.
 StatusOr<std::shared_ptr<UnifiedModel>> LoadInit(const std::string& init) {
   if (!IsDirectory(init)) return LoadModel(init);
   RECA_ASSIGN_OR_RETURN(auto files, CheckpointStore::LoadVerified(init));
-  auto it = files.find("model.safetensors");
-  if (it == files.end()) return DataLossError(init + ": checkpoint has no model.safetensors");
-  return DecodeModel(it->second, init + "/model.safetensors");
+  return CheckpointModel(init, files);
 }
 
 StatusOr<std::shared_ptr<UnifiedModel>> InitialModel(const JobSpec& spec) {
@@ -224,13 +230,13 @@ StatusOr<std::map<std::string, std::string>> CheckpointFiles(UnifiedModel& model
   return files;
 }
 
-Status Restore(const std::string& dir, UnifiedModel& model, Optimizer& opt, const JobSpec& spec,
-               size_t num_sources, ResumeState* out, std::ostream& log) {
-  RECA_ASSIGN_OR_RETURN(auto files, CheckpointStore::LoadVerified(dir));
-  for (const char* name : {"model.safetensors", "optimizer.safetensors", "state.json"}) {
+// The optimizer, sampler and step of a verified checkpoint's `files` (the
+// model came from its model.safetensors already).
+Status Restore(const std::string& dir, std::map<std::string, std::string>& files, Optimizer& opt,
+               const JobSpec& spec, size_t num_sources, ResumeState* out, std::ostream& log) {
+  for (const char* name : {"optimizer.safetensors", "state.json"}) {
     if (!files.count(name)) return DataLossError(dir + ": checkpoint has no " + name);
   }
-  RECA_RETURN_IF_ERROR(DecodeModelWeights(model, files["model.safetensors"], dir + "/model.safetensors"));
   RECA_ASSIGN_OR_RETURN(SafetensorsContents optim,
                         DecodeSafetensors(files["optimizer.safetensors"], dir + "/optimizer.safetensors"));
   RECA_RETURN_IF_ERROR(opt.LoadStateTensors(optim.tensors, dir + "/optimizer.safetensors"));
@@ -301,8 +307,6 @@ void DrawProgress(int64_t done, int64_t first, int64_t total, double loss, doubl
 
 }  // namespace
 
-void RequestStop() { g_stop_requested.store(true); }
-
 Status SaveInitialWeights(const JobSpec& spec, const std::string& path) {
   RECA_RETURN_IF_ERROR(ValidateJobSpec(spec));
   RECA_ASSIGN_OR_RETURN(std::shared_ptr<UnifiedModel> model, InitialModel(spec));
@@ -344,8 +348,10 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
     if (!ckpts.empty()) resume_dir = ckpts.back().path;
   }
   std::shared_ptr<UnifiedModel> model;
+  std::map<std::string, std::string> resume_files;
   if (!resume_dir.empty()) {
-    RECA_ASSIGN_OR_RETURN(model, LoadInit(resume_dir));
+    RECA_ASSIGN_OR_RETURN(resume_files, CheckpointStore::LoadVerified(resume_dir));
+    RECA_ASSIGN_OR_RETURN(model, CheckpointModel(resume_dir, resume_files));
   } else {
     RECA_ASSIGN_OR_RETURN(model, InitialModel(spec));
   }
@@ -367,7 +373,8 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
   ResumeState start;
   start.sampler.cursors.assign(sources.size(), 0);
   if (!resume_dir.empty()) {
-    RECA_RETURN_IF_ERROR(Restore(resume_dir, *model, opt, spec, sources.size(), &start, log));
+    RECA_RETURN_IF_ERROR(Restore(resume_dir, resume_files, opt, spec, sources.size(), &start, log));
+    resume_files.clear();
     log << "resuming from " << resume_dir << " at step " << start.step << "\n";
   }
 

@@ -10,7 +10,6 @@
 #include <ostream>
 #include <string>
 
-#include "reca/batch.h"
 #include "reca/dist.h"
 #include "reca/job_spec.h"
 #include "reca/status.h"
@@ -64,10 +63,6 @@ Status SaveInitialWeights(const JobSpec& spec, const std::string& path);
 
 // Writes `count` steps of this rank's batches (see EncodeStepBatches).
 Status DumpBatches(const JobSpec& spec, int64_t count, const std::string& path);
-
-// Asks RunTraining to commit a checkpoint and return after the current step
-// (async-signal-safe; the SIGTERM handler calls it).
-void RequestStop();
 
 }  // namespace reca
 

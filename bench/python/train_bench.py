@@ -6,6 +6,7 @@ no decay on 1-D parameters, warm-up + cosine LR), timed the same way (the
 first step excluded).
 """
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -49,7 +50,9 @@ def main():
         return {k: v.to(dev) for k, v in noise.items()}
 
     def autocast():
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.bf16)
+        if not args.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=torch.bfloat16)
 
     def sync():
         if dev.type == "cuda":
