@@ -343,8 +343,12 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
   // Model and optimizer: from the newest committed checkpoint when resuming.
   CheckpointStore store(rt.out_dir + "/checkpoints");
   std::string resume_dir;
-  if (rt.resume) {
+  {
     RECA_ASSIGN_OR_RETURN(std::vector<CheckpointInfo> ckpts, store.List());
+    if (!ckpts.empty() && !rt.resume) {
+      return FailedPreconditionError("--resume=false, but " + store.root() + " holds checkpoints (newest: " +
+                                     ckpts.back().path + "); use another --out or remove them");
+    }
     if (!ckpts.empty()) resume_dir = ckpts.back().path;
   }
   std::shared_ptr<UnifiedModel> model;

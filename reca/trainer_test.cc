@@ -102,6 +102,9 @@ TEST(TrainerTest, ResumeIsBitExact) {
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_TRUE(s->stopped_early);
   EXPECT_EQ(s->steps, 3);
+  RuntimeOptions fresh = Runtime(split);
+  fresh.resume = false;  // would overwrite: refused
+  EXPECT_EQ(RunTraining(spec, fresh, log).status().code(), StatusCode::kFailedPrecondition);
   auto resumed = RunTraining(spec, Runtime(split), log);
   ASSERT_TRUE(resumed.ok()) << resumed.status();
   EXPECT_EQ(resumed->first_step, 3);
