@@ -9,6 +9,10 @@
 
 #if defined(RECA_WITH_CUDA)
 #include <ATen/autocast_mode.h>
+#include <torch/version.h>
+// LibTorch >= 2.4 takes the device type (the old calls print deprecation warnings).
+#define RECA_AUTOCAST_BY_DEVICE \
+  (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4))
 #endif
 
 namespace reca {
@@ -20,14 +24,23 @@ PromptIds To(const PromptIds& p, const c10::Device& d) { return {p.pre.to(d), p.
 struct AutocastScope {
   explicit AutocastScope(bool on) : on_(on) {
     if (on_) {
+#if RECA_AUTOCAST_BY_DEVICE
+      at::autocast::set_autocast_enabled(at::kCUDA, true);
+      at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+#else
       at::autocast::set_enabled(true);
       at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+#endif
     }
   }
   ~AutocastScope() {
     if (on_) {
       at::autocast::clear_cache();
+#if RECA_AUTOCAST_BY_DEVICE
+      at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
       at::autocast::set_enabled(false);
+#endif
     }
   }
   bool on_;
