@@ -4,6 +4,7 @@
 #include <chrono>
 #include <numeric>
 #include <sstream>
+#include <system_error>
 
 #include <nlohmann/json.hpp>
 
@@ -103,7 +104,7 @@ StatusOr<std::unique_ptr<DataPipeline>> DataPipeline::Open(const JobSpec& spec, 
     }
     p->datasets_.push_back(std::move(ds));
     p->worlds_.push_back(std::move(w));
-    p->perms_.push_back({-1, {}});
+    p->perms_.emplace_back();
   }
   return p;
 }
@@ -123,15 +124,17 @@ StatusOr<int64_t> DataPipeline::IndexAt(size_t source, int64_t position) {
   const int64_t n = datasets_[source]->size();
   const int64_t epoch = position / n, offset = position % n;
   std::lock_guard<std::mutex> lock(perm_mu_);
-  auto& [cached_epoch, perm] = perms_[source];
-  if (cached_epoch != epoch) {
-    perm.resize(n);
-    std::iota(perm.begin(), perm.end(), 0);
-    Rng rng(Key({spec_.seed, kPermSalt, source, static_cast<uint64_t>(epoch)}));
-    for (int64_t i = n - 1; i > 0; --i) std::swap(perm[i], perm[rng.Below(i + 1)]);  // Fisher-Yates
-    cached_epoch = epoch;
+  std::array<EpochPerm, 2>& cache = perms_[source];
+  for (const EpochPerm& e : cache) {
+    if (e.epoch == epoch) return e.perm[offset];
   }
-  return perm[offset];
+  EpochPerm& slot = cache[0].epoch < cache[1].epoch ? cache[0] : cache[1];  // the older one
+  slot.perm.resize(n);
+  std::iota(slot.perm.begin(), slot.perm.end(), 0);
+  Rng rng(Key({spec_.seed, kPermSalt, source, static_cast<uint64_t>(epoch)}));
+  for (int64_t i = n - 1; i > 0; --i) std::swap(slot.perm[i], slot.perm[rng.Below(i + 1)]);  // Fisher-Yates
+  slot.epoch = epoch;
+  return slot.perm[offset];
 }
 
 StatusOr<DataPipeline::Loaded> DataPipeline::LoadAt(size_t source, int64_t position) {
@@ -178,8 +181,8 @@ StatusOr<DataPipeline::Loaded> DataPipeline::LoadAt(size_t source, int64_t posit
     last = sample.status();
     ++stats_.bad_samples;
     if (bad_logged_++ < kMaxBadLogLines) {
-      log_ << "data: " << s.name << ": skipped bad sample " << sample.status().message() << "\n";
-      if (bad_logged_ == kMaxBadLogLines) log_ << "data: further bad samples are counted, not logged\n";
+      pending_log_ += "data: " + s.name + ": skipped bad sample " + std::string(sample.status().message()) + "\n";
+      if (bad_logged_ == kMaxBadLogLines) pending_log_ += "data: further bad samples are counted, not logged\n";
     }
     const double limit_fraction = spec_.data.max_bad_fraction * static_cast<double>(stats_.samples_read);
     if (stats_.bad_samples > spec_.data.max_bad_samples &&
@@ -195,7 +198,27 @@ StatusOr<DataPipeline::Loaded> DataPipeline::LoadAt(size_t source, int64_t posit
                                  " bad samples in a row; last: " + std::string(last.message()));
 }
 
+void DataPipeline::FlushLog() {
+  std::string lines;
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    lines.swap(pending_log_);
+  }
+  if (!lines.empty()) log_ << lines << std::flush;
+}
+
+void DataPipeline::RestoreStats(const DataStats& stats) {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  stats_ = stats;
+}
+
 StatusOr<StepBatches> DataPipeline::Build(SamplerState* state) {
+  StatusOr<StepBatches> out = BuildStep(state);
+  FlushLog();
+  return out;
+}
+
+StatusOr<StepBatches> DataPipeline::BuildStep(SamplerState* state) {
   if (state->cursors.size() != sources_.size()) {
     return InternalError("sampler state does not match the sources");
   }
@@ -216,12 +239,25 @@ StatusOr<StepBatches> DataPipeline::Build(SamplerState* state) {
   }
   std::vector<StatusOr<Loaded>> loaded(slots.size(), StatusOr<Loaded>(InternalError("not loaded")));
   auto load_range = [&](size_t t, size_t stride) {
-    for (size_t n = t; n < slots.size(); n += stride) loaded[n] = LoadAt(slots[n].source, slots[n].position);
+    for (size_t n = t; n < slots.size(); n += stride) {
+      try {
+        loaded[n] = LoadAt(slots[n].source, slots[n].position);
+      } catch (const std::exception& e) {  // e.g. bad_alloc: an error, not std::terminate
+        loaded[n] = InternalError("data: loading sample " + std::to_string(slots[n].position) + ": " + e.what());
+      }
+    }
   };
   const size_t threads = std::min(loader_threads_, slots.size());
   std::vector<std::thread> pool;
-  for (size_t t = 1; t < threads; ++t) pool.emplace_back(load_range, t, threads);
-  load_range(0, std::max<size_t>(threads, 1));
+  size_t stride = std::max<size_t>(threads, 1);
+  try {
+    for (size_t t = 1; t < threads; ++t) pool.emplace_back(load_range, t, threads);
+  } catch (const std::system_error&) {  // no more threads: load the rest here
+    stride = 1;
+    for (std::thread& th : pool) th.join();
+    pool.clear();
+  }
+  load_range(0, stride);
   for (std::thread& th : pool) th.join();
   for (const auto& l : loaded) RECA_RETURN_IF_ERROR(l.status());
 
@@ -273,12 +309,23 @@ void DataPipeline::Start(int64_t first, int64_t end, SamplerState state) {
   {
     std::lock_guard<std::mutex> lock(q_mu_);
     stop_ = false;
+    loader_done_ = false;
     queue_.clear();
   }
   loader_ = std::thread([this, first, end, state]() { LoaderLoop(first, end, state); });
 }
 
 void DataPipeline::LoaderLoop(int64_t first, int64_t end, SamplerState state) {
+  struct Done {  // however the loop ends, a waiting Next() wakes up
+    DataPipeline* p;
+    ~Done() {
+      {
+        std::lock_guard<std::mutex> lock(p->q_mu_);
+        p->loader_done_ = true;
+      }
+      p->q_cv_.notify_all();
+    }
+  } done{this};
   const size_t depth = static_cast<size_t>(spec_.data.prefetch_steps);
   for (int64_t step = first; step < end; ++step) {
     {
@@ -286,7 +333,12 @@ void DataPipeline::LoaderLoop(int64_t first, int64_t end, SamplerState state) {
       q_cv_.wait(lock, [&] { return stop_ || queue_.size() < depth; });
       if (stop_) return;
     }
-    StatusOr<StepBatches> built = Build(&state);
+    StatusOr<StepBatches> built = InternalError("data: not built");
+    try {
+      built = BuildStep(&state);
+    } catch (const std::exception& e) {
+      built = InternalError(std::string("data: building step ") + std::to_string(step) + ": " + e.what());
+    }
     StatusOr<PreparedStep> item = built.ok()
                                       ? StatusOr<PreparedStep>(PreparedStep{step, std::move(*built), state})
                                       : StatusOr<PreparedStep>(built.status());
@@ -302,13 +354,17 @@ void DataPipeline::LoaderLoop(int64_t first, int64_t end, SamplerState state) {
 
 StatusOr<PreparedStep> DataPipeline::Next(double* waited_seconds) {
   const auto t0 = std::chrono::steady_clock::now();
+  FlushLog();
   std::unique_lock<std::mutex> lock(q_mu_);
-  if (!loader_.joinable() && queue_.empty()) return FailedPreconditionError("data pipeline not started");
-  q_cv_.wait(lock, [&] { return !queue_.empty(); });
+  q_cv_.wait(lock, [&] { return !queue_.empty() || stop_ || loader_done_ || !loader_.joinable(); });
+  if (queue_.empty()) {
+    return FailedPreconditionError(stop_ ? "data pipeline stopped" : "data pipeline: no more steps");
+  }
   StatusOr<PreparedStep> item = std::move(queue_.front());
   queue_.pop_front();
   lock.unlock();
   q_cv_.notify_all();
+  FlushLog();
   if (waited_seconds) {
     *waited_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }

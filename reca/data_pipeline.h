@@ -20,6 +20,7 @@
 #ifndef RECA_DATA_PIPELINE_H_
 #define RECA_DATA_PIPELINE_H_
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -72,19 +73,22 @@ class DataPipeline {
   ~DataPipeline();
 
   SamplerState InitialState() const;
-  // Builds the next step from `*state` and advances it (synchronous; thread-safe
-  // with respect to stats). Fails when the bad-sample limit is exceeded.
+  // Builds the next step from `*state` and advances it (synchronously, on
+  // the calling thread). Fails when the bad-sample limit is exceeded.
   StatusOr<StepBatches> Build(SamplerState* state);
 
   // Runs Build for steps [first, end) on the loader thread, up to
   // data.prefetch_steps ahead of Next().
   void Start(int64_t first, int64_t end, SamplerState state);
   // The next prepared step, waiting for it if needed; `*waited_seconds` is
-  // how long the caller blocked (data-wait time).
+  // how long the caller blocked (data-wait time). Log lines of the loader
+  // (bad samples) are written to the log here, on the caller's thread.
   StatusOr<PreparedStep> Next(double* waited_seconds);
   void Stop();
 
   DataStats stats() const;
+  // Continues the bad-sample budget of a resumed job.
+  void RestoreStats(const DataStats& stats);
   const std::vector<SourceSpec>& sources() const { return sources_; }
 
  private:
@@ -95,7 +99,9 @@ class DataPipeline {
   };
   StatusOr<Loaded> LoadAt(size_t source, int64_t position);
   StatusOr<int64_t> IndexAt(size_t source, int64_t position);
+  StatusOr<StepBatches> BuildStep(SamplerState* state);
   void LoaderLoop(int64_t first, int64_t end, SamplerState state);
+  void FlushLog();
 
   JobSpec spec_;
   std::vector<SourceSpec> sources_;
@@ -107,16 +113,23 @@ class DataPipeline {
   Tokenizer tok_;
 
   std::mutex perm_mu_;
-  std::vector<std::pair<int64_t, std::vector<int64_t>>> perms_;  // per source: (epoch, permutation)
+  struct EpochPerm {
+    int64_t epoch = -1;
+    std::vector<int64_t> perm;
+  };
+  // Per source, the last two epochs' permutations (a step may span two).
+  std::vector<std::array<EpochPerm, 2>> perms_;
 
   mutable std::mutex stats_mu_;
   DataStats stats_;
   int64_t bad_logged_ = 0;
+  std::string pending_log_;  // written to log_ by FlushLog on the consumer's thread
 
   std::mutex q_mu_;
   std::condition_variable q_cv_;
   std::deque<StatusOr<PreparedStep>> queue_;
   bool stop_ = false;
+  bool loader_done_ = false;
   std::thread loader_;
 };
 

@@ -259,7 +259,9 @@ StatusOr<AllReduceTiming> DataParallel::Finish() {
       b.buffer.mul_(scale);
       for (size_t i = 0; i < b.params.size(); ++i) {
         torch::Tensor& p = m.params[b.params[i]];
-        if (!p.grad().defined()) continue;  // no gradient on any rank (same graph everywhere)
+        // A parameter this rank's step did not reach may have a gradient on
+        // another rank: every replica takes the mean, or they would drift.
+        if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
         p.mutable_grad().copy_(b.buffer.narrow(0, b.offsets[i], p.numel()).view(p.sizes()));
       }
       ++timing.buckets;
@@ -285,9 +287,15 @@ StatusOr<std::vector<double>> DataParallel::AllReduceSum(const std::vector<doubl
   return out;
 }
 
-Status DataParallel::Barrier() {
+Status DataParallel::Barrier(double timeout_s) {
   if (!impl_) return OkStatus();
-  return AllReduceSum({0.0}).status();
+  Status s = TorchGuard("dist: barrier", [&] {
+    c10d::AllreduceOptions opts;
+    if (timeout_s > 0) opts.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+    std::vector<at::Tensor> v{torch::zeros({1}, torch::TensorOptions().device(impl_->device))};
+    impl_->pg->allreduce(v, opts)->wait(timeout_s > 0 ? opts.timeout : impl_->timeout);
+  });
+  return PeerFailure(s);
 }
 
 }  // namespace reca

@@ -64,7 +64,9 @@ class DataParallel {
   StatusOr<AllReduceTiming> Finish();
   // Element-wise sum over ranks.
   StatusOr<std::vector<double>> AllReduceSum(const std::vector<double>& values);
-  Status Barrier();
+  // Waits for every rank, up to `timeout_s` (<= 0: the collective timeout):
+  // a long one where ranks wait while rank 0 writes a checkpoint.
+  Status Barrier(double timeout_s = 0);
 
   struct Impl;
 

@@ -149,7 +149,7 @@ template <class V> void Visit(V& v, ScheduleSpec& s) {
 template <class V> void Visit(V& v, CheckpointSpec& s) {
   v.Field("every", &s.every,
           "commit a checkpoint every N steps; 0 = only at the end (and on SIGTERM)", AtLeast(0));
-  v.Field("keep", &s.keep, "keep the newest N committed checkpoints; 0 = all", AtLeast(0));
+  v.Field("keep", &s.keep, "keep the newest N committed checkpoints; 0 = all", Between(0, 1000000));
 }
 
 template <class V> void Visit(V& v, SamplesSpec& s) {
@@ -490,6 +490,9 @@ Status ApplyOverride(json* tree, const std::string& path, const std::string& val
     const std::string key = rest.substr(0, dot);
     if (key.empty()) return InvalidArgumentError("override " + path + ": empty path component");
     const bool index = key.find_first_not_of("0123456789") == std::string::npos;
+    if (index && key.size() > 6) {
+      return InvalidArgumentError("override " + path + ": list index " + key + " is too large");
+    }
     if (index) {
       if (!node->is_array()) {
         return InvalidArgumentError("override " + path + ": '" + key + "' indexes a non-list");

@@ -34,6 +34,8 @@ Runtime flags (how this process runs, not what the job is):
   --local_addr=ADDR        address this rank's Gloo transport binds to
   --dist_timeout_s=S       rendezvous and collective timeout (default 60)
   --dist_backend=B         auto (NCCL for CUDA, else Gloo) | gloo | nccl
+  --checkpoint_barrier_timeout_s=S   how long ranks wait for rank 0's checkpoint
+                           commit or grids (default 1800)
   --bucket_mb=M            gradient all-reduce bucket size (default 25)
   --stop_after=N           leave after N steps with a checkpoint, as SIGTERM does
   --progress=true|false    progress bar on stderr (default: when stderr is a terminal)
@@ -96,6 +98,7 @@ reca::Status Run(int argc, char** argv) {
   RECA_RETURN_IF_ERROR(args.Get("local_addr", &rt.dist.local_addr));
   RECA_RETURN_IF_ERROR(args.Get("dist_timeout_s", &rt.dist.timeout_s));
   RECA_RETURN_IF_ERROR(args.Get("dist_backend", &rt.dist.backend));
+  RECA_RETURN_IF_ERROR(args.Get("checkpoint_barrier_timeout_s", &rt.slow_barrier_timeout_s));
   double bucket_mb = 25;
   RECA_RETURN_IF_ERROR(args.Get("bucket_mb", &bucket_mb));
   rt.dist.bucket_bytes = static_cast<int64_t>(bucket_mb * (1 << 20));

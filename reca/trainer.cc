@@ -203,6 +203,7 @@ StatusOr<std::shared_ptr<UnifiedModel>> InitialModel(const JobSpec& spec) {
 struct ResumeState {
   int64_t step = 0;
   SamplerState sampler;
+  DataStats data;  // the bad-sample budget used so far
 };
 
 constexpr const char* kStateFormat = "reca-train-state/1";
@@ -247,6 +248,10 @@ Status Restore(const std::string& dir, std::map<std::string, std::string>& files
   out->step = state.value("step", int64_t{-1});
   if (out->step < 0) return DataLossError(dir + "/state.json: no step");
   RECA_ASSIGN_OR_RETURN(out->sampler, SamplerState::FromJson(state["sampler"], num_sources));
+  if (state.contains("data") && state["data"].is_object()) {
+    out->data.samples_read = state["data"].value("samples_read", int64_t{0});
+    out->data.bad_samples = state["data"].value("bad_samples", int64_t{0});
+  }
   if (state.contains("spec") && state["spec"] != JobSpecToJson(spec)) {
     std::string changed;
     const nlohmann::json now = JobSpecToJson(spec);
@@ -258,6 +263,20 @@ Status Restore(const std::string& dir, std::map<std::string, std::string>& files
     log << "note: the job spec changed since " << dir << " (" << changed << "); resuming with the new one\n";
   }
   return OkStatus();
+}
+
+// Keeps the lines of steps <= `last_step` (those the resumed run does not
+// redo; none for a fresh run), so the file holds each step once.
+Status TrimMetrics(const std::string& path, int64_t last_step) {
+  StatusOr<std::string> old = ReadFile(path);
+  if (!old.ok()) return OkStatus();  // no file yet
+  std::istringstream lines(*old);
+  std::string line, kept;
+  while (std::getline(lines, line)) {
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.is_object() && j.value("step", int64_t{0}) <= last_step) kept += line + "\n";
+  }
+  return WriteFileAtomic(path, kept);
 }
 
 extern "C" void OnStopSignal(int) { g_stop_requested.store(true); }
@@ -363,6 +382,10 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
   const std::map<std::string, std::string> cfg = model->ConfigMap();
   const int64_t image_size = std::stoll(cfg.at("image_size"));
   const int64_t max_text = std::stoll(cfg.at("max_text_tokens"));
+  if (spec.reca.max_text_tokens > max_text) {
+    return InvalidArgumentError("spec.reca.max_text_tokens: " + std::to_string(spec.reca.max_text_tokens) +
+                                " exceeds the model's text length (" + std::to_string(max_text) + ")");
+  }
   Optimizer opt(*model, OptimOf(spec));
 
   std::unique_ptr<DataPipeline> data;
@@ -380,6 +403,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
     RECA_RETURN_IF_ERROR(Restore(resume_dir, resume_files, opt, spec, sources.size(), &start, log));
     resume_files.clear();
     log << "resuming from " << resume_dir << " at step " << start.step << "\n";
+    if (data) data->RestoreStats(start.data);
   }
 
   RECA_ASSIGN_OR_RETURN(std::unique_ptr<DataParallel> dp, DataParallel::Init(rt.dist, device));
@@ -414,6 +438,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
 
   const std::string metrics_path =
       rt.out_dir + (lead ? "/metrics.jsonl" : "/metrics.rank" + std::to_string(rank) + ".jsonl");
+  RECA_RETURN_IF_ERROR(TrimMetrics(metrics_path, start.step));
   std::ofstream metrics(metrics_path, std::ios::app);
   if (!metrics) return InternalError(metrics_path + ": cannot open for appending");
 
@@ -422,8 +447,10 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
   if (data) data->Start(start.step, end, start.sampler);
   SamplerState sampler = start.sampler;
 
+  // Rank 0 writes; every rank then waits for it in a barrier with a long
+  // timeout, so a slow disk is not mistaken for a dead peer.
   auto commit = [&](int64_t step) -> Status {
-    if (!lead) return OkStatus();
+    if (!lead) return dp->Barrier(rt.slow_barrier_timeout_s);
     const auto t0 = Clock::now();
     RECA_ASSIGN_OR_RETURN(auto files, CheckpointFiles(*model, opt, spec, step, sampler,
                                                       data ? data->stats() : DataStats{}, world));
@@ -432,7 +459,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
     RECA_ASSIGN_OR_RETURN(std::string dir, store.Commit(step, files, static_cast<int>(spec.checkpoint.keep)));
     const double s = Seconds(t0, Clock::now());
     log << "checkpoint " << dir << " committed (" << Fmt(bytes / 1e6, 1) << " MB in " << Fmt(s, 2) << " s)\n";
-    return OkStatus();
+    return dp->Barrier(rt.slow_barrier_timeout_s);
   };
 
   model->train();
@@ -462,9 +489,13 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
                                                   [&] { dp->Arm(); }));
     RECA_ASSIGN_OR_RETURN(AllReduceTiming comm, dp->Finish());
     // One small all-reduce: the step's losses, the step number (the ranks
-    // must agree) and any rank's stop request.
-    std::vector<double> local = {losses.total, static_cast<double>(step),
-                                 g_stop_requested.load() ? 1.0 : 0.0};
+    // must agree: equal sums of s and s^2 mean equal s everywhere) and any
+    // rank's stop request (SIGTERM, or --stop_after reached).
+    const double s = static_cast<double>(step);
+    const bool stop_after_reached = rt.stop_after > 0 && step + 1 - start.step >= rt.stop_after;
+    std::vector<double> local = {losses.total, s, s * s, g_stop_requested.load() ? 1.0 : 0.0,
+                                 stop_after_reached ? 1.0 : 0.0};
+    constexpr size_t kPerSource = 5;  // per-source sums and counts follow
     for (size_t i = 0; i < sources.size(); ++i) {
       double sum = 0, n = 0;
       for (const auto& [src, v] : losses.per_batch) {
@@ -474,7 +505,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
       local.push_back(n);
     }
     RECA_ASSIGN_OR_RETURN(std::vector<double> global, dp->AllReduceSum(local));
-    if (global[1] != static_cast<double>(step) * world) {
+    if (global[1] != s * world || global[2] != s * s * world) {
       return InternalError("ranks disagree on the step number at step " + std::to_string(step));
     }
     const double loss = global[0] / world;
@@ -485,7 +516,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
     RECA_ASSIGN_OR_RETURN(double gnorm, opt.Step(step));
     const double lr = LearningRateAt(OptimOf(spec), step);
     ++step;
-    const bool stop = global[2] > 0 || (rt.stop_after > 0 && step - start.step >= rt.stop_after);
+    const bool sigterm = global[3] > 0, stop = sigterm || global[4] > 0;
     const double step_s = Seconds(t0, Clock::now());
     if (step - 1 > start.step) {  // the first step pays one-time allocation costs
       timed_seconds += step_s;
@@ -497,18 +528,18 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
     }
     window_loss += loss;
     ++window;
-    nlohmann::json by_source = nlohmann::json::object();
+    nlohmann::ordered_json by_source = nlohmann::ordered_json::object();
     for (size_t i = 0; i < sources.size(); ++i) {
-      const double n = global[4 + 2 * i];
+      const double n = global[kPerSource + 2 * i + 1];
       if (n > 0) {
-        const double v = global[3 + 2 * i] / n;
+        const double v = global[kPerSource + 2 * i] / n;
         by_source[sources[i].name] = v;
         window_source[i] += v;
         window_source_n[i] += 1;
       }
     }
     const double samples_per_s = losses.samples * world / step_s;
-    metrics << nlohmann::json{{"step", step},
+    metrics << nlohmann::ordered_json{{"step", step},
                               {"rank", rank},
                               {"loss", loss},
                               {"loss_by_source", by_source},
@@ -521,6 +552,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
                    .dump()
             << "\n";
     metrics.flush();
+    if (!metrics) return InternalError(metrics_path + ": write failed");
     summary.last_loss = loss;
     if (lead && (step % spec.log_every == 0 || step == start.step + 1 || step == end)) {
       log << "step " << std::setw(5) << step << "/" << end << " | loss " << Fmt(window_loss / window);
@@ -542,8 +574,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
     if (stop && step < end) {
       if (data) data->Stop();
       RECA_RETURN_IF_ERROR(commit(step));
-      RECA_RETURN_IF_ERROR(dp->Barrier());
-      log << (global[2] > 0 ? "stop requested (SIGTERM)" : "stop_after reached") << ": checkpoint at step "
+      log << (sigterm ? "stop requested (SIGTERM)" : "stop_after reached") << ": checkpoint at step "
           << step << " committed; rerun the same command to resume\n";
       summary.stopped_early = true;
       break;
@@ -551,8 +582,11 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
     if (spec.checkpoint.every > 0 && step % spec.checkpoint.every == 0 && step < end) {
       RECA_RETURN_IF_ERROR(commit(step));
     }
-    if (lead && spec.samples.every > 0 && step % spec.samples.every == 0 && step < end) {
-      RECA_RETURN_IF_ERROR(WriteGrids(*model, spec, rt.out_dir, held, "step" + std::to_string(step), device, log));
+    if (spec.samples.every > 0 && step % spec.samples.every == 0 && step < end) {
+      if (lead) {
+        RECA_RETURN_IF_ERROR(WriteGrids(*model, spec, rt.out_dir, held, "step" + std::to_string(step), device, log));
+      }
+      RECA_RETURN_IF_ERROR(dp->Barrier(rt.slow_barrier_timeout_s));  // the others wait for rank 0
     }
   }
   if (data) data->Stop();
@@ -566,10 +600,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
     summary.allreduce_share = timed_allreduce / timed_seconds;
   }
   if (summary.stopped_early) return summary;
-  if (step > start.step || resume_dir.empty()) {
-    RECA_RETURN_IF_ERROR(commit(step));
-    RECA_RETURN_IF_ERROR(dp->Barrier());
-  }
+  if (step > start.step || resume_dir.empty()) RECA_RETURN_IF_ERROR(commit(step));
   if (!lead) return summary;
   if (heldout) {
     RECA_ASSIGN_OR_RETURN(summary.heldout_recon_loss, heldout_loss(false));

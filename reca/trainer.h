@@ -26,6 +26,9 @@ struct RuntimeOptions {
   std::string device = "cpu";
   bool bf16 = false;        // bfloat16 autocast (CUDA)
   DistOptions dist;
+  // How long other ranks wait for rank 0 to commit a checkpoint or write
+  // grids (a barrier; a dead rank 0 still fails them at once).
+  double slow_barrier_timeout_s = 1800;
   bool resume = true;       // continue from <out_dir>/checkpoints' newest checkpoint
   int64_t stop_after = 0;   // leave after this many steps of this run, as SIGTERM does (0 = off)
   bool progress = false;    // a progress bar with ETA on stderr

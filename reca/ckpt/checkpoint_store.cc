@@ -413,7 +413,12 @@ StatusOr<std::string> CheckpointStore::Commit(int64_t step,
     }
     return OkStatus();
   };
-  const Status written = write_tmp();
+  Status written;
+  try {
+    written = write_tmp();
+  } catch (const std::exception& e) {  // e.g. std::async cannot start a thread
+    written = InternalError("checkpoint " + final_dir + ": " + e.what());
+  }
   if (!written.ok()) {
     const Status removed = RemoveTree(tmp);
     if (!removed.ok()) std::cerr << "checkpoint store " << root_ << ": " << removed << "\n";
