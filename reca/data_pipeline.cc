@@ -75,7 +75,7 @@ StatusOr<std::unique_ptr<DataPipeline>> DataPipeline::Open(const JobSpec& spec, 
   std::unique_ptr<DataPipeline> p(new DataPipeline(spec, image_size, rank, world, log));
   DatasetOptions o;
   o.image_size = image_size;
-  o.resize = spec.data.resize == "stretch" ? ResizePolicy::kStretch : ResizePolicy::kCenterCrop;
+  o.resize = spec.effective_resize() == "stretch" ? ResizePolicy::kStretch : ResizePolicy::kCenterCrop;
   for (size_t i = 0; i < p->sources_.size(); ++i) {
     const SourceSpec& s = p->sources_[i];
     const std::string field = "spec.data.sources[" + std::to_string(i) + "] (" + s.name + ")";

@@ -105,8 +105,9 @@ template <class V> void Visit(V& v, DataSpec& s) {
   v.List("sources", &s.sources,
          "the data sources; empty = reconstruction x2 + captioning x2 on the shapes world");
   v.Field("resize", &s.resize,
-          "how images become the model's resolution: scale the shorter side and crop the "
-          "centre, or stretch", OneOf({"center_crop", "stretch"}));
+          "how images become the model's resolution: `center_crop` scales the shorter side and "
+          "crops the centre, `stretch` scales both; `auto` = the family's policy (mar: center_crop)",
+          OneOf({"auto", "center_crop", "stretch"}));
   v.Field("prefetch_steps", &s.prefetch_steps, "steps of batches prepared ahead on the loader thread",
           AtLeast(1));
   v.Field("loader_threads", &s.loader_threads,
@@ -414,6 +415,11 @@ std::vector<SourceSpec> DefaultSources() {
   i2t.task = "i2t";
   i2t.repeat = 2;
   return {recon, i2t};
+}
+
+std::string JobSpec::effective_resize() const {
+  if (data.resize != "auto") return data.resize;
+  return "center_crop";  // mar (the only family so far): MAR's center_crop_arr
 }
 
 std::vector<SourceSpec> JobSpec::effective_sources() const {

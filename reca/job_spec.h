@@ -36,7 +36,7 @@ struct SourceSpec {
 
 struct DataSpec {
   std::vector<SourceSpec> sources;  // empty = the RecA default (see DefaultSources)
-  std::string resize = "center_crop";  // center_crop | stretch
+  std::string resize = "auto";  // auto (the family's policy) | center_crop | stretch
   int64_t prefetch_steps = 2;
   int64_t loader_threads = 0;  // 0 = min(8, cores / 2), at least 1
   int64_t max_bad_samples = 100;
@@ -94,6 +94,9 @@ struct JobSpec {
   // Effective values after defaults that depend on other fields.
   int64_t warmup_steps() const;
   std::vector<SourceSpec> effective_sources() const;
+  // data.resize with "auto" resolved: the model family's own policy
+  // (mar: centre crop, as MAR / ADM preprocess).
+  std::string effective_resize() const;
 };
 
 // The RecA recipe: reconstruction x2 + captioning x2 on the shapes world.

@@ -67,6 +67,8 @@ TEST(JobSpecTest, EmptySpecIsTheRecaDefault) {
   ASSERT_EQ(s->effective_sources().size(), 2u);
   EXPECT_EQ(s->effective_sources()[0].task, "recon");
   EXPECT_EQ(s->warmup_steps(), 10);  // 1% of 1000
+  EXPECT_EQ(s->data.resize, "auto");
+  EXPECT_EQ(s->effective_resize(), "center_crop");  // mar's policy
 }
 
 TEST(JobSpecTest, ErrorsNameTheField) {
