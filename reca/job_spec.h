@@ -1,10 +1,10 @@
 // The job spec: everything that defines one training job (model, data,
 // RecA knobs, optimizer, schedule, checkpoints, seed). Users write it as
-// YAML; the coordinator's gRPC JobSpec message (issue 4) maps onto it one to
-// one. This header and the field table in job_spec.cc are the single
-// definition: parsing, validation, serialisation and the README's field
-// reference (`reca-train --spec_reference`) are all generated from the table.
-// Torch-free.
+// YAML. These structs and the field table in job_spec_fields.h are the single
+// definition: parsing, validation, serialisation, the README's field
+// reference (`reca-train --spec_reference`) and the gRPC message
+// proto/reca/v1/job_spec.proto (`reca-train --spec_proto`) all come from the
+// table. Torch-free.
 #ifndef RECA_JOB_SPEC_H_
 #define RECA_JOB_SPEC_H_
 
@@ -119,6 +119,9 @@ Status ApplyOverride(nlohmann::json* tree, const std::string& path, const std::s
 
 // The field reference as a Markdown table (README.md "Job spec reference").
 std::string JobSpecReferenceMarkdown();
+// The same structure as a .proto file (proto/reca/v1/job_spec.proto): the
+// gRPC job spec, message for message and field for field.
+std::string JobSpecProtoSchema();
 
 }  // namespace reca
 

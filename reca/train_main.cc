@@ -44,6 +44,7 @@ Runtime flags (how this process runs, not what the job is):
                            (CPU runs always are)
   --print_spec             print the effective spec as JSON and exit
   --spec_reference         print the field reference (Markdown) and exit
+  --spec_proto             print the job spec as a .proto schema (proto/reca/v1/job_spec.proto)
 Benchmark helpers:
   --save_init=PATH         write the freshly initialised weights and exit
   --dump_batches=PATH --dump_steps=N   write N steps of batches and exit
@@ -66,16 +67,21 @@ reca::StatusOr<int> EnvInt(const char* env, int fallback) {
 
 reca::Status Run(int argc, char** argv) {
   RECA_ASSIGN_OR_RETURN(reca::CliArgs args, reca::CliArgs::Parse(argc, argv));
-  bool help = false, print_spec = false, reference = false;
+  bool help = false, print_spec = false, reference = false, proto = false;
   RECA_RETURN_IF_ERROR(args.Get("help", &help));
   RECA_RETURN_IF_ERROR(args.Get("print_spec", &print_spec));
   RECA_RETURN_IF_ERROR(args.Get("spec_reference", &reference));
+  RECA_RETURN_IF_ERROR(args.Get("spec_proto", &proto));
   if (help) {
     std::cout << kUsage;
     return reca::OkStatus();
   }
   if (reference) {
     std::cout << reca::JobSpecReferenceMarkdown();
+    return reca::OkStatus();
+  }
+  if (proto) {
+    std::cout << reca::JobSpecProtoSchema();
     return reca::OkStatus();
   }
   reca::RuntimeOptions rt;
