@@ -3,8 +3,8 @@
 // visitor `v` gets v.Field(name, &value, doc, check), v.Struct(name, &sub,
 // doc) and v.List(name, &vector, doc) calls in declaration order; the
 // parser, validator, serialiser, README reference and .proto schema in
-// reca/job_spec.cc, and the protobuf conversion of the coordinator, are such
-// visitors. Field order is the proto field numbering: append new fields at
+// reca/job_spec.cc are such visitors, as the coordinator's protobuf conversion
+// will be. Field order is the proto field numbering: append new fields at
 // the end of their struct. Torch-free, header-only.
 #ifndef RECA_JOB_SPEC_FIELDS_H_
 #define RECA_JOB_SPEC_FIELDS_H_
