@@ -253,14 +253,22 @@ StatusOr<AllReduceTiming> DataParallel::Finish() {
       --m.buckets[m.bucket_of[k]].pending;
     }
     m.LaunchReady();
+    // Which parameters have a gradient on some rank: those are averaged
+    // (zero where a rank's step did not reach them, or replicas would drift);
+    // those with none anywhere stay without one, as in a single process.
+    std::vector<float> has(m.params.size());
+    for (size_t k = 0; k < m.params.size(); ++k) has[k] = m.params[k].grad().defined() ? 1.f : 0.f;
+    std::vector<at::Tensor> defined{torch::tensor(has).to(m.device)};
+    m.pg->allreduce(defined)->wait(m.timeout);
+    const torch::Tensor defined_count = defined[0].cpu();
+    const auto defined_anywhere = defined_count.accessor<float, 1>();
     const double scale = 1.0 / options_.world;
     for (Impl::Bucket& b : m.buckets) {
       b.work->wait(m.timeout);
       b.buffer.mul_(scale);
       for (size_t i = 0; i < b.params.size(); ++i) {
         torch::Tensor& p = m.params[b.params[i]];
-        // A parameter this rank's step did not reach may have a gradient on
-        // another rank: every replica takes the mean, or they would drift.
+        if (defined_anywhere[static_cast<int64_t>(b.params[i])] == 0.f) continue;
         if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
         p.mutable_grad().copy_(b.buffer.narrow(0, b.offsets[i], p.numel()).view(p.sizes()));
       }
