@@ -33,19 +33,6 @@ constexpr char kTmpPrefix[] = ".tmp-";
 constexpr char kTrashPrefix[] = ".trash-";
 constexpr size_t kMaxNameLen = 255;  // NAME_MAX on Linux file systems
 
-Status ErrnoError(const std::string& what, const std::string& path, int err) {
-  const std::string msg = what + " " + path + ": " + std::strerror(err);
-  switch (err) {
-    case ENOENT:
-      return NotFoundError(msg);
-    case ENOSPC:
-    case EDQUOT:
-      return ResourceExhaustedError(msg);
-    default:
-      return InternalError(msg);
-  }
-}
-
 Status AlreadyExistsError(const std::string& msg) {
   return Status(StatusCode::kAlreadyExists, msg);
 }
@@ -53,13 +40,6 @@ Status AlreadyExistsError(const std::string& msg) {
 std::string Join(const std::string& dir, const std::string& name) {
   if (dir.empty()) return name;
   return dir.back() == '/' ? dir + name : dir + "/" + name;
-}
-
-std::string DirName(std::string path) {
-  while (path.size() > 1 && path.back() == '/') path.pop_back();
-  const size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
 }
 
 std::string StepDirName(int64_t step) {
@@ -138,85 +118,11 @@ bool IsHex64(const std::string& s) {
   return true;
 }
 
-// Creates `path` (O_EXCL) and writes `data` with a write loop (EINTR, short
-// writes), fsync and close.
-Status WriteFileDurable(const std::string& path, const std::string& data) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError("cannot create", path, errno);
-  size_t off = 0;
-  while (off < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return ErrnoError("cannot write", path, err);
-    }
-    off += static_cast<size_t>(n);
-  }
-  while (::fsync(fd) != 0) {
-    if (errno == EINTR) continue;
-    const int err = errno;
-    ::close(fd);
-    return ErrnoError("cannot fsync", path, err);
-  }
-  // No retry of close on EINTR (Linux releases the descriptor regardless).
-  if (::close(fd) != 0 && errno != EINTR) return ErrnoError("cannot close", path, errno);
-  return OkStatus();
-}
-
-Status FsyncDir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open directory", dir, errno);
-  int rc;
-  do {
-    rc = ::fsync(fd);
-  } while (rc != 0 && errno == EINTR);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return ErrnoError("cannot fsync directory", dir, err);
-  return OkStatus();
-}
-
-// Reads the whole regular file at `path`; errors carry errno (ENOENT is
-// NotFound).
-StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open", path, errno);
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return ErrnoError("cannot stat", path, err);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return InternalError(path + ": not a regular file");
-  }
-  std::string out(static_cast<size_t>(st.st_size), '\0');
-  size_t off = 0;
-  for (;;) {
-    if (off == out.size()) out.resize(out.size() + 4096);  // grew since fstat
-    const ssize_t n = ::read(fd, &out[off], out.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return ErrnoError("cannot read", path, err);
-    }
-    if (n == 0) break;
-    off += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  out.resize(off);
-  return out;
-}
-
 // Names of the entries of `dir` (without "." and ".."). A missing `dir` is
 // NotFound.
 StatusOr<std::vector<std::string>> ListDir(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return ErrnoError("cannot open directory", dir, errno);
+  if (d == nullptr) return ErrnoStatus("cannot open directory", dir, errno);
   std::vector<std::string> names;
   for (;;) {
     errno = 0;
@@ -224,7 +130,7 @@ StatusOr<std::vector<std::string>> ListDir(const std::string& dir) {
     if (e == nullptr) {
       const int err = errno;
       ::closedir(d);
-      if (err != 0) return ErrnoError("cannot read directory", dir, err);
+      if (err != 0) return ErrnoStatus("cannot read directory", dir, err);
       return names;
     }
     const std::string name = e->d_name;
@@ -236,11 +142,11 @@ StatusOr<std::vector<std::string>> ListDir(const std::string& dir) {
 Status RemoveTree(const std::string& path) {
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) {
-    return errno == ENOENT ? OkStatus() : ErrnoError("cannot stat", path, errno);
+    return errno == ENOENT ? OkStatus() : ErrnoStatus("cannot stat", path, errno);
   }
   if (!S_ISDIR(st.st_mode)) {
     if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-      return ErrnoError("cannot remove", path, errno);
+      return ErrnoStatus("cannot remove", path, errno);
     return OkStatus();
   }
   StatusOr<std::vector<std::string>> names = ListDir(path);
@@ -249,7 +155,7 @@ Status RemoveTree(const std::string& path) {
   }
   for (const std::string& name : *names) RECA_RETURN_IF_ERROR(RemoveTree(Join(path, name)));
   if (::rmdir(path.c_str()) != 0 && errno != ENOENT) {
-    return ErrnoError("cannot remove directory", path, errno);
+    return ErrnoStatus("cannot remove directory", path, errno);
   }
   return OkStatus();
 }
@@ -319,7 +225,7 @@ Status DeleteCheckpoint(const std::string& root, const std::string& name) {
   const std::string trash = Join(root, kTrashPrefix + name + "-" + std::to_string(::getpid()));
   if (::rename(dir.c_str(), trash.c_str()) != 0) {
     if (errno == ENOENT) return OkStatus();
-    return ErrnoError("cannot rename " + dir + " to", trash, errno);
+    return ErrnoStatus("cannot rename " + dir + " to", trash, errno);
   }
   return RemoveTree(trash);
 }
@@ -346,7 +252,7 @@ StatusOr<std::string> CheckpointStore::Commit(int64_t step,
 
   struct stat st;
   if (::stat(root_.c_str(), &st) != 0) {
-    if (errno != ENOENT) return ErrnoError("cannot stat", root_, errno);
+    if (errno != ENOENT) return ErrnoStatus("cannot stat", root_, errno);
     RECA_RETURN_IF_ERROR(MakeDirs(root_));
     RECA_RETURN_IF_ERROR(FsyncDir(DirName(root_)));  // make the new root's entry durable
   }
@@ -368,7 +274,7 @@ StatusOr<std::string> CheckpointStore::Commit(int64_t step,
   }
 
   const std::string tmp = Join(root_, kTmpPrefix + final_name + "-" + std::to_string(::getpid()));
-  if (::mkdir(tmp.c_str(), 0755) != 0) return ErrnoError("cannot create directory", tmp, errno);
+  if (::mkdir(tmp.c_str(), 0755) != 0) return ErrnoStatus("cannot create directory", tmp, errno);
 
   // Everything up to the rename: on failure the temp directory goes away.
   auto write_tmp = [&]() -> Status {
@@ -409,7 +315,7 @@ StatusOr<std::string> CheckpointStore::Commit(int64_t step,
         return AlreadyExistsError("checkpoint of step " + std::to_string(step) +
                                   " already exists: " + final_dir);
       }
-      return ErrnoError("cannot rename " + tmp + " to", final_dir, errno);
+      return ErrnoStatus("cannot rename " + tmp + " to", final_dir, errno);
     }
     return OkStatus();
   };
@@ -458,7 +364,7 @@ StatusOr<std::vector<CheckpointInfo>> CheckpointStore::List() const {
 
 StatusOr<std::map<std::string, std::string>> CheckpointStore::LoadVerified(const std::string& dir) {
   const std::string manifest_path = Join(dir, kManifestName);
-  StatusOr<std::string> text = ReadWholeFile(manifest_path);
+  StatusOr<std::string> text = ReadFile(manifest_path);
   if (!text.ok()) {
     if (text.status().code() == StatusCode::kNotFound) {
       return DataLossError(dir + ": no MANIFEST.json (not a committed checkpoint)");
@@ -499,7 +405,7 @@ StatusOr<std::map<std::string, std::string>> CheckpointStore::LoadVerified(const
     }
 
     const std::string path = Join(dir, file);
-    StatusOr<std::string> bytes = ReadWholeFile(path);
+    StatusOr<std::string> bytes = ReadFile(path);
     if (!bytes.ok()) {
       if (bytes.status().code() == StatusCode::kNotFound) {
         return DataLossError(path + ": missing (listed in the manifest)");

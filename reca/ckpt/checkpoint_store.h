@@ -75,9 +75,6 @@ class CheckpointStore {
   FaultHook fault_hook_;
 };
 
-// Lowercase hex SHA-256 (FIPS 180-4).
-std::string Sha256Hex(const std::string& data);
-
 }  // namespace reca
 
 #endif  // RECA_CKPT_CHECKPOINT_STORE_H_

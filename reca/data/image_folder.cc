@@ -59,7 +59,8 @@ class ImageFolderDataset : public Dataset {
   const DatasetOptions options_;
 };
 
-std::string DirName(const std::string& path) {
+// The manifest's directory ("" for a bare file name: its paths stay as written).
+std::string ManifestDir(const std::string& path) {
   const size_t slash = path.find_last_of('/');
   if (slash == std::string::npos) return "";
   return slash == 0 ? "/" : path.substr(0, slash);
@@ -83,7 +84,7 @@ StatusOr<std::unique_ptr<Dataset>> OpenImageFolder(const std::string& manifest,
     return InvalidArgumentError("image folder " + manifest + ": image_size must be positive");
   }
   RECA_ASSIGN_OR_RETURN(const std::string text, ReadFile(manifest));
-  const std::string dir = DirName(manifest);
+  const std::string dir = ManifestDir(manifest);
   std::vector<Entry> entries;
   std::vector<DataProblem> problems;
   size_t pos = 0;
