@@ -252,9 +252,9 @@ Status Restore(const std::string& dir, std::map<std::string, std::string>& files
     out->data.samples_read = state["data"].value("samples_read", int64_t{0});
     out->data.bad_samples = state["data"].value("bad_samples", int64_t{0});
   }
-  if (state.contains("spec") && state["spec"] != JobSpecToJson(spec)) {
+  const nlohmann::json now = JobSpecToJson(spec);
+  if (state.contains("spec") && state["spec"] != now) {
     std::string changed;
-    const nlohmann::json now = JobSpecToJson(spec);
     for (auto it = now.begin(); it != now.end(); ++it) {
       if (!state["spec"].contains(it.key()) || state["spec"][it.key()] != it.value()) {
         changed += (changed.empty() ? "" : ", ") + it.key();
@@ -386,7 +386,8 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
     return InvalidArgumentError("spec.reca.max_text_tokens: " + std::to_string(spec.reca.max_text_tokens) +
                                 " exceeds the model's text length (" + std::to_string(max_text) + ")");
   }
-  Optimizer opt(*model, OptimOf(spec));
+  const OptimOptions optim = OptimOf(spec);
+  Optimizer opt(*model, optim);
 
   std::unique_ptr<DataPipeline> data;
   std::vector<StepBatches> replay;
@@ -514,7 +515,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
                                      " (try a lower spec.optimizer.lr)");
     }
     RECA_ASSIGN_OR_RETURN(double gnorm, opt.Step(step));
-    const double lr = LearningRateAt(OptimOf(spec), step);
+    const double lr = LearningRateAt(optim, step);
     ++step;
     const bool sigterm = global[3] > 0, stop = sigterm || global[4] > 0;
     const double step_s = Seconds(t0, Clock::now());
