@@ -18,6 +18,8 @@ REQUIRED=(
   prometheus-cpp-dev
   libyaml-cpp-dev libpng-dev libssl-dev libstb-dev nlohmann-json3-dev
   python3-numpy python3-yaml
+  # recactl and the Python client test (grpc_python_plugin is in protobuf-compiler-grpc)
+  python3-grpcio python3-protobuf
 )
 
 # dpkg-query exits non-zero when any name is unknown to dpkg; that only means
