@@ -33,6 +33,14 @@ class WriteBatch {
   }
   const std::vector<Op>& ops() const { return ops_; }
   bool empty() const { return ops_.empty(); }
+  // Synced (the default): on disk before Write returns; what acknowledges a
+  // state transition. Buffered: in the write-ahead log but not fsync'd, so it
+  // survives a crash of the process but not of the machine (metric points).
+  WriteBatch& set_sync(bool sync) {
+    sync_ = sync;
+    return *this;
+  }
+  bool sync() const { return sync_; }
   size_t ByteSize() const {
     size_t n = 0;
     for (const Op& op : ops_) n += op.key.size() + op.value.size();
@@ -41,6 +49,7 @@ class WriteBatch {
 
  private:
   std::vector<Op> ops_;
+  bool sync_ = true;
 };
 
 using KeyValue = std::pair<std::string, std::string>;
@@ -56,7 +65,8 @@ class KvStore {
                                              size_t limit = 0) const {
     return ScanPage(prefix, start_after, limit);
   }
-  // Applies every operation of `batch` atomically (all or none), durably.
+  // Applies every operation of `batch` atomically (all or none), durably
+  // unless the batch says otherwise (WriteBatch::set_sync).
   virtual absl::Status Write(const WriteBatch& batch) = 0;
 
  protected:

@@ -75,8 +75,8 @@ absl::Status RocksDbKvStore::Write(const WriteBatch& batch) {
     if (!s.ok()) return FromRocks(s, path_ + ": batch");
   }
   rocksdb::WriteOptions options;
-  options.sync = true;
-  return FromRocks(db_->Write(options, &wb), path_ + ": synced write");
+  options.sync = batch.sync();
+  return FromRocks(db_->Write(options, &wb), path_ + (batch.sync() ? ": synced write" : ": write"));
 }
 
 }  // namespace reca

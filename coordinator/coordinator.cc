@@ -1,0 +1,327 @@
+// Coordinator: loading, the commit path, scheduling and lease expiry.
+// The RPC handlers are in job_handlers.cc and worker_handlers.cc.
+#include "coordinator/coordinator.h"
+
+#include <algorithm>
+#include <iostream>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "coordinator/keys.h"
+#include "coordinator/scheduler.h"
+#include "reca/status.h"
+
+namespace reca::coordinator {
+namespace {
+
+absl::StatusOr<int64_t> LoadCounter(const KvStore& store, const std::string& key) {
+  RECA_ASSIGN_OR_RETURN(std::optional<std::string> value, store.Get(key));
+  if (!value) return 1;
+  int64_t n = 0;
+  if (!absl::SimpleAtoi(*value, &n) || n < 1) {
+    return absl::DataLossError(absl::StrCat("coordinator store: ", key, ": not a counter: '", *value, "'"));
+  }
+  return n;
+}
+
+bool Contains(const google::protobuf::RepeatedField<int32_t>& ranks, int rank) {
+  return std::find(ranks.begin(), ranks.end(), rank) != ranks.end();
+}
+
+}  // namespace
+
+Coordinator::Coordinator(CoordinatorDeps deps, CoordinatorOptions options)
+    : deps_(deps), options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(CoordinatorDeps deps, CoordinatorOptions options) {
+  std::unique_ptr<Coordinator> c(new Coordinator(deps, std::move(options)));
+  RECA_RETURN_IF_ERROR(c->Load());
+  return c;
+}
+
+absl::Status Coordinator::Load() {
+  absl::MutexLock lock(&mu_);
+  RECA_ASSIGN_OR_RETURN(next_job_seq_, LoadCounter(deps_.store, keys::kNextJobSeq));
+  RECA_ASSIGN_OR_RETURN(next_epoch_, LoadCounter(deps_.store, keys::kNextEpoch));
+  RECA_ASSIGN_OR_RETURN(std::vector<KeyValue> jobs, deps_.store.Scan(keys::kJobPrefix));
+  for (const auto& [key, value] : jobs) {
+    JobEntry entry;
+    if (!entry.job.ParseFromString(value)) {
+      return absl::DataLossError(absl::StrCat("coordinator store: ", key, ": unreadable job record"));
+    }
+    entry.next_event_seq = entry.job.event_count();
+    const std::string id = entry.job.id();
+    bool holds = false;
+    for (int r = 0; r < entry.job.attempt().placements_size(); ++r) holds |= HoldsSlot(entry.job, r);
+    if (entry.job.state() == v1::QUEUED || IsActive(entry.job.state()) || holds) unfinished_.insert(id);
+    jobs_.emplace(id, std::move(entry));
+  }
+  RECA_ASSIGN_OR_RETURN(std::vector<KeyValue> workers, deps_.store.Scan(keys::kWorkerPrefix));
+  const absl::Time expiry = deps_.clock.Now() + options_.lease_ttl;
+  for (const auto& [key, value] : workers) {
+    WorkerEntry entry;
+    if (!entry.record.ParseFromString(value)) {
+      return absl::DataLossError(absl::StrCat("coordinator store: ", key, ": unreadable worker record"));
+    }
+    entry.lease_expiry = expiry;  // a fresh TTL: see the header
+    workers_.emplace(entry.record.id(), std::move(entry));
+  }
+  std::cerr << "coordinator: loaded " << jobs_.size() << " jobs (" << unfinished_.size() << " unfinished), "
+            << workers_.size() << " worker leases\n";
+  return absl::OkStatus();
+}
+
+Coordinator::JobEntry* Coordinator::FindJob(const std::string& id) {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+absl::StatusOr<Coordinator::WorkerEntry*> Coordinator::CheckLease(const std::string& worker_id,
+                                                                  const std::string& lease_id) {
+  auto it = workers_.find(worker_id);
+  if (it == workers_.end() || it->second.record.lease_id() != lease_id) {
+    return absl::NotFoundError(absl::StrCat("worker ", worker_id, ": lease ", lease_id,
+                                            " is unknown or expired; stop its ranks and register again"));
+  }
+  return &it->second;
+}
+
+absl::Status Coordinator::CommitJob(JobEntry& entry, v1::Job updated, const std::string& message,
+                                    WriteBatch extra) {
+  std::vector<v1::JobEvent> events;
+  updated.set_version(entry.job.version() + 1);
+  if (!message.empty()) {
+    v1::JobEvent event;
+    event.set_job_id(updated.id());
+    event.set_seq(entry.next_event_seq);
+    event.set_unix_micros(NowMicros());
+    event.set_state(updated.state());
+    event.set_message(message);
+    extra.Put(keys::Event(updated.id(), event.seq()), event.SerializeAsString());
+    updated.set_event_count(entry.next_event_seq + 1);
+    events.push_back(std::move(event));
+  }
+  extra.Put(keys::Job(updated.id()), updated.SerializeAsString());
+  RECA_RETURN_IF_ERROR(deps_.store.Write(extra.set_sync(true)));
+  entry.job = std::move(updated);
+  entry.next_event_seq = entry.job.event_count();
+  if (!message.empty()) {
+    std::cerr << "coordinator: " << entry.job.id() << ": " << v1::JobState_Name(entry.job.state()) << ": "
+              << message << "\n";
+  }
+  NotifyWatchers(entry.job, events);
+  return absl::OkStatus();
+}
+
+void Coordinator::NotifyWatchers(const v1::Job& job, const std::vector<v1::JobEvent>& events) {
+  if (watches_.empty()) return;
+  v1::WatchJobResponse update;
+  bool built = false;
+  for (auto& [id, watch] : watches_) {
+    if (watch.job_id != job.id()) continue;
+    if (!built) {
+      *update.mutable_job() = job;
+      for (const v1::JobEvent& e : events) *update.add_events() = e;
+      built = true;
+    }
+    watch.callback(update);
+  }
+}
+
+bool Coordinator::HoldsSlot(const v1::Job& job, int rank) {
+  if (Contains(job.attempt().exited_ranks(), rank)) return false;
+  if (IsActive(job.state())) return true;
+  // A finished job's rank that is still running until its worker stops it.
+  return Contains(job.attempt().started_ranks(), rank);
+}
+
+absl::Status Coordinator::FailJob(JobEntry& entry, v1::Job updated, const std::string& failure) {
+  updated.set_state(v1::FAILED);
+  updated.set_failure(failure);
+  updated.set_end_unix_micros(NowMicros());
+  RECA_RETURN_IF_ERROR(CommitJob(entry, std::move(updated), "failed: " + failure));
+  return MaybeFinish(entry);
+}
+
+absl::Status Coordinator::MaybeFinish(JobEntry& entry) {
+  const v1::Job& job = entry.job;
+  const int ranks = job.attempt().placements_size();
+  if (IsActive(job.state())) {
+    int exited = job.attempt().exited_ranks_size();
+    bool started_all_exited = true;
+    for (int r : job.attempt().started_ranks()) started_all_exited &= Contains(job.attempt().exited_ranks(), r);
+    v1::Job updated = job;
+    if (job.cancel_requested() && started_all_exited) {
+      updated.set_state(v1::CANCELLED);
+      updated.set_end_unix_micros(NowMicros());
+      RECA_RETURN_IF_ERROR(CommitJob(entry, std::move(updated), "cancelled; every started rank has stopped"));
+    } else if (!job.cancel_requested() && exited == ranks) {
+      updated.set_state(v1::SUCCEEDED);
+      updated.set_end_unix_micros(NowMicros());
+      RECA_RETURN_IF_ERROR(CommitJob(
+          entry, std::move(updated),
+          absl::StrCat("succeeded: all ", ranks, " ranks exited 0",
+                       job.latest_checkpoint_step() >= 0
+                           ? absl::StrCat("; last checkpoint step ", job.latest_checkpoint_step())
+                           : "")));
+    }
+  }
+  if (!IsActive(entry.job.state()) && entry.job.state() != v1::QUEUED) {
+    bool holds = false;
+    for (int r = 0; r < ranks; ++r) holds |= HoldsSlot(entry.job, r);
+    if (!holds) unfinished_.erase(entry.job.id());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Coordinator::Tick() {
+  absl::MutexLock lock(&mu_);
+  RECA_RETURN_IF_ERROR(ExpireLeases());
+  return ScheduleQueued();
+}
+
+std::vector<v1::Worker> Coordinator::Workers() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<v1::Worker> out;
+  for (const auto& [id, w] : workers_) out.push_back(w.record);
+  return out;
+}
+
+absl::Status Coordinator::ExpireLeases() {
+  const absl::Time now = deps_.clock.Now();
+  std::vector<std::string> expired;
+  for (const auto& [id, w] : workers_) {
+    if (w.lease_expiry <= now) expired.push_back(id);
+  }
+  for (const std::string& id : expired) {
+    RECA_RETURN_IF_ERROR(DropWorker(
+        id, absl::StrCat("worker ", id, " lost: no heartbeat for ", absl::FormatDuration(options_.lease_ttl))));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Coordinator::DropWorker(const std::string& worker_id, const std::string& why) {
+  // Every job with a rank there loses that rank: active jobs fail, finished
+  // ones stop waiting for it. The lease goes in the same batch as the first
+  // job's transition, or alone.
+  WriteBatch drop;
+  drop.Delete(keys::Worker(worker_id));
+  std::vector<std::string> affected(unfinished_.begin(), unfinished_.end());
+  for (const std::string& id : affected) {
+    JobEntry* entry = FindJob(id);
+    if (entry == nullptr || entry->job.state() == v1::QUEUED) continue;
+    v1::Job updated = entry->job;
+    std::vector<int> lost;
+    for (const v1::Placement& p : updated.attempt().placements()) {
+      if (p.worker_id() == worker_id && HoldsSlot(updated, p.rank())) lost.push_back(p.rank());
+    }
+    if (lost.empty()) continue;
+    for (int r : lost) updated.mutable_attempt()->add_exited_ranks(r);
+    if (IsActive(updated.state()) && !updated.cancel_requested()) {
+      updated.set_state(v1::FAILED);
+      updated.set_failure(absl::StrCat(why, " (rank ", absl::StrJoin(lost, ", rank "), ")"));
+      updated.set_end_unix_micros(NowMicros());
+      const std::string message = "failed: " + updated.failure();
+      RECA_RETURN_IF_ERROR(CommitJob(*entry, std::move(updated), message, std::move(drop)));
+    } else {
+      RECA_RETURN_IF_ERROR(CommitJob(*entry, std::move(updated), why, std::move(drop)));
+    }
+    drop = WriteBatch();
+    RECA_RETURN_IF_ERROR(MaybeFinish(*entry));
+  }
+  if (!drop.empty()) RECA_RETURN_IF_ERROR(deps_.store.Write(drop));
+  workers_.erase(worker_id);
+  std::cerr << "coordinator: " << why << "\n";
+  return absl::OkStatus();
+}
+
+int Coordinator::PickRendezvousPort(const WorkerEntry& worker, int64_t epoch) const {
+  const int lo = worker.record.rendezvous_port_min(), hi = worker.record.rendezvous_port_max();
+  std::set<int> used;
+  for (const std::string& id : unfinished_) {
+    const v1::Job& job = jobs_.at(id).job;
+    if (job.attempt().placements_size() > 0 && job.attempt().placements(0).worker_id() == worker.record.id()) {
+      used.insert(job.attempt().master_port());
+    }
+  }
+  const int span = hi - lo + 1;
+  // Start at a different port each attempt, so a port just freed (maybe in
+  // TIME_WAIT) is not the first one reused.
+  for (int i = 0; i < span; ++i) {
+    const int port = lo + static_cast<int>((epoch * 7919 + i) % span);
+    if (!used.count(port)) return port;
+  }
+  return lo + static_cast<int>(epoch % span);
+}
+
+absl::Status Coordinator::ScheduleQueued() {
+  std::vector<const v1::Job*> queued;
+  for (const std::string& id : unfinished_) {
+    const v1::Job& job = jobs_.at(id).job;
+    if (job.state() == v1::QUEUED) queued.push_back(&job);
+  }
+  if (queued.empty()) return absl::OkStatus();
+  std::stable_sort(queued.begin(), queued.end(),
+                   [](const v1::Job* a, const v1::Job* b) { return a->priority() > b->priority(); });
+  std::vector<GangRequest> requests;
+  for (const v1::Job* job : queued) {
+    requests.push_back({job->id(), std::max(1, job->resources().ranks()), job->resources().accelerator() == v1::GPU});
+  }
+  std::map<std::string, WorkerCapacity> capacity;
+  for (const auto& [id, w] : workers_) {
+    capacity[id] = {id, w.record.cpu_slots(), w.record.gpu_slots(), w.record.cpu_slots(), w.record.gpu_slots()};
+  }
+  for (const std::string& id : unfinished_) {
+    const v1::Job& job = jobs_.at(id).job;
+    const bool gpu = job.resources().accelerator() == v1::GPU;
+    for (const v1::Placement& p : job.attempt().placements()) {
+      auto it = capacity.find(p.worker_id());
+      if (it == capacity.end() || !HoldsSlot(job, p.rank())) continue;
+      --(gpu ? it->second.free_gpu : it->second.free_cpu);
+    }
+  }
+  std::vector<WorkerCapacity> fleet;
+  for (auto& [id, c] : capacity) fleet.push_back(c);
+  const ScheduleResult result = Schedule(requests, std::move(fleet));
+
+  for (const ScheduleResult::Waiting& w : result.waiting) {
+    JobEntry& entry = jobs_.at(w.job_id);
+    if (entry.job.queue_reason() == w.reason) continue;
+    entry.job.set_queue_reason(w.reason);  // derived, not persisted on its own
+    entry.job.set_version(entry.job.version() + 1);
+    NotifyWatchers(entry.job, {});
+  }
+  for (const ScheduleResult::Placed& placed : result.placed) {
+    JobEntry& entry = jobs_.at(placed.job_id);
+    v1::Job updated = entry.job;
+    const int64_t epoch = next_epoch_;
+    v1::Attempt* attempt = updated.mutable_attempt();
+    attempt->Clear();
+    attempt->set_epoch(epoch);
+    std::vector<std::string> where;
+    for (size_t r = 0; r < placed.worker_per_rank.size(); ++r) {
+      v1::Placement* p = attempt->add_placements();
+      p->set_rank(static_cast<int>(r));
+      p->set_worker_id(placed.worker_per_rank[r]);
+      where.push_back(absl::StrCat("rank ", r, " on ", placed.worker_per_rank[r]));
+    }
+    const WorkerEntry& rank0 = workers_.at(placed.worker_per_rank[0]);
+    attempt->set_master_addr(rank0.record.address());
+    attempt->set_master_port(PickRendezvousPort(rank0, epoch));
+    attempt->set_start_unix_micros(NowMicros());
+    updated.set_state(v1::SCHEDULED);
+    updated.clear_queue_reason();
+    const std::string message = absl::StrCat("scheduled: ", absl::StrJoin(where, ", "), " (epoch ", epoch,
+                                             ", rendezvous ", attempt->master_addr(), ":",
+                                             attempt->master_port(), ")");
+    WriteBatch batch;
+    batch.Put(keys::kNextEpoch, std::to_string(epoch + 1));
+    RECA_RETURN_IF_ERROR(CommitJob(entry, std::move(updated), message, std::move(batch)));
+    next_epoch_ = epoch + 1;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace reca::coordinator

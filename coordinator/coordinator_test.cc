@@ -1,0 +1,441 @@
+// The coordinator's core against fakes: an in-memory store (with a disk-error
+// switch) and a fake clock, no server, no sleeping.
+#include "coordinator/coordinator.h"
+
+#include <memory>
+
+#include "common/clock.h"
+#include "common/memory_kv_store.h"
+#include "gtest/gtest.h"
+
+namespace reca::coordinator {
+namespace {
+
+#define ASSERT_OK_AND_ASSIGN(lhs, expr)                  \
+  auto lhs##_or = (expr);                                \
+  ASSERT_TRUE(lhs##_or.ok()) << lhs##_or.status();       \
+  auto lhs = std::move(*lhs##_or)
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Restart(); }
+
+  void Restart() {
+    c_.reset();
+    CoordinatorOptions options;
+    options.runs_root = "/runs";
+    options.lease_ttl = absl::Seconds(10);
+    auto c = Coordinator::Create({store_, clock_}, options);
+    ASSERT_TRUE(c.ok()) << c.status();
+    c_ = std::move(*c);
+  }
+
+  std::string Register(const std::string& id, int cpu_slots = 1) {
+    v1::RegisterWorkerRequest r;
+    r.set_worker_id(id);
+    r.set_address("127.0.0.1");
+    r.set_cpu_slots(cpu_slots);
+    r.set_rendezvous_port_min(29600);
+    r.set_rendezvous_port_max(29609);
+    auto response = c_->HandleRegisterWorker(r);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? response->lease_id() : "";
+  }
+
+  v1::SubmitJobRequest Request(int ranks, const std::string& request_id = "", int priority = 0) {
+    v1::SubmitJobRequest r;
+    r.set_request_id(request_id);
+    r.mutable_spec()->set_name("tiny");
+    r.mutable_spec()->set_steps(10);
+    r.mutable_resources()->set_ranks(ranks);
+    r.set_priority(priority);
+    return r;
+  }
+
+  v1::Job Submit(int ranks, const std::string& request_id = "", int priority = 0) {
+    auto r = c_->HandleSubmitJob(Request(ranks, request_id, priority));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->job() : v1::Job();
+  }
+
+  v1::Job Get(const std::string& id) {
+    v1::GetJobRequest r;
+    r.set_job_id(id);
+    auto job = c_->HandleGetJob(r);
+    EXPECT_TRUE(job.ok()) << job.status();
+    return job.ok() ? job->job() : v1::Job();
+  }
+
+  static v1::RankStatus Running(const v1::Job& job, int rank, int64_t step = 0) {
+    v1::RankStatus s;
+    s.set_job_id(job.id());
+    s.set_epoch(job.attempt().epoch());
+    s.set_rank(rank);
+    s.set_running(true);
+    if (step > 0) {
+      s.mutable_progress()->set_step(step);
+      s.mutable_progress()->set_loss(1.0 / step);
+      v1::MetricPoint* p = s.add_points();
+      p->set_name("loss");
+      p->set_step(step);
+      p->set_value(1.0 / step);
+    }
+    return s;
+  }
+
+  absl::StatusOr<v1::HeartbeatResponse> Beat(const std::string& worker, const std::string& lease,
+                                             std::vector<v1::RankStatus> ranks = {}) {
+    v1::HeartbeatRequest r;
+    r.set_worker_id(worker);
+    r.set_lease_id(lease);
+    for (auto& s : ranks) *r.add_ranks() = s;
+    return c_->HandleHeartbeat(r);
+  }
+
+  absl::Status Exit(const std::string& worker, const std::string& lease, const v1::Job& job, int rank,
+                    v1::ExitCause cause = v1::EXIT_CAUSE_SUCCESS, int64_t epoch = -1) {
+    v1::ReportExitRequest r;
+    r.set_worker_id(worker);
+    r.set_lease_id(lease);
+    r.set_job_id(job.id());
+    r.set_epoch(epoch >= 0 ? epoch : job.attempt().epoch());
+    r.set_rank(rank);
+    r.set_cause(cause);
+    if (cause == v1::EXIT_CAUSE_ERROR) {
+      r.set_exit_code(1);
+      r.set_message("reca-train: DATA_LOSS: shard-3.tar: truncated");
+    }
+    return c_->HandleReportExit(r).status();
+  }
+
+  // Two one-slot workers, a 2-rank job placed on both and started.
+  v1::Job StartTwoRankJob() {
+    l1_ = Register("w1");
+    l2_ = Register("w2");
+    v1::Job job = Submit(2);
+    EXPECT_EQ(job.state(), v1::SCHEDULED);
+    auto a1 = Beat("w1", l1_);
+    auto a2 = Beat("w2", l2_);
+    EXPECT_EQ(a1->assignments_size(), 1);
+    EXPECT_EQ(a2->assignments_size(), 1);
+    EXPECT_TRUE(Beat("w1", l1_, {Running(job, 0)}).ok());
+    EXPECT_EQ(Get(job.id()).state(), v1::SCHEDULED);  // rank 1 not started yet
+    EXPECT_TRUE(Beat("w2", l2_, {Running(job, 1)}).ok());
+    return Get(job.id());
+  }
+
+  MemoryKvStore store_;
+  FakeClock clock_;
+  std::unique_ptr<Coordinator> c_;
+  std::string l1_, l2_;
+};
+
+TEST_F(CoordinatorTest, SubmitValidatesWithFieldPaths) {
+  v1::SubmitJobRequest r = Request(1);
+  r.mutable_spec()->mutable_optimizer()->set_lr(0);
+  absl::Status s = c_->HandleSubmitJob(r).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("spec.optimizer.lr: must be > 0"), std::string::npos) << s;
+
+  r = Request(0);
+  r.mutable_resources()->set_ranks(-1);
+  s = c_->HandleSubmitJob(r).status();
+  EXPECT_NE(s.message().find("resources.ranks"), std::string::npos) << s;
+
+  r = Request(1);
+  r.mutable_spec()->mutable_model()->set_init("job:job-00000042");
+  s = c_->HandleSubmitJob(r).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("spec.model.init: job:job-00000042: no such job"), std::string::npos) << s;
+}
+
+TEST_F(CoordinatorTest, IdempotentSubmitReturnsTheSameJob) {
+  auto first = c_->HandleSubmitJob(Request(1, "req-1"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->created());
+  auto again = c_->HandleSubmitJob(Request(1, "req-1"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->created());
+  EXPECT_EQ(again->job().id(), first->job().id());
+  // Survives a restart.
+  Restart();
+  again = c_->HandleSubmitJob(Request(1, "req-1"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->job().id(), first->job().id());
+  // The same id for a different request is a client bug.
+  EXPECT_EQ(c_->HandleSubmitJob(Request(2, "req-1")).status().code(), absl::StatusCode::kAlreadyExists);
+  v1::ListJobsRequest list;
+  EXPECT_EQ(c_->HandleListJobs(list)->jobs_size(), 1);
+}
+
+TEST_F(CoordinatorTest, QueuedWithAReasonUntilTheFleetFits) {
+  v1::Job job = Submit(2);
+  EXPECT_EQ(job.state(), v1::QUEUED);
+  EXPECT_EQ(job.queue_reason(), "needs 2 cpu slots; the fleet has 0 (0 workers with cpu slots)");
+  const std::string l1 = Register("w1");
+  EXPECT_EQ(Get(job.id()).queue_reason(), "needs 2 cpu slots; the fleet has 1 (1 worker with cpu slots)");
+  Register("w2");
+  job = Get(job.id());
+  EXPECT_EQ(job.state(), v1::SCHEDULED);
+  ASSERT_EQ(job.attempt().placements_size(), 2);
+  EXPECT_EQ(job.attempt().placements(0).worker_id(), "w1");
+  EXPECT_EQ(job.attempt().placements(1).worker_id(), "w2");
+  EXPECT_EQ(job.attempt().master_addr(), "127.0.0.1");
+  EXPECT_GE(job.attempt().master_port(), 29600);
+  EXPECT_LE(job.attempt().master_port(), 29609);
+  // The assignment carries everything a rank needs.
+  auto beat = Beat("w1", l1);
+  ASSERT_TRUE(beat.ok());
+  ASSERT_EQ(beat->assignments_size(), 1);
+  const v1::Assignment& a = beat->assignments(0);
+  EXPECT_EQ(a.rank(), 0);
+  EXPECT_EQ(a.world_size(), 2);
+  EXPECT_EQ(a.epoch(), job.attempt().epoch());
+  EXPECT_EQ(a.output_dir(), "/runs/" + job.id());
+  EXPECT_EQ(a.spec().steps(), 10);
+}
+
+TEST_F(CoordinatorTest, JobRunsToSuccessAndFreesItsSlots) {
+  v1::Job job = StartTwoRankJob();
+  EXPECT_EQ(job.state(), v1::RUNNING);
+  v1::Job next = Submit(2);
+  EXPECT_EQ(next.queue_reason(), "waiting for 2 free cpu slots (0 free now)");
+
+  ASSERT_TRUE(Beat("w1", l1_, {Running(job, 0, 5)}).ok());
+  job = Get(job.id());
+  ASSERT_GE(job.progress_size(), 1);
+  EXPECT_EQ(job.progress(0).step(), 5);
+
+  v1::ReportCheckpointRequest ck;
+  ck.set_worker_id("w1");
+  ck.set_lease_id(l1_);
+  ck.mutable_checkpoint()->set_job_id(job.id());
+  ck.mutable_checkpoint()->set_epoch(job.attempt().epoch());
+  ck.mutable_checkpoint()->set_step(10);
+  ck.mutable_checkpoint()->set_path("/runs/x/checkpoints/step-00000010");
+  ck.mutable_checkpoint()->set_bytes(1000);
+  ASSERT_TRUE(c_->HandleReportCheckpoint(ck).ok());
+  ASSERT_TRUE(c_->HandleReportCheckpoint(ck).ok());  // a retry is harmless
+
+  ASSERT_TRUE(Exit("w1", l1_, job, 0).ok());
+  EXPECT_EQ(Get(job.id()).state(), v1::RUNNING);
+  ASSERT_TRUE(Exit("w2", l2_, job, 1).ok());
+  ASSERT_TRUE(Exit("w2", l2_, job, 1).ok());  // a retried report
+  job = Get(job.id());
+  EXPECT_EQ(job.state(), v1::SUCCEEDED);
+  EXPECT_EQ(job.latest_checkpoint_step(), 10);
+  EXPECT_EQ(Get(next.id()).state(), v1::SCHEDULED);  // the slots went to the next job
+
+  v1::ListCheckpointsRequest lc;
+  lc.set_job_id(job.id());
+  auto checkpoints = c_->HandleListCheckpoints(lc);
+  ASSERT_EQ(checkpoints->checkpoints_size(), 1);
+  EXPECT_EQ(checkpoints->checkpoints(0).path(), "/runs/x/checkpoints/step-00000010");
+
+  v1::GetMetricsRequest gm;
+  gm.set_job_id(job.id());
+  gm.set_rank(-1);
+  auto metrics = c_->HandleGetMetrics(gm);
+  ASSERT_EQ(metrics->points_size(), 1);
+  EXPECT_EQ(metrics->points(0).name(), "loss");
+  EXPECT_DOUBLE_EQ(metrics->points(0).value(), 0.2);
+
+  // A new job can start from this one's last checkpoint.
+  v1::SubmitJobRequest r = Request(1);
+  r.mutable_spec()->mutable_model()->set_init("job:" + job.id());
+  auto followup = c_->HandleSubmitJob(r);
+  ASSERT_TRUE(followup.ok()) << followup.status();
+  EXPECT_EQ(followup->job().spec().model().init(), "/runs/x/checkpoints/step-00000010");
+
+  v1::GetJobRequest g;
+  g.set_job_id(job.id());
+  g.set_include_events(true);
+  auto events = c_->HandleGetJob(g);
+  ASSERT_GE(events->events_size(), 5);
+  EXPECT_EQ(events->events(0).state(), v1::QUEUED);
+  EXPECT_EQ(events->events(events->events_size() - 1).state(), v1::SUCCEEDED);
+}
+
+TEST_F(CoordinatorTest, ARankFailureFailsTheJobAndStopsTheOtherRanks) {
+  v1::Job job = StartTwoRankJob();
+  ASSERT_TRUE(Exit("w2", l2_, job, 1, v1::EXIT_CAUSE_ERROR).ok());
+  job = Get(job.id());
+  EXPECT_EQ(job.state(), v1::FAILED);
+  EXPECT_NE(job.failure().find("rank 1 on w2: error (exit 1): reca-train: DATA_LOSS"), std::string::npos)
+      << job.failure();
+  auto beat = Beat("w1", l1_, {Running(job, 0)});
+  ASSERT_EQ(beat->cancellations_size(), 1);
+  EXPECT_EQ(beat->cancellations(0).job_id(), job.id());
+  // Rank 0 still holds its slot until it has stopped.
+  v1::Job next = Submit(2);
+  EXPECT_EQ(next.state(), v1::QUEUED);
+  ASSERT_TRUE(Exit("w1", l1_, job, 0, v1::EXIT_CAUSE_SIGNAL).ok());
+  EXPECT_EQ(Get(next.id()).state(), v1::SCHEDULED);
+  EXPECT_EQ(Get(job.id()).state(), v1::FAILED);
+}
+
+TEST_F(CoordinatorTest, StaleEpochReportsAreRejected) {
+  v1::Job job = StartTwoRankJob();
+  const int64_t stale = job.attempt().epoch() - 1;
+  absl::Status s = Exit("w1", l1_, job, 0, v1::EXIT_CAUSE_ERROR, stale);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("stale epoch"), std::string::npos);
+  EXPECT_EQ(Get(job.id()).state(), v1::RUNNING);
+
+  v1::ReportCheckpointRequest ck;
+  ck.set_worker_id("w1");
+  ck.set_lease_id(l1_);
+  ck.mutable_checkpoint()->set_job_id(job.id());
+  ck.mutable_checkpoint()->set_epoch(stale);
+  ck.mutable_checkpoint()->set_step(5);
+  ck.mutable_checkpoint()->set_path("/zombie");
+  EXPECT_EQ(c_->HandleReportCheckpoint(ck).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Get(job.id()).latest_checkpoint_step(), -1);
+
+  // A rank of a stale epoch that is still running is told to stop.
+  v1::RankStatus zombie = Running(job, 0);
+  zombie.set_epoch(stale);
+  auto beat = Beat("w1", l1_, {zombie});
+  ASSERT_EQ(beat->cancellations_size(), 1);
+  EXPECT_NE(beat->cancellations(0).reason().find("stale epoch"), std::string::npos);
+}
+
+TEST_F(CoordinatorTest, LeaseExpiryFailsTheJobsOfTheLostWorker) {
+  v1::Job job = StartTwoRankJob();
+  clock_.AdvanceTime(absl::Seconds(6));
+  ASSERT_TRUE(Beat("w1", l1_, {Running(job, 0)}).ok());  // w1 renews, w2 stays silent
+  clock_.AdvanceTime(absl::Seconds(3));
+  ASSERT_TRUE(c_->Tick().ok());
+  EXPECT_EQ(Get(job.id()).state(), v1::RUNNING);  // 9 s since w2's last heartbeat: within its 10 s TTL
+  clock_.AdvanceTime(absl::Seconds(2));
+  ASSERT_TRUE(c_->Tick().ok());
+  job = Get(job.id());
+  ASSERT_EQ(job.state(), v1::FAILED);
+  EXPECT_NE(job.failure().find("worker w2 lost: no heartbeat for 10s (rank 1)"), std::string::npos)
+      << job.failure();
+  // w2's heartbeats are refused; w1 is told to stop its rank.
+  EXPECT_EQ(Beat("w2", l2_).status().code(), absl::StatusCode::kNotFound);
+  auto beat = Beat("w1", l1_, {Running(job, 0)});
+  EXPECT_EQ(beat->cancellations_size(), 1);
+  EXPECT_EQ(c_->Workers().size(), 1u);
+}
+
+TEST_F(CoordinatorTest, CancelQueuedAndRunningJobs) {
+  v1::Job queued = Submit(1);
+  v1::CancelJobRequest cancel;
+  cancel.set_job_id(queued.id());
+  ASSERT_EQ(c_->HandleCancelJob(cancel)->job().state(), v1::CANCELLED);
+
+  v1::Job job = StartTwoRankJob();
+  cancel.set_job_id(job.id());
+  auto r = c_->HandleCancelJob(cancel);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->job().cancel_requested());
+  EXPECT_EQ(r->job().state(), v1::RUNNING);
+  EXPECT_EQ(Beat("w1", l1_, {Running(job, 0)})->cancellations_size(), 1);
+  ASSERT_TRUE(Exit("w1", l1_, job, 0).ok());  // SIGTERM: checkpoint, exit 0
+  ASSERT_TRUE(Exit("w2", l2_, job, 1, v1::EXIT_CAUSE_SIGNAL).ok());
+  EXPECT_EQ(Get(job.id()).state(), v1::CANCELLED);
+  cancel.set_job_id("job-nope");
+  EXPECT_EQ(c_->HandleCancelJob(cancel).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(CoordinatorTest, RestartLosesNothingAcknowledged) {
+  v1::Job running = StartTwoRankJob();
+  v1::Job queued = Submit(2, "", 5);
+  v1::Job too_big = Submit(3);
+  Restart();
+  EXPECT_EQ(Get(running.id()).state(), v1::RUNNING);
+  EXPECT_EQ(Get(running.id()).attempt().epoch(), running.attempt().epoch());
+  EXPECT_EQ(Get(queued.id()).state(), v1::QUEUED);
+  EXPECT_EQ(Get(queued.id()).priority(), 5);
+  EXPECT_EQ(Get(too_big.id()).state(), v1::QUEUED);
+  // Leases survive too (with a fresh TTL): the running job carries on.
+  ASSERT_TRUE(Beat("w1", l1_, {Running(running, 0)}).ok());
+  ASSERT_TRUE(Exit("w1", l1_, running, 0).ok());
+  ASSERT_TRUE(Exit("w2", l2_, running, 1).ok());
+  EXPECT_EQ(Get(running.id()).state(), v1::SUCCEEDED);
+  EXPECT_EQ(Get(queued.id()).state(), v1::SCHEDULED);
+  // Counters continue: no id or epoch is reused.
+  v1::Job fresh = Submit(1);
+  EXPECT_GT(fresh.id(), too_big.id());
+  EXPECT_GT(Get(queued.id()).attempt().epoch(), running.attempt().epoch());
+}
+
+TEST_F(CoordinatorTest, AFailedWriteChangesNothing) {
+  v1::Job job = Submit(1);
+  store_.FailWritesAfter(store_.writes());
+  absl::Status s = c_->HandleSubmitJob(Request(1)).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  v1::CancelJobRequest cancel;
+  cancel.set_job_id(job.id());
+  EXPECT_FALSE(c_->HandleCancelJob(cancel).ok());
+  EXPECT_EQ(Get(job.id()).state(), v1::QUEUED);
+  store_.FailWritesAfter(-1);
+  EXPECT_EQ(c_->HandleListJobs(v1::ListJobsRequest())->jobs_size(), 1);
+  Restart();
+  EXPECT_EQ(c_->HandleListJobs(v1::ListJobsRequest())->jobs_size(), 1);
+  EXPECT_EQ(Submit(1).id(), "job-00000002");
+}
+
+TEST_F(CoordinatorTest, ListJobsFiltersAndPages) {
+  for (int i = 0; i < 5; ++i) Submit(1);
+  v1::CancelJobRequest cancel;
+  cancel.set_job_id("job-00000002");
+  ASSERT_TRUE(c_->HandleCancelJob(cancel).ok());
+  v1::ListJobsRequest r;
+  r.set_page_size(2);
+  std::vector<std::string> ids;
+  for (int page = 0; page < 10; ++page) {
+    auto response = c_->HandleListJobs(r);
+    ASSERT_TRUE(response.ok());
+    for (const auto& j : response->jobs()) ids.push_back(j.id());
+    if (response->next_page_token().empty()) break;
+    r.set_page_token(response->next_page_token());
+  }
+  EXPECT_EQ(ids.size(), 5u);
+  r.Clear();
+  r.add_states(v1::CANCELLED);
+  auto cancelled = c_->HandleListJobs(r);
+  ASSERT_EQ(cancelled->jobs_size(), 1);
+  EXPECT_EQ(cancelled->jobs(0).id(), "job-00000002");
+}
+
+TEST_F(CoordinatorTest, WatchSeesEveryChangeUntilCancelled) {
+  v1::Job job = Submit(1);
+  std::vector<v1::WatchJobResponse> updates;
+  v1::WatchJobRequest w;
+  w.set_job_id(job.id());
+  auto id = c_->HandleWatchJob(w, [&](const v1::WatchJobResponse& u) { updates.push_back(u); });
+  ASSERT_TRUE(id.ok());
+  ASSERT_EQ(updates.size(), 1u);
+  EXPECT_EQ(updates[0].events_size(), 1);  // "submitted"
+  const std::string lease = Register("w1");
+  Beat("w1", lease, {});
+  job = Get(job.id());
+  Beat("w1", lease, {Running(job, 0, 3)});
+  ASSERT_TRUE(Exit("w1", lease, job, 0).ok());
+  EXPECT_EQ(updates.back().job().state(), v1::SUCCEEDED);
+  std::vector<v1::JobState> states;
+  for (const auto& u : updates) {
+    for (const auto& e : u.events()) states.push_back(e.state());
+  }
+  EXPECT_EQ(states, (std::vector<v1::JobState>{v1::QUEUED, v1::SCHEDULED, v1::RUNNING, v1::RUNNING,
+                                                v1::SUCCEEDED}));
+  c_->CancelWatch(*id);
+  const size_t n = updates.size();
+  Submit(1);
+  EXPECT_EQ(updates.size(), n);
+}
+
+TEST_F(CoordinatorTest, ReRegisteringWorkerLosesItsOldRanks) {
+  v1::Job job = StartTwoRankJob();
+  const std::string new_lease = Register("w2");
+  EXPECT_NE(new_lease, l2_);
+  EXPECT_EQ(Get(job.id()).state(), v1::FAILED);
+  EXPECT_EQ(Beat("w2", l2_).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(Beat("w2", new_lease).ok());
+}
+
+}  // namespace
+}  // namespace reca::coordinator

@@ -1,0 +1,62 @@
+// The gRPC adapters (STYLE.md §2): callback-API services that turn each RPC
+// into one handler call and the handler's absl::Status into the RPC status.
+// Nothing else lives here.
+#ifndef RECA_COORDINATOR_GRPC_SERVICES_H_
+#define RECA_COORDINATOR_GRPC_SERVICES_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "coordinator/handlers.h"
+#include "reca/v1/job_service.grpc.pb.h"
+#include "reca/v1/worker_service.grpc.pb.h"
+
+namespace reca::coordinator {
+
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+class GrpcJobService final : public v1::JobService::CallbackService {
+ public:
+  explicit GrpcJobService(JobHandler& handler) : handler_(handler) {}
+
+  grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context, const v1::SubmitJobRequest* request,
+                                      v1::SubmitJobResponse* response) override;
+  grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* context, const v1::GetJobRequest* request,
+                                   v1::GetJobResponse* response) override;
+  grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* context, const v1::ListJobsRequest* request,
+                                     v1::ListJobsResponse* response) override;
+  grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* context, const v1::CancelJobRequest* request,
+                                      v1::CancelJobResponse* response) override;
+  grpc::ServerUnaryReactor* GetMetrics(grpc::CallbackServerContext* context, const v1::GetMetricsRequest* request,
+                                       v1::GetMetricsResponse* response) override;
+  grpc::ServerUnaryReactor* ListCheckpoints(grpc::CallbackServerContext* context,
+                                            const v1::ListCheckpointsRequest* request,
+                                            v1::ListCheckpointsResponse* response) override;
+  grpc::ServerWriteReactor<v1::WatchJobResponse>* WatchJob(grpc::CallbackServerContext* context,
+                                                           const v1::WatchJobRequest* request) override;
+
+ private:
+  JobHandler& handler_;
+};
+
+class GrpcWorkerService final : public v1::WorkerService::CallbackService {
+ public:
+  explicit GrpcWorkerService(WorkerHandler& handler) : handler_(handler) {}
+
+  grpc::ServerUnaryReactor* RegisterWorker(grpc::CallbackServerContext* context,
+                                           const v1::RegisterWorkerRequest* request,
+                                           v1::RegisterWorkerResponse* response) override;
+  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* context, const v1::HeartbeatRequest* request,
+                                      v1::HeartbeatResponse* response) override;
+  grpc::ServerUnaryReactor* ReportCheckpoint(grpc::CallbackServerContext* context,
+                                             const v1::ReportCheckpointRequest* request,
+                                             v1::ReportCheckpointResponse* response) override;
+  grpc::ServerUnaryReactor* ReportExit(grpc::CallbackServerContext* context, const v1::ReportExitRequest* request,
+                                       v1::ReportExitResponse* response) override;
+
+ private:
+  WorkerHandler& handler_;
+};
+
+}  // namespace reca::coordinator
+
+#endif  // RECA_COORDINATOR_GRPC_SERVICES_H_

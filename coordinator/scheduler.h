@@ -1,0 +1,51 @@
+// Gang placement (DESIGN.md §5.2): a pure function from the queue and the
+// fleet's free slots to placements, so every policy is unit-tested without a
+// coordinator.
+//
+// Policy: jobs are taken by priority (higher first), then in submit order. A
+// job is placed only when all its ranks fit at once (gang), packing ranks
+// onto the workers with the most free slots first. A job that cannot fit now
+// holds back the jobs behind it that need the same kind of slot (no
+// backfill, so a big gang is never starved by small ones); a job that could
+// never fit (more slots than the whole fleet has) does not, and stays queued
+// with that reason.
+#ifndef RECA_COORDINATOR_SCHEDULER_H_
+#define RECA_COORDINATOR_SCHEDULER_H_
+
+#include <string>
+#include <vector>
+
+namespace reca::coordinator {
+
+struct WorkerCapacity {
+  std::string worker_id;
+  int total_cpu = 0, total_gpu = 0;
+  int free_cpu = 0, free_gpu = 0;
+};
+
+struct GangRequest {
+  std::string job_id;
+  int ranks = 1;
+  bool gpu = false;
+};
+
+struct ScheduleResult {
+  struct Placed {
+    std::string job_id;
+    std::vector<std::string> worker_per_rank;  // index = rank
+  };
+  struct Waiting {
+    std::string job_id;
+    std::string reason;
+  };
+  std::vector<Placed> placed;
+  std::vector<Waiting> waiting;
+};
+
+// `queue` must already be in scheduling order (priority, then submit order).
+// `fleet` is the live workers' capacity; placed ranks are taken from it.
+ScheduleResult Schedule(const std::vector<GangRequest>& queue, std::vector<WorkerCapacity> fleet);
+
+}  // namespace reca::coordinator
+
+#endif  // RECA_COORDINATOR_SCHEDULER_H_

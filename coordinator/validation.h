@@ -1,0 +1,41 @@
+// Request validation for the coordinator, with the field path in every error
+// (DESIGN.md §5.6): the job spec goes through the trainer's own field table
+// (reca/job_spec.h), so the service accepts exactly what reca-train accepts.
+#ifndef RECA_COORDINATOR_VALIDATION_H_
+#define RECA_COORDINATOR_VALIDATION_H_
+
+#include <string>
+
+#include <google/protobuf/message.h>
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+#include "reca/v1/job.pb.h"
+#include "reca/v1/job_spec.pb.h"
+
+namespace reca::coordinator {
+
+// The message as the JSON tree a YAML spec would be: set fields only, numbers
+// as numbers (unlike proto3 JSON, which writes 64-bit integers as strings).
+nlohmann::json ProtoToJson(const google::protobuf::Message& message);
+
+// INVALID_ARGUMENT naming the first field (`path`.a.b) carrying unknown fields:
+// a client built against another version of the API sent something this
+// coordinator would silently drop.
+absl::Status CheckNoUnknownFields(const google::protobuf::Message& message, const std::string& path);
+
+// What the coordinator needs from a valid spec.
+struct SpecSummary {
+  std::string name;
+  int64_t steps = 0;
+};
+
+// INVALID_ARGUMENT "spec.optimizer.lr: must be > 0" and the like.
+absl::StatusOr<SpecSummary> ValidateSpec(const v1::JobSpec& spec, size_t max_bytes);
+
+// INVALID_ARGUMENT "resources.ranks: must be in [1, 1024] (got 0)" and the like.
+absl::Status ValidateResources(const v1::Resources& resources);
+
+}  // namespace reca::coordinator
+
+#endif  // RECA_COORDINATOR_VALIDATION_H_
