@@ -1,0 +1,952 @@
+#!/usr/bin/python3
+"""recactl: the command-line client of the RecA service (DESIGN.md §5.1).
+
+    recactl submit job.yaml [--ranks N] [--set optimizer.lr=1e-4] [--wait]
+    recactl get|cancel|watch JOB
+    recactl list [--state RUNNING]
+    recactl metrics JOB [--name loss] [--csv]
+    recactl checkpoints JOB [--latest --path-only]
+    recactl local up|status|down          # a coordinator + workers on loopback
+
+The coordinator is --coordinator, else $RECA_COORDINATOR, else the address in
+runs/local/cluster.json (`recactl local up`), else 127.0.0.1:7070.
+
+Exit status: 0 success; 1 an RPC failed, or the watched job did not succeed;
+2 a usage error (bad flags, an unreadable or invalid job spec); 130 interrupted.
+
+The generated Python stubs (reca/v1/*_pb2.py) come from $RECA_PY_STUBS, else
+PYTHONPATH, else <repo>/build/python (the CMake build writes them there).
+"""
+
+import argparse
+import csv
+import json
+import os
+import re
+import shutil
+import sys
+import time
+import uuid
+
+import local_cluster
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_COORDINATOR = "127.0.0.1:7070"
+DEFAULT_LOCAL_DIR = os.path.join("runs", "local")
+
+# Retries of UNAVAILABLE (and, for the idempotent SubmitJob, DEADLINE_EXCEEDED):
+# the attempts per call and the first pause, doubled after each try.
+SUBMIT_ATTEMPTS = 5
+READ_ATTEMPTS = 3
+RETRY_BACKOFF_S = 0.5
+# How long `watch` keeps reconnecting while the coordinator is unreachable.
+WATCH_RECONNECT_S = 120.0
+# Without a terminal, `watch` prints progress at most this often.
+PLAIN_PROGRESS_EVERY_S = 5.0
+RECENT_EVENTS = 15
+
+TERMINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
+
+# Filled by _import_stubs().
+grpc = None
+json_format = None
+pb = None  # namespace with job_pb2, job_spec_pb2, job_service_pb2, job_service_pb2_grpc
+
+
+class CliError(Exception):
+    """An expected failure: printed as `recactl: <message>`, then exit `code`."""
+
+    def __init__(self, message, code=1):
+        super().__init__(message)
+        self.code = code
+
+
+def _import_stubs():
+    global grpc, json_format, pb
+    if pb is not None:
+        return
+    if os.environ.get("RECA_PY_STUBS"):
+        sys.path.insert(0, os.environ["RECA_PY_STUBS"])
+    try:
+        import grpc as grpc_module
+    except ImportError:
+        raise CliError("the grpc module is missing: run recactl with /usr/bin/python3 "
+                       "(Debian's python3-grpcio)", 2)
+    for attempt in range(2):
+        try:
+            from google.protobuf import json_format as json_format_module
+            from reca.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc, job_spec_pb2
+            break
+        except ImportError as e:
+            fallback = os.path.join(REPO, "build", "python")
+            if attempt == 1 or fallback in sys.path:
+                raise CliError(f"cannot import the generated stubs reca/v1/*_pb2.py ({e}): build "
+                               "them (cmake --build build) or point RECA_PY_STUBS at them", 2)
+            sys.path.append(fallback)
+            for name in [m for m in sys.modules if m == "reca" or m.startswith("reca.")]:
+                del sys.modules[name]
+    grpc, json_format = grpc_module, json_format_module
+    pb = argparse.Namespace(job_pb2=job_pb2, job_spec_pb2=job_spec_pb2,
+                            job_service_pb2=job_service_pb2,
+                            job_service_pb2_grpc=job_service_pb2_grpc)
+
+
+# ---------------------------------------------------------------------------
+# Job spec files: YAML (1.2 core schema, as reca-train reads them) or JSON.
+
+def _yaml_loader():
+    try:
+        import yaml
+    except ImportError:
+        raise CliError("YAML specs need the yaml module (Debian's python3-yaml); "
+                       "JSON specs (.json) do not", 2)
+
+    class Loader(yaml.SafeLoader):
+        """YAML 1.2 core schema scalars (PyYAML does 1.1: `on` is a bool, `1e-3` a string),
+        and duplicate keys are errors, as in reca-train."""
+
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    if key_node.value in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"duplicate key '{key_node.value}'", key_node.start_mark)
+                    seen.add(key_node.value)
+            return super().construct_mapping(node, deep)
+
+    Loader.yaml_implicit_resolvers = {}
+    for tag, pattern, first in [
+            ("null", r"~|null|Null|NULL|", list("~nN") + [""]),
+            ("bool", r"true|True|TRUE|false|False|FALSE", list("tTfF")),
+            ("int", r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+", list("-+0123456789")),
+            ("float", r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                      r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)", list("-+0123456789.")),
+    ]:
+        Loader.add_implicit_resolver("tag:yaml.org,2002:" + tag,
+                                     re.compile(f"^(?:{pattern})$"), first)
+
+    def construct_int(loader, node):
+        text = loader.construct_scalar(node)
+        if text.startswith("0o"):
+            return int(text[2:], 8)
+        return int(text, 16 if text.startswith("0x") else 10)
+
+    def construct_float(loader, node):
+        text = loader.construct_scalar(node).lower()
+        if text.endswith(".inf"):
+            return float(text.replace(".inf", "inf"))
+        return float("nan") if text == ".nan" else float(text)
+
+    Loader.add_constructor("tag:yaml.org,2002:int", construct_int)
+    Loader.add_constructor("tag:yaml.org,2002:float", construct_float)
+    return yaml, Loader
+
+
+def _parse_yaml(text, origin):
+    yaml, loader = _yaml_loader()
+    try:
+        return yaml.load(text, Loader=loader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{origin}:{mark.line + 1}" if mark is not None else origin
+        raise CliError(f"{where}: {getattr(e, 'problem', None) or e}", 2)
+
+
+def _read_spec_file(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise CliError(f"{path}: {e.strerror}", 2)
+    if path.endswith(".json"):
+        def no_duplicates(pairs):
+            keys = [k for k, _ in pairs]
+            for k in keys:
+                if keys.count(k) > 1:
+                    raise ValueError(f"duplicate key '{k}'")
+            return dict(pairs)
+        try:
+            tree = json.loads(text, object_pairs_hook=no_duplicates)
+        except json.JSONDecodeError as e:
+            raise CliError(f"{path}:{e.lineno}: {e.msg}", 2)
+        except ValueError as e:
+            raise CliError(f"{path}: {e}", 2)
+    else:
+        tree = _parse_yaml(text, path)
+    if tree is None:
+        return {}
+    if not isinstance(tree, dict):
+        raise CliError(f"{path}: a job spec is a mapping, not {type(tree).__name__}", 2)
+    return tree
+
+
+_SET_SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[[0-9]+\])*)$")
+
+
+def _apply_set(tree, assignment):
+    """`a.b=value` or `data.sources[0].repeat=2`: the value is a YAML scalar (or flow list)."""
+    key, sep, text = assignment.partition("=")
+    if not sep or not key:
+        raise CliError(f"--set {assignment}: expected KEY=VALUE, e.g. optimizer.lr=1e-4", 2)
+    value = _parse_yaml(text, f"--set {key}")
+    steps = []  # dict keys (str) and list indices (int), in order
+    for segment in key.split("."):
+        m = _SET_SEGMENT.match(segment)
+        if not m:
+            raise CliError(f"--set {assignment}: bad key segment '{segment}'", 2)
+        steps.append(m.group(1))
+        steps += [int(i) for i in re.findall(r"\[([0-9]+)\]", m.group(2))]
+    node = tree
+    for i, step in enumerate(steps):
+        last = i == len(steps) - 1
+        where = key.split("=")[0]
+        if isinstance(step, str):
+            if not isinstance(node, dict):
+                raise CliError(f"--set {where}: '{step}' is inside a non-mapping", 2)
+            if last:
+                node[step] = value
+            else:
+                if node.get(step) is None:
+                    node[step] = [] if isinstance(steps[i + 1], int) else {}
+                node = node[step]
+        else:
+            if not isinstance(node, list) or step > len(node):
+                have = len(node) if isinstance(node, list) else 0
+                raise CliError(f"--set {where}: index {step} out of range (the list has {have})", 2)
+            if step == len(node):
+                node.append({})
+            if last:
+                node[step] = value
+            else:
+                node = node[step]
+    return tree
+
+
+def _spec_tree(value, descriptor, path):
+    """Checks `value` against the message `descriptor` field by field; returns a dict for
+    json_format.ParseDict. Unknown fields and wrong types raise CliError naming the field."""
+    from google.protobuf.descriptor import FieldDescriptor as F
+    if not isinstance(value, dict):
+        raise CliError(f"{path}: expected a mapping, got {value!r}", 2)
+    fields = descriptor.fields_by_name
+    out = {}
+    for key, v in value.items():
+        key = str(key)
+        p = f"{path}.{key}"
+        field = fields.get(key)
+        if field is None:
+            raise CliError(f"{p}: unknown field (known: {', '.join(sorted(fields))})", 2)
+        if v is None:
+            continue
+        if field.label == F.LABEL_REPEATED:
+            items = v if isinstance(v, list) else [v]  # `shards: "a-{0..9}.tar"` is a list of one
+            out[key] = [_spec_value(x, field, f"{p}[{i}]") for i, x in enumerate(items)]
+        else:
+            out[key] = _spec_value(v, field, p)
+    return out
+
+
+def _spec_value(v, field, path):
+    from google.protobuf.descriptor import FieldDescriptor as F
+    kind = field.cpp_type
+    if kind == F.CPPTYPE_MESSAGE:
+        return _spec_tree(v, field.message_type, path)
+    if kind == F.CPPTYPE_STRING and isinstance(v, str):
+        return v
+    if kind == F.CPPTYPE_BOOL and isinstance(v, bool):
+        return v
+    if kind in (F.CPPTYPE_INT32, F.CPPTYPE_INT64, F.CPPTYPE_UINT32, F.CPPTYPE_UINT64):
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+    if kind in (F.CPPTYPE_DOUBLE, F.CPPTYPE_FLOAT):
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+    expected = {F.CPPTYPE_STRING: "a string", F.CPPTYPE_BOOL: "true or false",
+                F.CPPTYPE_DOUBLE: "a number", F.CPPTYPE_FLOAT: "a number"}.get(kind, "an integer")
+    raise CliError(f"{path}: expected {expected}, got {v!r}", 2)
+
+
+def load_spec(path, assignments=()):
+    """The file (YAML or JSON) plus `--set` overrides as a reca.v1.JobSpec."""
+    tree = _read_spec_file(path)
+    for a in assignments:
+        _apply_set(tree, a)
+    try:
+        checked = _spec_tree(tree, pb.job_spec_pb2.JobSpec.DESCRIPTOR, "spec")
+        return json_format.ParseDict(checked, pb.job_spec_pb2.JobSpec())
+    except CliError as e:
+        raise CliError(f"{path}: {e}", 2)
+    except json_format.ParseError as e:
+        raise CliError(f"{path}: {e}", 2)
+
+
+# ---------------------------------------------------------------------------
+# Formatting helpers.
+
+def _state(value):
+    try:
+        return pb.job_pb2.JobState.Name(value)
+    except ValueError:
+        return str(value)
+
+
+def _fmt_time(micros):
+    if not micros:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(micros / 1e6))
+
+
+def _fmt_duration(seconds):
+    seconds = max(0, int(round(seconds)))
+    d, rem = divmod(seconds, 86400)
+    h, rem = divmod(rem, 3600)
+    m, s = divmod(rem, 60)
+    if d:
+        return f"{d}d{h}h"
+    if h:
+        return f"{h}h{m:02d}m"
+    return f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def _fmt_age(micros):
+    return _fmt_duration(time.time() - micros / 1e6) if micros else "-"
+
+
+def _fmt_bytes(n):
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000.0
+
+
+def _fmt_num(x):
+    return f"{x:.6g}"
+
+
+def _print_table(headers, rows, out, right=()):
+    """Columns padded to their widest cell; `right` names right-aligned columns."""
+    cells = [list(headers)] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for r in cells:
+        parts = [c.rjust(w) if headers[i] in right else c.ljust(w)
+                 for i, (c, w) in enumerate(zip(r, widths))]
+        out.write("  ".join(parts).rstrip() + "\n")
+
+
+def _progress_summary(job):
+    """(step, loss or None, samples/s summed over ranks, seconds per step or None)."""
+    reported = [p for p in job.progress if p.step > 0 or p.update_unix_micros > 0]
+    if not reported:
+        return 0, None, 0.0, None
+    step = max(p.step for p in reported)
+    loss = sum(p.loss for p in reported) / len(reported)
+    rate = sum(p.samples_per_second for p in reported)
+    timed = [p.step_seconds for p in reported if p.step_seconds > 0]
+    return step, loss, rate, (sum(timed) / len(timed) if timed else None)
+
+
+def _resources(job):
+    r = job.resources
+    accel = "GPU" if r.accelerator == pb.job_pb2.GPU else "CPU"
+    ranks = r.ranks or 1
+    text = f"{ranks} rank{'s' if ranks != 1 else ''} x {accel}"
+    if r.threads_per_rank:
+        text += f", {r.threads_per_rank} thread{'s' if r.threads_per_rank != 1 else ''} per rank"
+    return text
+
+
+def _event_line(ev):
+    return f"{_fmt_time(ev.unix_micros)}  {_state(ev.state):<9}  {ev.message}"
+
+
+# ---------------------------------------------------------------------------
+# The client.
+
+class Client:
+    def __init__(self, address, timeout):
+        self.address = address
+        self.timeout = timeout
+        self.channel = grpc.insecure_channel(address)
+        self.stub = pb.job_service_pb2_grpc.JobServiceStub(self.channel)
+
+    def call(self, method, request, attempts=READ_ATTEMPTS, retry_deadline=False):
+        """A unary call, retried on UNAVAILABLE (the coordinator restarting) with backoff."""
+        retryable = {grpc.StatusCode.UNAVAILABLE}
+        if retry_deadline:
+            retryable.add(grpc.StatusCode.DEADLINE_EXCEEDED)
+        pause = RETRY_BACKOFF_S
+        for attempt in range(1, attempts + 1):
+            try:
+                return getattr(self.stub, method)(request, timeout=self.timeout)
+            except grpc.RpcError as e:
+                if e.code() not in retryable or attempt == attempts:
+                    raise
+                sys.stderr.write(f"recactl: {e.code().name}: {e.details()}; "
+                                 f"retry {attempt}/{attempts - 1} in {pause:.1f}s\n")
+                time.sleep(pause)
+                pause = min(pause * 2, 8.0)
+
+    def close(self):
+        self.channel.close()
+
+
+def probe_coordinator(address, timeout):
+    """True when a JobService answers at `address` within `timeout` seconds."""
+    _import_stubs()
+    with grpc.insecure_channel(address) as channel:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=timeout)
+            stub = pb.job_service_pb2_grpc.JobServiceStub(channel)
+            stub.ListJobs(pb.job_service_pb2.ListJobsRequest(page_size=1), timeout=timeout)
+            return True
+        except (grpc.FutureTimeoutError, grpc.RpcError):
+            return False
+
+
+def count_jobs(address, timeout=5.0):
+    """{state name: count} over every job, for `local status`."""
+    _import_stubs()
+    client = Client(address, timeout)
+    try:
+        counts = {}
+        for job in _list_jobs(client, [], "", 0):
+            counts[_state(job.state)] = counts.get(_state(job.state), 0) + 1
+        return counts
+    finally:
+        client.close()
+
+
+def _list_jobs(client, states, name_prefix, limit):
+    token, jobs = "", []
+    while True:
+        page = min(limit - len(jobs), 1000) if limit else 1000
+        resp = client.call("ListJobs", pb.job_service_pb2.ListJobsRequest(
+            states=states, name_prefix=name_prefix, page_size=page, page_token=token))
+        jobs.extend(resp.jobs)
+        token = resp.next_page_token
+        if not token or (limit and len(jobs) >= limit):
+            return jobs[:limit] if limit else jobs
+
+
+# ---------------------------------------------------------------------------
+# watch
+
+class WatchView:
+    """Renders a WatchJob stream: on a terminal, event lines above a progress bar redrawn in
+    place; otherwise one line per event and a progress line at most every few seconds."""
+
+    def __init__(self, out):
+        self.out = out
+        self.tty = hasattr(out, "isatty") and out.isatty()
+        self.bar_shown = False
+        self.last_state = None
+        self.last_plain = 0.0
+        self.last_plain_step = -1
+        self.rate_anchor = None  # (monotonic time, step) for an ETA without step_seconds
+
+    def _write_line(self, text):
+        if self.bar_shown:
+            self.out.write("\r\x1b[K")
+            self.bar_shown = False
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def event(self, ev):
+        self._write_line(_event_line(ev))
+        self.last_state = ev.state
+
+    def note(self, text):
+        self._write_line(text)
+
+    def _eta(self, job, step, step_s):
+        remaining = job.total_steps - step
+        if remaining <= 0:
+            return 0.0
+        if step_s:
+            return remaining * step_s
+        now = time.monotonic()
+        if self.rate_anchor is None or step < self.rate_anchor[1]:
+            self.rate_anchor = (now, step)
+        t0, s0 = self.rate_anchor
+        return remaining * (now - t0) / (step - s0) if step > s0 and now > t0 else None
+
+    def _progress_text(self, job):
+        step, loss, rate, step_s = _progress_summary(job)
+        eta = self._eta(job, step, step_s)
+        parts = [f"step {step}/{job.total_steps}" if job.total_steps else f"step {step}"]
+        if loss is not None:
+            parts.append(f"loss {loss:.4f}")
+        if rate:
+            parts.append(f"{rate:.1f} samples/s")
+        if eta is not None:
+            parts.append(f"ETA {_fmt_duration(eta)}")
+        return step, " | ".join(parts)
+
+    def update(self, job):
+        if job.state != self.last_state:
+            reason = job.queue_reason if job.state == pb.job_pb2.QUEUED else ""
+            self._write_line(f"{_fmt_time(time.time() * 1e6)}  {_state(job.state):<9}  "
+                             f"{reason}".rstrip())
+            self.last_state = job.state
+        if job.state not in (pb.job_pb2.SCHEDULED, pb.job_pb2.RUNNING):
+            return
+        step, text = self._progress_text(job)
+        if self.tty:
+            width = shutil.get_terminal_size((80, 24)).columns
+            if job.total_steps:
+                frac = min(1.0, step / job.total_steps)
+                n = 24
+                filled = int(frac * n)
+                text = f"[{'#' * filled}{'.' * (n - filled)}] {100 * frac:5.1f}% {text}"
+            self.out.write("\r" + text[:max(10, width - 1)] + "\x1b[K")
+            self.out.flush()
+            self.bar_shown = True
+        else:
+            now = time.monotonic()
+            if step != self.last_plain_step and now - self.last_plain >= PLAIN_PROGRESS_EVERY_S:
+                self._write_line(f"{_fmt_time(time.time() * 1e6)}  progress   {text}")
+                self.last_plain, self.last_plain_step = now, step
+
+    def finish(self, job):
+        """Prints the outcome; returns the exit status (0 only for SUCCEEDED)."""
+        step, loss, _, _ = _progress_summary(job)
+        state = _state(job.state)
+        if job.state == pb.job_pb2.SUCCEEDED:
+            took = ""
+            if job.start_unix_micros and job.end_unix_micros:
+                took = f" in {_fmt_duration((job.end_unix_micros - job.start_unix_micros) / 1e6)}"
+            detail = f"step {step}/{job.total_steps}"
+            if loss is not None:
+                detail += f", loss {loss:.4f}"
+            self._write_line(f"job {job.id} SUCCEEDED{took}: {detail}")
+            if job.output_dir:
+                self._write_line(f"output: {job.output_dir}")
+            if job.latest_checkpoint_path:
+                self._write_line(f"checkpoint: {job.latest_checkpoint_path}")
+            return 0
+        if job.state == pb.job_pb2.FAILED:
+            self._write_line(f"job {job.id} FAILED: {job.failure or '(no cause recorded)'}")
+        else:
+            self._write_line(f"job {job.id} {state}" + (f" at step {step}" if step else ""))
+        return 1
+
+
+def watch_job(client, job_id, out, reconnect_s=None):
+    """Follows the job until it ends; reconnects while the coordinator is UNAVAILABLE (for
+    at most `reconnect_s` seconds in a row). Returns the exit status."""
+    reconnect_s = WATCH_RECONNECT_S if reconnect_s is None else reconnect_s
+    view = WatchView(out)
+    last_seq = None
+    down_since, pause = None, RETRY_BACKOFF_S
+    request = pb.job_service_pb2.WatchJobRequest(job_id=job_id)
+    while True:
+        try:
+            for resp in client.stub.WatchJob(request):
+                down_since, pause = None, RETRY_BACKOFF_S
+                for ev in resp.events:
+                    if last_seq is None or ev.seq > last_seq:
+                        view.event(ev)
+                        last_seq = ev.seq
+                view.update(resp.job)
+                if _state(resp.job.state) in TERMINAL_STATES:
+                    return view.finish(resp.job)
+            reason = "the stream ended before the job did"
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.UNAVAILABLE:
+                raise
+            reason = e.details()
+        now = time.monotonic()
+        if down_since is None:
+            down_since = now
+            view.note(f"recactl: lost the watch ({reason}); reconnecting to {client.address} "
+                      f"for up to {_fmt_duration(reconnect_s)}")
+        elif now - down_since > reconnect_s:
+            raise CliError(f"UNAVAILABLE: gave up reconnecting to {client.address} after "
+                           f"{_fmt_duration(reconnect_s)}: {reason}")
+        time.sleep(pause)
+        pause = min(pause * 2, 5.0)
+
+
+# ---------------------------------------------------------------------------
+# Commands. Each takes (args, client) and returns the exit status.
+
+def cmd_submit(args, client):
+    spec = load_spec(args.spec, args.set or [])
+    jr = pb.job_pb2
+    request = pb.job_service_pb2.SubmitJobRequest(
+        request_id=args.request_id or str(uuid.uuid4()),
+        spec=spec,
+        resources=jr.Resources(ranks=args.ranks, accelerator=jr.GPU if args.gpu else jr.CPU,
+                               threads_per_rank=args.threads),
+        priority=args.priority,
+        owner=args.owner)
+    # The same request (and request_id) on every retry: the coordinator creates one job.
+    resp = client.call("SubmitJob", request, attempts=SUBMIT_ATTEMPTS, retry_deadline=True)
+    sys.stdout.write(resp.job.id + "\n")
+    sys.stdout.flush()
+    if not resp.created:
+        sys.stderr.write(f"recactl: request {request.request_id} was already submitted: "
+                         f"job {resp.job.id} ({_state(resp.job.state)})\n")
+    if args.wait:
+        return watch_job(client, resp.job.id, sys.stderr)  # stdout stays just the id
+    return 0
+
+
+def cmd_get(args, client):
+    resp = client.call("GetJob", pb.job_service_pb2.GetJobRequest(job_id=args.job,
+                                                                  include_events=True))
+    out = sys.stdout
+    if args.json:
+        out.write(json_format.MessageToJson(resp, preserving_proto_field_name=True, indent=2,
+                                            sort_keys=False) + "\n")
+        return 0
+    job = resp.job
+    step, loss, rate, _ = _progress_summary(job)
+    state = _state(job.state) + (" (cancel requested)" if job.cancel_requested
+                                 and _state(job.state) not in TERMINAL_STATES else "")
+    lines = [("id", job.id), ("name", job.name), ("state", state)]
+    if job.queue_reason and job.state == pb.job_pb2.QUEUED:
+        lines.append(("queued", job.queue_reason))
+    if job.failure:
+        lines.append(("failure", job.failure))
+    lines += [("owner", f"{job.owner or '-'} (priority {job.priority})"),
+              ("resources", _resources(job)),
+              ("submitted", f"{_fmt_time(job.submit_unix_micros)} "
+                            f"({_fmt_age(job.submit_unix_micros)} ago)"),
+              ("started", _fmt_time(job.start_unix_micros)),
+              ("ended", _fmt_time(job.end_unix_micros))]
+    if job.HasField("attempt") and job.attempt.placements:
+        a = job.attempt
+        lines.append(("attempt", f"epoch {a.epoch}, rendezvous {a.master_addr}:{a.master_port}"))
+        lines.append(("placements", ", ".join(f"rank {p.rank} -> {p.worker_id}"
+                                              for p in a.placements)))
+    progress = f"step {step}/{job.total_steps}"
+    if job.total_steps:
+        progress += f" ({100.0 * step / job.total_steps:.1f}%)"
+    if loss is not None:
+        progress += f", loss {loss:.4f}, {rate:.1f} samples/s"
+    lines.append(("progress", progress))
+    if job.latest_checkpoint_step >= 0 and job.latest_checkpoint_path:
+        lines.append(("checkpoint",
+                      f"step {job.latest_checkpoint_step}: {job.latest_checkpoint_path}"))
+    else:
+        lines.append(("checkpoint", "-"))
+    lines.append(("output_dir", job.output_dir or "-"))
+    width = max(len(k) for k, _ in lines)
+    for k, v in lines:
+        out.write(f"{k.ljust(width)}  {v}\n")
+    if job.progress:
+        out.write("\n")
+        _print_table(
+            ["RANK", "STEP", "LOSS", "SAMPLES/S", "STEP_MS", "DATA_WAIT_MS", "ALLREDUCE_MS",
+             "UPDATED"],
+            [[p.rank, p.step, f"{p.loss:.4f}", f"{p.samples_per_second:.1f}",
+              f"{1e3 * p.step_seconds:.1f}", f"{1e3 * p.data_wait_seconds:.1f}",
+              f"{1e3 * p.allreduce_seconds:.1f}",
+              (_fmt_age(p.update_unix_micros) + " ago") if p.update_unix_micros else "-"]
+             for p in job.progress],
+            out, right={"RANK", "STEP", "LOSS", "SAMPLES/S", "STEP_MS", "DATA_WAIT_MS",
+                        "ALLREDUCE_MS"})
+    if resp.events:
+        events = list(resp.events)[-RECENT_EVENTS:]
+        shown = f" (last {len(events)} of {len(resp.events)})" \
+            if len(events) < len(resp.events) else ""
+        out.write(f"\nevents{shown}:\n")
+        for ev in events:
+            out.write("  " + _event_line(ev) + "\n")
+    return 0
+
+
+def _parse_states(values):
+    states = []
+    for value in values or []:
+        for name in value.split(","):
+            name = name.strip().upper()
+            if not name:
+                continue
+            try:
+                states.append(pb.job_pb2.JobState.Value(name))
+            except ValueError:
+                known = [n for n in pb.job_pb2.JobState.keys() if n != "JOB_STATE_UNSPECIFIED"]
+                raise CliError(f"--state {name}: unknown state (known: {', '.join(known)})", 2)
+    return states
+
+
+def cmd_list(args, client):
+    jobs = _list_jobs(client, _parse_states(args.state), args.name_prefix or "", args.limit)
+    out = sys.stdout
+    if args.quiet:
+        for job in jobs:
+            out.write(job.id + "\n")
+        return 0
+    if args.json:
+        out.write(json.dumps([json_format.MessageToDict(j, preserving_proto_field_name=True)
+                              for j in jobs], indent=2) + "\n")
+        return 0
+    rows = []
+    for job in jobs:
+        step, loss, _, _ = _progress_summary(job)
+        rows.append([job.id, job.name, _state(job.state), job.resources.ranks or 1,
+                     f"{step if job.progress else '-'}/{job.total_steps}",
+                     f"{loss:.4f}" if loss is not None else "-",
+                     _fmt_age(job.submit_unix_micros)])
+    _print_table(["ID", "NAME", "STATE", "RANKS", "STEP", "LOSS", "AGE"], rows, out,
+                 right={"RANKS", "STEP", "LOSS", "AGE"})
+    if not jobs:
+        sys.stderr.write("recactl: no jobs\n")
+    return 0
+
+
+def cmd_cancel(args, client):
+    job = client.call("CancelJob", pb.job_service_pb2.CancelJobRequest(job_id=args.job)).job
+    state = _state(job.state)
+    if state in TERMINAL_STATES:
+        sys.stdout.write(f"{job.id} {state}\n")
+    else:
+        sys.stdout.write(f"{job.id} {state}: cancel requested, its ranks are stopping\n")
+    return 0
+
+
+def cmd_watch(args, client):
+    return watch_job(client, args.job, sys.stdout)
+
+
+def cmd_metrics(args, client):
+    names = [n for value in args.name or [] for n in value.split(",") if n]
+    resp = client.call("GetMetrics", pb.job_service_pb2.GetMetricsRequest(
+        job_id=args.job, names=names, min_step=args.from_step, max_step=args.to_step,
+        rank=args.rank, limit=args.limit))
+    points = sorted(resp.points, key=lambda p: (p.step, p.rank, p.name))
+    out = sys.stdout
+    writer = csv.writer(out, lineterminator="\n") if args.csv else None
+    if args.wide:
+        # One row per (step, rank), one column per metric name.
+        columns = sorted({p.name for p in points})
+        rows = {}
+        for p in points:
+            rows.setdefault((p.step, p.rank), {})[p.name] = p.value
+        if writer:
+            writer.writerow(["step", "rank"] + columns)
+            for (step, rank), values in sorted(rows.items()):
+                writer.writerow([step, rank] + [repr(values[c]) if c in values else ""
+                                                for c in columns])
+        elif points:
+            _print_table(["STEP", "RANK"] + columns,
+                         [[step, rank] + [_fmt_num(values[c]) if c in values else "-"
+                                          for c in columns]
+                          for (step, rank), values in sorted(rows.items())],
+                         out, right=set(["STEP", "RANK"] + columns))
+    elif writer:
+        writer.writerow(["step", "rank", "name", "value", "unix_micros"])
+        for p in points:
+            writer.writerow([p.step, p.rank, p.name, repr(p.value), p.unix_micros])
+    elif points:
+        _print_table(["STEP", "RANK", "NAME", "VALUE"],
+                     [[p.step, p.rank, p.name, _fmt_num(p.value)] for p in points],
+                     out, right={"STEP", "RANK", "VALUE"})
+    if not points:
+        sys.stderr.write(f"recactl: no metric points for job {args.job}\n")
+    elif len(points) == (args.limit or 100000):
+        sys.stderr.write(f"recactl: stopped at {len(points)} points (--limit, --from, --to)\n")
+    return 0
+
+
+def cmd_checkpoints(args, client):
+    resp = client.call("ListCheckpoints",
+                       pb.job_service_pb2.ListCheckpointsRequest(job_id=args.job))
+    ckpts = sorted(resp.checkpoints, key=lambda c: c.step)
+    if args.latest:
+        if not ckpts:
+            raise CliError(f"job {args.job} has no committed checkpoint")
+        ckpts = ckpts[-1:]
+    out = sys.stdout
+    if args.path_only:
+        for c in ckpts:
+            out.write(c.path + "\n")
+        return 0
+    if not ckpts:
+        sys.stderr.write(f"recactl: job {args.job} has no committed checkpoint yet\n")
+        return 0
+    _print_table(["STEP", "PATH", "SIZE", "BYTES", "EPOCH", "COMMITTED"],
+                 [[c.step, c.path, _fmt_bytes(c.bytes), c.bytes, c.epoch,
+                   _fmt_time(c.commit_unix_micros)] for c in ckpts],
+                 out, right={"STEP", "SIZE", "BYTES", "EPOCH"})
+    return 0
+
+
+def cmd_local(args):
+    local_dir = os.path.abspath(args.dir)
+    if args.action == "up":
+        return local_cluster.up(local_cluster.UpOptions(
+            dir=local_dir, workers=args.workers, slots=args.slots, port=args.port,
+            bin_dir=args.bin or local_cluster.default_bin_dir(REPO),
+            wait_s=args.wait_timeout, coordinator_flags=args.coordinator_flag or [],
+            worker_flags=args.worker_flag or []), probe=probe_coordinator)
+    if args.action == "status":
+        return local_cluster.status(local_dir, count_jobs=count_jobs)
+    return local_cluster.down(local_dir, grace_s=args.grace)
+
+
+# ---------------------------------------------------------------------------
+# Command line.
+
+def resolve_coordinator(flag):
+    if flag:
+        return flag
+    if os.environ.get("RECA_COORDINATOR"):
+        return os.environ["RECA_COORDINATOR"]
+    return local_cluster.recorded_address(DEFAULT_LOCAL_DIR) or DEFAULT_COORDINATOR
+
+
+def build_parser():
+    # The connection flags work before or after the command (SUPPRESS keeps a subcommand
+    # from overwriting a value given before it).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--coordinator", default=argparse.SUPPRESS, metavar="HOST:PORT",
+                        help="the coordinator (default: $RECA_COORDINATOR, else "
+                             "runs/local/cluster.json, else " + DEFAULT_COORDINATOR + ")")
+    common.add_argument("--timeout", type=float, default=argparse.SUPPRESS, metavar="SECONDS",
+                        help="deadline of each call (default 30)")
+
+    parser = argparse.ArgumentParser(
+        prog="recactl", description="Client of the RecA post-training service.",
+        parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run `recactl COMMAND --help` for a command's flags.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("submit", parents=[common], help="queue a job from a YAML/JSON spec")
+    p.add_argument("spec", metavar="JOB.yaml", help="the job spec (.json is JSON, else YAML)")
+    p.add_argument("--ranks", type=int, default=1, help="data-parallel ranks (default 1)")
+    p.add_argument("--gpu", action="store_true", help="one GPU per rank (default: a CPU slot)")
+    p.add_argument("--threads", type=int, default=0, metavar="T",
+                   help="LibTorch threads per rank (default: the worker's)")
+    p.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a spec field, e.g. optimizer.lr=1e-4 or "
+                        "data.sources[0].repeat=2 (repeatable)")
+    p.add_argument("--request-id", metavar="ID",
+                   help="idempotency key (default: a fresh UUID, reused on retries)")
+    p.add_argument("--owner", default=os.environ.get("USER", ""), help="default $USER")
+    p.add_argument("--wait", action="store_true",
+                   help="then follow it like `watch` (on stderr); exit 0 only on SUCCEEDED")
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("get", parents=[common], help="a job's state, progress and events")
+    p.add_argument("job", metavar="JOB")
+    p.add_argument("--json", action="store_true", help="the GetJob response as JSON")
+    p.set_defaults(func=cmd_get)
+
+    p = sub.add_parser("list", parents=[common], help="jobs in submit order")
+    p.add_argument("--state", action="append", metavar="STATE",
+                   help="only these states (repeatable or comma-separated)")
+    p.add_argument("--name-prefix", metavar="P")
+    p.add_argument("--limit", type=int, default=0, help="at most N jobs (default: all)")
+    p.add_argument("-q", "--quiet", action="store_true", help="job ids only")
+    p.add_argument("--json", action="store_true", help="the jobs as a JSON list")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("cancel", parents=[common], help="cancel a job")
+    p.add_argument("job", metavar="JOB")
+    p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser("watch", parents=[common],
+                       help="follow a job until it ends (exit 0 only on SUCCEEDED)")
+    p.add_argument("job", metavar="JOB")
+    p.set_defaults(func=cmd_watch)
+
+    p = sub.add_parser("metrics", parents=[common], help="a job's metric history")
+    p.add_argument("job", metavar="JOB")
+    p.add_argument("--name", action="append", metavar="NAME",
+                   help="only these metrics (repeatable or comma-separated)")
+    p.add_argument("--rank", type=int, default=-1, help="only this rank (default: all)")
+    p.add_argument("--from", dest="from_step", type=int, default=0, metavar="STEP")
+    p.add_argument("--to", dest="to_step", type=int, default=0, metavar="STEP")
+    p.add_argument("--limit", type=int, default=0, help="at most N points (default: server's)")
+    p.add_argument("--wide", action="store_true", help="one column per metric name")
+    p.add_argument("--csv", action="store_true", help="CSV instead of a table")
+    p.set_defaults(func=cmd_metrics)
+
+    p = sub.add_parser("checkpoints", parents=[common], help="a job's committed checkpoints")
+    p.add_argument("job", metavar="JOB")
+    p.add_argument("--latest", action="store_true", help="only the newest (exit 1 if none)")
+    p.add_argument("--path-only", action="store_true", help="print only the paths")
+    p.set_defaults(func=cmd_checkpoints)
+
+    p = sub.add_parser("local", help="a coordinator and workers on this machine (loopback)")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("--dir", default=DEFAULT_LOCAL_DIR,
+                   help="state, RocksDB, runs and logs (default runs/local)")
+    p.add_argument("--workers", type=int, default=2, help="up: worker daemons (default 2)")
+    p.add_argument("--slots", type=int, default=1, help="up: CPU slots per worker (default 1)")
+    p.add_argument("--port", type=int, default=0, help="up: coordinator port (0: a free one)")
+    p.add_argument("--bin", metavar="DIR",
+                   help="the reca-* binaries (default $RECA_BIN, else <repo>/build/bin)")
+    p.add_argument("--wait-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="up: how long to wait for the coordinator (default 30)")
+    p.add_argument("--grace", type=float, default=40.0, metavar="SECONDS",
+                   help="down: SIGTERM-to-SIGKILL grace for the workers, then the "
+                        "coordinator (default 40: more than a worker's stop grace for its ranks)")
+    p.add_argument("--coordinator-flag", action="append", metavar="FLAG",
+                   help="up: an extra reca-coordinator flag (repeatable)")
+    p.add_argument("--worker-flag", action="append", metavar="FLAG",
+                   help="up: an extra reca-worker flag (repeatable)")
+    p.set_defaults(func=None)
+    return parser
+
+
+def _job_of(args):
+    return getattr(args, "job", None)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        return 130
+
+
+def _run(args):
+    client = None
+    try:
+        _import_stubs()
+        if args.command == "local":
+            return cmd_local(args)
+        client = Client(resolve_coordinator(getattr(args, "coordinator", None)),
+                        getattr(args, "timeout", 30.0))
+        return args.func(args, client)
+    except CliError as e:
+        sys.stderr.write(f"recactl: {e}\n")
+        return e.code
+    except local_cluster.LocalClusterError as e:
+        sys.stderr.write(f"recactl local {args.action}: {e}\n")
+        return e.code
+    except Exception as e:  # gRPC's errors; anything else is a bug and keeps its traceback
+        if grpc is None or not isinstance(e, grpc.RpcError):
+            raise
+        code, details = e.code(), e.details() or ""
+        if code == grpc.StatusCode.NOT_FOUND and _job_of(args) and _job_of(args) not in details:
+            details = f"job {_job_of(args)}: {details or 'not found'}"
+        sys.stderr.write(f"recactl: {code.name}: {details}\n")
+        if code == grpc.StatusCode.UNAVAILABLE and client is not None:
+            sys.stderr.write(f"recactl: is a coordinator running at {client.address}? "
+                             "(--coordinator, $RECA_COORDINATOR, `recactl local up`)\n")
+        return 1
+    finally:
+        if client is not None:
+            client.close()
+
+
+if __name__ == "__main__":
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # `recactl list | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 1
+    sys.exit(status)
