@@ -504,7 +504,7 @@ class WatchView:
             self.out.write("\r" + text[:max(10, width - 1)] + "\x1b[K")
             self.out.flush()
             self.bar_shown = True
-        else:
+        elif _progress_summary(job)[1] is not None:  # no line before the first report
             now = time.monotonic()
             if step != self.last_plain_step and now - self.last_plain >= PLAIN_PROGRESS_EVERY_S:
                 self._write_line(f"{_fmt_time(time.time() * 1e6)}  progress   {text}")
