@@ -1,0 +1,50 @@
+// CoordinatorClient over gRPC: blocking unary calls on a WorkerService stub,
+// each with its own deadline. No retries here; the agent decides by code.
+#ifndef RECA_WORKER_GRPC_COORDINATOR_CLIENT_H_
+#define RECA_WORKER_GRPC_COORDINATOR_CLIENT_H_
+
+#include <grpcpp/support/status.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "reca/v1/worker_service.grpc.pb.h"
+#include "worker/coordinator_client.h"
+
+namespace reca {
+
+// Thread-compatible (the stub itself is thread-safe). A call that misses its
+// deadline returns DEADLINE_EXCEEDED; an unreachable coordinator UNAVAILABLE.
+class GrpcCoordinatorClient : public CoordinatorClient {
+ public:
+  // Plaintext channel to `target` ("host:port"). Connects lazily.
+  static std::unique_ptr<GrpcCoordinatorClient> Create(
+      const std::string& target, absl::Duration deadline);
+
+  // Over any stub (tests pass reca::v1::MockWorkerServiceStub).
+  GrpcCoordinatorClient(std::unique_ptr<v1::WorkerService::StubInterface> stub,
+                        absl::Duration deadline);
+
+  absl::StatusOr<v1::RegisterWorkerResponse> Register(
+      const v1::RegisterWorkerRequest& request) override;
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(
+      const v1::HeartbeatRequest& request) override;
+  absl::StatusOr<v1::ReportCheckpointResponse> ReportCheckpoint(
+      const v1::ReportCheckpointRequest& request) override;
+  absl::StatusOr<v1::ReportExitResponse> ReportExit(
+      const v1::ReportExitRequest& request) override;
+
+ private:
+  std::unique_ptr<v1::WorkerService::StubInterface> stub_;
+  absl::Duration deadline_;
+};
+
+// The same code and message as an absl::Status.
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+}  // namespace reca
+
+#endif  // RECA_WORKER_GRPC_COORDINATOR_CLIENT_H_

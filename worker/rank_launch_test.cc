@@ -1,0 +1,68 @@
+#include "worker/rank_launch.h"
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "reca/v1/job_spec.pb.h"
+#include "reca/v1/worker_service.pb.h"
+
+namespace reca {
+namespace {
+
+TEST(RankLaunchTest, Paths) {
+  EXPECT_EQ(RankDir("/o", 3), "/o/ranks/rank-3");
+  EXPECT_EQ(MetricsPath("/o", 0), "/o/metrics.jsonl");
+  EXPECT_EQ(MetricsPath("/o", 2), "/o/metrics.rank2.jsonl");
+  EXPECT_EQ(CheckpointsDir("/o"), "/o/checkpoints");
+}
+
+TEST(RankLaunchTest, SpecJsonHasNumbersForEvery64BitField) {
+  v1::JobSpec spec;
+  spec.set_name("n");
+  spec.set_seed(18446744073709551615ull);
+  spec.set_steps(300);
+  spec.mutable_checkpoint()->set_every(50);
+  auto* source = spec.mutable_data()->add_sources();
+  source->set_repeat(2);
+  source->add_shards("a-{0..3}.tar");
+  absl::StatusOr<std::string> text = JobSpecToTrainerJson(spec);
+  ASSERT_TRUE(text.ok()) << text.status();
+  const nlohmann::json j = nlohmann::json::parse(*text);
+  EXPECT_EQ(j["seed"].get<uint64_t>(), 18446744073709551615ull);
+  EXPECT_EQ(j["steps"], 300);
+  EXPECT_EQ(j["checkpoint"]["every"], 50);
+  EXPECT_EQ(j["data"]["sources"][0]["repeat"], 2);
+  EXPECT_EQ(j["data"]["sources"][0]["shards"][0], "a-{0..3}.tar");
+  EXPECT_FALSE(j.contains("batch_per_rank"));
+  EXPECT_EQ(JobSpecToTrainerJson(v1::JobSpec()).value(), "{}\n");
+}
+
+TEST(RankLaunchTest, RejectsUnusableAssignments) {
+  RankLaunchOptions o;
+  v1::Assignment a;
+  a.set_job_id("j");
+  a.set_world_size(1);
+  a.set_master_addr("127.0.0.1");
+  a.set_master_port(29500);
+  EXPECT_EQ(PrepareRankLaunch(a, o).status().code(),
+            absl::StatusCode::kInvalidArgument);  // no output_dir
+  a.set_output_dir(testing::TempDir() + "/rank_launch");
+  a.set_master_port(70000);
+  EXPECT_EQ(PrepareRankLaunch(a, o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  a.set_master_port(29500);
+  a.set_rank(1);
+  EXPECT_EQ(PrepareRankLaunch(a, o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  a.set_rank(0);
+  absl::StatusOr<ProcessSpec> p = PrepareRankLaunch(a, o);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(
+      std::filesystem::exists(a.output_dir() + "/ranks/rank-0/spec.json"));
+}
+
+}  // namespace
+}  // namespace reca

@@ -1,0 +1,208 @@
+// reca-worker: the worker daemon (DESIGN.md §5.3). Registers with the
+// coordinator and runs the ranks it is assigned as reca-train processes.
+// SIGTERM/SIGINT: stops its ranks gracefully (they checkpoint and exit),
+// reports their exits, exits 0. Bad flags: exit 2.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/process.h"
+#include "worker/grpc_coordinator_client.h"
+#include "worker/worker_agent.h"
+
+ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070",
+          "the coordinator's address, host:port");
+ABSL_FLAG(std::string, worker_id, "",
+          "this worker's stable name (default: the host name)");
+ABSL_FLAG(std::string, address, "127.0.0.1",
+          "the address its ranks bind c10d/Gloo to");
+ABSL_FLAG(int32_t, cpu_slots, 1, "CPU ranks it can run at once");
+ABSL_FLAG(int32_t, gpu_slots, 0, "GPU ranks it can run at once");
+ABSL_FLAG(std::string, rendezvous_ports, "29600-29699",
+          "ports offered for rank 0's TCPStore, MIN-MAX");
+ABSL_FLAG(std::string, trainer, "",
+          "the reca-train binary (default: reca-train next to this binary)");
+ABSL_FLAG(
+    int32_t, threads, 1,
+    "LibTorch threads per rank when the job does not say (0 = all cores)");
+ABSL_FLAG(double, stop_grace_s, 30,
+          "seconds a stopped rank gets after SIGTERM before SIGKILL");
+ABSL_FLAG(double, rpc_deadline_s, 10,
+          "deadline of each call to the coordinator, seconds");
+
+namespace {
+
+constexpr int kUsageError = 2;
+const char* const kFlags[] = {"coordinator",   "worker_id", "address",
+                              "cpu_slots",     "gpu_slots", "rendezvous_ports",
+                              "trainer",       "threads",   "stop_grace_s",
+                              "rpc_deadline_s"};
+
+std::atomic<bool> g_stop{false};
+extern "C" void OnStopSignal(int) { g_stop.store(true); }
+
+void PrintUsage() {
+  std::cout << "usage: reca-worker [--flag=value ...]\n\n";
+  for (const char* name : kFlags) {
+    const absl::CommandLineFlag* f = absl::FindCommandLineFlag(name);
+    std::cout << "  --" << name << "  " << f->Help();
+    if (!f->DefaultValue().empty())
+      std::cout << " (default: " << f->DefaultValue() << ")";
+    std::cout << "\n";
+  }
+}
+
+// --name=value for the flags above only; anything else is a usage error.
+// (absl::ParseCommandLine exits 1 on a bad flag; this binary promises 2.)
+bool ParseFlags(int argc, char** argv, std::string* error) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h" || arg == "--helpfull") {
+      PrintUsage();
+      std::exit(0);
+    }
+    if (arg.rfind("--", 0) != 0) {
+      *error = "unexpected argument '" + arg + "' (flags are --name=value)";
+      return false;
+    }
+    const size_t eq = arg.find('=');
+    const std::string name =
+        arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+    bool known = false;
+    for (const char* k : kFlags) known = known || name == k;
+    if (!known) {
+      *error = "--" + name + ": unknown flag (see --help)";
+      return false;
+    }
+    if (eq == std::string::npos) {
+      *error = "--" + name + ": needs a value (--" + name + "=...)";
+      return false;
+    }
+    std::string parse_error;
+    if (!absl::FindCommandLineFlag(name)->ParseFrom(arg.substr(eq + 1),
+                                                    &parse_error)) {
+      *error = "--" + name + ": " + parse_error;
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string HostName() {
+  char buf[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(buf, sizeof(buf) - 1) != 0) return "";
+  return buf;
+}
+
+std::string DefaultTrainer() {
+  char buf[PATH_MAX + 1] = {};
+  const ssize_t n = ::readlink("/proc/self/exe", buf, PATH_MAX);
+  if (n <= 0) return "reca-train";
+  std::string self(buf, static_cast<size_t>(n));
+  return self.substr(0, self.rfind('/') + 1) + "reca-train";
+}
+
+// The options, or a usage error naming the flag.
+bool BuildOptions(reca::WorkerOptions* o, std::string* error) {
+  auto fail = [&](const std::string& flag, const std::string& what) {
+    *error = "--" + flag + ": " + what;
+    return false;
+  };
+  const std::string coordinator = absl::GetFlag(FLAGS_coordinator);
+  const size_t colon = coordinator.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(coordinator.substr(colon + 1), &port) || port < 1 ||
+      port > 65535) {
+    return fail("coordinator", "'" + coordinator + "' is not host:port");
+  }
+  o->worker_id = absl::GetFlag(FLAGS_worker_id);
+  if (o->worker_id.empty()) o->worker_id = HostName();
+  if (o->worker_id.empty())
+    return fail("worker_id", "empty, and the host name is unknown");
+  o->address = absl::GetFlag(FLAGS_address);
+  if (o->address.empty()) return fail("address", "must not be empty");
+  o->cpu_slots = absl::GetFlag(FLAGS_cpu_slots);
+  o->gpu_slots = absl::GetFlag(FLAGS_gpu_slots);
+  if (o->cpu_slots < 0) return fail("cpu_slots", "must be >= 0");
+  if (o->gpu_slots < 0) return fail("gpu_slots", "must be >= 0");
+  if (o->cpu_slots + o->gpu_slots == 0)
+    return fail("cpu_slots", "a worker needs at least one cpu or gpu slot");
+  const std::string ports = absl::GetFlag(FLAGS_rendezvous_ports);
+  std::vector<std::string> range = absl::StrSplit(ports, '-');
+  if (range.size() != 2 ||
+      !absl::SimpleAtoi(range[0], &o->rendezvous_port_min) ||
+      !absl::SimpleAtoi(range[1], &o->rendezvous_port_max) ||
+      o->rendezvous_port_min < 1 || o->rendezvous_port_max > 65535 ||
+      o->rendezvous_port_min > o->rendezvous_port_max) {
+    return fail("rendezvous_ports",
+                "'" + ports + "' is not MIN-MAX with 1 <= MIN <= MAX <= 65535");
+  }
+  o->trainer_path = absl::GetFlag(FLAGS_trainer);
+  if (o->trainer_path.empty()) o->trainer_path = DefaultTrainer();
+  if (::access(o->trainer_path.c_str(), X_OK) != 0) {
+    return fail("trainer",
+                "'" + o->trainer_path + "' is not an executable file");
+  }
+  o->default_threads = absl::GetFlag(FLAGS_threads);
+  if (o->default_threads < 0) return fail("threads", "must be >= 0");
+  const double grace = absl::GetFlag(FLAGS_stop_grace_s);
+  if (!std::isfinite(grace) || grace < 0)
+    return fail("stop_grace_s", "must be a number >= 0");
+  o->stop_grace = absl::Seconds(grace);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string error;
+  reca::WorkerOptions options;
+  if (!ParseFlags(argc, argv, &error) || !BuildOptions(&options, &error)) {
+    std::cerr << "reca-worker: " << error << "\n";
+    return kUsageError;
+  }
+  const double rpc_deadline = absl::GetFlag(FLAGS_rpc_deadline_s);
+  if (!std::isfinite(rpc_deadline) || rpc_deadline <= 0) {
+    std::cerr << "reca-worker: --rpc_deadline_s: must be a number > 0\n";
+    return kUsageError;
+  }
+
+  struct sigaction sa = {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto client = reca::GrpcCoordinatorClient::Create(
+      absl::GetFlag(FLAGS_coordinator), absl::Seconds(rpc_deadline));
+  reca::PosixProcessLauncher launcher;
+  reca::WorkerAgent::Deps deps{
+      *client, launcher, *reca::RealClock::Get(), nullptr,
+      [](const std::string& line) {
+        std::cerr << absl::FormatTime("%Y-%m-%d %H:%M:%E3S ", absl::Now(),
+                                      absl::LocalTimeZone())
+                  << line << std::endl;
+      }};
+  reca::WorkerAgent agent(std::move(deps), options);
+  agent.Run(g_stop);
+  return 0;
+}
