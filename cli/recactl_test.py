@@ -34,7 +34,7 @@ PYTHON = "/usr/bin/python3"
 EXAMPLES = os.path.join(os.path.dirname(HERE), "examples")
 NOW_US = int(time.time() * 1e6)
 
-# Like examples/real_data.yaml (which Bazel cannot see: the root package does not export it).
+# Like examples/real_data.yaml.
 REAL_DATA_YAML = """\
 name: reca-real-data
 steps: 2000

@@ -2,6 +2,7 @@
 // flags -> options, RocksDB, the core, the gRPC services, a ticker.
 #include <atomic>
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -49,7 +50,8 @@ int main(int argc, char** argv) {
   using reca::coordinator::Coordinator;
 
   reca::coordinator::CoordinatorOptions options;
-  options.runs_root = absl::GetFlag(FLAGS_runs_root);
+  // Absolute, so that workers started from another directory find the same place.
+  options.runs_root = std::filesystem::absolute(absl::GetFlag(FLAGS_runs_root)).lexically_normal().string();
   options.lease_ttl = absl::Seconds(absl::GetFlag(FLAGS_lease_ttl_s));
   options.heartbeat_interval = absl::Seconds(absl::GetFlag(FLAGS_heartbeat_interval_s));
   options.max_spec_bytes = absl::GetFlag(FLAGS_max_spec_bytes);

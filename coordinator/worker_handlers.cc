@@ -137,17 +137,13 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(const v1::Hea
       job.mutable_attempt()->add_started_ranks(rs.rank());
       if (IsActive(job.state())) started_changed.insert(job.id());
     }
-    if (!IsActive(job.state()) || job.cancel_requested()) {
-      if (rs.running()) cancel(rs, job.cancel_requested() ? "job cancelled" : "job " + v1::JobState_Name(job.state()));
-      continue;
-    }
     if (rs.has_progress()) {
       v1::RankProgress progress = rs.progress();
       progress.set_rank(rs.rank());
       progress.set_update_unix_micros(now);
       while (job.progress_size() <= rs.rank()) job.add_progress()->set_rank(job.progress_size() - 1);
       *job.mutable_progress(rs.rank()) = progress;
-      progressed.insert(job.id());
+      if (IsActive(job.state())) progressed.insert(job.id());
     }
     for (const v1::MetricPoint& p : rs.points()) {
       if (points_left-- <= 0) break;
@@ -156,6 +152,11 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(const v1::Hea
       stored.set_rank(rs.rank());
       if (stored.unix_micros() == 0) stored.set_unix_micros(now);
       points.Put(keys::Metric(job.id(), p.name(), rs.rank(), p.step()), stored.SerializeAsString());
+    }
+    // Progress and points of the current attempt are recorded even after the
+    // job ended: a rank's last lines often arrive after its exit report.
+    if ((!IsActive(job.state()) || job.cancel_requested()) && rs.running()) {
+      cancel(rs, job.cancel_requested() ? "job cancelled" : "job " + v1::JobState_Name(job.state()));
     }
   }
   if (!points.empty()) RECA_RETURN_IF_ERROR(deps_.store.Write(points));
@@ -247,7 +248,9 @@ absl::StatusOr<v1::ReportExitResponse> Coordinator::HandleReportExit(const v1::R
   v1::Job updated = job;
   updated.mutable_attempt()->add_exited_ranks(request.rank());
   std::string what = absl::StrCat("rank ", request.rank(), " on ", request.worker_id(), ": ", CauseText(request));
-  if (!request.message().empty()) absl::StrAppend(&what, ": ", request.message());
+  if (request.cause() != v1::EXIT_CAUSE_SUCCESS && !request.message().empty()) {
+    absl::StrAppend(&what, ": ", request.message());
+  }
   if (request.cause() != v1::EXIT_CAUSE_SUCCESS && IsActive(job.state()) && !job.cancel_requested()) {
     RECA_RETURN_IF_ERROR(FailJob(*entry, std::move(updated), what));
   } else {

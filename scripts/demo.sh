@@ -1,31 +1,49 @@
 #!/usr/bin/env bash
-# `make demo`: the main job on the local default, until the service exists.
-# A tiny mar (Harmon-like) model is pre-trained on shapes-world images with
-# *sparse* captions (text-to-image + captioning), then post-trained with RecA
-# (reconstruction from its own understanding embedding + captioning, 2 + 2
-# batches per step; examples/pretrain.yaml and examples/reca.yaml)
-# on images alone. Losses print as they fall; PNG grids land in runs/demo/.
+# `make demo`: the main job on the embedded local cluster (DESIGN.md §5.7).
+# `recactl local up` starts a coordinator and two workers on loopback (state and
+# checkpoints under runs/demo/); a tiny mar (Harmon-like) model is pre-trained on
+# shapes-world images with *sparse* captions (text-to-image + captioning), then
+# post-trained with RecA (reconstruction from its own understanding embedding +
+# captioning) starting from the pre-training job's last checkpoint. Each job has
+# 2 data-parallel ranks, one on each worker; recactl follows both with progress
+# bars, prints a summary and stops the cluster.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-TRAIN=${TRAIN:-build/bin/reca-train}
-OUT=${OUT:-runs/demo}
+BIN=${BIN:-build/bin}
+DIR=${DIR:-runs/demo}
 PRETRAIN_STEPS=${PRETRAIN_STEPS:-800}
 RECA_STEPS=${RECA_STEPS:-400}
-THREADS=${THREADS:-1}  # LibTorch intra-op threads; GEMMs use all cores through OpenBLAS
+RECACTL=("$BIN/recactl")
+export RECA_BIN="$BIN"
 
-rm -rf "$OUT/pretrain" "$OUT/reca"  # a fresh demo (reca-train itself resumes where a run stopped)
-echo "== 1/2 pre-training: text-to-image + captioning on sparse-caption shapes (${PRETRAIN_STEPS} steps)"
-"$TRAIN" --spec=examples/pretrain.yaml --steps="$PRETRAIN_STEPS" --threads="$THREADS" \
-  --progress=false --out="$OUT/pretrain"
-echo
-echo "== 2/2 RecA: reconstruction from the understanding embedding + captioning, no captions needed for recon (${RECA_STEPS} steps)"
-"$TRAIN" --spec=examples/reca.yaml --model.init="$OUT/pretrain/model.safetensors" --steps="$RECA_STEPS" \
-  --threads="$THREADS" --progress=false --out="$OUT/reca"
-echo
-echo "Done. Compare before/after RecA:"
-echo "  reconstructions: $OUT/pretrain/recon_final.png  vs  $OUT/reca/recon_final.png"
-echo "  text-to-image:   $OUT/pretrain/t2i_final.png    vs  $OUT/reca/t2i_final.png"
-echo "  weights:         $OUT/reca/model.safetensors (safetensors; loads in Python)"
-echo "  checkpoints:     $OUT/reca/checkpoints/ (resume: rerun the same command)"
-echo "  metrics:         $OUT/reca/metrics.jsonl (one JSON line per step)"
+step() { printf '\n== %s\n' "$*"; }
+
+step "1/5 starting the local cluster: a coordinator and 2 workers (1 CPU slot each) in $DIR"
+"${RECACTL[@]}" local down --dir "$DIR" >/dev/null 2>&1 || true
+rm -rf "$DIR"
+"${RECACTL[@]}" local up --dir "$DIR" --workers 2 --slots 1
+trap '"${RECACTL[@]}" local down --dir "$DIR" >/dev/null 2>&1 || true' EXIT
+export RECA_COORDINATOR
+RECA_COORDINATOR=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["address"])' "$DIR/cluster.json")
+
+# 2 ranks x 8 samples = the global batch of 16 that examples/*.yaml use on one rank.
+step "2/5 pre-training (examples/pretrain.yaml, ${PRETRAIN_STEPS} steps, 2 ranks): text-to-image + captioning on sparse-caption shapes"
+PRETRAIN=$("${RECACTL[@]}" submit examples/pretrain.yaml --ranks 2 --set batch_per_rank=8 \
+  --set steps="$PRETRAIN_STEPS")
+echo "submitted $PRETRAIN"
+"${RECACTL[@]}" watch "$PRETRAIN"
+
+step "3/5 RecA (examples/reca.yaml, ${RECA_STEPS} steps, 2 ranks) from $PRETRAIN's last checkpoint: reconstruction from the understanding embedding, no captions needed"
+RECA=$("${RECACTL[@]}" submit examples/reca.yaml --ranks 2 --set batch_per_rank=8 --set steps="$RECA_STEPS" \
+  --set model.init="job:$PRETRAIN")
+echo "submitted $RECA"
+"${RECACTL[@]}" watch "$RECA"
+
+step "4/5 summary"
+"${RECACTL[@]}" list
+python3 scripts/demo_summary.py "$PRETRAIN" "$RECA"
+
+step "5/5 stopping the cluster"
+"${RECACTL[@]}" local down --dir "$DIR"
+trap - EXIT

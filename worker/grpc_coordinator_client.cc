@@ -33,8 +33,14 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
 
 std::unique_ptr<GrpcCoordinatorClient> GrpcCoordinatorClient::Create(
     const std::string& target, absl::Duration deadline) {
-  auto channel =
-      grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  // Reconnect within a second of the coordinator coming back (gRPC's default
+  // backoff grows to 2 minutes), well inside a lease TTL.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  auto channel = grpc::CreateCustomChannel(
+      target, grpc::InsecureChannelCredentials(), args);
   return std::make_unique<GrpcCoordinatorClient>(
       v1::WorkerService::NewStub(channel), deadline);
 }

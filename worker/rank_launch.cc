@@ -135,7 +135,12 @@ absl::StatusOr<ProcessSpec> PrepareRankLaunch(const v1::Assignment& a,
            {"MASTER_PORT", absl::StrCat(a.master_port())},
            {"RECA_JOB_ID", a.job_id()},
            {"RECA_EPOCH", absl::StrCat(a.epoch())},
-           {"RECA_WORKER_ID", o.worker_id}};
+           {"RECA_WORKER_ID", o.worker_id},
+           // One slot's share of the cores: without these, OpenBLAS (and
+           // OpenMP) in every rank start a thread per core and the ranks of
+           // one worker oversubscribe it.
+           {"OPENBLAS_NUM_THREADS", absl::StrCat(threads)},
+           {"OMP_NUM_THREADS", absl::StrCat(threads)}};
   p.log_path = dir + "/train.log";
   return p;
 }

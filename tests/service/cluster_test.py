@@ -1,0 +1,252 @@
+#!/usr/bin/python3
+"""The control plane as processes on loopback (issue 4): a real reca-coordinator
+and two reca-worker daemons run a real 2-rank reca-train job to completion; a
+coordinator killed with SIGKILL mid-queue restarts from RocksDB with nothing
+lost; the API works from Python's grpcio (generated stubs) and from recactl.
+
+usage: cluster_test.py COORDINATOR WORKER TRAINER RECACTL_PY STUB
+  the three binaries, cli/recactl.py, and one generated stub file
+  (<stubs>/reca/v1/job_service_pb2.py: its folder's grandparent is the stubs root).
+"""
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import uuid
+
+COORDINATOR, WORKER, TRAINER, RECACTL_PY, STUB = (os.path.abspath(a) for a in sys.argv[1:6])
+del sys.argv[1:6]
+PY_STUBS = os.path.dirname(os.path.dirname(os.path.dirname(STUB)))
+sys.path.insert(0, PY_STUBS)
+
+import grpc  # noqa: E402
+from reca.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc  # noqa: E402
+
+TERMINAL = {job_pb2.SUCCEEDED, job_pb2.FAILED, job_pb2.CANCELLED}
+JOB_TIMEOUT_S = 240
+
+
+def tiny_spec(name, steps=12, every=6):
+    return {"name": name, "steps": steps, "batch_per_rank": 2, "log_every": 4,
+            "model": {"family": "mar", "preset": "tiny"},
+            "checkpoint": {"every": every, "keep": 0}}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    """The processes and their folders; every wait is bounded."""
+
+    def __init__(self, root):
+        self.root = root
+        self.logs = os.path.join(root, "logs")
+        os.makedirs(self.logs, exist_ok=True)
+        self.port = None
+        self.coordinator = None
+        self.workers = []
+        base = random.randrange(20000, 60000, 100)  # rendezvous ports, away from other tests'
+        self.ranges = [f"{base}-{base + 49}", f"{base + 50}-{base + 99}"]
+
+    def start_coordinator(self):
+        port_file = os.path.join(self.root, "port")
+        if os.path.exists(port_file):
+            os.remove(port_file)
+        listen = f"127.0.0.1:{self.port or 0}"
+        with open(os.path.join(self.logs, "coordinator.log"), "a") as log:
+            self.coordinator = subprocess.Popen(
+                [COORDINATOR, f"--listen={listen}", f"--port_file={port_file}",
+                 f"--db={self.root}/db", f"--runs_root={self.root}/runs", "--lease_ttl_s=6",
+                 "--heartbeat_interval_s=0.5"], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while not os.path.exists(port_file):
+            if self.coordinator.poll() is not None or time.time() > deadline:
+                raise RuntimeError("coordinator did not start:\n" + self.log("coordinator"))
+            time.sleep(0.05)
+        with open(port_file) as f:
+            self.port = int(f.read())
+        self.address = f"127.0.0.1:{self.port}"
+
+    def start_workers(self):
+        for i, ports in enumerate(self.ranges):
+            with open(os.path.join(self.logs, f"w{i + 1}.log"), "a") as log:
+                self.workers.append(subprocess.Popen(
+                    [WORKER, f"--coordinator={self.address}", f"--worker_id=w{i + 1}",
+                     "--cpu_slots=1", "--address=127.0.0.1", f"--rendezvous_ports={ports}", "--threads=1",
+                     f"--trainer={TRAINER}", "--stop_grace_s=10"],
+                    stdout=log, stderr=subprocess.STDOUT))
+
+    def log(self, name):
+        path = os.path.join(self.logs, f"{name}.log")
+        if not os.path.exists(path):
+            return ""
+        with open(path, errors="replace") as f:
+            return f.read()[-6000:]
+
+    def stop(self):
+        procs = self.workers + ([self.coordinator] if self.coordinator else [])
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+class ClusterTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="reca-cluster-", dir=os.environ.get("TEST_TMPDIR"))
+        cls.cluster = Cluster(cls.root)
+        cls.cluster.start_coordinator()
+        cls.cluster.start_workers()
+        cls.connect()
+
+    @classmethod
+    def connect(cls):
+        if getattr(cls, "channel", None) is not None:
+            cls.channel.close()
+        # Its own subchannel (not one shared with a closed channel, still in
+        # reconnect backoff from the killed coordinator) and a short backoff.
+        cls.channel = grpc.insecure_channel(cls.cluster.address, options=[
+            ("grpc.use_local_subchannel_pool", 1), ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000)])
+        grpc.channel_ready_future(cls.channel).result(timeout=30)
+        cls.jobs = job_service_pb2_grpc.JobServiceStub(cls.channel)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.stop()
+        if os.environ.get("KEEP_CLUSTER_TEST_DIR"):
+            print("cluster folder kept:", cls.root)
+        else:
+            shutil.rmtree(cls.root, ignore_errors=True)
+
+    def submit(self, spec, ranks=1, request_id=None):
+        request = job_service_pb2.SubmitJobRequest(request_id=request_id or str(uuid.uuid4()))
+        from google.protobuf import json_format
+        json_format.ParseDict(spec, request.spec)
+        request.resources.ranks = ranks
+        return self.jobs.SubmitJob(request, timeout=10)
+
+    def watch(self, job_id):
+        """Follows WatchJob until the job ends; returns (job, events)."""
+        events, job = [], None
+        for update in self.jobs.WatchJob(job_service_pb2.WatchJobRequest(job_id=job_id), timeout=JOB_TIMEOUT_S):
+            job = update.job
+            events.extend(update.events)
+        self.assertIsNotNone(job)
+        return job, events
+
+    def diagnostics(self, job=None):
+        text = "\n--- coordinator ---\n" + self.cluster.log("coordinator")
+        for w in ("w1", "w2"):
+            text += f"\n--- {w} ---\n" + self.cluster.log(w)
+        if job is not None:
+            for r in range(len(job.attempt.placements)):
+                path = os.path.join(job.output_dir, "ranks", f"rank-{r}", "train.log")
+                if os.path.exists(path):
+                    with open(path, errors="replace") as f:
+                        text += f"\n--- rank {r} ---\n" + f.read()[-3000:]
+        return text
+
+    def test_1_health_and_reflection(self):
+        check = self.channel.unary_unary("/grpc.health.v1.Health/Check",
+                                         request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        self.assertEqual(check(b"", timeout=5), b"\x08\x01")  # status: SERVING
+        reflect = self.channel.stream_stream("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                                             request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        reply = b"".join(reflect(iter([b"\x3a\x00"]), timeout=5))  # list_services: ""
+        self.assertIn(b"reca.v1.JobService", reply)
+        self.assertIn(b"reca.v1.WorkerService", reply)
+
+    def test_2_two_rank_job_runs_to_completion(self):
+        submitted = self.submit(tiny_spec("it-2rank"), ranks=2)
+        self.assertTrue(submitted.created)
+        job, events = self.watch(submitted.job.id)
+        self.assertEqual(job_pb2.JobState.Name(job.state), "SUCCEEDED", self.diagnostics(job))
+        self.assertEqual(sorted(p.worker_id for p in job.attempt.placements), ["w1", "w2"])
+        states = [job_pb2.JobState.Name(e.state) for e in events]
+        for s in ("QUEUED", "SCHEDULED", "RUNNING", "SUCCEEDED"):
+            self.assertIn(s, states)
+        self.assertEqual(job.latest_checkpoint_step, 12)
+        ckpts = self.jobs.ListCheckpoints(job_service_pb2.ListCheckpointsRequest(job_id=job.id), timeout=10)
+        self.assertEqual([c.step for c in ckpts.checkpoints], [6, 12])
+        for c in ckpts.checkpoints:
+            self.assertEqual(len(c.manifest_sha256), 64)
+            self.assertTrue(os.path.exists(os.path.join(c.path, "MANIFEST.json")), c.path)
+        loss = self.jobs.GetMetrics(job_service_pb2.GetMetricsRequest(job_id=job.id, names=["loss"], rank=0),
+                                    timeout=10)
+        self.assertEqual([p.step for p in loss.points], list(range(1, 13)))
+        both = self.jobs.GetMetrics(job_service_pb2.GetMetricsRequest(job_id=job.id, names=["loss"], rank=-1),
+                                    timeout=10)
+        self.assertEqual({p.rank for p in both.points}, {0, 1})
+        self.assertTrue(os.path.exists(os.path.join(job.output_dir, "model.safetensors")))
+
+    def test_3_coordinator_restart_mid_queue_loses_nothing(self):
+        # Too big for the 2-slot fleet: they stay queued.
+        ids = [self.submit(tiny_spec(f"it-queued-{i}"), ranks=3, request_id=f"queued-{i}").job.id
+               for i in range(2)]
+        before = {j.id: j for j in self.jobs.ListJobs(job_service_pb2.ListJobsRequest(), timeout=10).jobs}
+        self.assertIn("needs 3 cpu slots; the fleet has 2", before[ids[0]].queue_reason)
+
+        self.cluster.coordinator.kill()  # SIGKILL: no shutdown path runs
+        self.cluster.coordinator.wait()
+        self.cluster.start_coordinator()  # same port, same RocksDB
+        self.connect()
+
+        after = {j.id: j for j in self.jobs.ListJobs(job_service_pb2.ListJobsRequest(), timeout=10).jobs}
+        self.assertEqual(sorted(after), sorted(before))
+        for job_id, job in before.items():
+            self.assertEqual(after[job_id].state, job.state, job_id)
+            self.assertEqual(after[job_id].spec, job.spec, job_id)
+        again = self.submit(tiny_spec("it-queued-0"), ranks=3, request_id="queued-0")
+        self.assertFalse(again.created)
+        self.assertEqual(again.job.id, ids[0])
+        # The workers carry on with the restarted coordinator: a new job runs.
+        job, _ = self.watch(self.submit(tiny_spec("it-after-restart", steps=4, every=0)).job.id)
+        self.assertEqual(job_pb2.JobState.Name(job.state), "SUCCEEDED", self.diagnostics(job))
+        for job_id in ids:
+            cancelled = self.jobs.CancelJob(job_service_pb2.CancelJobRequest(job_id=job_id), timeout=10)
+            self.assertEqual(cancelled.job.state, job_pb2.CANCELLED)
+
+    def test_4_recactl_submit_wait_get_metrics(self):
+        spec_path = os.path.join(self.root, "job.yaml")
+        with open(spec_path, "w") as f:
+            json.dump(tiny_spec("it-recactl", steps=4, every=0), f)  # JSON is YAML
+        env = dict(os.environ, RECA_COORDINATOR=self.cluster.address, RECA_PY_STUBS=PY_STUBS)
+        run = lambda *args: subprocess.run(["/usr/bin/python3", RECACTL_PY, *args], env=env, capture_output=True, text=True,
+                                           timeout=JOB_TIMEOUT_S)
+        submitted = run("submit", spec_path, "--ranks", "2", "--set", "optimizer.lr=2e-4")
+        self.assertEqual(submitted.returncode, 0, submitted.stderr)
+        job_id = submitted.stdout.strip().splitlines()[-1]
+        self.assertTrue(job_id.startswith("job-"), submitted.stdout)
+        watched = run("watch", job_id)
+        self.assertEqual(watched.returncode, 0, watched.stdout + watched.stderr + self.diagnostics())
+        got = run("get", job_id, "--json")
+        self.assertEqual(got.returncode, 0, got.stderr)
+        job = json.loads(got.stdout)
+        self.assertEqual(job["job"]["state"] if "job" in job else job["state"], "SUCCEEDED")
+        metrics = run("metrics", job_id, "--name", "loss", "--csv")
+        self.assertEqual(metrics.returncode, 0, metrics.stderr)
+        self.assertGreaterEqual(len(metrics.stdout.strip().splitlines()), 5)  # header + 4 steps
+        bad = run("submit", spec_path, "--set", "optimizer.lr=-1")
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("spec.optimizer.lr", bad.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
