@@ -369,7 +369,11 @@ class Client:
     def __init__(self, address, timeout):
         self.address = address
         self.timeout = timeout
-        self.channel = grpc.insecure_channel(address)
+        # Reconnect within a second of a restarted coordinator coming back
+        # (gRPC's default backoff grows to minutes).
+        self.channel = grpc.insecure_channel(address, options=[
+            ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1000)])
         self.stub = pb.job_service_pb2_grpc.JobServiceStub(self.channel)
 
     def call(self, method, request, attempts=READ_ATTEMPTS, retry_deadline=False):

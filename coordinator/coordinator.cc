@@ -256,6 +256,23 @@ int Coordinator::PickRendezvousPort(const WorkerEntry& worker, int64_t epoch) co
   return lo + static_cast<int>(epoch % span);
 }
 
+int Coordinator::FreeGpuIndex(const std::string& worker_id, const v1::Attempt& placing) const {
+  std::set<int> used;
+  for (const v1::Placement& p : placing.placements()) {
+    if (p.worker_id() == worker_id) used.insert(p.gpu_index());
+  }
+  for (const std::string& id : unfinished_) {
+    const v1::Job& job = jobs_.at(id).job;
+    if (job.resources().accelerator() != v1::GPU) continue;
+    for (const v1::Placement& p : job.attempt().placements()) {
+      if (p.worker_id() == worker_id && HoldsSlot(job, p.rank())) used.insert(p.gpu_index());
+    }
+  }
+  int index = 0;
+  while (used.count(index)) ++index;
+  return index;  // the scheduler only places a rank where a GPU slot is free
+}
+
 absl::Status Coordinator::ScheduleQueued() {
   std::vector<const v1::Job*> queued;
   for (const std::string& id : unfinished_) {
@@ -301,11 +318,15 @@ absl::Status Coordinator::ScheduleQueued() {
     attempt->Clear();
     attempt->set_epoch(epoch);
     std::vector<std::string> where;
+    const bool gpu = updated.resources().accelerator() == v1::GPU;
     for (size_t r = 0; r < placed.worker_per_rank.size(); ++r) {
+      const int gpu_index = gpu ? FreeGpuIndex(placed.worker_per_rank[r], *attempt) : 0;
       v1::Placement* p = attempt->add_placements();
       p->set_rank(static_cast<int>(r));
       p->set_worker_id(placed.worker_per_rank[r]);
+      p->set_gpu_index(gpu_index);
       where.push_back(absl::StrCat("rank ", r, " on ", placed.worker_per_rank[r]));
+      if (gpu) absl::StrAppend(&where.back(), " (gpu ", gpu_index, ")");
     }
     const WorkerEntry& rank0 = workers_.at(placed.worker_per_rank[0]);
     attempt->set_master_addr(rank0.record.address());

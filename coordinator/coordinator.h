@@ -116,6 +116,10 @@ class Coordinator : public JobHandler, public WorkerHandler {
   absl::Status DropWorker(const std::string& worker_id, const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ScheduleQueued() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int PickRendezvousPort(const WorkerEntry& worker, int64_t epoch) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The lowest GPU index on the worker that no slot-holding rank (nor an
+  // earlier rank of `placing`) uses.
+  int FreeGpuIndex(const std::string& worker_id, const v1::Attempt& placing) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether `rank` of `job` still holds its slot on its worker.
   static bool HoldsSlot(const v1::Job& job, int rank);
   static bool IsActive(v1::JobState state) {

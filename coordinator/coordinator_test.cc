@@ -428,6 +428,32 @@ TEST_F(CoordinatorTest, WatchSeesEveryChangeUntilCancelled) {
   EXPECT_EQ(updates.size(), n);
 }
 
+TEST_F(CoordinatorTest, GpuRanksGetDistinctDevicesOnTheirWorker) {
+  v1::RegisterWorkerRequest r;
+  r.set_worker_id("g1");
+  r.set_address("10.0.0.5");
+  r.set_gpu_slots(4);
+  r.set_rendezvous_port_min(29600);
+  r.set_rendezvous_port_max(29609);
+  ASSERT_TRUE(c_->HandleRegisterWorker(r).ok());
+  v1::SubmitJobRequest two = Request(2);
+  two.mutable_resources()->set_accelerator(v1::GPU);
+  v1::SubmitJobRequest one = Request(1);
+  one.mutable_resources()->set_accelerator(v1::GPU);
+  auto a = c_->HandleSubmitJob(two);
+  auto b = c_->HandleSubmitJob(one);
+  ASSERT_TRUE(a.ok() && b.ok());
+  v1::Job ja = Get(a->job().id()), jb = Get(b->job().id());
+  ASSERT_EQ(ja.state(), v1::SCHEDULED);
+  ASSERT_EQ(jb.state(), v1::SCHEDULED);
+  EXPECT_EQ(ja.attempt().placements(0).gpu_index(), 0);
+  EXPECT_EQ(ja.attempt().placements(1).gpu_index(), 1);
+  EXPECT_EQ(jb.attempt().placements(0).gpu_index(), 2);
+  EXPECT_EQ(ja.attempt().master_addr(), "10.0.0.5");
+  // A CPU job does not fit on a GPU-only worker.
+  EXPECT_EQ(Submit(1).queue_reason(), "needs 1 cpu slots; the fleet has 0 (0 workers with cpu slots)");
+}
+
 TEST_F(CoordinatorTest, ReRegisteringWorkerLosesItsOldRanks) {
   v1::Job job = StartTwoRankJob();
   const std::string new_lease = Register("w2");

@@ -7,17 +7,12 @@
 #include <string>
 
 #include <google/protobuf/message.h>
-#include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
 #include "reca/v1/job.pb.h"
 #include "reca/v1/job_spec.pb.h"
 
 namespace reca::coordinator {
-
-// The message as the JSON tree a YAML spec would be: set fields only, numbers
-// as numbers (unlike proto3 JSON, which writes 64-bit integers as strings).
-nlohmann::json ProtoToJson(const google::protobuf::Message& message);
 
 // INVALID_ARGUMENT naming the first field (`path`.a.b) carrying unknown fields:
 // a client built against another version of the API sent something this

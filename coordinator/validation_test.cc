@@ -60,17 +60,5 @@ TEST(ValidationTest, Resources) {
   EXPECT_TRUE(ValidateResources(r).ok());
 }
 
-TEST(ValidationTest, ProtoToJsonKeepsNumbersAndOnlySetFields) {
-  v1::JobSpec spec;
-  spec.set_steps(5);
-  spec.set_seed(18446744073709551615ull);
-  spec.mutable_data()->add_sources()->set_type("shapes");
-  nlohmann::json j = ProtoToJson(spec);
-  EXPECT_TRUE(j["steps"].is_number_integer());
-  EXPECT_EQ(j["seed"].get<uint64_t>(), 18446744073709551615ull);
-  EXPECT_EQ(j["data"]["sources"][0]["type"], "shapes");
-  EXPECT_FALSE(j.contains("batch_per_rank"));
-}
-
 }  // namespace
 }  // namespace reca::coordinator

@@ -199,6 +199,8 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(const v1::Hea
       *a->mutable_spec() = job.spec();
       a->set_output_dir(job.output_dir());
       a->set_threads(job.resources().threads_per_rank());
+      a->set_accelerator(job.resources().accelerator());
+      a->set_gpu_index(p.gpu_index());
     }
   }
   return response;

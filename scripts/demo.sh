@@ -42,7 +42,7 @@ echo "submitted $RECA"
 
 step "4/5 summary"
 "${RECACTL[@]}" list
-python3 scripts/demo_summary.py "$PRETRAIN" "$RECA"
+/usr/bin/python3 scripts/demo_summary.py "$PRETRAIN" "$RECA"
 
 step "5/5 stopping the cluster"
 "${RECACTL[@]}" local down --dir "$DIR"

@@ -1,63 +1,12 @@
 #include "worker/rank_launch.h"
 
-#include <google/protobuf/descriptor.h>
-#include <google/protobuf/util/json_util.h>
-
-#include <cerrno>
-#include <cstdlib>
-#include <nlohmann/json.hpp>
-
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/proto_json.h"
 #include "reca/file_util.h"
 #include "reca/status.h"
 
 namespace reca {
-namespace {
-
-using google::protobuf::Descriptor;
-using google::protobuf::FieldDescriptor;
-using Json = nlohmann::ordered_json;
-
-// Proto JSON writes (u)int64 as strings; turn them back into numbers.
-absl::Status UnquoteInt64(const Descriptor* d, Json* j) {
-  if (!j->is_object()) return absl::OkStatus();
-  for (auto it = j->begin(); it != j->end(); ++it) {
-    const FieldDescriptor* f = d->FindFieldByName(it.key());
-    if (f == nullptr || f->is_map()) continue;
-    auto fix = [&](Json* v) -> absl::Status {
-      if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE)
-        return UnquoteInt64(f->message_type(), v);
-      if (!v->is_string()) return absl::OkStatus();
-      const std::string s = v->get<std::string>();
-      errno = 0;
-      char* end = nullptr;
-      if (f->cpp_type() == FieldDescriptor::CPPTYPE_INT64) {
-        const long long x = std::strtoll(s.c_str(), &end, 10);
-        if (errno == 0 && end != s.c_str() && *end == '\0')
-          *v = static_cast<int64_t>(x);
-      } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_UINT64) {
-        const unsigned long long x = std::strtoull(s.c_str(), &end, 10);
-        if (errno == 0 && end != s.c_str() && *end == '\0')
-          *v = static_cast<uint64_t>(x);
-      } else {
-        return absl::OkStatus();
-      }
-      if (v->is_string())
-        return absl::InternalError(
-            absl::StrCat("spec.", f->name(), ": not an integer: ", s));
-      return absl::OkStatus();
-    };
-    if (it.value().is_array()) {
-      for (Json& v : it.value()) RECA_RETURN_IF_ERROR(fix(&v));
-    } else {
-      RECA_RETURN_IF_ERROR(fix(&it.value()));
-    }
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 std::string RankDir(const std::string& output_dir, int rank) {
   return absl::StrCat(output_dir, "/ranks/rank-", rank);
@@ -73,19 +22,7 @@ std::string CheckpointsDir(const std::string& output_dir) {
 }
 
 absl::StatusOr<std::string> JobSpecToTrainerJson(const v1::JobSpec& spec) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  std::string text;
-  const auto status =
-      google::protobuf::util::MessageToJsonString(spec, &text, options);
-  if (!status.ok())
-    return absl::InternalError(
-        absl::StrCat("job spec to JSON: ", status.ToString()));
-  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded())
-    return absl::InternalError("job spec to JSON: protobuf wrote invalid JSON");
-  RECA_RETURN_IF_ERROR(UnquoteInt64(v1::JobSpec::descriptor(), &j));
-  return j.dump(2) + "\n";
+  return ProtoToJson(spec).dump(2) + "\n";
 }
 
 absl::StatusOr<ProcessSpec> PrepareRankLaunch(const v1::Assignment& a,
@@ -141,6 +78,14 @@ absl::StatusOr<ProcessSpec> PrepareRankLaunch(const v1::Assignment& a,
            // one worker oversubscribe it.
            {"OPENBLAS_NUM_THREADS", absl::StrCat(threads)},
            {"OMP_NUM_THREADS", absl::StrCat(threads)}};
+  if (a.accelerator() == v1::GPU) {
+    // The rank sees only its own device, as cuda:0.
+    if (a.gpu_index() < 0)
+      return absl::InvalidArgumentError(
+          absl::StrCat("assignment: gpu_index ", a.gpu_index(), " < 0"));
+    p.argv.push_back("--device=cuda");
+    p.env["CUDA_VISIBLE_DEVICES"] = absl::StrCat(a.gpu_index());
+  }
   p.log_path = dir + "/train.log";
   return p;
 }

@@ -64,5 +64,27 @@ TEST(RankLaunchTest, RejectsUnusableAssignments) {
       std::filesystem::exists(a.output_dir() + "/ranks/rank-0/spec.json"));
 }
 
+TEST(RankLaunchTest, GpuRankSeesOnlyItsDevice) {
+  RankLaunchOptions o;
+  o.trainer_path = "reca-train";
+  o.default_threads = 2;
+  v1::Assignment a;
+  a.set_job_id("j");
+  a.set_world_size(1);
+  a.set_master_addr("127.0.0.1");
+  a.set_master_port(29500);
+  a.set_output_dir(testing::TempDir() + "/rank_launch_gpu");
+  absl::StatusOr<ProcessSpec> cpu = PrepareRankLaunch(a, o);
+  ASSERT_TRUE(cpu.ok()) << cpu.status();
+  EXPECT_EQ(cpu->env.count("CUDA_VISIBLE_DEVICES"), 0u);
+  EXPECT_EQ(cpu->env.at("OPENBLAS_NUM_THREADS"), "2");
+  a.set_accelerator(v1::GPU);
+  a.set_gpu_index(3);
+  absl::StatusOr<ProcessSpec> gpu = PrepareRankLaunch(a, o);
+  ASSERT_TRUE(gpu.ok()) << gpu.status();
+  EXPECT_EQ(gpu->env.at("CUDA_VISIBLE_DEVICES"), "3");
+  EXPECT_EQ(gpu->argv.back(), "--device=cuda");
+}
+
 }  // namespace
 }  // namespace reca
