@@ -142,8 +142,10 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(const v1::Hea
       progress.set_rank(rs.rank());
       progress.set_update_unix_micros(now);
       while (job.progress_size() <= rs.rank()) job.add_progress()->set_rank(job.progress_size() - 1);
-      *job.mutable_progress(rs.rank()) = progress;
-      if (IsActive(job.state())) progressed.insert(job.id());
+      v1::RankProgress& current = *job.mutable_progress(rs.rank());
+      const bool moved = current.step() != progress.step() || current.loss() != progress.loss();
+      current = progress;
+      if (moved && IsActive(job.state())) progressed.insert(job.id());  // watchers see real changes only
     }
     for (const v1::MetricPoint& p : rs.points()) {
       if (points_left-- <= 0) break;
