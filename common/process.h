@@ -20,6 +20,9 @@ struct ProcessSpec {
   std::map<std::string, std::string> env;   // added to (and overriding) the parent's environment
   std::string log_path;                     // stdout + stderr, appended; empty = inherit
   std::string working_dir;                  // empty = the parent's
+  // SIGKILL it when the thread that launched it dies (Linux PR_SET_PDEATHSIG):
+  // a crashed worker daemon leaves no rank running unsupervised.
+  bool die_with_parent = false;
 };
 
 // How a process ended, classified for the coordinator's restart policy.

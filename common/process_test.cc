@@ -102,5 +102,24 @@ TEST(ProcessTest, UnexecutableProgramIsALaunchError) {
   EXPECT_THAT(std::string(bad_log.status().message()), HasSubstr("/nonexistent/dir/x.log"));
 }
 
+TEST(ProcessTest, DiesWithTheThreadThatLaunchedIt) {
+  // What a crashed worker daemon's ranks do: the kernel kills them.
+  PosixProcessLauncher launcher;
+  std::unique_ptr<Process> orphan, kept;
+  std::thread launching([&] {
+    ProcessSpec spec{{"/bin/sleep", "30"}, {}, "", ""};
+    spec.die_with_parent = true;
+    orphan = launcher.Launch(spec).value();
+    kept = launcher.Launch({{"/bin/sleep", "30"}, {}, "", ""}).value();
+  });
+  launching.join();
+  const auto start = std::chrono::steady_clock::now();
+  ExitInfo exit = orphan->Wait();
+  EXPECT_EQ(exit.signal, SIGKILL);  // (classified as out-of-memory, as any SIGKILL nobody here sent)
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_FALSE(kept->Poll().has_value());  // without the option it lives on
+  kept->Stop(absl::Seconds(1));
+}
+
 }  // namespace
 }  // namespace reca

@@ -87,6 +87,7 @@ absl::StatusOr<ProcessSpec> PrepareRankLaunch(const v1::Assignment& a,
     p.env["CUDA_VISIBLE_DEVICES"] = absl::StrCat(a.gpu_index());
   }
   p.log_path = dir + "/train.log";
+  p.die_with_parent = true;  // a crashed worker leaves no unsupervised rank
   return p;
 }
 
