@@ -7,6 +7,7 @@
 #define RECA_COMMON_PROTO_JSON_H_
 
 #include <google/protobuf/message.h>
+
 #include <nlohmann/json.hpp>
 
 namespace reca {

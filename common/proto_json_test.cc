@@ -19,7 +19,8 @@ TEST(ProtoJsonTest, SetFieldsOnlyWithNumbersAsNumbers) {
   EXPECT_DOUBLE_EQ(j["optimizer"]["lr"].get<double>(), 1e-4);
   EXPECT_EQ(j["data"]["sources"][0]["type"], "shapes");
   EXPECT_EQ(j["data"]["sources"][0]["shards"][0], "a-{0..3}.tar");
-  EXPECT_FALSE(j.contains("batch_per_rank"));  // unset: the trainer's default applies
+  EXPECT_FALSE(
+      j.contains("batch_per_rank"));  // unset: the trainer's default applies
   EXPECT_EQ(ProtoToJson(v1::JobSpec()).dump(), "{}");
 }
 

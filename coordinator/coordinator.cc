@@ -16,12 +16,14 @@
 namespace reca::coordinator {
 namespace {
 
-absl::StatusOr<int64_t> LoadCounter(const KvStore& store, const std::string& key) {
+absl::StatusOr<int64_t> LoadCounter(const KvStore& store,
+                                    const std::string& key) {
   RECA_ASSIGN_OR_RETURN(std::optional<std::string> value, store.Get(key));
   if (!value) return 1;
   int64_t n = 0;
   if (!absl::SimpleAtoi(*value, &n) || n < 1) {
-    return absl::DataLossError(absl::StrCat("coordinator store: ", key, ": not a counter: '", *value, "'"));
+    return absl::DataLossError(absl::StrCat("coordinator store: ", key,
+                                            ": not a counter: '", *value, "'"));
   }
   return n;
 }
@@ -35,7 +37,8 @@ bool Contains(const google::protobuf::RepeatedField<int32_t>& ranks, int rank) {
 Coordinator::Coordinator(CoordinatorDeps deps, CoordinatorOptions options)
     : deps_(deps), options_(std::move(options)) {}
 
-absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(CoordinatorDeps deps, CoordinatorOptions options) {
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
+    CoordinatorDeps deps, CoordinatorOptions options) {
   std::unique_ptr<Coordinator> c(new Coordinator(deps, std::move(options)));
   RECA_RETURN_IF_ERROR(c->Load());
   return c;
@@ -43,33 +46,42 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(CoordinatorDeps
 
 absl::Status Coordinator::Load() {
   absl::MutexLock lock(&mu_);
-  RECA_ASSIGN_OR_RETURN(next_job_seq_, LoadCounter(deps_.store, keys::kNextJobSeq));
-  RECA_ASSIGN_OR_RETURN(next_epoch_, LoadCounter(deps_.store, keys::kNextEpoch));
-  RECA_ASSIGN_OR_RETURN(std::vector<KeyValue> jobs, deps_.store.Scan(keys::kJobPrefix));
+  RECA_ASSIGN_OR_RETURN(next_job_seq_,
+                        LoadCounter(deps_.store, keys::kNextJobSeq));
+  RECA_ASSIGN_OR_RETURN(next_epoch_,
+                        LoadCounter(deps_.store, keys::kNextEpoch));
+  RECA_ASSIGN_OR_RETURN(std::vector<KeyValue> jobs,
+                        deps_.store.Scan(keys::kJobPrefix));
   for (const auto& [key, value] : jobs) {
     JobEntry entry;
     if (!entry.job.ParseFromString(value)) {
-      return absl::DataLossError(absl::StrCat("coordinator store: ", key, ": unreadable job record"));
+      return absl::DataLossError(
+          absl::StrCat("coordinator store: ", key, ": unreadable job record"));
     }
     entry.next_event_seq = entry.job.event_count();
     const std::string id = entry.job.id();
     bool holds = false;
-    for (int r = 0; r < entry.job.attempt().placements_size(); ++r) holds |= HoldsSlot(entry.job, r);
-    if (entry.job.state() == v1::QUEUED || IsActive(entry.job.state()) || holds) unfinished_.insert(id);
+    for (int r = 0; r < entry.job.attempt().placements_size(); ++r)
+      holds |= HoldsSlot(entry.job, r);
+    if (entry.job.state() == v1::QUEUED || IsActive(entry.job.state()) || holds)
+      unfinished_.insert(id);
     jobs_.emplace(id, std::move(entry));
   }
-  RECA_ASSIGN_OR_RETURN(std::vector<KeyValue> workers, deps_.store.Scan(keys::kWorkerPrefix));
+  RECA_ASSIGN_OR_RETURN(std::vector<KeyValue> workers,
+                        deps_.store.Scan(keys::kWorkerPrefix));
   const absl::Time expiry = deps_.clock.Now() + options_.lease_ttl;
   for (const auto& [key, value] : workers) {
     WorkerEntry entry;
     if (!entry.record.ParseFromString(value)) {
-      return absl::DataLossError(absl::StrCat("coordinator store: ", key, ": unreadable worker record"));
+      return absl::DataLossError(absl::StrCat("coordinator store: ", key,
+                                              ": unreadable worker record"));
     }
     entry.lease_expiry = expiry;  // a fresh TTL: see the header
     workers_.emplace(entry.record.id(), std::move(entry));
   }
-  std::cerr << "coordinator: loaded " << jobs_.size() << " jobs (" << unfinished_.size() << " unfinished), "
-            << workers_.size() << " worker leases\n";
+  std::cerr << "coordinator: loaded " << jobs_.size() << " jobs ("
+            << unfinished_.size() << " unfinished), " << workers_.size()
+            << " worker leases\n";
   return absl::OkStatus();
 }
 
@@ -78,17 +90,19 @@ Coordinator::JobEntry* Coordinator::FindJob(const std::string& id) {
   return it == jobs_.end() ? nullptr : &it->second;
 }
 
-absl::StatusOr<Coordinator::WorkerEntry*> Coordinator::CheckLease(const std::string& worker_id,
-                                                                  const std::string& lease_id) {
+absl::StatusOr<Coordinator::WorkerEntry*> Coordinator::CheckLease(
+    const std::string& worker_id, const std::string& lease_id) {
   auto it = workers_.find(worker_id);
   if (it == workers_.end() || it->second.record.lease_id() != lease_id) {
-    return absl::NotFoundError(absl::StrCat("worker ", worker_id, ": lease ", lease_id,
-                                            " is unknown or expired; stop its ranks and register again"));
+    return absl::NotFoundError(absl::StrCat(
+        "worker ", worker_id, ": lease ", lease_id,
+        " is unknown or expired; stop its ranks and register again"));
   }
   return &it->second;
 }
 
-absl::Status Coordinator::CommitJob(JobEntry& entry, v1::Job updated, const std::string& message,
+absl::Status Coordinator::CommitJob(JobEntry& entry, v1::Job updated,
+                                    const std::string& message,
                                     WriteBatch extra) {
   std::vector<v1::JobEvent> events;
   updated.set_version(entry.job.version() + 1);
@@ -99,7 +113,8 @@ absl::Status Coordinator::CommitJob(JobEntry& entry, v1::Job updated, const std:
     event.set_unix_micros(NowMicros());
     event.set_state(updated.state());
     event.set_message(message);
-    extra.Put(keys::Event(updated.id(), event.seq()), event.SerializeAsString());
+    extra.Put(keys::Event(updated.id(), event.seq()),
+              event.SerializeAsString());
     updated.set_event_count(entry.next_event_seq + 1);
     events.push_back(std::move(event));
   }
@@ -108,14 +123,16 @@ absl::Status Coordinator::CommitJob(JobEntry& entry, v1::Job updated, const std:
   entry.job = std::move(updated);
   entry.next_event_seq = entry.job.event_count();
   if (!message.empty()) {
-    std::cerr << "coordinator: " << entry.job.id() << ": " << v1::JobState_Name(entry.job.state()) << ": "
-              << message << "\n";
+    std::cerr << "coordinator: " << entry.job.id() << ": "
+              << v1::JobState_Name(entry.job.state()) << ": " << message
+              << "\n";
   }
   NotifyWatchers(entry.job, events);
   return absl::OkStatus();
 }
 
-void Coordinator::NotifyWatchers(const v1::Job& job, const std::vector<v1::JobEvent>& events) {
+void Coordinator::NotifyWatchers(const v1::Job& job,
+                                 const std::vector<v1::JobEvent>& events) {
   if (watches_.empty()) return;
   v1::WatchJobResponse update;
   bool built = false;
@@ -137,11 +154,13 @@ bool Coordinator::HoldsSlot(const v1::Job& job, int rank) {
   return Contains(job.attempt().started_ranks(), rank);
 }
 
-absl::Status Coordinator::FailJob(JobEntry& entry, v1::Job updated, const std::string& failure) {
+absl::Status Coordinator::FailJob(JobEntry& entry, v1::Job updated,
+                                  const std::string& failure) {
   updated.set_state(v1::FAILED);
   updated.set_failure(failure);
   updated.set_end_unix_micros(NowMicros());
-  RECA_RETURN_IF_ERROR(CommitJob(entry, std::move(updated), "failed: " + failure));
+  RECA_RETURN_IF_ERROR(
+      CommitJob(entry, std::move(updated), "failed: " + failure));
   return MaybeFinish(entry);
 }
 
@@ -151,12 +170,15 @@ absl::Status Coordinator::MaybeFinish(JobEntry& entry) {
   if (IsActive(job.state())) {
     int exited = job.attempt().exited_ranks_size();
     bool started_all_exited = true;
-    for (int r : job.attempt().started_ranks()) started_all_exited &= Contains(job.attempt().exited_ranks(), r);
+    for (int r : job.attempt().started_ranks())
+      started_all_exited &= Contains(job.attempt().exited_ranks(), r);
     v1::Job updated = job;
     if (job.cancel_requested() && started_all_exited) {
       updated.set_state(v1::CANCELLED);
       updated.set_end_unix_micros(NowMicros());
-      RECA_RETURN_IF_ERROR(CommitJob(entry, std::move(updated), "cancelled; every started rank has stopped"));
+      RECA_RETURN_IF_ERROR(
+          CommitJob(entry, std::move(updated),
+                    "cancelled; every started rank has stopped"));
     } else if (!job.cancel_requested() && exited == ranks) {
       updated.set_state(v1::SUCCEEDED);
       updated.set_end_unix_micros(NowMicros());
@@ -164,7 +186,8 @@ absl::Status Coordinator::MaybeFinish(JobEntry& entry) {
           entry, std::move(updated),
           absl::StrCat("succeeded: all ", ranks, " ranks exited 0",
                        job.latest_checkpoint_step() >= 0
-                           ? absl::StrCat("; last checkpoint step ", job.latest_checkpoint_step())
+                           ? absl::StrCat("; last checkpoint step ",
+                                          job.latest_checkpoint_step())
                            : "")));
     }
   }
@@ -196,13 +219,15 @@ absl::Status Coordinator::ExpireLeases() {
     if (w.lease_expiry <= now) expired.push_back(id);
   }
   for (const std::string& id : expired) {
-    RECA_RETURN_IF_ERROR(DropWorker(
-        id, absl::StrCat("worker ", id, " lost: no heartbeat for ", absl::FormatDuration(options_.lease_ttl))));
+    RECA_RETURN_IF_ERROR(
+        DropWorker(id, absl::StrCat("worker ", id, " lost: no heartbeat for ",
+                                    absl::FormatDuration(options_.lease_ttl))));
   }
   return absl::OkStatus();
 }
 
-absl::Status Coordinator::DropWorker(const std::string& worker_id, const std::string& why) {
+absl::Status Coordinator::DropWorker(const std::string& worker_id,
+                                     const std::string& why) {
   // Every job with a rank there loses that rank: active jobs fail, finished
   // ones stop waiting for it. The lease goes in the same batch as the first
   // job's transition, or alone.
@@ -215,18 +240,22 @@ absl::Status Coordinator::DropWorker(const std::string& worker_id, const std::st
     v1::Job updated = entry->job;
     std::vector<int> lost;
     for (const v1::Placement& p : updated.attempt().placements()) {
-      if (p.worker_id() == worker_id && HoldsSlot(updated, p.rank())) lost.push_back(p.rank());
+      if (p.worker_id() == worker_id && HoldsSlot(updated, p.rank()))
+        lost.push_back(p.rank());
     }
     if (lost.empty()) continue;
     for (int r : lost) updated.mutable_attempt()->add_exited_ranks(r);
     if (IsActive(updated.state()) && !updated.cancel_requested()) {
       updated.set_state(v1::FAILED);
-      updated.set_failure(absl::StrCat(why, " (rank ", absl::StrJoin(lost, ", rank "), ")"));
+      updated.set_failure(
+          absl::StrCat(why, " (rank ", absl::StrJoin(lost, ", rank "), ")"));
       updated.set_end_unix_micros(NowMicros());
       const std::string message = "failed: " + updated.failure();
-      RECA_RETURN_IF_ERROR(CommitJob(*entry, std::move(updated), message, std::move(drop)));
+      RECA_RETURN_IF_ERROR(
+          CommitJob(*entry, std::move(updated), message, std::move(drop)));
     } else {
-      RECA_RETURN_IF_ERROR(CommitJob(*entry, std::move(updated), why, std::move(drop)));
+      RECA_RETURN_IF_ERROR(
+          CommitJob(*entry, std::move(updated), why, std::move(drop)));
     }
     drop = WriteBatch();
     RECA_RETURN_IF_ERROR(MaybeFinish(*entry));
@@ -237,12 +266,15 @@ absl::Status Coordinator::DropWorker(const std::string& worker_id, const std::st
   return absl::OkStatus();
 }
 
-int Coordinator::PickRendezvousPort(const WorkerEntry& worker, int64_t epoch) const {
-  const int lo = worker.record.rendezvous_port_min(), hi = worker.record.rendezvous_port_max();
+int Coordinator::PickRendezvousPort(const WorkerEntry& worker,
+                                    int64_t epoch) const {
+  const int lo = worker.record.rendezvous_port_min(),
+            hi = worker.record.rendezvous_port_max();
   std::set<int> used;
   for (const std::string& id : unfinished_) {
     const v1::Job& job = jobs_.at(id).job;
-    if (job.attempt().placements_size() > 0 && job.attempt().placements(0).worker_id() == worker.record.id()) {
+    if (job.attempt().placements_size() > 0 &&
+        job.attempt().placements(0).worker_id() == worker.record.id()) {
       used.insert(job.attempt().master_port());
     }
   }
@@ -256,7 +288,8 @@ int Coordinator::PickRendezvousPort(const WorkerEntry& worker, int64_t epoch) co
   return lo + static_cast<int>(epoch % span);
 }
 
-int Coordinator::FreeGpuIndex(const std::string& worker_id, const v1::Attempt& placing) const {
+int Coordinator::FreeGpuIndex(const std::string& worker_id,
+                              const v1::Attempt& placing) const {
   std::set<int> used;
   for (const v1::Placement& p : placing.placements()) {
     if (p.worker_id() == worker_id) used.insert(p.gpu_index());
@@ -265,7 +298,8 @@ int Coordinator::FreeGpuIndex(const std::string& worker_id, const v1::Attempt& p
     const v1::Job& job = jobs_.at(id).job;
     if (job.resources().accelerator() != v1::GPU) continue;
     for (const v1::Placement& p : job.attempt().placements()) {
-      if (p.worker_id() == worker_id && HoldsSlot(job, p.rank())) used.insert(p.gpu_index());
+      if (p.worker_id() == worker_id && HoldsSlot(job, p.rank()))
+        used.insert(p.gpu_index());
     }
   }
   int index = 0;
@@ -281,14 +315,18 @@ absl::Status Coordinator::ScheduleQueued() {
   }
   if (queued.empty()) return absl::OkStatus();
   std::stable_sort(queued.begin(), queued.end(),
-                   [](const v1::Job* a, const v1::Job* b) { return a->priority() > b->priority(); });
+                   [](const v1::Job* a, const v1::Job* b) {
+                     return a->priority() > b->priority();
+                   });
   std::vector<GangRequest> requests;
   for (const v1::Job* job : queued) {
-    requests.push_back({job->id(), std::max(1, job->resources().ranks()), job->resources().accelerator() == v1::GPU});
+    requests.push_back({job->id(), std::max(1, job->resources().ranks()),
+                        job->resources().accelerator() == v1::GPU});
   }
   std::map<std::string, WorkerCapacity> capacity;
   for (const auto& [id, w] : workers_) {
-    capacity[id] = {id, w.record.cpu_slots(), w.record.gpu_slots(), w.record.cpu_slots(), w.record.gpu_slots()};
+    capacity[id] = {id, w.record.cpu_slots(), w.record.gpu_slots(),
+                    w.record.cpu_slots(), w.record.gpu_slots()};
   }
   for (const std::string& id : unfinished_) {
     const v1::Job& job = jobs_.at(id).job;
@@ -320,12 +358,14 @@ absl::Status Coordinator::ScheduleQueued() {
     std::vector<std::string> where;
     const bool gpu = updated.resources().accelerator() == v1::GPU;
     for (size_t r = 0; r < placed.worker_per_rank.size(); ++r) {
-      const int gpu_index = gpu ? FreeGpuIndex(placed.worker_per_rank[r], *attempt) : 0;
+      const int gpu_index =
+          gpu ? FreeGpuIndex(placed.worker_per_rank[r], *attempt) : 0;
       v1::Placement* p = attempt->add_placements();
       p->set_rank(static_cast<int>(r));
       p->set_worker_id(placed.worker_per_rank[r]);
       p->set_gpu_index(gpu_index);
-      where.push_back(absl::StrCat("rank ", r, " on ", placed.worker_per_rank[r]));
+      where.push_back(
+          absl::StrCat("rank ", r, " on ", placed.worker_per_rank[r]));
       if (gpu) absl::StrAppend(&where.back(), " (gpu ", gpu_index, ")");
     }
     const WorkerEntry& rank0 = workers_.at(placed.worker_per_rank[0]);
@@ -334,12 +374,14 @@ absl::Status Coordinator::ScheduleQueued() {
     attempt->set_start_unix_micros(NowMicros());
     updated.set_state(v1::SCHEDULED);
     updated.clear_queue_reason();
-    const std::string message = absl::StrCat("scheduled: ", absl::StrJoin(where, ", "), " (epoch ", epoch,
-                                             ", rendezvous ", attempt->master_addr(), ":",
-                                             attempt->master_port(), ")");
+    const std::string message =
+        absl::StrCat("scheduled: ", absl::StrJoin(where, ", "), " (epoch ",
+                     epoch, ", rendezvous ", attempt->master_addr(), ":",
+                     attempt->master_port(), ")");
     WriteBatch batch;
     batch.Put(keys::kNextEpoch, std::to_string(epoch + 1));
-    RECA_RETURN_IF_ERROR(CommitJob(entry, std::move(updated), message, std::move(batch)));
+    RECA_RETURN_IF_ERROR(
+        CommitJob(entry, std::move(updated), message, std::move(batch)));
     next_epoch_ = epoch + 1;
   }
   return absl::OkStatus();

@@ -36,7 +36,8 @@
 namespace reca::coordinator {
 
 struct CoordinatorOptions {
-  std::string runs_root = "runs/service";  // a job's output_dir is <runs_root>/<job id>
+  std::string runs_root =
+      "runs/service";  // a job's output_dir is <runs_root>/<job id>
   absl::Duration lease_ttl = absl::Seconds(10);
   absl::Duration heartbeat_interval = absl::Seconds(1);
   size_t max_spec_bytes = 256 << 10;
@@ -52,25 +53,35 @@ struct CoordinatorDeps {
 class Coordinator : public JobHandler, public WorkerHandler {
  public:
   // Loads every job, worker and counter from the store.
-  static absl::StatusOr<std::unique_ptr<Coordinator>> Create(CoordinatorDeps deps, CoordinatorOptions options);
+  static absl::StatusOr<std::unique_ptr<Coordinator>> Create(
+      CoordinatorDeps deps, CoordinatorOptions options);
 
   // JobHandler
-  absl::StatusOr<v1::SubmitJobResponse> HandleSubmitJob(const v1::SubmitJobRequest& request) override;
-  absl::StatusOr<v1::GetJobResponse> HandleGetJob(const v1::GetJobRequest& request) override;
-  absl::StatusOr<v1::ListJobsResponse> HandleListJobs(const v1::ListJobsRequest& request) override;
-  absl::StatusOr<v1::CancelJobResponse> HandleCancelJob(const v1::CancelJobRequest& request) override;
-  absl::StatusOr<v1::GetMetricsResponse> HandleGetMetrics(const v1::GetMetricsRequest& request) override;
+  absl::StatusOr<v1::SubmitJobResponse> HandleSubmitJob(
+      const v1::SubmitJobRequest& request) override;
+  absl::StatusOr<v1::GetJobResponse> HandleGetJob(
+      const v1::GetJobRequest& request) override;
+  absl::StatusOr<v1::ListJobsResponse> HandleListJobs(
+      const v1::ListJobsRequest& request) override;
+  absl::StatusOr<v1::CancelJobResponse> HandleCancelJob(
+      const v1::CancelJobRequest& request) override;
+  absl::StatusOr<v1::GetMetricsResponse> HandleGetMetrics(
+      const v1::GetMetricsRequest& request) override;
   absl::StatusOr<v1::ListCheckpointsResponse> HandleListCheckpoints(
       const v1::ListCheckpointsRequest& request) override;
-  absl::StatusOr<int64_t> HandleWatchJob(const v1::WatchJobRequest& request, WatchCallback on_update) override;
+  absl::StatusOr<int64_t> HandleWatchJob(const v1::WatchJobRequest& request,
+                                         WatchCallback on_update) override;
   void CancelWatch(int64_t watch_id) override;
 
   // WorkerHandler
-  absl::StatusOr<v1::RegisterWorkerResponse> HandleRegisterWorker(const v1::RegisterWorkerRequest& request) override;
-  absl::StatusOr<v1::HeartbeatResponse> HandleHeartbeat(const v1::HeartbeatRequest& request) override;
+  absl::StatusOr<v1::RegisterWorkerResponse> HandleRegisterWorker(
+      const v1::RegisterWorkerRequest& request) override;
+  absl::StatusOr<v1::HeartbeatResponse> HandleHeartbeat(
+      const v1::HeartbeatRequest& request) override;
   absl::StatusOr<v1::ReportCheckpointResponse> HandleReportCheckpoint(
       const v1::ReportCheckpointRequest& request) override;
-  absl::StatusOr<v1::ReportExitResponse> HandleReportExit(const v1::ReportExitRequest& request) override;
+  absl::StatusOr<v1::ReportExitResponse> HandleReportExit(
+      const v1::ReportExitRequest& request) override;
 
   // Expires lost workers' leases (failing their jobs) and places queued jobs.
   // main() calls it a few times a second; tests call it after moving the clock.
@@ -98,41 +109,51 @@ class Coordinator : public JobHandler, public WorkerHandler {
 
   int64_t NowMicros() const { return absl::ToUnixMicros(deps_.clock.Now()); }
   JobEntry* FindJob(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<WorkerEntry*> CheckLease(const std::string& worker_id, const std::string& lease_id)
+  absl::StatusOr<WorkerEntry*> CheckLease(const std::string& worker_id,
+                                          const std::string& lease_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Writes `updated` (+ an event with `message` when not empty, + `extra`) as
   // one synced batch, then makes it the job's state and tells its watchers.
-  absl::Status CommitJob(JobEntry& entry, v1::Job updated, const std::string& message, WriteBatch extra = {})
+  absl::Status CommitJob(JobEntry& entry, v1::Job updated,
+                         const std::string& message, WriteBatch extra = {})
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Tells the job's watchers without writing (progress, queue reason).
-  void NotifyWatchers(const v1::Job& job, const std::vector<v1::JobEvent>& events)
+  void NotifyWatchers(const v1::Job& job,
+                      const std::vector<v1::JobEvent>& events)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A terminal state when every rank has exited (or the job failed).
   absl::Status MaybeFinish(JobEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status FailJob(JobEntry& entry, v1::Job updated, const std::string& failure)
+  absl::Status FailJob(JobEntry& entry, v1::Job updated,
+                       const std::string& failure)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ExpireLeases() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status DropWorker(const std::string& worker_id, const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status DropWorker(const std::string& worker_id, const std::string& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ScheduleQueued() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  int PickRendezvousPort(const WorkerEntry& worker, int64_t epoch) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int PickRendezvousPort(const WorkerEntry& worker, int64_t epoch) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The lowest GPU index on the worker that no slot-holding rank (nor an
   // earlier rank of `placing`) uses.
-  int FreeGpuIndex(const std::string& worker_id, const v1::Attempt& placing) const
+  int FreeGpuIndex(const std::string& worker_id,
+                   const v1::Attempt& placing) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether `rank` of `job` still holds its slot on its worker.
   static bool HoldsSlot(const v1::Job& job, int rank);
   static bool IsActive(v1::JobState state) {
     return state == v1::SCHEDULED || state == v1::RUNNING;
   }
-  absl::StatusOr<std::string> ResolveInit(const std::string& init) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::string> ResolveInit(const std::string& init)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   CoordinatorDeps deps_;
   const CoordinatorOptions options_;
 
   mutable absl::Mutex mu_;
-  std::map<std::string, JobEntry> jobs_ ABSL_GUARDED_BY(mu_);      // by id = submit order
-  std::set<std::string> unfinished_ ABSL_GUARDED_BY(mu_);          // QUEUED/SCHEDULED/RUNNING, or ranks alive
+  std::map<std::string, JobEntry> jobs_
+      ABSL_GUARDED_BY(mu_);  // by id = submit order
+  std::set<std::string> unfinished_
+      ABSL_GUARDED_BY(mu_);  // QUEUED/SCHEDULED/RUNNING, or ranks alive
   std::map<std::string, WorkerEntry> workers_ ABSL_GUARDED_BY(mu_);
   int64_t next_job_seq_ ABSL_GUARDED_BY(mu_) = 1;
   int64_t next_epoch_ ABSL_GUARDED_BY(mu_) = 1;

@@ -1,18 +1,18 @@
 // reca-coordinator: the control plane's server (DESIGN.md §5.2). Wiring only:
 // flags -> options, RocksDB, the core, the gRPC services, a ticker.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
 #include <atomic>
 #include <csignal>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <thread>
-
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -23,11 +23,16 @@
 #include "coordinator/coordinator.h"
 #include "coordinator/grpc_services.h"
 
-ABSL_FLAG(std::string, listen, "127.0.0.1:7070", "gRPC address (host:port; port 0 = pick a free one)");
-ABSL_FLAG(std::string, port_file, "", "write the bound port here once serving (for scripts and tests)");
-ABSL_FLAG(std::string, db, "runs/service/db", "RocksDB directory: jobs, events, leases, checkpoints, metrics");
-ABSL_FLAG(std::string, runs_root, "runs/service/runs", "jobs' output directories go under here (<root>/<job id>)");
-ABSL_FLAG(double, lease_ttl_s, 10, "a worker that has not heartbeated for this long is lost");
+ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
+          "gRPC address (host:port; port 0 = pick a free one)");
+ABSL_FLAG(std::string, port_file, "",
+          "write the bound port here once serving (for scripts and tests)");
+ABSL_FLAG(std::string, db, "runs/service/db",
+          "RocksDB directory: jobs, events, leases, checkpoints, metrics");
+ABSL_FLAG(std::string, runs_root, "runs/service/runs",
+          "jobs' output directories go under here (<root>/<job id>)");
+ABSL_FLAG(double, lease_ttl_s, 10,
+          "a worker that has not heartbeated for this long is lost");
 ABSL_FLAG(double, heartbeat_interval_s, 1, "how often workers heartbeat");
 ABSL_FLAG(int, max_request_bytes, 4 << 20, "largest request accepted (bytes)");
 ABSL_FLAG(int, max_spec_bytes, 256 << 10, "largest job spec accepted (bytes)");
@@ -45,25 +50,33 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("reca-coordinator --listen=HOST:PORT --db=DIR --runs_root=DIR");
+  absl::SetProgramUsageMessage(
+      "reca-coordinator --listen=HOST:PORT --db=DIR --runs_root=DIR");
   absl::ParseCommandLine(argc, argv);
   using reca::coordinator::Coordinator;
 
   reca::coordinator::CoordinatorOptions options;
-  // Absolute, so that workers started from another directory find the same place.
-  options.runs_root = std::filesystem::absolute(absl::GetFlag(FLAGS_runs_root)).lexically_normal().string();
+  // Absolute, so that workers started from another directory find the same
+  // place.
+  options.runs_root = std::filesystem::absolute(absl::GetFlag(FLAGS_runs_root))
+                          .lexically_normal()
+                          .string();
   options.lease_ttl = absl::Seconds(absl::GetFlag(FLAGS_lease_ttl_s));
-  options.heartbeat_interval = absl::Seconds(absl::GetFlag(FLAGS_heartbeat_interval_s));
+  options.heartbeat_interval =
+      absl::Seconds(absl::GetFlag(FLAGS_heartbeat_interval_s));
   options.max_spec_bytes = absl::GetFlag(FLAGS_max_spec_bytes);
   if (options.lease_ttl <= options.heartbeat_interval) {
-    std::cerr << "reca-coordinator: --lease_ttl_s must be greater than --heartbeat_interval_s\n";
+    std::cerr << "reca-coordinator: --lease_ttl_s must be greater than "
+                 "--heartbeat_interval_s\n";
     return 2;
   }
 
   auto store = reca::RocksDbKvStore::Open(absl::GetFlag(FLAGS_db));
   if (!store.ok()) return Fail(std::string(store.status().ToString()));
-  auto coordinator = Coordinator::Create({**store, *reca::RealClock::Get()}, options);
-  if (!coordinator.ok()) return Fail(std::string(coordinator.status().ToString()));
+  auto coordinator =
+      Coordinator::Create({**store, *reca::RealClock::Get()}, options);
+  if (!coordinator.ok())
+    return Fail(std::string(coordinator.status().ToString()));
 
   reca::coordinator::GrpcJobService job_service(**coordinator);
   reca::coordinator::GrpcWorkerService worker_service(**coordinator);
@@ -71,21 +84,26 @@ int main(int argc, char** argv) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen),
+                           grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_request_bytes));
   builder.RegisterService(&job_service);
   builder.RegisterService(&worker_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) return Fail("cannot listen on " + absl::GetFlag(FLAGS_listen));
+  if (server == nullptr || port == 0)
+    return Fail("cannot listen on " + absl::GetFlag(FLAGS_listen));
 
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string host = listen.substr(0, listen.rfind(':'));
-  std::cerr << "reca-coordinator: serving on " << host << ":" << port << " (db " << absl::GetFlag(FLAGS_db)
-            << ", runs " << options.runs_root << ")\n";
+  std::cerr << "reca-coordinator: serving on " << host << ":" << port << " (db "
+            << absl::GetFlag(FLAGS_db) << ", runs " << options.runs_root
+            << ")\n";
   if (!absl::GetFlag(FLAGS_port_file).empty()) {
-    const std::string path = absl::GetFlag(FLAGS_port_file), tmp = path + ".tmp";
+    const std::string path = absl::GetFlag(FLAGS_port_file),
+                      tmp = path + ".tmp";
     std::ofstream(tmp) << port << "\n";
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) return Fail("cannot write --port_file " + path);
+    if (std::rename(tmp.c_str(), path.c_str()) != 0)
+      return Fail("cannot write --port_file " + path);
   }
 
   std::signal(SIGTERM, OnSignal);

@@ -11,9 +11,9 @@
 namespace reca::coordinator {
 namespace {
 
-#define ASSERT_OK_AND_ASSIGN(lhs, expr)                  \
-  auto lhs##_or = (expr);                                \
-  ASSERT_TRUE(lhs##_or.ok()) << lhs##_or.status();       \
+#define ASSERT_OK_AND_ASSIGN(lhs, expr)            \
+  auto lhs##_or = (expr);                          \
+  ASSERT_TRUE(lhs##_or.ok()) << lhs##_or.status(); \
   auto lhs = std::move(*lhs##_or)
 
 class CoordinatorTest : public ::testing::Test {
@@ -42,7 +42,8 @@ class CoordinatorTest : public ::testing::Test {
     return response.ok() ? response->lease_id() : "";
   }
 
-  v1::SubmitJobRequest Request(int ranks, const std::string& request_id = "", int priority = 0) {
+  v1::SubmitJobRequest Request(int ranks, const std::string& request_id = "",
+                               int priority = 0) {
     v1::SubmitJobRequest r;
     r.set_request_id(request_id);
     r.mutable_spec()->set_name("tiny");
@@ -52,7 +53,8 @@ class CoordinatorTest : public ::testing::Test {
     return r;
   }
 
-  v1::Job Submit(int ranks, const std::string& request_id = "", int priority = 0) {
+  v1::Job Submit(int ranks, const std::string& request_id = "",
+                 int priority = 0) {
     auto r = c_->HandleSubmitJob(Request(ranks, request_id, priority));
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? r->job() : v1::Job();
@@ -66,7 +68,8 @@ class CoordinatorTest : public ::testing::Test {
     return job.ok() ? job->job() : v1::Job();
   }
 
-  static v1::RankStatus Running(const v1::Job& job, int rank, int64_t step = 0) {
+  static v1::RankStatus Running(const v1::Job& job, int rank,
+                                int64_t step = 0) {
     v1::RankStatus s;
     s.set_job_id(job.id());
     s.set_epoch(job.attempt().epoch());
@@ -83,8 +86,9 @@ class CoordinatorTest : public ::testing::Test {
     return s;
   }
 
-  absl::StatusOr<v1::HeartbeatResponse> Beat(const std::string& worker, const std::string& lease,
-                                             std::vector<v1::RankStatus> ranks = {}) {
+  absl::StatusOr<v1::HeartbeatResponse> Beat(
+      const std::string& worker, const std::string& lease,
+      std::vector<v1::RankStatus> ranks = {}) {
     v1::HeartbeatRequest r;
     r.set_worker_id(worker);
     r.set_lease_id(lease);
@@ -92,8 +96,10 @@ class CoordinatorTest : public ::testing::Test {
     return c_->HandleHeartbeat(r);
   }
 
-  absl::Status Exit(const std::string& worker, const std::string& lease, const v1::Job& job, int rank,
-                    v1::ExitCause cause = v1::EXIT_CAUSE_SUCCESS, int64_t epoch = -1) {
+  absl::Status Exit(const std::string& worker, const std::string& lease,
+                    const v1::Job& job, int rank,
+                    v1::ExitCause cause = v1::EXIT_CAUSE_SUCCESS,
+                    int64_t epoch = -1) {
     v1::ReportExitRequest r;
     r.set_worker_id(worker);
     r.set_lease_id(lease);
@@ -135,7 +141,9 @@ TEST_F(CoordinatorTest, SubmitValidatesWithFieldPaths) {
   r.mutable_spec()->mutable_optimizer()->set_lr(0);
   absl::Status s = c_->HandleSubmitJob(r).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(s.message().find("spec.optimizer.lr: must be > 0"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("spec.optimizer.lr: must be > 0"),
+            std::string::npos)
+      << s;
 
   r = Request(0);
   r.mutable_resources()->set_ranks(-1);
@@ -146,7 +154,9 @@ TEST_F(CoordinatorTest, SubmitValidatesWithFieldPaths) {
   r.mutable_spec()->mutable_model()->set_init("job:job-00000042");
   s = c_->HandleSubmitJob(r).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(s.message().find("spec.model.init: job:job-00000042: no such job"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("spec.model.init: job:job-00000042: no such job"),
+            std::string::npos)
+      << s;
 }
 
 TEST_F(CoordinatorTest, IdempotentSubmitReturnsTheSameJob) {
@@ -163,7 +173,8 @@ TEST_F(CoordinatorTest, IdempotentSubmitReturnsTheSameJob) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->job().id(), first->job().id());
   // The same id for a different request is a client bug.
-  EXPECT_EQ(c_->HandleSubmitJob(Request(2, "req-1")).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(c_->HandleSubmitJob(Request(2, "req-1")).status().code(),
+            absl::StatusCode::kAlreadyExists);
   v1::ListJobsRequest list;
   EXPECT_EQ(c_->HandleListJobs(list)->jobs_size(), 1);
 }
@@ -171,9 +182,11 @@ TEST_F(CoordinatorTest, IdempotentSubmitReturnsTheSameJob) {
 TEST_F(CoordinatorTest, QueuedWithAReasonUntilTheFleetFits) {
   v1::Job job = Submit(2);
   EXPECT_EQ(job.state(), v1::QUEUED);
-  EXPECT_EQ(job.queue_reason(), "needs 2 cpu slots; the fleet has 0 (0 workers with cpu slots)");
+  EXPECT_EQ(job.queue_reason(),
+            "needs 2 cpu slots; the fleet has 0 (0 workers with cpu slots)");
   const std::string l1 = Register("w1");
-  EXPECT_EQ(Get(job.id()).queue_reason(), "needs 2 cpu slots; the fleet has 1 (1 worker with cpu slots)");
+  EXPECT_EQ(Get(job.id()).queue_reason(),
+            "needs 2 cpu slots; the fleet has 1 (1 worker with cpu slots)");
   Register("w2");
   job = Get(job.id());
   EXPECT_EQ(job.state(), v1::SCHEDULED);
@@ -224,13 +237,15 @@ TEST_F(CoordinatorTest, JobRunsToSuccessAndFreesItsSlots) {
   job = Get(job.id());
   EXPECT_EQ(job.state(), v1::SUCCEEDED);
   EXPECT_EQ(job.latest_checkpoint_step(), 10);
-  EXPECT_EQ(Get(next.id()).state(), v1::SCHEDULED);  // the slots went to the next job
+  EXPECT_EQ(Get(next.id()).state(),
+            v1::SCHEDULED);  // the slots went to the next job
 
   v1::ListCheckpointsRequest lc;
   lc.set_job_id(job.id());
   auto checkpoints = c_->HandleListCheckpoints(lc);
   ASSERT_EQ(checkpoints->checkpoints_size(), 1);
-  EXPECT_EQ(checkpoints->checkpoints(0).path(), "/runs/x/checkpoints/step-00000010");
+  EXPECT_EQ(checkpoints->checkpoints(0).path(),
+            "/runs/x/checkpoints/step-00000010");
 
   v1::GetMetricsRequest gm;
   gm.set_job_id(job.id());
@@ -245,7 +260,8 @@ TEST_F(CoordinatorTest, JobRunsToSuccessAndFreesItsSlots) {
   r.mutable_spec()->mutable_model()->set_init("job:" + job.id());
   auto followup = c_->HandleSubmitJob(r);
   ASSERT_TRUE(followup.ok()) << followup.status();
-  EXPECT_EQ(followup->job().spec().model().init(), "/runs/x/checkpoints/step-00000010");
+  EXPECT_EQ(followup->job().spec().model().init(),
+            "/runs/x/checkpoints/step-00000010");
 
   v1::GetJobRequest g;
   g.set_job_id(job.id());
@@ -261,7 +277,9 @@ TEST_F(CoordinatorTest, ARankFailureFailsTheJobAndStopsTheOtherRanks) {
   ASSERT_TRUE(Exit("w2", l2_, job, 1, v1::EXIT_CAUSE_ERROR).ok());
   job = Get(job.id());
   EXPECT_EQ(job.state(), v1::FAILED);
-  EXPECT_NE(job.failure().find("rank 1 on w2: error (exit 1): reca-train: DATA_LOSS"), std::string::npos)
+  EXPECT_NE(
+      job.failure().find("rank 1 on w2: error (exit 1): reca-train: DATA_LOSS"),
+      std::string::npos)
       << job.failure();
   auto beat = Beat("w1", l1_, {Running(job, 0)});
   ASSERT_EQ(beat->cancellations_size(), 1);
@@ -289,7 +307,8 @@ TEST_F(CoordinatorTest, StaleEpochReportsAreRejected) {
   ck.mutable_checkpoint()->set_epoch(stale);
   ck.mutable_checkpoint()->set_step(5);
   ck.mutable_checkpoint()->set_path("/zombie");
-  EXPECT_EQ(c_->HandleReportCheckpoint(ck).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(c_->HandleReportCheckpoint(ck).status().code(),
+            absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(Get(job.id()).latest_checkpoint_step(), -1);
 
   // A rank of a stale epoch that is still running is told to stop.
@@ -297,21 +316,25 @@ TEST_F(CoordinatorTest, StaleEpochReportsAreRejected) {
   zombie.set_epoch(stale);
   auto beat = Beat("w1", l1_, {zombie});
   ASSERT_EQ(beat->cancellations_size(), 1);
-  EXPECT_NE(beat->cancellations(0).reason().find("stale epoch"), std::string::npos);
+  EXPECT_NE(beat->cancellations(0).reason().find("stale epoch"),
+            std::string::npos);
 }
 
 TEST_F(CoordinatorTest, LeaseExpiryFailsTheJobsOfTheLostWorker) {
   v1::Job job = StartTwoRankJob();
   clock_.AdvanceTime(absl::Seconds(6));
-  ASSERT_TRUE(Beat("w1", l1_, {Running(job, 0)}).ok());  // w1 renews, w2 stays silent
+  ASSERT_TRUE(
+      Beat("w1", l1_, {Running(job, 0)}).ok());  // w1 renews, w2 stays silent
   clock_.AdvanceTime(absl::Seconds(3));
   ASSERT_TRUE(c_->Tick().ok());
-  EXPECT_EQ(Get(job.id()).state(), v1::RUNNING);  // 9 s since w2's last heartbeat: within its 10 s TTL
+  EXPECT_EQ(Get(job.id()).state(),
+            v1::RUNNING);  // 9 s since w2's last heartbeat: within its 10 s TTL
   clock_.AdvanceTime(absl::Seconds(2));
   ASSERT_TRUE(c_->Tick().ok());
   job = Get(job.id());
   ASSERT_EQ(job.state(), v1::FAILED);
-  EXPECT_NE(job.failure().find("worker w2 lost: no heartbeat for 10s (rank 1)"), std::string::npos)
+  EXPECT_NE(job.failure().find("worker w2 lost: no heartbeat for 10s (rank 1)"),
+            std::string::npos)
       << job.failure();
   // w2's heartbeats are refused; w1 is told to stop its rank.
   EXPECT_EQ(Beat("w2", l2_).status().code(), absl::StatusCode::kNotFound);
@@ -337,7 +360,8 @@ TEST_F(CoordinatorTest, CancelQueuedAndRunningJobs) {
   ASSERT_TRUE(Exit("w2", l2_, job, 1, v1::EXIT_CAUSE_SIGNAL).ok());
   EXPECT_EQ(Get(job.id()).state(), v1::CANCELLED);
   cancel.set_job_id("job-nope");
-  EXPECT_EQ(c_->HandleCancelJob(cancel).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(c_->HandleCancelJob(cancel).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(CoordinatorTest, RestartLosesNothingAcknowledged) {
@@ -406,7 +430,8 @@ TEST_F(CoordinatorTest, WatchSeesEveryChangeUntilCancelled) {
   std::vector<v1::WatchJobResponse> updates;
   v1::WatchJobRequest w;
   w.set_job_id(job.id());
-  auto id = c_->HandleWatchJob(w, [&](const v1::WatchJobResponse& u) { updates.push_back(u); });
+  auto id = c_->HandleWatchJob(
+      w, [&](const v1::WatchJobResponse& u) { updates.push_back(u); });
   ASSERT_TRUE(id.ok());
   ASSERT_EQ(updates.size(), 1u);
   EXPECT_EQ(updates[0].events_size(), 1);  // "submitted"
@@ -420,8 +445,9 @@ TEST_F(CoordinatorTest, WatchSeesEveryChangeUntilCancelled) {
   for (const auto& u : updates) {
     for (const auto& e : u.events()) states.push_back(e.state());
   }
-  EXPECT_EQ(states, (std::vector<v1::JobState>{v1::QUEUED, v1::SCHEDULED, v1::RUNNING, v1::RUNNING,
-                                                v1::SUCCEEDED}));
+  EXPECT_EQ(states,
+            (std::vector<v1::JobState>{v1::QUEUED, v1::SCHEDULED, v1::RUNNING,
+                                       v1::RUNNING, v1::SUCCEEDED}));
   c_->CancelWatch(*id);
   const size_t n = updates.size();
   Submit(1);
@@ -451,7 +477,8 @@ TEST_F(CoordinatorTest, GpuRanksGetDistinctDevicesOnTheirWorker) {
   EXPECT_EQ(jb.attempt().placements(0).gpu_index(), 2);
   EXPECT_EQ(ja.attempt().master_addr(), "10.0.0.5");
   // A CPU job does not fit on a GPU-only worker.
-  EXPECT_EQ(Submit(1).queue_reason(), "needs 1 cpu slots; the fleet has 0 (0 workers with cpu slots)");
+  EXPECT_EQ(Submit(1).queue_reason(),
+            "needs 1 cpu slots; the fleet has 0 (0 workers with cpu slots)");
 }
 
 TEST_F(CoordinatorTest, ReRegisteringWorkerLosesItsOldRanks) {

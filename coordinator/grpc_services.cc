@@ -10,7 +10,8 @@ namespace reca::coordinator {
 namespace {
 
 template <typename Response>
-grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, absl::StatusOr<Response> result,
+grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context,
+                                absl::StatusOr<Response> result,
                                 Response* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (result.ok()) *response = std::move(*result);
@@ -18,16 +19,21 @@ grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, absl::Stat
   return reactor;
 }
 
-bool IsTerminal(v1::JobState s) { return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED; }
+bool IsTerminal(v1::JobState s) {
+  return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED;
+}
 
 // WatchJob: writes the job, then each change, one write in flight at a time;
 // changes that arrive during a write are merged (latest job, all events) and
 // sent next. Finishes after writing a terminal state.
-class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchJobResponse> {
+class WatchReactor final
+    : public grpc::ServerWriteReactor<v1::WatchJobResponse> {
  public:
-  WatchReactor(JobHandler& handler, const v1::WatchJobRequest& request) : handler_(handler) {
-    absl::StatusOr<int64_t> id =
-        handler_.HandleWatchJob(request, [this](const v1::WatchJobResponse& update) { OnUpdate(update); });
+  WatchReactor(JobHandler& handler, const v1::WatchJobRequest& request)
+      : handler_(handler) {
+    absl::StatusOr<int64_t> id = handler_.HandleWatchJob(
+        request,
+        [this](const v1::WatchJobResponse& update) { OnUpdate(update); });
     absl::MutexLock lock(&mu_);
     if (!id.ok()) {
       FinishLocked(ToGrpcStatus(id.status()));
@@ -40,7 +46,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchJobResponse>
     absl::MutexLock lock(&mu_);
     writing_ = false;
     if (!ok) {
-      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "watch stream closed"));
+      FinishLocked(
+          grpc::Status(grpc::StatusCode::CANCELLED, "watch stream closed"));
       return;
     }
     WriteNextLocked();
@@ -48,7 +55,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchJobResponse>
 
   void OnCancel() override {
     absl::MutexLock lock(&mu_);
-    FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled by the client"));
+    FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED,
+                              "watch cancelled by the client"));
   }
 
   void OnDone() override {
@@ -80,7 +88,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchJobResponse>
     StartWrite(&in_flight_);
   }
 
-  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void FinishLocked(const grpc::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;
     finished_ = true;
     Finish(status);
@@ -89,7 +98,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchJobResponse>
   JobHandler& handler_;
   int64_t watch_id_ = -1;  // set once in the constructor
   absl::Mutex mu_;
-  v1::WatchJobResponse pending_ ABSL_GUARDED_BY(mu_), in_flight_ ABSL_GUARDED_BY(mu_);
+  v1::WatchJobResponse pending_ ABSL_GUARDED_BY(mu_), in_flight_
+      ABSL_GUARDED_BY(mu_);
   bool has_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool last_queued_ ABSL_GUARDED_BY(mu_) = false;
@@ -100,61 +110,66 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchJobResponse>
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()));
 }
 
-grpc::ServerUnaryReactor* GrpcJobService::SubmitJob(grpc::CallbackServerContext* context,
-                                                    const v1::SubmitJobRequest* request,
-                                                    v1::SubmitJobResponse* response) {
+grpc::ServerUnaryReactor* GrpcJobService::SubmitJob(
+    grpc::CallbackServerContext* context, const v1::SubmitJobRequest* request,
+    v1::SubmitJobResponse* response) {
   return Reply(context, handler_.HandleSubmitJob(*request), response);
 }
-grpc::ServerUnaryReactor* GrpcJobService::GetJob(grpc::CallbackServerContext* context,
-                                                 const v1::GetJobRequest* request, v1::GetJobResponse* response) {
+grpc::ServerUnaryReactor* GrpcJobService::GetJob(
+    grpc::CallbackServerContext* context, const v1::GetJobRequest* request,
+    v1::GetJobResponse* response) {
   return Reply(context, handler_.HandleGetJob(*request), response);
 }
-grpc::ServerUnaryReactor* GrpcJobService::ListJobs(grpc::CallbackServerContext* context,
-                                                   const v1::ListJobsRequest* request,
-                                                   v1::ListJobsResponse* response) {
+grpc::ServerUnaryReactor* GrpcJobService::ListJobs(
+    grpc::CallbackServerContext* context, const v1::ListJobsRequest* request,
+    v1::ListJobsResponse* response) {
   return Reply(context, handler_.HandleListJobs(*request), response);
 }
-grpc::ServerUnaryReactor* GrpcJobService::CancelJob(grpc::CallbackServerContext* context,
-                                                    const v1::CancelJobRequest* request,
-                                                    v1::CancelJobResponse* response) {
+grpc::ServerUnaryReactor* GrpcJobService::CancelJob(
+    grpc::CallbackServerContext* context, const v1::CancelJobRequest* request,
+    v1::CancelJobResponse* response) {
   return Reply(context, handler_.HandleCancelJob(*request), response);
 }
-grpc::ServerUnaryReactor* GrpcJobService::GetMetrics(grpc::CallbackServerContext* context,
-                                                     const v1::GetMetricsRequest* request,
-                                                     v1::GetMetricsResponse* response) {
+grpc::ServerUnaryReactor* GrpcJobService::GetMetrics(
+    grpc::CallbackServerContext* context, const v1::GetMetricsRequest* request,
+    v1::GetMetricsResponse* response) {
   return Reply(context, handler_.HandleGetMetrics(*request), response);
 }
-grpc::ServerUnaryReactor* GrpcJobService::ListCheckpoints(grpc::CallbackServerContext* context,
-                                                          const v1::ListCheckpointsRequest* request,
-                                                          v1::ListCheckpointsResponse* response) {
+grpc::ServerUnaryReactor* GrpcJobService::ListCheckpoints(
+    grpc::CallbackServerContext* context,
+    const v1::ListCheckpointsRequest* request,
+    v1::ListCheckpointsResponse* response) {
   return Reply(context, handler_.HandleListCheckpoints(*request), response);
 }
-grpc::ServerWriteReactor<v1::WatchJobResponse>* GrpcJobService::WatchJob(grpc::CallbackServerContext* context,
-                                                                         const v1::WatchJobRequest* request) {
+grpc::ServerWriteReactor<v1::WatchJobResponse>* GrpcJobService::WatchJob(
+    grpc::CallbackServerContext* context, const v1::WatchJobRequest* request) {
   return new WatchReactor(handler_, *request);
 }
 
-grpc::ServerUnaryReactor* GrpcWorkerService::RegisterWorker(grpc::CallbackServerContext* context,
-                                                            const v1::RegisterWorkerRequest* request,
-                                                            v1::RegisterWorkerResponse* response) {
+grpc::ServerUnaryReactor* GrpcWorkerService::RegisterWorker(
+    grpc::CallbackServerContext* context,
+    const v1::RegisterWorkerRequest* request,
+    v1::RegisterWorkerResponse* response) {
   return Reply(context, handler_.HandleRegisterWorker(*request), response);
 }
-grpc::ServerUnaryReactor* GrpcWorkerService::Heartbeat(grpc::CallbackServerContext* context,
-                                                       const v1::HeartbeatRequest* request,
-                                                       v1::HeartbeatResponse* response) {
+grpc::ServerUnaryReactor* GrpcWorkerService::Heartbeat(
+    grpc::CallbackServerContext* context, const v1::HeartbeatRequest* request,
+    v1::HeartbeatResponse* response) {
   return Reply(context, handler_.HandleHeartbeat(*request), response);
 }
-grpc::ServerUnaryReactor* GrpcWorkerService::ReportCheckpoint(grpc::CallbackServerContext* context,
-                                                              const v1::ReportCheckpointRequest* request,
-                                                              v1::ReportCheckpointResponse* response) {
+grpc::ServerUnaryReactor* GrpcWorkerService::ReportCheckpoint(
+    grpc::CallbackServerContext* context,
+    const v1::ReportCheckpointRequest* request,
+    v1::ReportCheckpointResponse* response) {
   return Reply(context, handler_.HandleReportCheckpoint(*request), response);
 }
-grpc::ServerUnaryReactor* GrpcWorkerService::ReportExit(grpc::CallbackServerContext* context,
-                                                        const v1::ReportExitRequest* request,
-                                                        v1::ReportExitResponse* response) {
+grpc::ServerUnaryReactor* GrpcWorkerService::ReportExit(
+    grpc::CallbackServerContext* context, const v1::ReportExitRequest* request,
+    v1::ReportExitResponse* response) {
   return Reply(context, handler_.HandleReportExit(*request), response);
 }
 

@@ -18,21 +18,29 @@ class GrpcJobService final : public v1::JobService::CallbackService {
  public:
   explicit GrpcJobService(JobHandler& handler) : handler_(handler) {}
 
-  grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context, const v1::SubmitJobRequest* request,
+  grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context,
+                                      const v1::SubmitJobRequest* request,
                                       v1::SubmitJobResponse* response) override;
-  grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* context, const v1::GetJobRequest* request,
+  grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* context,
+                                   const v1::GetJobRequest* request,
                                    v1::GetJobResponse* response) override;
-  grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* context, const v1::ListJobsRequest* request,
+  grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* context,
+                                     const v1::ListJobsRequest* request,
                                      v1::ListJobsResponse* response) override;
-  grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* context, const v1::CancelJobRequest* request,
+  grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* context,
+                                      const v1::CancelJobRequest* request,
                                       v1::CancelJobResponse* response) override;
-  grpc::ServerUnaryReactor* GetMetrics(grpc::CallbackServerContext* context, const v1::GetMetricsRequest* request,
-                                       v1::GetMetricsResponse* response) override;
-  grpc::ServerUnaryReactor* ListCheckpoints(grpc::CallbackServerContext* context,
-                                            const v1::ListCheckpointsRequest* request,
-                                            v1::ListCheckpointsResponse* response) override;
-  grpc::ServerWriteReactor<v1::WatchJobResponse>* WatchJob(grpc::CallbackServerContext* context,
-                                                           const v1::WatchJobRequest* request) override;
+  grpc::ServerUnaryReactor* GetMetrics(
+      grpc::CallbackServerContext* context,
+      const v1::GetMetricsRequest* request,
+      v1::GetMetricsResponse* response) override;
+  grpc::ServerUnaryReactor* ListCheckpoints(
+      grpc::CallbackServerContext* context,
+      const v1::ListCheckpointsRequest* request,
+      v1::ListCheckpointsResponse* response) override;
+  grpc::ServerWriteReactor<v1::WatchJobResponse>* WatchJob(
+      grpc::CallbackServerContext* context,
+      const v1::WatchJobRequest* request) override;
 
  private:
   JobHandler& handler_;
@@ -42,16 +50,21 @@ class GrpcWorkerService final : public v1::WorkerService::CallbackService {
  public:
   explicit GrpcWorkerService(WorkerHandler& handler) : handler_(handler) {}
 
-  grpc::ServerUnaryReactor* RegisterWorker(grpc::CallbackServerContext* context,
-                                           const v1::RegisterWorkerRequest* request,
-                                           v1::RegisterWorkerResponse* response) override;
-  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* context, const v1::HeartbeatRequest* request,
+  grpc::ServerUnaryReactor* RegisterWorker(
+      grpc::CallbackServerContext* context,
+      const v1::RegisterWorkerRequest* request,
+      v1::RegisterWorkerResponse* response) override;
+  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* context,
+                                      const v1::HeartbeatRequest* request,
                                       v1::HeartbeatResponse* response) override;
-  grpc::ServerUnaryReactor* ReportCheckpoint(grpc::CallbackServerContext* context,
-                                             const v1::ReportCheckpointRequest* request,
-                                             v1::ReportCheckpointResponse* response) override;
-  grpc::ServerUnaryReactor* ReportExit(grpc::CallbackServerContext* context, const v1::ReportExitRequest* request,
-                                       v1::ReportExitResponse* response) override;
+  grpc::ServerUnaryReactor* ReportCheckpoint(
+      grpc::CallbackServerContext* context,
+      const v1::ReportCheckpointRequest* request,
+      v1::ReportCheckpointResponse* response) override;
+  grpc::ServerUnaryReactor* ReportExit(
+      grpc::CallbackServerContext* context,
+      const v1::ReportExitRequest* request,
+      v1::ReportExitResponse* response) override;
 
  private:
   WorkerHandler& handler_;

@@ -2,10 +2,10 @@
 // unchanged, and WatchJob streams until the job ends.
 #include "coordinator/grpc_services.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
 
 #include "common/clock.h"
 #include "common/memory_kv_store.h"
@@ -18,19 +18,22 @@ namespace {
 class GrpcServicesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto c = Coordinator::Create({store_, *RealClock::Get()}, CoordinatorOptions());
+    auto c =
+        Coordinator::Create({store_, *RealClock::Get()}, CoordinatorOptions());
     ASSERT_TRUE(c.ok()) << c.status();
     coordinator_ = std::move(*c);
     jobs_ = std::make_unique<GrpcJobService>(*coordinator_);
     workers_ = std::make_unique<GrpcWorkerService>(*coordinator_);
     grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port);
     builder.RegisterService(jobs_.get());
     builder.RegisterService(workers_.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(port, 0);
-    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                       grpc::InsecureChannelCredentials());
     job_stub_ = v1::JobService::NewStub(channel);
   }
   void TearDown() override { server_->Shutdown(); }
@@ -50,13 +53,16 @@ TEST_F(GrpcServicesTest, ErrorsKeepTheirCodeAndFieldPath) {
   v1::SubmitJobResponse response;
   grpc::Status s = job_stub_->SubmitJob(&context, request, &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(s.error_message().find("spec.optimizer.lr: must be > 0"), std::string::npos) << s.error_message();
+  EXPECT_NE(s.error_message().find("spec.optimizer.lr: must be > 0"),
+            std::string::npos)
+      << s.error_message();
 
   grpc::ClientContext get_context;
   v1::GetJobRequest get;
   get.set_job_id("job-404");
   v1::GetJobResponse got;
-  EXPECT_EQ(job_stub_->GetJob(&get_context, get, &got).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(job_stub_->GetJob(&get_context, get, &got).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(GrpcServicesTest, WatchStreamsUntilTheJobEnds) {
@@ -69,7 +75,8 @@ TEST_F(GrpcServicesTest, WatchStreamsUntilTheJobEnds) {
   const std::string id = submitted.job().id();
 
   grpc::ClientContext watch_context;
-  watch_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  watch_context.set_deadline(std::chrono::system_clock::now() +
+                             std::chrono::seconds(20));
   v1::WatchJobRequest watch;
   watch.set_job_id(id);
   auto reader = job_stub_->WatchJob(&watch_context, watch);
@@ -93,7 +100,8 @@ TEST_F(GrpcServicesTest, WatchStreamsUntilTheJobEnds) {
 
 TEST_F(GrpcServicesTest, WatchOfAnUnknownJobIsNotFound) {
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
   v1::WatchJobRequest watch;
   watch.set_job_id("job-404");
   auto reader = job_stub_->WatchJob(&context, watch);

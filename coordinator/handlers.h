@@ -18,11 +18,16 @@ namespace reca::coordinator {
 class JobHandler {
  public:
   virtual ~JobHandler() = default;
-  virtual absl::StatusOr<v1::SubmitJobResponse> HandleSubmitJob(const v1::SubmitJobRequest& request) = 0;
-  virtual absl::StatusOr<v1::GetJobResponse> HandleGetJob(const v1::GetJobRequest& request) = 0;
-  virtual absl::StatusOr<v1::ListJobsResponse> HandleListJobs(const v1::ListJobsRequest& request) = 0;
-  virtual absl::StatusOr<v1::CancelJobResponse> HandleCancelJob(const v1::CancelJobRequest& request) = 0;
-  virtual absl::StatusOr<v1::GetMetricsResponse> HandleGetMetrics(const v1::GetMetricsRequest& request) = 0;
+  virtual absl::StatusOr<v1::SubmitJobResponse> HandleSubmitJob(
+      const v1::SubmitJobRequest& request) = 0;
+  virtual absl::StatusOr<v1::GetJobResponse> HandleGetJob(
+      const v1::GetJobRequest& request) = 0;
+  virtual absl::StatusOr<v1::ListJobsResponse> HandleListJobs(
+      const v1::ListJobsRequest& request) = 0;
+  virtual absl::StatusOr<v1::CancelJobResponse> HandleCancelJob(
+      const v1::CancelJobRequest& request) = 0;
+  virtual absl::StatusOr<v1::GetMetricsResponse> HandleGetMetrics(
+      const v1::GetMetricsRequest& request) = 0;
   virtual absl::StatusOr<v1::ListCheckpointsResponse> HandleListCheckpoints(
       const v1::ListCheckpointsRequest& request) = 0;
 
@@ -30,7 +35,8 @@ class JobHandler {
   // every change of it, until CancelWatch(id) returns. It runs with the
   // handler's lock held, so it must not block and must not call the handler.
   using WatchCallback = std::function<void(const v1::WatchJobResponse&)>;
-  virtual absl::StatusOr<int64_t> HandleWatchJob(const v1::WatchJobRequest& request, WatchCallback on_update) = 0;
+  virtual absl::StatusOr<int64_t> HandleWatchJob(
+      const v1::WatchJobRequest& request, WatchCallback on_update) = 0;
   virtual void CancelWatch(int64_t watch_id) = 0;
 };
 
@@ -39,10 +45,12 @@ class WorkerHandler {
   virtual ~WorkerHandler() = default;
   virtual absl::StatusOr<v1::RegisterWorkerResponse> HandleRegisterWorker(
       const v1::RegisterWorkerRequest& request) = 0;
-  virtual absl::StatusOr<v1::HeartbeatResponse> HandleHeartbeat(const v1::HeartbeatRequest& request) = 0;
+  virtual absl::StatusOr<v1::HeartbeatResponse> HandleHeartbeat(
+      const v1::HeartbeatRequest& request) = 0;
   virtual absl::StatusOr<v1::ReportCheckpointResponse> HandleReportCheckpoint(
       const v1::ReportCheckpointRequest& request) = 0;
-  virtual absl::StatusOr<v1::ReportExitResponse> HandleReportExit(const v1::ReportExitRequest& request) = 0;
+  virtual absl::StatusOr<v1::ReportExitResponse> HandleReportExit(
+      const v1::ReportExitRequest& request) = 0;
 };
 
 }  // namespace reca::coordinator

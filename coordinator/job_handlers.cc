@@ -1,9 +1,9 @@
 // Coordinator: the JobService handlers.
-#include <algorithm>
-#include <optional>
-
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include <algorithm>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -32,7 +32,9 @@ std::string Fingerprint(v1::SubmitJobRequest request) {
   return out;
 }
 
-bool IsTerminal(v1::JobState s) { return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED; }
+bool IsTerminal(v1::JobState s) {
+  return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED;
+}
 
 }  // namespace
 
@@ -41,42 +43,52 @@ absl::StatusOr<std::string> Coordinator::ResolveInit(const std::string& init) {
   const std::string id = init.substr(4);
   JobEntry* source = FindJob(id);
   if (source == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("spec.model.init: ", init, ": no such job"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec.model.init: ", init, ": no such job"));
   }
-  if (source->job.latest_checkpoint_step() < 0 || source->job.latest_checkpoint_path().empty()) {
-    return absl::FailedPreconditionError(absl::StrCat("spec.model.init: ", init, ": job ", id, " (",
-                                                      v1::JobState_Name(source->job.state()),
-                                                      ") has no committed checkpoint yet"));
+  if (source->job.latest_checkpoint_step() < 0 ||
+      source->job.latest_checkpoint_path().empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("spec.model.init: ", init, ": job ", id, " (",
+                     v1::JobState_Name(source->job.state()),
+                     ") has no committed checkpoint yet"));
   }
   return source->job.latest_checkpoint_path();
 }
 
-absl::StatusOr<v1::SubmitJobResponse> Coordinator::HandleSubmitJob(const v1::SubmitJobRequest& request) {
+absl::StatusOr<v1::SubmitJobResponse> Coordinator::HandleSubmitJob(
+    const v1::SubmitJobRequest& request) {
   RECA_RETURN_IF_ERROR(CheckNoUnknownFields(request, "request"));
   RECA_RETURN_IF_ERROR(ValidateResources(request.resources()));
-  RECA_ASSIGN_OR_RETURN(SpecSummary summary, ValidateSpec(request.spec(), options_.max_spec_bytes));
+  RECA_ASSIGN_OR_RETURN(SpecSummary summary,
+                        ValidateSpec(request.spec(), options_.max_spec_bytes));
   if (request.request_id().size() > 128) {
     return absl::InvalidArgumentError("request_id: longer than 128 bytes");
   }
   if (request.priority() < -1000 || request.priority() > 1000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("priority: must be in [-1000, 1000] (got ", request.priority(), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "priority: must be in [-1000, 1000] (got ", request.priority(), ")"));
   }
   const std::string fingerprint = Fingerprint(request);
 
   absl::MutexLock lock(&mu_);
   v1::SubmitJobResponse response;
   if (!request.request_id().empty()) {
-    RECA_ASSIGN_OR_RETURN(std::optional<std::string> seen, deps_.store.Get(keys::Idempotency(request.request_id())));
+    RECA_ASSIGN_OR_RETURN(
+        std::optional<std::string> seen,
+        deps_.store.Get(keys::Idempotency(request.request_id())));
     if (seen) {
       const size_t sep = seen->find('\n');
       const std::string job_id = seen->substr(0, sep);
       if (sep == std::string::npos || seen->substr(sep + 1) != fingerprint) {
-        return absl::AlreadyExistsError(absl::StrCat("request_id ", request.request_id(), " was used for job ",
-                                                     job_id, " with a different request"));
+        return absl::AlreadyExistsError(absl::StrCat(
+            "request_id ", request.request_id(), " was used for job ", job_id,
+            " with a different request"));
       }
       JobEntry* entry = FindJob(job_id);
-      if (entry == nullptr) return absl::InternalError(absl::StrCat("request_id maps to missing job ", job_id));
+      if (entry == nullptr)
+        return absl::InternalError(
+            absl::StrCat("request_id maps to missing job ", job_id));
       *response.mutable_job() = entry->job;
       response.set_created(false);
       return response;
@@ -86,15 +98,18 @@ absl::StatusOr<v1::SubmitJobResponse> Coordinator::HandleSubmitJob(const v1::Sub
   v1::Job job;
   job.set_id(absl::StrFormat("job-%08d", next_job_seq_));
   job.set_name(summary.name);
-  job.set_owner(request.owner().empty() ? options_.default_owner : request.owner());
+  job.set_owner(request.owner().empty() ? options_.default_owner
+                                        : request.owner());
   *job.mutable_spec() = request.spec();
   if (absl::StartsWith(job.spec().model().init(), "job:")) {
-    RECA_ASSIGN_OR_RETURN(std::string path, ResolveInit(job.spec().model().init()));
+    RECA_ASSIGN_OR_RETURN(std::string path,
+                          ResolveInit(job.spec().model().init()));
     job.mutable_spec()->mutable_model()->set_init(path);
   }
   *job.mutable_resources() = request.resources();
   if (job.resources().ranks() == 0) job.mutable_resources()->set_ranks(1);
-  if (job.resources().accelerator() == v1::ACCELERATOR_UNSPECIFIED) job.mutable_resources()->set_accelerator(v1::CPU);
+  if (job.resources().accelerator() == v1::ACCELERATOR_UNSPECIFIED)
+    job.mutable_resources()->set_accelerator(v1::CPU);
   job.set_priority(request.priority());
   job.set_state(v1::QUEUED);
   job.set_output_dir(absl::StrCat(options_.runs_root, "/", job.id()));
@@ -106,15 +121,18 @@ absl::StatusOr<v1::SubmitJobResponse> Coordinator::HandleSubmitJob(const v1::Sub
   WriteBatch batch;
   batch.Put(keys::kNextJobSeq, std::to_string(next_job_seq_ + 1));
   if (!request.request_id().empty()) {
-    batch.Put(keys::Idempotency(request.request_id()), job.id() + "\n" + fingerprint);
+    batch.Put(keys::Idempotency(request.request_id()),
+              job.id() + "\n" + fingerprint);
   }
   JobEntry& entry = jobs_[job.id()];
   entry.job.set_id(job.id());
-  const std::string message = absl::StrCat("submitted by ", job.owner(), ": ", job.resources().ranks(), " ",
-                                           job.resources().accelerator() == v1::GPU ? "gpu" : "cpu", " rank",
-                                           job.resources().ranks() == 1 ? "" : "s", ", ", summary.steps,
-                                           " steps, priority ", job.priority());
-  if (absl::Status s = CommitJob(entry, job, message, std::move(batch)); !s.ok()) {
+  const std::string message = absl::StrCat(
+      "submitted by ", job.owner(), ": ", job.resources().ranks(), " ",
+      job.resources().accelerator() == v1::GPU ? "gpu" : "cpu", " rank",
+      job.resources().ranks() == 1 ? "" : "s", ", ", summary.steps,
+      " steps, priority ", job.priority());
+  if (absl::Status s = CommitJob(entry, job, message, std::move(batch));
+      !s.ok()) {
     jobs_.erase(job.id());
     return s;
   }
@@ -126,33 +144,46 @@ absl::StatusOr<v1::SubmitJobResponse> Coordinator::HandleSubmitJob(const v1::Sub
   return response;
 }
 
-absl::StatusOr<v1::GetJobResponse> Coordinator::HandleGetJob(const v1::GetJobRequest& request) {
+absl::StatusOr<v1::GetJobResponse> Coordinator::HandleGetJob(
+    const v1::GetJobRequest& request) {
   absl::MutexLock lock(&mu_);
   JobEntry* entry = FindJob(request.job_id());
-  if (entry == nullptr) return absl::NotFoundError(absl::StrCat("job ", request.job_id(), " not found"));
+  if (entry == nullptr)
+    return absl::NotFoundError(
+        absl::StrCat("job ", request.job_id(), " not found"));
   v1::GetJobResponse response;
   *response.mutable_job() = entry->job;
   if (request.include_events()) {
-    RECA_ASSIGN_OR_RETURN(std::vector<KeyValue> events, deps_.store.Scan(keys::EventPrefix(request.job_id())));
+    RECA_ASSIGN_OR_RETURN(
+        std::vector<KeyValue> events,
+        deps_.store.Scan(keys::EventPrefix(request.job_id())));
     for (const auto& [key, value] : events) {
       if (!response.add_events()->ParseFromString(value)) {
-        return absl::DataLossError(absl::StrCat("coordinator store: ", key, ": unreadable event"));
+        return absl::DataLossError(
+            absl::StrCat("coordinator store: ", key, ": unreadable event"));
       }
     }
   }
   return response;
 }
 
-absl::StatusOr<v1::ListJobsResponse> Coordinator::HandleListJobs(const v1::ListJobsRequest& request) {
-  if (request.page_size() < 0) return absl::InvalidArgumentError("page_size: must be >= 0");
-  const int page_size = request.page_size() == 0 ? kDefaultPageSize : std::min(request.page_size(), kMaxPageSize);
+absl::StatusOr<v1::ListJobsResponse> Coordinator::HandleListJobs(
+    const v1::ListJobsRequest& request) {
+  if (request.page_size() < 0)
+    return absl::InvalidArgumentError("page_size: must be >= 0");
+  const int page_size = request.page_size() == 0
+                            ? kDefaultPageSize
+                            : std::min(request.page_size(), kMaxPageSize);
   absl::MutexLock lock(&mu_);
   v1::ListJobsResponse response;
-  auto it = request.page_token().empty() ? jobs_.begin() : jobs_.upper_bound(request.page_token());
+  auto it = request.page_token().empty()
+                ? jobs_.begin()
+                : jobs_.upper_bound(request.page_token());
   for (; it != jobs_.end(); ++it) {
     const v1::Job& job = it->second.job;
     if (request.states_size() > 0 &&
-        std::find(request.states().begin(), request.states().end(), job.state()) == request.states().end()) {
+        std::find(request.states().begin(), request.states().end(),
+                  job.state()) == request.states().end()) {
       continue;
     }
     if (!absl::StartsWith(job.name(), request.name_prefix())) continue;
@@ -166,10 +197,13 @@ absl::StatusOr<v1::ListJobsResponse> Coordinator::HandleListJobs(const v1::ListJ
   return response;
 }
 
-absl::StatusOr<v1::CancelJobResponse> Coordinator::HandleCancelJob(const v1::CancelJobRequest& request) {
+absl::StatusOr<v1::CancelJobResponse> Coordinator::HandleCancelJob(
+    const v1::CancelJobRequest& request) {
   absl::MutexLock lock(&mu_);
   JobEntry* entry = FindJob(request.job_id());
-  if (entry == nullptr) return absl::NotFoundError(absl::StrCat("job ", request.job_id(), " not found"));
+  if (entry == nullptr)
+    return absl::NotFoundError(
+        absl::StrCat("job ", request.job_id(), " not found"));
   v1::CancelJobResponse response;
   const v1::Job& job = entry->job;
   if (IsTerminal(job.state()) || job.cancel_requested()) {
@@ -181,11 +215,13 @@ absl::StatusOr<v1::CancelJobResponse> Coordinator::HandleCancelJob(const v1::Can
     updated.set_state(v1::CANCELLED);
     updated.clear_queue_reason();
     updated.set_end_unix_micros(NowMicros());
-    RECA_RETURN_IF_ERROR(CommitJob(*entry, std::move(updated), "cancelled while queued"));
+    RECA_RETURN_IF_ERROR(
+        CommitJob(*entry, std::move(updated), "cancelled while queued"));
     unfinished_.erase(request.job_id());
   } else {
     updated.set_cancel_requested(true);
-    RECA_RETURN_IF_ERROR(CommitJob(*entry, std::move(updated), "cancel requested; stopping its ranks"));
+    RECA_RETURN_IF_ERROR(CommitJob(*entry, std::move(updated),
+                                   "cancel requested; stopping its ranks"));
     RECA_RETURN_IF_ERROR(MaybeFinish(*entry));
   }
   RECA_RETURN_IF_ERROR(ScheduleQueued());
@@ -193,20 +229,24 @@ absl::StatusOr<v1::CancelJobResponse> Coordinator::HandleCancelJob(const v1::Can
   return response;
 }
 
-absl::StatusOr<v1::GetMetricsResponse> Coordinator::HandleGetMetrics(const v1::GetMetricsRequest& request) {
-  if (request.limit() < 0) return absl::InvalidArgumentError("limit: must be >= 0");
+absl::StatusOr<v1::GetMetricsResponse> Coordinator::HandleGetMetrics(
+    const v1::GetMetricsRequest& request) {
+  if (request.limit() < 0)
+    return absl::InvalidArgumentError("limit: must be >= 0");
   const size_t limit = request.limit() == 0 ? 100000 : request.limit();
   {
     absl::MutexLock lock(&mu_);
     if (FindJob(request.job_id()) == nullptr) {
-      return absl::NotFoundError(absl::StrCat("job ", request.job_id(), " not found"));
+      return absl::NotFoundError(
+          absl::StrCat("job ", request.job_id(), " not found"));
     }
   }
   std::vector<std::string> prefixes;
   if (request.names().empty()) {
     prefixes.push_back(keys::MetricPrefix(request.job_id()));
   } else {
-    for (const std::string& name : request.names()) prefixes.push_back(keys::MetricNamePrefix(request.job_id(), name));
+    for (const std::string& name : request.names())
+      prefixes.push_back(keys::MetricNamePrefix(request.job_id(), name));
   }
   v1::GetMetricsResponse response;
   for (const std::string& prefix : prefixes) {
@@ -214,7 +254,8 @@ absl::StatusOr<v1::GetMetricsResponse> Coordinator::HandleGetMetrics(const v1::G
     for (const auto& [key, value] : rows) {
       v1::MetricPoint point;
       if (!point.ParseFromString(value)) {
-        return absl::DataLossError(absl::StrCat("coordinator store: ", key, ": unreadable metric point"));
+        return absl::DataLossError(absl::StrCat("coordinator store: ", key,
+                                                ": unreadable metric point"));
       }
       if (request.rank() >= 0 && point.rank() != request.rank()) continue;
       if (point.step() < request.min_step()) continue;
@@ -231,30 +272,41 @@ absl::StatusOr<v1::ListCheckpointsResponse> Coordinator::HandleListCheckpoints(
   {
     absl::MutexLock lock(&mu_);
     if (FindJob(request.job_id()) == nullptr) {
-      return absl::NotFoundError(absl::StrCat("job ", request.job_id(), " not found"));
+      return absl::NotFoundError(
+          absl::StrCat("job ", request.job_id(), " not found"));
     }
   }
-  RECA_ASSIGN_OR_RETURN(std::vector<KeyValue> rows, deps_.store.Scan(keys::CheckpointPrefix(request.job_id())));
+  RECA_ASSIGN_OR_RETURN(
+      std::vector<KeyValue> rows,
+      deps_.store.Scan(keys::CheckpointPrefix(request.job_id())));
   v1::ListCheckpointsResponse response;
   for (const auto& [key, value] : rows) {
     if (!response.add_checkpoints()->ParseFromString(value)) {
-      return absl::DataLossError(absl::StrCat("coordinator store: ", key, ": unreadable checkpoint record"));
+      return absl::DataLossError(absl::StrCat(
+          "coordinator store: ", key, ": unreadable checkpoint record"));
     }
   }
   return response;
 }
 
-absl::StatusOr<int64_t> Coordinator::HandleWatchJob(const v1::WatchJobRequest& request, WatchCallback on_update) {
+absl::StatusOr<int64_t> Coordinator::HandleWatchJob(
+    const v1::WatchJobRequest& request, WatchCallback on_update) {
   absl::MutexLock lock(&mu_);
   JobEntry* entry = FindJob(request.job_id());
-  if (entry == nullptr) return absl::NotFoundError(absl::StrCat("job ", request.job_id(), " not found"));
+  if (entry == nullptr)
+    return absl::NotFoundError(
+        absl::StrCat("job ", request.job_id(), " not found"));
   v1::WatchJobResponse first;
   *first.mutable_job() = entry->job;
-  const int64_t from = std::max<int64_t>(0, entry->next_event_seq - kWatchHistory);
-  RECA_ASSIGN_OR_RETURN(std::vector<KeyValue> events,
-                        deps_.store.Scan(keys::EventPrefix(request.job_id()),
-                                         from > 0 ? keys::Event(request.job_id(), from - 1) : ""));
-  for (const auto& [key, value] : events) first.add_events()->ParseFromString(value);
+  const int64_t from =
+      std::max<int64_t>(0, entry->next_event_seq - kWatchHistory);
+  RECA_ASSIGN_OR_RETURN(
+      std::vector<KeyValue> events,
+      deps_.store.Scan(
+          keys::EventPrefix(request.job_id()),
+          from > 0 ? keys::Event(request.job_id(), from - 1) : ""));
+  for (const auto& [key, value] : events)
+    first.add_events()->ParseFromString(value);
   on_update(first);
   const int64_t id = next_watch_id_++;
   watches_[id] = Watch{request.job_id(), std::move(on_update)};

@@ -3,9 +3,9 @@
 // order (scans return steps and events in order).
 //   job/<job id>                                  Job
 //   event/<job id>/<seq>                          JobEvent
-//   idem/<request id>                             IdempotencyRecord: job id + request fingerprint
-//   worker/<worker id>                            Worker (lease)
-//   ckpt/<job id>/<step>                          Checkpoint
+//   idem/<request id>                             IdempotencyRecord: job id +
+//   request fingerprint worker/<worker id>                            Worker
+//   (lease) ckpt/<job id>/<step>                          Checkpoint
 //   metric/<job id>/<name>/<rank>/<step>          MetricPoint
 //   meta/next_job_seq, meta/next_epoch            decimal counters
 #ifndef RECA_COORDINATOR_KEYS_H_
@@ -21,22 +21,32 @@ namespace reca::coordinator::keys {
 
 inline std::string Job(const std::string& id) { return "job/" + id; }
 inline constexpr char kJobPrefix[] = "job/";
-inline std::string EventPrefix(const std::string& job) { return absl::StrCat("event/", job, "/"); }
+inline std::string EventPrefix(const std::string& job) {
+  return absl::StrCat("event/", job, "/");
+}
 inline std::string Event(const std::string& job, int64_t seq) {
   return absl::StrFormat("event/%s/%010d", job, seq);
 }
-inline std::string Idempotency(const std::string& request_id) { return "idem/" + request_id; }
+inline std::string Idempotency(const std::string& request_id) {
+  return "idem/" + request_id;
+}
 inline std::string Worker(const std::string& id) { return "worker/" + id; }
 inline constexpr char kWorkerPrefix[] = "worker/";
-inline std::string CheckpointPrefix(const std::string& job) { return absl::StrCat("ckpt/", job, "/"); }
+inline std::string CheckpointPrefix(const std::string& job) {
+  return absl::StrCat("ckpt/", job, "/");
+}
 inline std::string Checkpoint(const std::string& job, int64_t step) {
   return absl::StrFormat("ckpt/%s/%012d", job, step);
 }
-inline std::string MetricPrefix(const std::string& job) { return absl::StrCat("metric/", job, "/"); }
-inline std::string MetricNamePrefix(const std::string& job, const std::string& name) {
+inline std::string MetricPrefix(const std::string& job) {
+  return absl::StrCat("metric/", job, "/");
+}
+inline std::string MetricNamePrefix(const std::string& job,
+                                    const std::string& name) {
   return absl::StrCat("metric/", job, "/", name, "/");
 }
-inline std::string Metric(const std::string& job, const std::string& name, int rank, int64_t step) {
+inline std::string Metric(const std::string& job, const std::string& name,
+                          int rank, int64_t step) {
   return absl::StrFormat("metric/%s/%s/%04d/%012d", job, name, rank, step);
 }
 inline constexpr char kNextJobSeq[] = "meta/next_job_seq";

@@ -44,7 +44,8 @@ struct ScheduleResult {
 
 // `queue` must already be in scheduling order (priority, then submit order).
 // `fleet` is the live workers' capacity; placed ranks are taken from it.
-ScheduleResult Schedule(const std::vector<GangRequest>& queue, std::vector<WorkerCapacity> fleet);
+ScheduleResult Schedule(const std::vector<GangRequest>& queue,
+                        std::vector<WorkerCapacity> fleet);
 
 }  // namespace reca::coordinator
 

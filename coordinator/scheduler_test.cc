@@ -5,12 +5,16 @@
 namespace reca::coordinator {
 namespace {
 
-WorkerCapacity Cpu(const std::string& id, int total, int free) { return {id, total, 0, free, 0}; }
+WorkerCapacity Cpu(const std::string& id, int total, int free) {
+  return {id, total, 0, free, 0};
+}
 
 TEST(SchedulerTest, GangIsPlacedWholeOrNotAtAll) {
-  ScheduleResult r = Schedule({{"a", 2, false}}, {Cpu("w1", 1, 1), Cpu("w2", 1, 1)});
+  ScheduleResult r =
+      Schedule({{"a", 2, false}}, {Cpu("w1", 1, 1), Cpu("w2", 1, 1)});
   ASSERT_EQ(r.placed.size(), 1u);
-  EXPECT_EQ(r.placed[0].worker_per_rank, (std::vector<std::string>{"w1", "w2"}));
+  EXPECT_EQ(r.placed[0].worker_per_rank,
+            (std::vector<std::string>{"w1", "w2"}));
 
   r = Schedule({{"a", 3, false}}, {Cpu("w1", 2, 2), Cpu("w2", 2, 0)});
   EXPECT_TRUE(r.placed.empty());
@@ -19,22 +23,27 @@ TEST(SchedulerTest, GangIsPlacedWholeOrNotAtAll) {
 }
 
 TEST(SchedulerTest, PacksOntoTheWorkerWithMostFreeSlots) {
-  ScheduleResult r = Schedule({{"a", 2, false}}, {Cpu("w1", 4, 1), Cpu("w2", 4, 3)});
+  ScheduleResult r =
+      Schedule({{"a", 2, false}}, {Cpu("w1", 4, 1), Cpu("w2", 4, 3)});
   ASSERT_EQ(r.placed.size(), 1u);
-  EXPECT_EQ(r.placed[0].worker_per_rank, (std::vector<std::string>{"w2", "w2"}));
+  EXPECT_EQ(r.placed[0].worker_per_rank,
+            (std::vector<std::string>{"w2", "w2"}));
 }
 
 TEST(SchedulerTest, TooBigForTheFleetStaysQueuedWithoutBlockingOthers) {
-  ScheduleResult r = Schedule({{"big", 5, false}, {"small", 1, false}}, {Cpu("w1", 2, 2), Cpu("w2", 2, 2)});
+  ScheduleResult r = Schedule({{"big", 5, false}, {"small", 1, false}},
+                              {Cpu("w1", 2, 2), Cpu("w2", 2, 2)});
   ASSERT_EQ(r.placed.size(), 1u);
   EXPECT_EQ(r.placed[0].job_id, "small");
   ASSERT_EQ(r.waiting.size(), 1u);
-  EXPECT_EQ(r.waiting[0].reason, "needs 5 cpu slots; the fleet has 4 (2 workers with cpu slots)");
+  EXPECT_EQ(r.waiting[0].reason,
+            "needs 5 cpu slots; the fleet has 4 (2 workers with cpu slots)");
 }
 
 TEST(SchedulerTest, AWaitingGangHoldsBackLaterJobsOfItsKindOnly) {
   std::vector<WorkerCapacity> fleet = {{"w1", 2, 1, 1, 1}};
-  ScheduleResult r = Schedule({{"a", 2, false}, {"b", 1, false}, {"g", 1, true}}, fleet);
+  ScheduleResult r =
+      Schedule({{"a", 2, false}, {"b", 1, false}, {"g", 1, true}}, fleet);
   ASSERT_EQ(r.placed.size(), 1u);
   EXPECT_EQ(r.placed[0].job_id, "g");
   ASSERT_EQ(r.waiting.size(), 2u);
@@ -43,7 +52,8 @@ TEST(SchedulerTest, AWaitingGangHoldsBackLaterJobsOfItsKindOnly) {
 }
 
 TEST(SchedulerTest, PlacedRanksUseUpSlotsForLaterJobs) {
-  ScheduleResult r = Schedule({{"a", 1, false}, {"b", 1, false}, {"c", 1, false}}, {Cpu("w1", 2, 2)});
+  ScheduleResult r = Schedule(
+      {{"a", 1, false}, {"b", 1, false}, {"c", 1, false}}, {Cpu("w1", 2, 2)});
   EXPECT_EQ(r.placed.size(), 2u);
   ASSERT_EQ(r.waiting.size(), 1u);
   EXPECT_EQ(r.waiting[0].job_id, "c");
@@ -52,7 +62,8 @@ TEST(SchedulerTest, PlacedRanksUseUpSlotsForLaterJobs) {
 TEST(SchedulerTest, EmptyFleet) {
   ScheduleResult r = Schedule({{"a", 1, true}}, {});
   ASSERT_EQ(r.waiting.size(), 1u);
-  EXPECT_EQ(r.waiting[0].reason, "needs 1 gpu slots; the fleet has 0 (0 workers with gpu slots)");
+  EXPECT_EQ(r.waiting[0].reason,
+            "needs 1 gpu slots; the fleet has 0 (0 workers with gpu slots)");
 }
 
 }  // namespace

@@ -1,9 +1,9 @@
 #include "coordinator/validation.h"
 
-#include <vector>
-
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/unknown_field_set.h>
+
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/proto_json.h"
@@ -15,12 +15,15 @@ using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::Reflection;
 
-absl::Status CheckNoUnknownFields(const Message& message, const std::string& path) {
+absl::Status CheckNoUnknownFields(const Message& message,
+                                  const std::string& path) {
   const Reflection& r = *message.GetReflection();
-  const google::protobuf::UnknownFieldSet& unknown = r.GetUnknownFields(message);
+  const google::protobuf::UnknownFieldSet& unknown =
+      r.GetUnknownFields(message);
   if (!unknown.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": unknown field number ", unknown.field(0).number(),
-                                                   " (a client built for another API version?)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": unknown field number ", unknown.field(0).number(),
+                     " (a client built for another API version?)"));
   }
   std::vector<const FieldDescriptor*> fields;
   r.ListFields(message, &fields);
@@ -29,22 +32,25 @@ absl::Status CheckNoUnknownFields(const Message& message, const std::string& pat
     if (f->is_repeated()) {
       for (int i = 0; i < r.FieldSize(message, f); ++i) {
         absl::Status s =
-            CheckNoUnknownFields(r.GetRepeatedMessage(message, f, i), absl::StrCat(path, ".", f->name(), ".", i));
+            CheckNoUnknownFields(r.GetRepeatedMessage(message, f, i),
+                                 absl::StrCat(path, ".", f->name(), ".", i));
         if (!s.ok()) return s;
       }
     } else {
-      absl::Status s = CheckNoUnknownFields(r.GetMessage(message, f), absl::StrCat(path, ".", f->name()));
+      absl::Status s = CheckNoUnknownFields(r.GetMessage(message, f),
+                                            absl::StrCat(path, ".", f->name()));
       if (!s.ok()) return s;
     }
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<SpecSummary> ValidateSpec(const v1::JobSpec& spec, size_t max_bytes) {
+absl::StatusOr<SpecSummary> ValidateSpec(const v1::JobSpec& spec,
+                                         size_t max_bytes) {
   const size_t bytes = spec.ByteSizeLong();
   if (bytes > max_bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("spec: ", bytes, " bytes, more than the limit of ", max_bytes));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "spec: ", bytes, " bytes, more than the limit of ", max_bytes));
   }
   if (absl::Status s = CheckNoUnknownFields(spec, "spec"); !s.ok()) return s;
   StatusOr<JobSpec> parsed = JobSpecFromJson(ProtoToJson(spec));
@@ -54,16 +60,18 @@ absl::StatusOr<SpecSummary> ValidateSpec(const v1::JobSpec& spec, size_t max_byt
 
 absl::Status ValidateResources(const v1::Resources& resources) {
   if (resources.ranks() < 0 || resources.ranks() > 1024) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("resources.ranks: must be in [1, 1024] (got ", resources.ranks(), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "resources.ranks: must be in [1, 1024] (got ", resources.ranks(), ")"));
   }
   if (resources.threads_per_rank() < 0 || resources.threads_per_rank() > 1024) {
     return absl::InvalidArgumentError(
-        absl::StrCat("resources.threads_per_rank: must be in [0, 1024] (got ", resources.threads_per_rank(), ")"));
+        absl::StrCat("resources.threads_per_rank: must be in [0, 1024] (got ",
+                     resources.threads_per_rank(), ")"));
   }
   if (!v1::Accelerator_IsValid(resources.accelerator())) {
     return absl::InvalidArgumentError(
-        absl::StrCat("resources.accelerator: unknown value ", static_cast<int>(resources.accelerator())));
+        absl::StrCat("resources.accelerator: unknown value ",
+                     static_cast<int>(resources.accelerator())));
   }
   return absl::OkStatus();
 }

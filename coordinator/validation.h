@@ -4,9 +4,9 @@
 #ifndef RECA_COORDINATOR_VALIDATION_H_
 #define RECA_COORDINATOR_VALIDATION_H_
 
-#include <string>
-
 #include <google/protobuf/message.h>
+
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "reca/v1/job.pb.h"
@@ -17,7 +17,8 @@ namespace reca::coordinator {
 // INVALID_ARGUMENT naming the first field (`path`.a.b) carrying unknown fields:
 // a client built against another version of the API sent something this
 // coordinator would silently drop.
-absl::Status CheckNoUnknownFields(const google::protobuf::Message& message, const std::string& path);
+absl::Status CheckNoUnknownFields(const google::protobuf::Message& message,
+                                  const std::string& path);
 
 // What the coordinator needs from a valid spec.
 struct SpecSummary {
@@ -26,9 +27,11 @@ struct SpecSummary {
 };
 
 // INVALID_ARGUMENT "spec.optimizer.lr: must be > 0" and the like.
-absl::StatusOr<SpecSummary> ValidateSpec(const v1::JobSpec& spec, size_t max_bytes);
+absl::StatusOr<SpecSummary> ValidateSpec(const v1::JobSpec& spec,
+                                         size_t max_bytes);
 
-// INVALID_ARGUMENT "resources.ranks: must be in [1, 1024] (got 0)" and the like.
+// INVALID_ARGUMENT "resources.ranks: must be in [1, 1024] (got 0)" and the
+// like.
 absl::Status ValidateResources(const v1::Resources& resources);
 
 }  // namespace reca::coordinator

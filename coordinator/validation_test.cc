@@ -36,26 +36,34 @@ TEST(ValidationTest, FieldLevelErrors) {
   spec.set_name(std::string(5000, 'x'));
   s = ValidateSpec(spec, 1000).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(s.message().find("more than the limit of 1000"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("more than the limit of 1000"), std::string::npos)
+      << s;
 }
 
 TEST(ValidationTest, UnknownFieldsAreRejectedWithTheirPath) {
   v1::JobSpec spec;
   spec.mutable_optimizer()->set_lr(1e-4);
   // Field 99 of OptimizerSpec does not exist: a newer client's field.
-  spec.mutable_optimizer()->GetReflection()->MutableUnknownFields(spec.mutable_optimizer())->AddVarint(99, 1);
+  spec.mutable_optimizer()
+      ->GetReflection()
+      ->MutableUnknownFields(spec.mutable_optimizer())
+      ->AddVarint(99, 1);
   auto s = ValidateSpec(spec, 1 << 20).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(s.message().find("spec.optimizer: unknown field number 99"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("spec.optimizer: unknown field number 99"),
+            std::string::npos)
+      << s;
 }
 
 TEST(ValidationTest, Resources) {
   v1::Resources r;
   r.set_ranks(2000);
-  EXPECT_NE(ValidateResources(r).message().find("resources.ranks"), std::string::npos);
+  EXPECT_NE(ValidateResources(r).message().find("resources.ranks"),
+            std::string::npos);
   r.set_ranks(2);
   r.set_accelerator(static_cast<v1::Accelerator>(7));
-  EXPECT_NE(ValidateResources(r).message().find("resources.accelerator"), std::string::npos);
+  EXPECT_NE(ValidateResources(r).message().find("resources.accelerator"),
+            std::string::npos);
   r.set_accelerator(v1::GPU);
   EXPECT_TRUE(ValidateResources(r).ok());
 }

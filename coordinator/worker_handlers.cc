@@ -20,19 +20,26 @@ bool Contains(const google::protobuf::RepeatedField<int32_t>& ranks, int rank) {
 
 std::string CauseText(const v1::ReportExitRequest& r) {
   switch (r.cause()) {
-    case v1::EXIT_CAUSE_SUCCESS: return "exited 0";
-    case v1::EXIT_CAUSE_ERROR: return absl::StrCat("error (exit ", r.exit_code(), ")");
-    case v1::EXIT_CAUSE_SIGNAL: return absl::StrCat("killed by signal ", r.signal());
-    case v1::EXIT_CAUSE_OUT_OF_MEMORY: return "out of memory";
-    case v1::EXIT_CAUSE_LAUNCH_FAILED: return "could not start";
-    default: return "unknown exit";
+    case v1::EXIT_CAUSE_SUCCESS:
+      return "exited 0";
+    case v1::EXIT_CAUSE_ERROR:
+      return absl::StrCat("error (exit ", r.exit_code(), ")");
+    case v1::EXIT_CAUSE_SIGNAL:
+      return absl::StrCat("killed by signal ", r.signal());
+    case v1::EXIT_CAUSE_OUT_OF_MEMORY:
+      return "out of memory";
+    case v1::EXIT_CAUSE_LAUNCH_FAILED:
+      return "could not start";
+    default:
+      return "unknown exit";
   }
 }
 
 absl::Status CheckEpoch(const v1::Job& job, int64_t epoch) {
   if (epoch != job.attempt().epoch()) {
-    return absl::FailedPreconditionError(absl::StrCat("job ", job.id(), ": stale epoch ", epoch, " (current ",
-                                                      job.attempt().epoch(), "); report rejected"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job.id(), ": stale epoch ", epoch, " (current ",
+                     job.attempt().epoch(), "); report rejected"));
   }
   return absl::OkStatus();
 }
@@ -43,24 +50,31 @@ absl::StatusOr<v1::RegisterWorkerResponse> Coordinator::HandleRegisterWorker(
     const v1::RegisterWorkerRequest& request) {
   if (request.worker_id().empty() || request.worker_id().size() > 128 ||
       request.worker_id().find('/') != std::string::npos) {
-    return absl::InvalidArgumentError("worker_id: must be 1-128 bytes without '/'");
+    return absl::InvalidArgumentError(
+        "worker_id: must be 1-128 bytes without '/'");
   }
-  if (request.cpu_slots() < 0 || request.gpu_slots() < 0 || request.cpu_slots() + request.gpu_slots() == 0) {
-    return absl::InvalidArgumentError("cpu_slots, gpu_slots: must be >= 0 and not both 0");
+  if (request.cpu_slots() < 0 || request.gpu_slots() < 0 ||
+      request.cpu_slots() + request.gpu_slots() == 0) {
+    return absl::InvalidArgumentError(
+        "cpu_slots, gpu_slots: must be >= 0 and not both 0");
   }
-  if (request.rendezvous_port_min() < 1024 || request.rendezvous_port_max() > 65535 ||
+  if (request.rendezvous_port_min() < 1024 ||
+      request.rendezvous_port_max() > 65535 ||
       request.rendezvous_port_min() > request.rendezvous_port_max()) {
-    return absl::InvalidArgumentError(absl::StrCat("rendezvous_port_min/max: need 1024 <= min <= max <= 65535 (got ",
-                                                   request.rendezvous_port_min(), "-",
-                                                   request.rendezvous_port_max(), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rendezvous_port_min/max: need 1024 <= min <= max <= 65535 (got ",
+        request.rendezvous_port_min(), "-", request.rendezvous_port_max(),
+        ")"));
   }
-  if (request.address().empty()) return absl::InvalidArgumentError("address: empty");
+  if (request.address().empty())
+    return absl::InvalidArgumentError("address: empty");
 
   absl::MutexLock lock(&mu_);
   if (workers_.count(request.worker_id())) {
     // A restarted worker (or one that lost its lease): its old ranks are gone.
-    RECA_RETURN_IF_ERROR(DropWorker(request.worker_id(),
-                                    absl::StrCat("worker ", request.worker_id(), " re-registered (restarted)")));
+    RECA_RETURN_IF_ERROR(DropWorker(
+        request.worker_id(), absl::StrCat("worker ", request.worker_id(),
+                                          " re-registered (restarted)")));
   }
   const int64_t epoch = next_epoch_;
   v1::Worker record;
@@ -78,8 +92,9 @@ absl::StatusOr<v1::RegisterWorkerResponse> Coordinator::HandleRegisterWorker(
   batch.Put(keys::kNextEpoch, std::to_string(epoch + 1));
   RECA_RETURN_IF_ERROR(deps_.store.Write(batch));
   next_epoch_ = epoch + 1;
-  std::cerr << "coordinator: worker " << record.id() << " registered (" << record.cpu_slots() << " cpu, "
-            << record.gpu_slots() << " gpu slots, lease " << record.lease_id() << ")\n";
+  std::cerr << "coordinator: worker " << record.id() << " registered ("
+            << record.cpu_slots() << " cpu, " << record.gpu_slots()
+            << " gpu slots, lease " << record.lease_id() << ")\n";
   WorkerEntry& entry = workers_[record.id()];
   entry.record = record;
   entry.lease_expiry = deps_.clock.Now() + options_.lease_ttl;
@@ -89,13 +104,16 @@ absl::StatusOr<v1::RegisterWorkerResponse> Coordinator::HandleRegisterWorker(
   response.set_lease_id(record.lease_id());
   response.set_epoch(epoch);
   response.set_lease_ttl_millis(absl::ToInt64Milliseconds(options_.lease_ttl));
-  response.set_heartbeat_interval_millis(absl::ToInt64Milliseconds(options_.heartbeat_interval));
+  response.set_heartbeat_interval_millis(
+      absl::ToInt64Milliseconds(options_.heartbeat_interval));
   return response;
 }
 
-absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(const v1::HeartbeatRequest& request) {
+absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(
+    const v1::HeartbeatRequest& request) {
   absl::MutexLock lock(&mu_);
-  RECA_ASSIGN_OR_RETURN(WorkerEntry * worker, CheckLease(request.worker_id(), request.lease_id()));
+  RECA_ASSIGN_OR_RETURN(WorkerEntry * worker,
+                        CheckLease(request.worker_id(), request.lease_id()));
   worker->lease_expiry = deps_.clock.Now() + options_.lease_ttl;
   const int64_t now = NowMicros();
 
@@ -122,12 +140,15 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(const v1::Hea
     }
     v1::Job& job = entry->job;
     if (rs.epoch() != job.attempt().epoch()) {
-      cancel(rs, absl::StrCat("stale epoch ", rs.epoch(), " (current ", job.attempt().epoch(), ")"));
+      cancel(rs, absl::StrCat("stale epoch ", rs.epoch(), " (current ",
+                              job.attempt().epoch(), ")"));
       continue;
     }
     if (rs.rank() < 0 || rs.rank() >= job.attempt().placements_size() ||
-        job.attempt().placements(rs.rank()).worker_id() != request.worker_id()) {
-      cancel(rs, absl::StrCat("rank ", rs.rank(), " is not placed on ", request.worker_id()));
+        job.attempt().placements(rs.rank()).worker_id() !=
+            request.worker_id()) {
+      cancel(rs, absl::StrCat("rank ", rs.rank(), " is not placed on ",
+                              request.worker_id()));
       continue;
     }
     if (rs.running() && !Contains(job.attempt().started_ranks(), rs.rank()) &&
@@ -141,11 +162,14 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(const v1::Hea
       v1::RankProgress progress = rs.progress();
       progress.set_rank(rs.rank());
       progress.set_update_unix_micros(now);
-      while (job.progress_size() <= rs.rank()) job.add_progress()->set_rank(job.progress_size() - 1);
+      while (job.progress_size() <= rs.rank())
+        job.add_progress()->set_rank(job.progress_size() - 1);
       v1::RankProgress& current = *job.mutable_progress(rs.rank());
-      const bool moved = current.step() != progress.step() || current.loss() != progress.loss();
+      const bool moved = current.step() != progress.step() ||
+                         current.loss() != progress.loss();
       current = progress;
-      if (moved && IsActive(job.state())) progressed.insert(job.id());  // watchers see real changes only
+      if (moved && IsActive(job.state()))
+        progressed.insert(job.id());  // watchers see real changes only
     }
     for (const v1::MetricPoint& p : rs.points()) {
       if (points_left-- <= 0) break;
@@ -153,12 +177,15 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(const v1::Hea
       v1::MetricPoint stored = p;
       stored.set_rank(rs.rank());
       if (stored.unix_micros() == 0) stored.set_unix_micros(now);
-      points.Put(keys::Metric(job.id(), p.name(), rs.rank(), p.step()), stored.SerializeAsString());
+      points.Put(keys::Metric(job.id(), p.name(), rs.rank(), p.step()),
+                 stored.SerializeAsString());
     }
     // Progress and points of the current attempt are recorded even after the
     // job ended: a rank's last lines often arrive after its exit report.
     if ((!IsActive(job.state()) || job.cancel_requested()) && rs.running()) {
-      cancel(rs, job.cancel_requested() ? "job cancelled" : "job " + v1::JobState_Name(job.state()));
+      cancel(rs, job.cancel_requested()
+                     ? "job cancelled"
+                     : "job " + v1::JobState_Name(job.state()));
     }
   }
   if (!points.empty()) RECA_RETURN_IF_ERROR(deps_.store.Write(points));
@@ -168,10 +195,13 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(const v1::Hea
     v1::Job updated = entry.job;
     std::string message;
     if (updated.state() == v1::SCHEDULED &&
-        updated.attempt().started_ranks_size() == updated.attempt().placements_size()) {
+        updated.attempt().started_ranks_size() ==
+            updated.attempt().placements_size()) {
       updated.set_state(v1::RUNNING);
       updated.set_start_unix_micros(now);
-      message = absl::StrCat("running: all ", updated.attempt().placements_size(), " ranks started");
+      message =
+          absl::StrCat("running: all ", updated.attempt().placements_size(),
+                       " ranks started");
     }
     RECA_RETURN_IF_ERROR(CommitJob(entry, std::move(updated), message));
     progressed.erase(id);
@@ -187,8 +217,10 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(const v1::Hea
     const v1::Job& job = jobs_.at(id).job;
     if (!IsActive(job.state()) || job.cancel_requested()) continue;
     for (const v1::Placement& p : job.attempt().placements()) {
-      if (p.worker_id() != request.worker_id() || reported.count({id, p.rank()}) ||
-          Contains(job.attempt().started_ranks(), p.rank()) || Contains(job.attempt().exited_ranks(), p.rank())) {
+      if (p.worker_id() != request.worker_id() ||
+          reported.count({id, p.rank()}) ||
+          Contains(job.attempt().started_ranks(), p.rank()) ||
+          Contains(job.attempt().exited_ranks(), p.rank())) {
         continue;
       }
       v1::Assignment* a = response.add_assignments();
@@ -208,17 +240,25 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(const v1::Hea
   return response;
 }
 
-absl::StatusOr<v1::ReportCheckpointResponse> Coordinator::HandleReportCheckpoint(
+absl::StatusOr<v1::ReportCheckpointResponse>
+Coordinator::HandleReportCheckpoint(
     const v1::ReportCheckpointRequest& request) {
   const v1::Checkpoint& ckpt = request.checkpoint();
-  if (ckpt.step() < 0) return absl::InvalidArgumentError("checkpoint.step: must be >= 0");
-  if (ckpt.path().empty()) return absl::InvalidArgumentError("checkpoint.path: empty");
+  if (ckpt.step() < 0)
+    return absl::InvalidArgumentError("checkpoint.step: must be >= 0");
+  if (ckpt.path().empty())
+    return absl::InvalidArgumentError("checkpoint.path: empty");
   absl::MutexLock lock(&mu_);
-  RECA_RETURN_IF_ERROR(CheckLease(request.worker_id(), request.lease_id()).status());
+  RECA_RETURN_IF_ERROR(
+      CheckLease(request.worker_id(), request.lease_id()).status());
   JobEntry* entry = FindJob(ckpt.job_id());
-  if (entry == nullptr) return absl::NotFoundError(absl::StrCat("job ", ckpt.job_id(), " not found"));
+  if (entry == nullptr)
+    return absl::NotFoundError(
+        absl::StrCat("job ", ckpt.job_id(), " not found"));
   RECA_RETURN_IF_ERROR(CheckEpoch(entry->job, ckpt.epoch()));
-  RECA_ASSIGN_OR_RETURN(std::optional<std::string> seen, deps_.store.Get(keys::Checkpoint(ckpt.job_id(), ckpt.step())));
+  RECA_ASSIGN_OR_RETURN(
+      std::optional<std::string> seen,
+      deps_.store.Get(keys::Checkpoint(ckpt.job_id(), ckpt.step())));
   if (seen) return v1::ReportCheckpointResponse();  // a retried report
   v1::Checkpoint record = ckpt;
   record.set_commit_unix_micros(NowMicros());
@@ -228,34 +268,46 @@ absl::StatusOr<v1::ReportCheckpointResponse> Coordinator::HandleReportCheckpoint
     updated.set_latest_checkpoint_path(ckpt.path());
   }
   WriteBatch batch;
-  batch.Put(keys::Checkpoint(ckpt.job_id(), ckpt.step()), record.SerializeAsString());
-  RECA_RETURN_IF_ERROR(CommitJob(*entry, std::move(updated),
-                                 absl::StrFormat("checkpoint step %d committed (%.1f MB) at %s", ckpt.step(),
-                                                 ckpt.bytes() / 1e6, ckpt.path()),
-                                 std::move(batch)));
+  batch.Put(keys::Checkpoint(ckpt.job_id(), ckpt.step()),
+            record.SerializeAsString());
+  RECA_RETURN_IF_ERROR(
+      CommitJob(*entry, std::move(updated),
+                absl::StrFormat("checkpoint step %d committed (%.1f MB) at %s",
+                                ckpt.step(), ckpt.bytes() / 1e6, ckpt.path()),
+                std::move(batch)));
   return v1::ReportCheckpointResponse();
 }
 
-absl::StatusOr<v1::ReportExitResponse> Coordinator::HandleReportExit(const v1::ReportExitRequest& request) {
+absl::StatusOr<v1::ReportExitResponse> Coordinator::HandleReportExit(
+    const v1::ReportExitRequest& request) {
   absl::MutexLock lock(&mu_);
-  RECA_RETURN_IF_ERROR(CheckLease(request.worker_id(), request.lease_id()).status());
+  RECA_RETURN_IF_ERROR(
+      CheckLease(request.worker_id(), request.lease_id()).status());
   JobEntry* entry = FindJob(request.job_id());
-  if (entry == nullptr) return absl::NotFoundError(absl::StrCat("job ", request.job_id(), " not found"));
+  if (entry == nullptr)
+    return absl::NotFoundError(
+        absl::StrCat("job ", request.job_id(), " not found"));
   RECA_RETURN_IF_ERROR(CheckEpoch(entry->job, request.epoch()));
   const v1::Job& job = entry->job;
   if (request.rank() < 0 || request.rank() >= job.attempt().placements_size() ||
-      job.attempt().placements(request.rank()).worker_id() != request.worker_id()) {
+      job.attempt().placements(request.rank()).worker_id() !=
+          request.worker_id()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("rank ", request.rank(), " of ", job.id(), " is not placed on ", request.worker_id()));
+        absl::StrCat("rank ", request.rank(), " of ", job.id(),
+                     " is not placed on ", request.worker_id()));
   }
-  if (Contains(job.attempt().exited_ranks(), request.rank())) return v1::ReportExitResponse();  // a retry
+  if (Contains(job.attempt().exited_ranks(), request.rank()))
+    return v1::ReportExitResponse();  // a retry
   v1::Job updated = job;
   updated.mutable_attempt()->add_exited_ranks(request.rank());
-  std::string what = absl::StrCat("rank ", request.rank(), " on ", request.worker_id(), ": ", CauseText(request));
+  std::string what =
+      absl::StrCat("rank ", request.rank(), " on ", request.worker_id(), ": ",
+                   CauseText(request));
   if (request.cause() != v1::EXIT_CAUSE_SUCCESS && !request.message().empty()) {
     absl::StrAppend(&what, ": ", request.message());
   }
-  if (request.cause() != v1::EXIT_CAUSE_SUCCESS && IsActive(job.state()) && !job.cancel_requested()) {
+  if (request.cause() != v1::EXIT_CAUSE_SUCCESS && IsActive(job.state()) &&
+      !job.cancel_requested()) {
     RECA_RETURN_IF_ERROR(FailJob(*entry, std::move(updated), what));
   } else {
     RECA_RETURN_IF_ERROR(CommitJob(*entry, std::move(updated), what));
