@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 
 #include <filesystem>
-#include <map>
 #include <system_error>
 
 #include "reca/ckpt/sha256.h"
@@ -12,53 +11,28 @@
 namespace reca {
 namespace fs = std::filesystem;
 
-std::optional<int64_t> CheckpointStepOf(const std::string& dir_name) {
-  constexpr char kPrefix[] = "step-";
-  constexpr size_t kPrefixLen = sizeof(kPrefix) - 1;
-  if (dir_name.size() <= kPrefixLen ||
-      dir_name.compare(0, kPrefixLen, kPrefix) != 0)
-    return std::nullopt;
-  if (dir_name.size() - kPrefixLen > 18) return std::nullopt;  // fits int64
-  int64_t step = 0;
-  for (size_t i = kPrefixLen; i < dir_name.size(); ++i) {
-    const char c = dir_name[i];
-    if (c < '0' || c > '9') return std::nullopt;
-    step = step * 10 + (c - '0');
-  }
-  return step;
-}
-
-std::vector<CheckpointInfo> CheckpointScanner::ScanNew(
+std::vector<CommittedCheckpoint> CheckpointScanner::ScanNew(
     std::vector<std::string>* errors) {
   auto fail = [&](const std::string& what) {
     if (errors) errors->push_back(what);
   };
-  std::map<int64_t, std::string> candidates;  // by step
-  std::error_code ec;
-  // error_code overloads throughout: nothing here throws.
-  for (fs::directory_iterator it(dir_, ec), end; !ec && it != end;
-       it.increment(ec)) {
-    const std::optional<int64_t> step =
-        CheckpointStepOf(it->path().filename().string());
-    if (!step || returned_.count(*step)) continue;
-    std::error_code dir_ec;
-    if (!it->is_directory(dir_ec)) continue;
-    candidates.emplace(*step, it->path().string());
+  StatusOr<std::vector<CheckpointInfo>> committed = store_.List();  // by step
+  if (!committed.ok()) {
+    fail(committed.status().ToString());
+    return {};
   }
-  // A missing directory (no checkpoint yet) is no error.
-  if (ec && ec != std::errc::no_such_file_or_directory)
-    fail(dir_ + ": " + ec.message());
-  std::vector<CheckpointInfo> out;
-  for (const auto& [step, path] : candidates) {
+  std::vector<CommittedCheckpoint> out;
+  for (const CheckpointInfo& c : *committed) {
+    if (returned_.count(c.step)) continue;
+    const int64_t step = c.step;
+    const std::string& path = c.path;
     const std::string manifest_path = path + "/MANIFEST.json";
-    std::error_code exists_ec;
-    if (!fs::exists(manifest_path, exists_ec)) continue;  // not committed
     StatusOr<std::string> manifest = ReadFile(manifest_path);
     if (!manifest.ok()) {
       fail(manifest.status().ToString());
       continue;
     }
-    CheckpointInfo info;
+    CommittedCheckpoint info;
     info.step = step;
     info.path = path;
     info.manifest_sha256 = Sha256Hex(*manifest);

@@ -18,16 +18,6 @@ void Write(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
 }
 
-TEST(CheckpointStepOfTest, AcceptsOnlyCommittedNames) {
-  EXPECT_EQ(CheckpointStepOf("step-00000020"), 20);
-  EXPECT_EQ(CheckpointStepOf("step-123456789"), 123456789);
-  EXPECT_FALSE(CheckpointStepOf("step-").has_value());
-  EXPECT_FALSE(CheckpointStepOf(".tmp-step-00000020-77").has_value());
-  EXPECT_FALSE(CheckpointStepOf(".trash-step-00000020-77").has_value());
-  EXPECT_FALSE(CheckpointStepOf("step-20.partial").has_value());
-  EXPECT_FALSE(CheckpointStepOf("step-1234567890123456789012").has_value());
-}
-
 TEST(CheckpointScannerTest, ReportsEachCommittedCheckpointOnceInStepOrder) {
   const std::string dir = testing::TempDir() + "/scanner/checkpoints";
   fs::remove_all(dir);
@@ -45,7 +35,7 @@ TEST(CheckpointScannerTest, ReportsEachCommittedCheckpointOnceInStepOrder) {
   Write(dir + "/.tmp-step-00000040-1/MANIFEST.json", "{}");
   Write(dir + "/step-00000050", "a file, not a directory");
 
-  std::vector<CheckpointInfo> found = scanner.ScanNew(&errors);
+  std::vector<CommittedCheckpoint> found = scanner.ScanNew(&errors);
   ASSERT_EQ(found.size(), 2u);
   EXPECT_EQ(found[0].step, 10);
   EXPECT_EQ(found[0].path, dir + "/step-00000010");

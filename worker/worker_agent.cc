@@ -148,7 +148,7 @@ void WorkerAgent::PollRanks() {
 
 void WorkerAgent::ScanCheckpoints(Rank& r) {
   std::vector<std::string> errors;
-  for (const CheckpointInfo& c : r.checkpoints->ScanNew(&errors)) {
+  for (const CommittedCheckpoint& c : r.checkpoints->ScanNew(&errors)) {
     v1::ReportCheckpointRequest report;
     v1::Checkpoint* ckpt = report.mutable_checkpoint();
     ckpt->set_job_id(r.assignment.job_id());
