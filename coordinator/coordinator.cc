@@ -307,13 +307,43 @@ int Coordinator::FreeGpuIndex(const std::string& worker_id,
   return index;  // the scheduler only places a rank where a GPU slot is free
 }
 
+void Coordinator::SetQueueReason(JobEntry& entry, const std::string& reason) {
+  if (entry.job.queue_reason() == reason) return;
+  entry.job.set_queue_reason(reason);  // derived, not persisted on its own
+  entry.job.set_version(entry.job.version() + 1);
+  NotifyWatchers(entry.job, {});
+}
+
+absl::Status Coordinator::PlaceSubmitted(JobEntry& entry) {
+  // The last pass's summary answers for a job that cannot start now, in
+  // O(1) however long the queue is; only one that may start needs a pass.
+  // Every change of capacity (register, exit, cancel, lost worker, the
+  // periodic Tick) runs a full pass, which renews the summary.
+  if (summary_valid_) {
+    const v1::Job& job = entry.job;
+    const GangRequest request{job.id(), std::max(1, job.resources().ranks()),
+                              job.resources().accelerator() == v1::GPU,
+                              job.priority()};
+    KindSummary kind = summary_[request.gpu];
+    if (std::optional<std::string> reason = Classify(request, kind)) {
+      summary_[request.gpu] = kind;
+      SetQueueReason(entry, *reason);
+      return absl::OkStatus();
+    }
+  }
+  return ScheduleQueued();
+}
+
 absl::Status Coordinator::ScheduleQueued() {
   std::vector<const v1::Job*> queued;
   for (const std::string& id : unfinished_) {
     const v1::Job& job = jobs_.at(id).job;
     if (job.state() == v1::QUEUED) queued.push_back(&job);
   }
-  if (queued.empty()) return absl::OkStatus();
+  if (queued.empty()) {
+    summary_valid_ = false;  // the next submit makes a full pass
+    return absl::OkStatus();
+  }
   std::stable_sort(queued.begin(), queued.end(),
                    [](const v1::Job* a, const v1::Job* b) {
                      return a->priority() > b->priority();
@@ -321,7 +351,8 @@ absl::Status Coordinator::ScheduleQueued() {
   std::vector<GangRequest> requests;
   for (const v1::Job* job : queued) {
     requests.push_back({job->id(), std::max(1, job->resources().ranks()),
-                        job->resources().accelerator() == v1::GPU});
+                        job->resources().accelerator() == v1::GPU,
+                        job->priority()});
   }
   std::map<std::string, WorkerCapacity> capacity;
   for (const auto& [id, w] : workers_) {
@@ -342,12 +373,11 @@ absl::Status Coordinator::ScheduleQueued() {
   const ScheduleResult result = Schedule(requests, std::move(fleet));
 
   for (const ScheduleResult::Waiting& w : result.waiting) {
-    JobEntry& entry = jobs_.at(w.job_id);
-    if (entry.job.queue_reason() == w.reason) continue;
-    entry.job.set_queue_reason(w.reason);  // derived, not persisted on its own
-    entry.job.set_version(entry.job.version() + 1);
-    NotifyWatchers(entry.job, {});
+    SetQueueReason(jobs_.at(w.job_id), w.reason);
   }
+  summary_[0] = result.kinds[0];
+  summary_[1] = result.kinds[1];
+  summary_valid_ = true;
   for (const ScheduleResult::Placed& placed : result.placed) {
     JobEntry& entry = jobs_.at(placed.job_id);
     v1::Job updated = entry.job;

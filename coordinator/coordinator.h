@@ -31,6 +31,7 @@
 #include "common/clock.h"
 #include "common/kv_store.h"
 #include "coordinator/handlers.h"
+#include "coordinator/scheduler.h"
 #include "reca/v1/job.pb.h"
 
 namespace reca::coordinator {
@@ -130,7 +131,12 @@ class Coordinator : public JobHandler, public WorkerHandler {
   absl::Status ExpireLeases() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status DropWorker(const std::string& worker_id, const std::string& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A full scheduling pass over the queue and the fleet.
   absl::Status ScheduleQueued() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A job just submitted: placed, or given its queue reason.
+  absl::Status PlaceSubmitted(JobEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetQueueReason(JobEntry& entry, const std::string& reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int PickRendezvousPort(const WorkerEntry& worker, int64_t epoch) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The lowest GPU index on the worker that no slot-holding rank (nor an
@@ -157,6 +163,10 @@ class Coordinator : public JobHandler, public WorkerHandler {
   std::map<std::string, WorkerEntry> workers_ ABSL_GUARDED_BY(mu_);
   int64_t next_job_seq_ ABSL_GUARDED_BY(mu_) = 1;
   int64_t next_epoch_ ABSL_GUARDED_BY(mu_) = 1;
+  // What the last full pass left per slot kind (CPU, GPU): PlaceSubmitted's
+  // shortcut.
+  KindSummary summary_[2] ABSL_GUARDED_BY(mu_);
+  bool summary_valid_ ABSL_GUARDED_BY(mu_) = false;
   std::map<int64_t, Watch> watches_ ABSL_GUARDED_BY(mu_);
   int64_t next_watch_id_ ABSL_GUARDED_BY(mu_) = 1;
 };

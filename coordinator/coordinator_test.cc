@@ -454,6 +454,26 @@ TEST_F(CoordinatorTest, WatchSeesEveryChangeUntilCancelled) {
   EXPECT_EQ(updates.size(), n);
 }
 
+TEST_F(CoordinatorTest, PriorityOrdersTheQueueAndGangsAreNotStarved) {
+  const std::string lease = Register("w1", 2);
+  v1::Job running = Submit(2);
+  ASSERT_EQ(running.state(), v1::SCHEDULED);
+  v1::Job b = Submit(1);
+  v1::Job c = Submit(1);
+  EXPECT_EQ(Get(b.id()).queue_reason(), "waiting for 1 free cpu slots (0 free now)");
+  EXPECT_EQ(Get(c.id()).queue_reason(), "behind " + b.id() + " in the queue");
+  v1::Job urgent = Submit(2, "", 5);  // jumps ahead of b and c
+  EXPECT_EQ(Get(urgent.id()).queue_reason(), "waiting for 2 free cpu slots (0 free now)");
+  EXPECT_EQ(Get(b.id()).queue_reason(), "behind " + urgent.id() + " in the queue");
+  running = Get(running.id());
+  ASSERT_TRUE(Exit("w1", lease, running, 0).ok());
+  EXPECT_EQ(Get(urgent.id()).state(), v1::QUEUED);  // rank 1 still holds a slot
+  EXPECT_EQ(Get(b.id()).state(), v1::QUEUED);       // no backfill past the gang
+  ASSERT_TRUE(Exit("w1", lease, running, 1).ok());
+  EXPECT_EQ(Get(urgent.id()).state(), v1::SCHEDULED);
+  EXPECT_EQ(Get(b.id()).queue_reason(), "waiting for 1 free cpu slots (0 free now)");
+}
+
 TEST_F(CoordinatorTest, GpuRanksGetDistinctDevicesOnTheirWorker) {
   v1::RegisterWorkerRequest r;
   r.set_worker_id("g1");

@@ -15,6 +15,26 @@ const char* Kind(bool gpu) { return gpu ? "gpu" : "cpu"; }
 
 }  // namespace
 
+std::optional<std::string> Classify(const GangRequest& job, KindSummary& kind) {
+  const char* name = Kind(job.gpu);
+  if (job.ranks > kind.total) {
+    return absl::StrCat("needs ", job.ranks, " ", name, " slots; the fleet has ",
+                        kind.total, " (", kind.workers, " worker",
+                        kind.workers == 1 ? "" : "s", " with ", name, " slots)");
+  }
+  if (!kind.blocker.empty()) {
+    if (job.priority > kind.blocker_priority) return std::nullopt;  // jumps ahead
+    return absl::StrCat("behind ", kind.blocker, " in the queue");
+  }
+  if (job.ranks > kind.free) {
+    kind.blocker = job.job_id;
+    kind.blocker_priority = job.priority;
+    return absl::StrCat("waiting for ", job.ranks, " free ", name, " slots (",
+                        kind.free, " free now)");
+  }
+  return std::nullopt;  // fits now
+}
+
 ScheduleResult Schedule(const std::vector<GangRequest>& queue,
                         std::vector<WorkerCapacity> fleet) {
   ScheduleResult result;
@@ -23,38 +43,27 @@ ScheduleResult Schedule(const std::vector<GangRequest>& queue,
             [](const WorkerCapacity& a, const WorkerCapacity& b) {
               return a.worker_id < b.worker_id;
             });
-  std::string
-      blocked_by[2];  // per slot kind: the first job that must wait for slots
-  for (const GangRequest& job : queue) {
-    const bool gpu = job.gpu;
-    int total = 0, free = 0, workers = 0;
+  for (const bool gpu : {false, true}) {
+    KindSummary& k = result.kinds[gpu];
     for (const WorkerCapacity& w : fleet) {
-      total += Total(w, gpu);
-      free += std::max(0, gpu ? w.free_gpu : w.free_cpu);
-      workers += Total(w, gpu) > 0;
+      k.total += Total(w, gpu);
+      k.free += std::max(0, gpu ? w.free_gpu : w.free_cpu);
+      k.workers += Total(w, gpu) > 0;
     }
-    if (job.ranks > total) {
-      result.waiting.push_back(
-          {job.job_id, absl::StrCat("needs ", job.ranks, " ", Kind(gpu),
-                                    " slots; the fleet has ", total, " (",
-                                    workers, " worker", workers == 1 ? "" : "s",
-                                    " with ", Kind(gpu), " slots)")});
+  }
+  for (const GangRequest& job : queue) {
+    KindSummary& kind = result.kinds[job.gpu];
+    if (std::optional<std::string> reason = Classify(job, kind)) {
+      result.waiting.push_back({job.job_id, std::move(*reason)});
       continue;
     }
-    if (!blocked_by[gpu].empty()) {
-      result.waiting.push_back(
-          {job.job_id,
-           absl::StrCat("behind ", blocked_by[gpu], " in the queue")});
+    if (!kind.blocker.empty()) {
+      // Classify lets a higher-priority job past the blocker, but the queue
+      // is in priority order here, so that never happens within a pass.
+      result.waiting.push_back({job.job_id, absl::StrCat("behind ", kind.blocker, " in the queue")});
       continue;
     }
-    if (job.ranks > free) {
-      result.waiting.push_back(
-          {job.job_id,
-           absl::StrCat("waiting for ", job.ranks, " free ", Kind(gpu),
-                        " slots (", free, " free now)")});
-      blocked_by[gpu] = job.job_id;
-      continue;
-    }
+    const bool gpu = job.gpu;
     std::vector<WorkerCapacity*> order;
     for (WorkerCapacity& w : fleet) {
       if (Free(w, gpu) > 0) order.push_back(&w);
@@ -71,6 +80,7 @@ ScheduleResult Schedule(const std::vector<GangRequest>& queue,
         --Free(*w, gpu);
       }
     }
+    kind.free -= job.ranks;
     result.placed.push_back(std::move(placed));
   }
   return result;

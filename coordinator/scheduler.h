@@ -12,6 +12,7 @@
 #ifndef RECA_COORDINATOR_SCHEDULER_H_
 #define RECA_COORDINATOR_SCHEDULER_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,17 @@ struct GangRequest {
   std::string job_id;
   int ranks = 1;
   bool gpu = false;
+  int priority = 0;
+};
+
+// Per slot kind (index 0 = CPU, 1 = GPU), as a pass leaves the fleet: what a
+// job submitted afterwards meets, until capacity changes (see Classify).
+struct KindSummary {
+  int total = 0;        // slots of the kind in the fleet
+  int workers = 0;      // workers with slots of the kind
+  int free = 0;         // free after the pass's placements
+  std::string blocker;  // the first job waiting for slots; empty = none
+  int blocker_priority = 0;
 };
 
 struct ScheduleResult {
@@ -40,6 +52,7 @@ struct ScheduleResult {
   };
   std::vector<Placed> placed;
   std::vector<Waiting> waiting;
+  KindSummary kinds[2];
 };
 
 // `queue` must already be in scheduling order (priority, then submit order).
@@ -47,6 +60,12 @@ struct ScheduleResult {
 ScheduleResult Schedule(const std::vector<GangRequest>& queue,
                         std::vector<WorkerCapacity> fleet);
 
+// Where a job submitted after a pass stands, without a new pass, given the
+// pass's summary of its kind (which this updates when the job becomes the
+// blocker): the reason it waits, or std::nullopt when only a full pass can
+// tell (it may fit now, or its priority puts it ahead of the blocker). Valid
+// while the fleet's capacity is what the pass saw.
+std::optional<std::string> Classify(const GangRequest& job, KindSummary& kind);
 }  // namespace reca::coordinator
 
 #endif  // RECA_COORDINATOR_SCHEDULER_H_

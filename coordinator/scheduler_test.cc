@@ -66,5 +66,21 @@ TEST(SchedulerTest, EmptyFleet) {
             "needs 1 gpu slots; the fleet has 0 (0 workers with gpu slots)");
 }
 
+TEST(SchedulerTest, ClassifyAnswersForANewJobFromThePassSummary) {
+  ScheduleResult r = Schedule({{"a", 2, false, 0}}, {Cpu("w1", 2, 1)});
+  KindSummary cpu = r.kinds[0];
+  EXPECT_EQ(cpu.blocker, "a");
+  EXPECT_EQ(*Classify({"b", 1, false, 0}, cpu), "behind a in the queue");
+  EXPECT_FALSE(Classify({"c", 1, false, 1}, cpu).has_value());  // outranks a: needs a pass
+  EXPECT_EQ(*Classify({"d", 3, false, 0}, cpu),
+            "needs 3 cpu slots; the fleet has 2 (1 worker with cpu slots)");
+  KindSummary gpu = r.kinds[1];
+  EXPECT_EQ(gpu.total, 0);
+  KindSummary fits{4, 2, 2, "", 0};
+  EXPECT_FALSE(Classify({"e", 2, false, 0}, fits).has_value());  // may start now
+  EXPECT_EQ(*Classify({"f", 3, false, 0}, fits), "waiting for 3 free cpu slots (2 free now)");
+  EXPECT_EQ(fits.blocker, "f");
+}
+
 }  // namespace
 }  // namespace reca::coordinator
