@@ -163,7 +163,7 @@ class ClusterTest(unittest.TestCase):
                         text += f"\n--- rank {r} ---\n" + f.read()[-3000:]
         return text
 
-    def test_1_health_and_reflection(self):
+    def test_0_health_and_reflection(self):
         check = self.channel.unary_unary("/grpc.health.v1.Health/Check",
                                          request_serializer=lambda b: b, response_deserializer=lambda b: b)
         self.assertEqual(check(b"", timeout=5), b"\x08\x01")  # status: SERVING
@@ -172,6 +172,21 @@ class ClusterTest(unittest.TestCase):
         reply = b"".join(reflect(iter([b"\x3a\x00"]), timeout=5))  # list_services: ""
         self.assertIn(b"reca.v1.JobService", reply)
         self.assertIn(b"reca.v1.WorkerService", reply)
+
+    def test_1_oversized_and_invalid_requests_are_refused(self):
+        with self.assertRaises(grpc.RpcError) as big:  # over --max_request_bytes (4 MiB)
+            self.submit({"name": "x" * (5 << 20)})
+        self.assertEqual(big.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        with self.assertRaises(grpc.RpcError) as spec:  # under it, over --max_spec_bytes (256 KiB)
+            self.submit({"name": "x" * (300 << 10)})
+        self.assertEqual(spec.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("more than the limit of 262144", spec.exception.details())
+        with self.assertRaises(grpc.RpcError) as lr:
+            self.submit({"optimizer": {"lr": -1}})
+        self.assertEqual(lr.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("spec.optimizer.lr: must be > 0", lr.exception.details())
+        listed = self.jobs.ListJobs(job_service_pb2.ListJobsRequest(), timeout=10).jobs
+        self.assertEqual(len(listed), 0)  # nothing refused was queued
 
     def test_2_two_rank_job_runs_to_completion(self):
         submitted = self.submit(tiny_spec("it-2rank"), ranks=2)
