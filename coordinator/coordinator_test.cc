@@ -364,6 +364,26 @@ TEST_F(CoordinatorTest, CancelQueuedAndRunningJobs) {
             absl::StatusCode::kNotFound);
 }
 
+TEST_F(CoordinatorTest, ARankThatStartsAfterItsJobEndedHoldsItsSlotUntilItStops) {
+  const std::string lease = Register("w1");
+  v1::Job job = Submit(1);
+  ASSERT_EQ(job.state(), v1::SCHEDULED);
+  v1::CancelJobRequest cancel;
+  cancel.set_job_id(job.id());
+  ASSERT_EQ(c_->HandleCancelJob(cancel)->job().state(), v1::CANCELLED);  // no rank had started
+  v1::Job next = Submit(1);
+  ASSERT_EQ(next.state(), v1::SCHEDULED);
+  cancel.set_job_id(next.id());
+  ASSERT_TRUE(c_->HandleCancelJob(cancel).ok());
+  // The worker had launched the first job's rank before the cancel reached it.
+  auto beat = Beat("w1", lease, {Running(job, 0)});
+  ASSERT_EQ(beat->cancellations_size(), 1);
+  v1::Job third = Submit(1);
+  EXPECT_EQ(third.state(), v1::QUEUED);  // the late rank still has the slot
+  ASSERT_TRUE(Exit("w1", lease, job, 0, v1::EXIT_CAUSE_SIGNAL).ok());
+  EXPECT_EQ(Get(third.id()).state(), v1::SCHEDULED);
+}
+
 TEST_F(CoordinatorTest, RestartLosesNothingAcknowledged) {
   v1::Job running = StartTwoRankJob();
   v1::Job queued = Submit(2, "", 5);

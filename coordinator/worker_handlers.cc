@@ -156,7 +156,11 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(
       // In memory now; written below (active jobs) or kept for slot
       // accounting only (a finished job's rank that started late).
       job.mutable_attempt()->add_started_ranks(rs.rank());
-      if (IsActive(job.state())) started_changed.insert(job.id());
+      if (IsActive(job.state())) {
+        started_changed.insert(job.id());
+      } else {
+        unfinished_.insert(job.id());  // it holds a slot until it has exited
+      }
     }
     if (rs.has_progress()) {
       v1::RankProgress progress = rs.progress();
