@@ -203,7 +203,13 @@ class Checker {
   static std::string Violation(uint64_t, const Check&) { return ""; }
   static std::string Violation(double v, const Check& c) { return c.Violation(v); }
   static std::string Violation(bool, const Check&) { return ""; }
-  static std::string Violation(const std::vector<std::string>&, const Check&) { return ""; }
+  static std::string Violation(const std::vector<std::string>& v, const Check& c) {
+    for (size_t i = 0; i < v.size(); ++i) {
+      std::string why = c.Violation(v[i]);
+      if (!why.empty()) return "[" + std::to_string(i) + "]: " + why;
+    }
+    return "";
+  }
 
   std::string path_;
   Status error_;
@@ -245,6 +251,7 @@ const char* MessageName(const OptimizerSpec*) { return "OptimizerSpec"; }
 const char* MessageName(const ScheduleSpec*) { return "ScheduleSpec"; }
 const char* MessageName(const CheckpointSpec*) { return "CheckpointSpec"; }
 const char* MessageName(const SamplesSpec*) { return "SamplesSpec"; }
+const char* MessageName(const EvalSpec*) { return "EvalSpec"; }
 
 const char* ProtoType(const std::string*) { return "string"; }
 const char* ProtoType(const int64_t*) { return "int64"; }

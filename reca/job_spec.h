@@ -77,6 +77,13 @@ struct SamplesSpec {
   double temperature = 1.0;
 };
 
+// What the evaluator scores (evaluator/, reca-eval); the trainer ignores it.
+struct EvalSpec {
+  std::vector<std::string> suites;  // empty = no evaluation
+  int64_t every_n_checkpoints = 1;  // 0 = only the last
+  bool base = true;                 // also score the starting weights (model.init) once
+};
+
 struct JobSpec {
   std::string name = "reca-job";
   uint64_t seed = 0;
@@ -90,6 +97,7 @@ struct JobSpec {
   ScheduleSpec schedule;
   CheckpointSpec checkpoint;
   SamplesSpec samples;
+  EvalSpec eval;
 
   // Effective values after defaults that depend on other fields.
   int64_t warmup_steps() const;

@@ -170,6 +170,18 @@ template <class V> void Visit(V& v, SamplesSpec& s) {
   v.Field("temperature", &s.temperature, "sampling temperature", Above(0));
 }
 
+template <class V> void Visit(V& v, EvalSpec& s) {
+  v.Field("suites", &s.suites,
+          "suites the evaluator scores each committed checkpoint with: `shapes_eval` (GenEval's "
+          "six tags over the shapes world), `recon` (PSNR, SSIM, held-out reconstruction loss); "
+          "empty = none", OneOf({"shapes_eval", "recon"}));
+  v.Field("every_n_checkpoints", &s.every_n_checkpoints,
+          "score every Nth committed checkpoint (the last one always); 0 = only the last",
+          AtLeast(0));
+  v.Field("base", &s.base, "also score the starting weights (`model.init`) once: the before of the before/after",
+          Any());
+}
+
 template <class V> void Visit(V& v, JobSpec& s) {
   v.Field("name", &s.name, "job name (logs, metrics)", Any());
   v.Field("seed", &s.seed,
@@ -186,6 +198,7 @@ template <class V> void Visit(V& v, JobSpec& s) {
   v.Struct("schedule", &s.schedule, "learning-rate schedule");
   v.Struct("checkpoint", &s.checkpoint, "crash-safe checkpoints");
   v.Struct("samples", &s.samples, "PNG grids of reconstructions and samples");
+  v.Struct("eval", &s.eval, "scoring of committed checkpoints by the evaluator");
 }
 
 }  // namespace spec_fields

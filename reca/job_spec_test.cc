@@ -96,6 +96,8 @@ TEST(JobSpecTest, ErrorsNameTheField) {
             "spec.optimizer.min_lr: must be <= spec.optimizer.lr");
   EXPECT_EQ(ErrorOf("steps: 10\nschedule: {warmup_steps: 20}"),
             "spec.schedule.warmup_steps: must be <= spec.steps");
+  EXPECT_EQ(ErrorOf("eval: {suites: [recon, geneval]}"),
+            "spec.eval.suites: [1]: must be one of shapes_eval, recon (got 'geneval')");
 }
 
 TEST(JobSpecTest, UnknownFieldsAreRejected) {
