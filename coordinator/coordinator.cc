@@ -67,6 +67,7 @@ absl::Status Coordinator::Load() {
       unfinished_.insert(id);
     jobs_.emplace(id, std::move(entry));
   }
+  for (const auto& [id, entry] : jobs_) RECA_RETURN_IF_ERROR(QueueEvaluations(entry.job));
   RECA_ASSIGN_OR_RETURN(std::vector<KeyValue> workers,
                         deps_.store.Scan(keys::kWorkerPrefix));
   const absl::Time expiry = deps_.clock.Now() + options_.lease_ttl;
@@ -189,6 +190,7 @@ absl::Status Coordinator::MaybeFinish(JobEntry& entry) {
                            ? absl::StrCat("; last checkpoint step ",
                                           job.latest_checkpoint_step())
                            : "")));
+      RECA_RETURN_IF_ERROR(QueueEvaluations(entry.job));  // its last checkpoint
     }
   }
   if (!IsActive(entry.job.state()) && entry.job.state() != v1::QUEUED) {
@@ -201,6 +203,7 @@ absl::Status Coordinator::MaybeFinish(JobEntry& entry) {
 
 absl::Status Coordinator::Tick() {
   absl::MutexLock lock(&mu_);
+  ExpireClaims();
   RECA_RETURN_IF_ERROR(ExpireLeases());
   return ScheduleQueued();
 }

@@ -19,10 +19,12 @@
 #define RECA_COORDINATOR_COORDINATOR_H_
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -44,6 +46,8 @@ struct CoordinatorOptions {
   size_t max_spec_bytes = 256 << 10;
   int max_points_per_heartbeat = 20000;
   std::string default_owner = "local";
+  // An evaluator renews its claim within this, or the task is handed out again.
+  absl::Duration eval_claim_ttl = absl::Seconds(60);
 };
 
 struct CoordinatorDeps {
@@ -51,7 +55,9 @@ struct CoordinatorDeps {
   const Clock& clock;
 };
 
-class Coordinator : public JobHandler, public WorkerHandler {
+class Coordinator : public JobHandler,
+                    public WorkerHandler,
+                    public EvaluatorHandler {
  public:
   // Loads every job, worker and counter from the store.
   static absl::StatusOr<std::unique_ptr<Coordinator>> Create(
@@ -70,6 +76,8 @@ class Coordinator : public JobHandler, public WorkerHandler {
       const v1::GetMetricsRequest& request) override;
   absl::StatusOr<v1::ListCheckpointsResponse> HandleListCheckpoints(
       const v1::ListCheckpointsRequest& request) override;
+  absl::StatusOr<v1::ListEvaluationsResponse> HandleListEvaluations(
+      const v1::ListEvaluationsRequest& request) override;
   absl::StatusOr<int64_t> HandleWatchJob(const v1::WatchJobRequest& request,
                                          WatchCallback on_update) override;
   void CancelWatch(int64_t watch_id) override;
@@ -84,8 +92,21 @@ class Coordinator : public JobHandler, public WorkerHandler {
   absl::StatusOr<v1::ReportExitResponse> HandleReportExit(
       const v1::ReportExitRequest& request) override;
 
-  // Expires lost workers' leases (failing their jobs) and places queued jobs.
-  // main() calls it a few times a second; tests call it after moving the clock.
+  // EvaluatorHandler (eval_handlers.cc). What gets scored: a job whose
+  // spec.eval.suites is not empty has its base (model.init, as step 0) scored
+  // when eval.base is set, every eval.every_n_checkpoints-th committed
+  // checkpoint, and its last one once it has SUCCEEDED. Tasks are rebuilt
+  // from the stored checkpoints and scores on load; claims live in memory.
+  absl::StatusOr<v1::ClaimEvaluationResponse> HandleClaimEvaluation(
+      const v1::ClaimEvaluationRequest& request) override;
+  absl::StatusOr<v1::RenewClaimResponse> HandleRenewClaim(
+      const v1::RenewClaimRequest& request) override;
+  absl::StatusOr<v1::ReportScoresResponse> HandleReportScores(
+      const v1::ReportScoresRequest& request) override;
+
+  // Expires lost workers' leases (failing their jobs) and evaluators' claims,
+  // and places queued jobs. main() calls it a few times a second; tests call
+  // it after moving the clock.
   absl::Status Tick();
 
   // Live workers (for tests and status pages).
@@ -103,6 +124,17 @@ class Coordinator : public JobHandler, public WorkerHandler {
   struct Watch {
     std::string job_id;
     WatchCallback callback;
+  };
+  // A checkpoint to score: (job, step); step 0 = the base.
+  using EvalKey = std::pair<std::string, int64_t>;
+  struct EvalTarget {
+    EvalKey key;
+    std::string checkpoint_path;
+  };
+  struct Claim {
+    EvalTarget target;
+    std::string evaluator_id;
+    absl::Time expiry;
   };
 
   Coordinator(CoordinatorDeps deps, CoordinatorOptions options);
@@ -134,7 +166,8 @@ class Coordinator : public JobHandler, public WorkerHandler {
   // A full scheduling pass over the queue and the fleet.
   absl::Status ScheduleQueued() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A job just submitted: placed, or given its queue reason.
-  absl::Status PlaceSubmitted(JobEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status PlaceSubmitted(JobEntry& entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetQueueReason(JobEntry& entry, const std::string& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int PickRendezvousPort(const WorkerEntry& worker, int64_t epoch) const
@@ -149,6 +182,11 @@ class Coordinator : public JobHandler, public WorkerHandler {
   static bool IsActive(v1::JobState state) {
     return state == v1::SCHEDULED || state == v1::RUNNING;
   }
+  // Queues the job's checkpoints that should be scored and are not (nor
+  // queued, nor claimed). Reads its checkpoint and score records.
+  absl::Status QueueEvaluations(const v1::Job& job)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ExpireClaims() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<std::string> ResolveInit(const std::string& init)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -169,6 +207,10 @@ class Coordinator : public JobHandler, public WorkerHandler {
   bool summary_valid_ ABSL_GUARDED_BY(mu_) = false;
   std::map<int64_t, Watch> watches_ ABSL_GUARDED_BY(mu_);
   int64_t next_watch_id_ ABSL_GUARDED_BY(mu_) = 1;
+  std::deque<EvalTarget> eval_queue_ ABSL_GUARDED_BY(mu_);  // to be claimed
+  std::set<EvalKey> eval_pending_ ABSL_GUARDED_BY(mu_);     // queued or claimed
+  std::map<std::string, Claim> claims_ ABSL_GUARDED_BY(mu_);  // by claim id
+  int64_t next_claim_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
 }  // namespace reca::coordinator

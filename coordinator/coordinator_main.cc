@@ -35,6 +35,10 @@ ABSL_FLAG(double, lease_ttl_s, 10,
           "a worker that has not heartbeated for this long is lost");
 ABSL_FLAG(double, heartbeat_interval_s, 1, "how often workers heartbeat");
 ABSL_FLAG(int, max_request_bytes, 4 << 20, "largest request accepted (bytes)");
+ABSL_FLAG(
+    double, eval_claim_ttl_s, 60,
+    "an evaluator that has not renewed its claim for this long lost it; the "
+    "checkpoint is scored by another");
 ABSL_FLAG(int, max_spec_bytes, 256 << 10, "largest job spec accepted (bytes)");
 
 namespace {
@@ -65,6 +69,7 @@ int main(int argc, char** argv) {
   options.heartbeat_interval =
       absl::Seconds(absl::GetFlag(FLAGS_heartbeat_interval_s));
   options.max_spec_bytes = absl::GetFlag(FLAGS_max_spec_bytes);
+  options.eval_claim_ttl = absl::Seconds(absl::GetFlag(FLAGS_eval_claim_ttl_s));
   if (options.lease_ttl <= options.heartbeat_interval) {
     std::cerr << "reca-coordinator: --lease_ttl_s must be greater than "
                  "--heartbeat_interval_s\n";
@@ -80,6 +85,7 @@ int main(int argc, char** argv) {
 
   reca::coordinator::GrpcJobService job_service(**coordinator);
   reca::coordinator::GrpcWorkerService worker_service(**coordinator);
+  reca::coordinator::GrpcEvaluatorService evaluator_service(**coordinator);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -89,6 +95,7 @@ int main(int argc, char** argv) {
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_request_bytes));
   builder.RegisterService(&job_service);
   builder.RegisterService(&worker_service);
+  builder.RegisterService(&evaluator_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0)
     return Fail("cannot listen on " + absl::GetFlag(FLAGS_listen));

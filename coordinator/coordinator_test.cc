@@ -364,13 +364,15 @@ TEST_F(CoordinatorTest, CancelQueuedAndRunningJobs) {
             absl::StatusCode::kNotFound);
 }
 
-TEST_F(CoordinatorTest, ARankThatStartsAfterItsJobEndedHoldsItsSlotUntilItStops) {
+TEST_F(CoordinatorTest,
+       ARankThatStartsAfterItsJobEndedHoldsItsSlotUntilItStops) {
   const std::string lease = Register("w1");
   v1::Job job = Submit(1);
   ASSERT_EQ(job.state(), v1::SCHEDULED);
   v1::CancelJobRequest cancel;
   cancel.set_job_id(job.id());
-  ASSERT_EQ(c_->HandleCancelJob(cancel)->job().state(), v1::CANCELLED);  // no rank had started
+  ASSERT_EQ(c_->HandleCancelJob(cancel)->job().state(),
+            v1::CANCELLED);  // no rank had started
   v1::Job next = Submit(1);
   ASSERT_EQ(next.state(), v1::SCHEDULED);
   cancel.set_job_id(next.id());
@@ -480,18 +482,22 @@ TEST_F(CoordinatorTest, PriorityOrdersTheQueueAndGangsAreNotStarved) {
   ASSERT_EQ(running.state(), v1::SCHEDULED);
   v1::Job b = Submit(1);
   v1::Job c = Submit(1);
-  EXPECT_EQ(Get(b.id()).queue_reason(), "waiting for 1 free cpu slots (0 free now)");
+  EXPECT_EQ(Get(b.id()).queue_reason(),
+            "waiting for 1 free cpu slots (0 free now)");
   EXPECT_EQ(Get(c.id()).queue_reason(), "behind " + b.id() + " in the queue");
   v1::Job urgent = Submit(2, "", 5);  // jumps ahead of b and c
-  EXPECT_EQ(Get(urgent.id()).queue_reason(), "waiting for 2 free cpu slots (0 free now)");
-  EXPECT_EQ(Get(b.id()).queue_reason(), "behind " + urgent.id() + " in the queue");
+  EXPECT_EQ(Get(urgent.id()).queue_reason(),
+            "waiting for 2 free cpu slots (0 free now)");
+  EXPECT_EQ(Get(b.id()).queue_reason(),
+            "behind " + urgent.id() + " in the queue");
   running = Get(running.id());
   ASSERT_TRUE(Exit("w1", lease, running, 0).ok());
   EXPECT_EQ(Get(urgent.id()).state(), v1::QUEUED);  // rank 1 still holds a slot
   EXPECT_EQ(Get(b.id()).state(), v1::QUEUED);       // no backfill past the gang
   ASSERT_TRUE(Exit("w1", lease, running, 1).ok());
   EXPECT_EQ(Get(urgent.id()).state(), v1::SCHEDULED);
-  EXPECT_EQ(Get(b.id()).queue_reason(), "waiting for 1 free cpu slots (0 free now)");
+  EXPECT_EQ(Get(b.id()).queue_reason(),
+            "waiting for 1 free cpu slots (0 free now)");
 }
 
 TEST_F(CoordinatorTest, GpuRanksGetDistinctDevicesOnTheirWorker) {
@@ -519,6 +525,124 @@ TEST_F(CoordinatorTest, GpuRanksGetDistinctDevicesOnTheirWorker) {
   // A CPU job does not fit on a GPU-only worker.
   EXPECT_EQ(Submit(1).queue_reason(),
             "needs 1 cpu slots; the fleet has 0 (0 workers with cpu slots)");
+}
+
+v1::ReportScoresRequest Scores(const v1::EvalTask& task,
+                               const std::string& evaluator, double overall) {
+  v1::ReportScoresRequest r;
+  r.set_evaluator_id(evaluator);
+  r.set_claim_id(task.claim_id());
+  r.set_job_id(task.job_id());
+  r.set_step(task.step());
+  for (const std::string& suite : task.suites()) {
+    v1::EvalScore* score = r.add_scores();
+    score->set_suite(suite);
+    (*score->mutable_values())[suite == "recon" ? "psnr" : "overall"] = overall;
+  }
+  return r;
+}
+
+TEST_F(CoordinatorTest, EvaluationsCoverBaseCheckpointsAndLastOnceEach) {
+  const std::string lease = Register("w1");
+  v1::SubmitJobRequest r = Request(1);
+  r.mutable_spec()->mutable_model()->set_init("/weights/base.safetensors");
+  r.mutable_spec()->mutable_eval()->add_suites("shapes_eval");
+  r.mutable_spec()->mutable_eval()->add_suites("recon");
+  r.mutable_spec()->mutable_eval()->set_every_n_checkpoints(2);
+  v1::Job job = c_->HandleSubmitJob(r)->job();
+
+  v1::ClaimEvaluationRequest claim;
+  claim.set_evaluator_id("e1");
+  auto base = c_->HandleClaimEvaluation(claim);
+  ASSERT_TRUE(base.ok() && base->has_task());
+  EXPECT_EQ(base->task().step(), 0);
+  EXPECT_EQ(base->task().checkpoint_path(), "/weights/base.safetensors");
+  EXPECT_EQ(base->task().suites_size(), 2);
+  EXPECT_EQ(base->task().output_dir(),
+            "/runs/" + job.id() + "/eval/step-00000000");
+  EXPECT_FALSE(
+      c_->HandleClaimEvaluation(claim)->has_task());  // nothing else yet
+
+  // The evaluator dies: its claim expires (60 s) and another takes the task.
+  for (int i = 0; i < 13; ++i) {  // the worker keeps its lease meanwhile
+    clock_.AdvanceTime(absl::Seconds(5));
+    ASSERT_TRUE(Beat("w1", lease).ok());
+    ASSERT_TRUE(c_->Tick().ok());
+  }
+  claim.set_evaluator_id("e2");
+  auto again = c_->HandleClaimEvaluation(claim);
+  ASSERT_TRUE(again->has_task());
+  EXPECT_EQ(again->task().step(), 0);
+  v1::RenewClaimRequest renew;
+  renew.set_evaluator_id("e1");
+  renew.set_claim_id(base->task().claim_id());
+  EXPECT_EQ(c_->HandleRenewClaim(renew).status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(c_->HandleReportScores(Scores(again->task(), "e2", 0.25)).ok());
+  // A zombie's late report of the same checkpoint is acknowledged and ignored.
+  ASSERT_TRUE(c_->HandleReportScores(Scores(base->task(), "e1", 0.99)).ok());
+
+  // Checkpoints 1..3 committed: the 2nd is scored (every 2), then the last
+  // (3rd) once the job has succeeded.
+  job = Get(job.id());
+  ASSERT_TRUE(Beat("w1", lease, {Running(job, 0)}).ok());
+  for (int step : {10, 20, 30}) {
+    v1::ReportCheckpointRequest ck;
+    ck.set_worker_id("w1");
+    ck.set_lease_id(lease);
+    ck.mutable_checkpoint()->set_job_id(job.id());
+    ck.mutable_checkpoint()->set_epoch(job.attempt().epoch());
+    ck.mutable_checkpoint()->set_step(step);
+    ck.mutable_checkpoint()->set_path("/ck/" + std::to_string(step));
+    ASSERT_TRUE(c_->HandleReportCheckpoint(ck).ok());
+  }
+  auto second = c_->HandleClaimEvaluation(claim);
+  ASSERT_TRUE(second->has_task());
+  EXPECT_EQ(second->task().step(), 20);
+  EXPECT_FALSE(c_->HandleClaimEvaluation(claim)->has_task());
+  ASSERT_TRUE(Exit("w1", lease, job, 0).ok());
+  EXPECT_EQ(Get(job.id()).state(), v1::SUCCEEDED);
+  auto last = c_->HandleClaimEvaluation(claim);
+  ASSERT_TRUE(last->has_task());
+  EXPECT_EQ(last->task().step(), 30);
+  ASSERT_TRUE(c_->HandleReportScores(Scores(second->task(), "e2", 0.5)).ok());
+
+  // A restart loses no pending evaluation (claims are handed out again).
+  Restart();
+  claim.set_evaluator_id("e3");
+  auto after = c_->HandleClaimEvaluation(claim);
+  ASSERT_TRUE(after->has_task());
+  EXPECT_EQ(after->task().step(), 30);
+  v1::ReportScoresRequest failed;
+  failed.set_evaluator_id("e3");
+  failed.set_claim_id(after->task().claim_id());
+  failed.set_job_id(job.id());
+  failed.set_step(30);
+  failed.set_error("reca-eval: NOT_FOUND: /ck/30: no such checkpoint");
+  ASSERT_TRUE(c_->HandleReportScores(failed).ok());
+  EXPECT_FALSE(
+      c_->HandleClaimEvaluation(claim)->has_task());  // not retried forever
+
+  v1::ListEvaluationsRequest list;
+  list.set_job_id(job.id());
+  auto scores = c_->HandleListEvaluations(list);
+  ASSERT_TRUE(scores.ok());
+  EXPECT_EQ(scores->pending(), 0);
+  ASSERT_EQ(scores->scores_size(), 6);  // 3 checkpoints x 2 suites, once each
+  EXPECT_EQ(scores->scores(0).step(), 0);
+  EXPECT_EQ(scores->scores(0).suite(), "recon");
+  EXPECT_DOUBLE_EQ(scores->scores(1).values().at("overall"),
+                   0.25);  // the first report won
+  EXPECT_EQ(scores->scores(1).evaluator_id(), "e2");
+  EXPECT_EQ(scores->scores(5).error(),
+            "reca-eval: NOT_FOUND: /ck/30: no such checkpoint");
+  v1::GetMetricsRequest gm;
+  gm.set_job_id(job.id());
+  gm.set_rank(-1);
+  gm.add_names("eval/shapes_eval/overall");
+  auto metrics = c_->HandleGetMetrics(gm);
+  ASSERT_EQ(metrics->points_size(), 2);  // steps 0 and 20
+  EXPECT_EQ(metrics->points(1).step(), 20);
 }
 
 TEST_F(CoordinatorTest, ReRegisteringWorkerLosesItsOldRanks) {

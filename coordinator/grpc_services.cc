@@ -173,4 +173,29 @@ grpc::ServerUnaryReactor* GrpcWorkerService::ReportExit(
   return Reply(context, handler_.HandleReportExit(*request), response);
 }
 
+grpc::ServerUnaryReactor* GrpcJobService::ListEvaluations(
+    grpc::CallbackServerContext* context,
+    const v1::ListEvaluationsRequest* request,
+    v1::ListEvaluationsResponse* response) {
+  return Reply(context, handler_.HandleListEvaluations(*request), response);
+}
+
+grpc::ServerUnaryReactor* GrpcEvaluatorService::ClaimEvaluation(
+    grpc::CallbackServerContext* context,
+    const v1::ClaimEvaluationRequest* request,
+    v1::ClaimEvaluationResponse* response) {
+  return Reply(context, handler_.HandleClaimEvaluation(*request), response);
+}
+grpc::ServerUnaryReactor* GrpcEvaluatorService::RenewClaim(
+    grpc::CallbackServerContext* context, const v1::RenewClaimRequest* request,
+    v1::RenewClaimResponse* response) {
+  return Reply(context, handler_.HandleRenewClaim(*request), response);
+}
+grpc::ServerUnaryReactor* GrpcEvaluatorService::ReportScores(
+    grpc::CallbackServerContext* context,
+    const v1::ReportScoresRequest* request,
+    v1::ReportScoresResponse* response) {
+  return Reply(context, handler_.HandleReportScores(*request), response);
+}
+
 }  // namespace reca::coordinator

@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "coordinator/handlers.h"
+#include "reca/v1/evaluator_service.grpc.pb.h"
 #include "reca/v1/job_service.grpc.pb.h"
 #include "reca/v1/worker_service.grpc.pb.h"
 
@@ -38,6 +39,10 @@ class GrpcJobService final : public v1::JobService::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::ListCheckpointsRequest* request,
       v1::ListCheckpointsResponse* response) override;
+  grpc::ServerUnaryReactor* ListEvaluations(
+      grpc::CallbackServerContext* context,
+      const v1::ListEvaluationsRequest* request,
+      v1::ListEvaluationsResponse* response) override;
   grpc::ServerWriteReactor<v1::WatchJobResponse>* WatchJob(
       grpc::CallbackServerContext* context,
       const v1::WatchJobRequest* request) override;
@@ -68,6 +73,29 @@ class GrpcWorkerService final : public v1::WorkerService::CallbackService {
 
  private:
   WorkerHandler& handler_;
+};
+
+class GrpcEvaluatorService final
+    : public v1::EvaluatorService::CallbackService {
+ public:
+  explicit GrpcEvaluatorService(EvaluatorHandler& handler)
+      : handler_(handler) {}
+
+  grpc::ServerUnaryReactor* ClaimEvaluation(
+      grpc::CallbackServerContext* context,
+      const v1::ClaimEvaluationRequest* request,
+      v1::ClaimEvaluationResponse* response) override;
+  grpc::ServerUnaryReactor* RenewClaim(
+      grpc::CallbackServerContext* context,
+      const v1::RenewClaimRequest* request,
+      v1::RenewClaimResponse* response) override;
+  grpc::ServerUnaryReactor* ReportScores(
+      grpc::CallbackServerContext* context,
+      const v1::ReportScoresRequest* request,
+      v1::ReportScoresResponse* response) override;
+
+ private:
+  EvaluatorHandler& handler_;
 };
 
 }  // namespace reca::coordinator

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "reca/v1/evaluator_service.pb.h"
 #include "reca/v1/job_service.pb.h"
 #include "reca/v1/worker_service.pb.h"
 
@@ -30,6 +31,8 @@ class JobHandler {
       const v1::GetMetricsRequest& request) = 0;
   virtual absl::StatusOr<v1::ListCheckpointsResponse> HandleListCheckpoints(
       const v1::ListCheckpointsRequest& request) = 0;
+  virtual absl::StatusOr<v1::ListEvaluationsResponse> HandleListEvaluations(
+      const v1::ListEvaluationsRequest& request) = 0;
 
   // WatchJob: `on_update` is called at once with the job as it is, then after
   // every change of it, until CancelWatch(id) returns. It runs with the
@@ -51,6 +54,17 @@ class WorkerHandler {
       const v1::ReportCheckpointRequest& request) = 0;
   virtual absl::StatusOr<v1::ReportExitResponse> HandleReportExit(
       const v1::ReportExitRequest& request) = 0;
+};
+
+class EvaluatorHandler {
+ public:
+  virtual ~EvaluatorHandler() = default;
+  virtual absl::StatusOr<v1::ClaimEvaluationResponse> HandleClaimEvaluation(
+      const v1::ClaimEvaluationRequest& request) = 0;
+  virtual absl::StatusOr<v1::RenewClaimResponse> HandleRenewClaim(
+      const v1::RenewClaimRequest& request) = 0;
+  virtual absl::StatusOr<v1::ReportScoresResponse> HandleReportScores(
+      const v1::ReportScoresRequest& request) = 0;
 };
 
 }  // namespace reca::coordinator

@@ -138,6 +138,7 @@ absl::StatusOr<v1::SubmitJobResponse> Coordinator::HandleSubmitJob(
   }
   ++next_job_seq_;
   unfinished_.insert(job.id());
+  RECA_RETURN_IF_ERROR(QueueEvaluations(entry.job));  // its base
   RECA_RETURN_IF_ERROR(PlaceSubmitted(entry));
   *response.mutable_job() = entry.job;
   response.set_created(true);

@@ -7,6 +7,7 @@
 //   request fingerprint worker/<worker id>                            Worker
 //   (lease) ckpt/<job id>/<step>                          Checkpoint
 //   metric/<job id>/<name>/<rank>/<step>          MetricPoint
+//   eval/<job id>/<step>/<suite>                  EvalScore
 //   meta/next_job_seq, meta/next_epoch            decimal counters
 #ifndef RECA_COORDINATOR_KEYS_H_
 #define RECA_COORDINATOR_KEYS_H_
@@ -48,6 +49,16 @@ inline std::string MetricNamePrefix(const std::string& job,
 inline std::string Metric(const std::string& job, const std::string& name,
                           int rank, int64_t step) {
   return absl::StrFormat("metric/%s/%s/%04d/%012d", job, name, rank, step);
+}
+inline std::string EvalPrefix(const std::string& job) {
+  return absl::StrCat("eval/", job, "/");
+}
+inline std::string EvalStepPrefix(const std::string& job, int64_t step) {
+  return absl::StrFormat("eval/%s/%012d/", job, step);
+}
+inline std::string Eval(const std::string& job, int64_t step,
+                        const std::string& suite) {
+  return absl::StrFormat("eval/%s/%012d/%s", job, step, suite);
 }
 inline constexpr char kNextJobSeq[] = "meta/next_job_seq";
 inline constexpr char kNextEpoch[] = "meta/next_epoch";

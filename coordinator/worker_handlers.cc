@@ -279,6 +279,7 @@ Coordinator::HandleReportCheckpoint(
                 absl::StrFormat("checkpoint step %d committed (%.1f MB) at %s",
                                 ckpt.step(), ckpt.bytes() / 1e6, ckpt.path()),
                 std::move(batch)));
+  RECA_RETURN_IF_ERROR(QueueEvaluations(entry->job));
   return v1::ReportCheckpointResponse();
 }
 
