@@ -40,6 +40,8 @@ class LocalClusterError(Exception):
 class UpOptions:
     dir: str
     workers: int = 2
+    evaluators: int = 1
+    evaluator_flags: list = field(default_factory=list)
     slots: int = 1
     port: int = 0
     bin_dir: str = ""
@@ -276,11 +278,20 @@ def up(opts, probe, out=None, err=None):
             state["processes"].append(wrecord)
             workers.append((wproc, wrecord))
             _write_state(local_dir, state)
-        # A worker with bad flags exits at once: catch that here rather than at submit time.
+        if opts.evaluators:
+            evaluator_bin = _check_binary(opts.bin_dir, "reca-evaluator")
+            for i in range(1, opts.evaluators + 1):
+                eproc, erecord = _start(f"e{i}", [
+                    evaluator_bin, f"--coordinator={address}", f"--evaluator_id=e{i}",
+                    "--threads=1"] + opts.evaluator_flags, local_dir)
+                state["processes"].append(erecord)
+                workers.append((eproc, erecord))
+                _write_state(local_dir, state)
+        # A daemon with bad flags exits at once: catch that here rather than at submit time.
         time.sleep(0.5 if workers else 0)
         for wproc, wrecord in workers:
             if wproc.poll() is not None:
-                raise LocalClusterError(f"reca-worker {wrecord['name']} exited with status "
+                raise LocalClusterError(f"{wrecord['name']} exited with status "
                                         f"{wproc.returncode}; {wrecord['log']}:"
                                         f"{_log_tail(wrecord['log'])}")
     except BaseException:
@@ -293,7 +304,7 @@ def up(opts, probe, out=None, err=None):
             if "rendezvous_ports" in p else ""
         err.write(f"{p['name']:<12} pid {p['pid']:<8} log {p['log']}{extra}\n")
     out.write(f"# local cluster in {local_dir}: coordinator {address}, {opts.workers} "
-              f"worker(s) x {opts.slots} CPU slot(s)\n")
+              f"worker(s) x {opts.slots} CPU slot(s), {opts.evaluators} evaluator(s)\n")
     out.write(f"export RECA_COORDINATOR={address}\n")
     out.flush()
     return 0

@@ -781,6 +781,57 @@ def cmd_checkpoints(args, client):
     return 0
 
 
+# The columns `eval` shows first, per suite; other values follow by name.
+EVAL_ORDER = {"shapes_eval": ["overall", "single_object", "two_object", "counting", "colors",
+                              "position", "color_attr"],
+              "recon": ["psnr", "ssim", "heldout_loss"]}
+EVAL_SKIP = {"images", "prompts", "seconds"}
+
+
+def cmd_eval(args, client):
+    resp = client.call("ListEvaluations", pb.job_service_pb2.ListEvaluationsRequest(job_id=args.job))
+    scores = sorted(resp.scores, key=lambda s: (s.step, s.suite))
+    if args.json:
+        from google.protobuf import json_format
+        json.dump({"scores": [json_format.MessageToDict(s, preserving_proto_field_name=True)
+                              for s in scores], "pending": resp.pending}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    if not scores:
+        sys.stderr.write(f"recactl: job {args.job} has no scores yet "
+                         f"({resp.pending} checkpoint(s) waiting for the evaluator)\n")
+        return 0
+    base = {s.suite: s for s in scores if s.step == 0 and not s.error}
+    for suite in sorted({s.suite for s in scores}):
+        rows = [s for s in scores if s.suite == suite]
+        names = [n for n in EVAL_ORDER.get(suite, []) if any(n in r.values for r in rows)]
+        names += sorted({n for r in rows for n in r.values} - set(names) - EVAL_SKIP)
+        table = []
+        for r in rows:
+            label = "base" if r.step == 0 else str(r.step)
+            if r.error:
+                table.append([label] + ["-"] * len(names) + [f"error: {r.error}"])
+                continue
+            cells = []
+            for n in names:
+                v = r.values.get(n)
+                if v is None:
+                    cells.append("-")
+                    continue
+                cell = f"{v:.3f}"
+                b = base.get(suite)
+                if b is not None and r.step != 0 and n in b.values:
+                    cell += f" ({v - b.values[n]:+.3f})"
+                cells.append(cell)
+            table.append([label] + cells + [r.output_dir])
+        sys.stdout.write(f"{suite}:\n")
+        _print_table(["STEP"] + [n.upper() for n in names] + ["OUTPUT"], table, sys.stdout,
+                     right={"STEP"} | {n.upper() for n in names})
+    if resp.pending:
+        sys.stdout.write(f"({resp.pending} checkpoint(s) still waiting for the evaluator)\n")
+    return 0
+
+
 def cmd_local(args):
     local_dir = os.path.abspath(args.dir)
     if args.action == "up":
@@ -788,7 +839,8 @@ def cmd_local(args):
             dir=local_dir, workers=args.workers, slots=args.slots, port=args.port,
             bin_dir=args.bin or local_cluster.default_bin_dir(REPO),
             wait_s=args.wait_timeout, coordinator_flags=args.coordinator_flag or [],
-            worker_flags=args.worker_flag or []), probe=probe_coordinator)
+            worker_flags=args.worker_flag or [], evaluators=args.evaluators,
+            evaluator_flags=args.evaluator_flag or []), probe=probe_coordinator)
     if args.action == "status":
         return local_cluster.status(local_dir, count_jobs=count_jobs)
     return local_cluster.down(local_dir, grace_s=args.grace)
@@ -880,6 +932,12 @@ def build_parser():
     p.add_argument("--path-only", action="store_true", help="print only the paths")
     p.set_defaults(func=cmd_checkpoints)
 
+    p = sub.add_parser("eval", parents=[common],
+                       help="the evaluator's scores per checkpoint, with the change from the base")
+    p.add_argument("job", metavar="JOB")
+    p.add_argument("--json", action="store_true", help="the raw scores as JSON")
+    p.set_defaults(func=cmd_eval)
+
     p = sub.add_parser("local", help="a coordinator and workers on this machine (loopback)")
     p.add_argument("action", choices=["up", "down", "status"])
     p.add_argument("--dir", default=DEFAULT_LOCAL_DIR,
@@ -898,6 +956,10 @@ def build_parser():
                    help="up: an extra reca-coordinator flag (repeatable)")
     p.add_argument("--worker-flag", action="append", metavar="FLAG",
                    help="up: an extra reca-worker flag (repeatable)")
+    p.add_argument("--evaluators", type=int, default=1,
+                   help="up: evaluator daemons scoring committed checkpoints (default 1)")
+    p.add_argument("--evaluator-flag", action="append", metavar="FLAG",
+                   help="up: an extra reca-evaluator flag (repeatable)")
     p.set_defaults(func=None)
     return parser
 

@@ -92,6 +92,8 @@ class FakeJobService(job_service_pb2_grpc.JobServiceServicer):
         self.watch_calls = []
         self.watch_requests = 0
         self.metrics = []
+        self.scores = []
+        self.pending = 0
         self.checkpoints = []
         self.list_requests = []
         self.metric_requests = []
@@ -154,6 +156,10 @@ class FakeJobService(job_service_pb2_grpc.JobServiceServicer):
     def ListCheckpoints(self, request, context):
         self._job(request.job_id, context)
         return job_service_pb2.ListCheckpointsResponse(checkpoints=self.checkpoints)
+
+    def ListEvaluations(self, request, context):
+        self._job(request.job_id, context)
+        return job_service_pb2.ListEvaluationsResponse(scores=self.scores, pending=self.pending)
 
 
 def serve(fake, address="127.0.0.1:0"):
@@ -470,6 +476,36 @@ class ReadCommandsTest(RecactlTestBase):
         self.assertEqual(r.out.splitlines()[0].split(), ["STEP", "RANK", "loss", "samples_per_s"])
         self.assertEqual(r.out.splitlines()[4].split(), ["2", "1", "0.333333", "102"])
 
+    def test_eval_shows_scores_and_the_change_from_the_base(self):
+        r = self.run_cli("eval", "j-1")
+        self.assertEqual(r.code, 0, r)
+        self.assertIn("no scores yet", r.err)
+        tags = {"overall": 0.2, "position": 0.1, "color_attr": 0.05}
+        self.fake.scores.extend([
+            job_pb2.EvalScore(job_id="j-1", step=0, suite="shapes_eval", values=tags),
+            job_pb2.EvalScore(job_id="j-1", step=0, suite="recon", values={"psnr": 15.0}),
+            job_pb2.EvalScore(job_id="j-1", step=400, suite="shapes_eval",
+                              values={"overall": 0.35, "position": 0.3, "color_attr": 0.1,
+                                      "images": 1200}),
+            job_pb2.EvalScore(job_id="j-1", step=400, suite="recon", error="reca-eval: boom")])
+        self.fake.pending = 1
+        r = self.run_cli("eval", "j-1")
+        self.assertEqual(r.code, 0, r)
+        lines = r.out.splitlines()
+        self.assertEqual(lines[0], "recon:")
+        self.assertIn("error: reca-eval: boom", r.out)
+        i = lines.index("shapes_eval:")
+        self.assertEqual(lines[i + 1].split()[:4], ["STEP", "OVERALL", "POSITION", "COLOR_ATTR"])
+        self.assertEqual(lines[i + 2].split()[:4], ["base", "0.200", "0.100", "0.050"])
+        self.assertEqual(lines[i + 3].split()[:7],
+                         ["400", "0.350", "(+0.150)", "0.300", "(+0.200)", "0.100", "(+0.050)"])
+        self.assertNotIn("IMAGES", r.out)
+        self.assertIn("1 checkpoint(s) still waiting", r.out)
+        r = self.run_cli("eval", "j-1", "--json")
+        doc = json.loads(r.out)
+        self.assertEqual(doc["pending"], 1)
+        self.assertEqual(doc["scores"][3]["values"]["position"], 0.3)  # by step, then suite
+
     def test_checkpoints(self):
         r = self.run_cli("checkpoints", "j-1", "--latest", "--path-only")
         self.assertEqual(r.code, 1, r)
@@ -643,18 +679,20 @@ class LocalClusterTest(unittest.TestCase):
         self.script("reca-coordinator", f"#!/bin/sh\nexec {PYTHON} {os.path.abspath(__file__)} "
                                         "--fake-coordinator \"$@\"\n")
         self.script("reca-worker", FAKE_WORKER)
+        self.script("reca-evaluator", FAKE_WORKER)
         r = self.recactl("up", "--workers", "2", "--slots", "3")
         self.assertEqual(r.code, 0, r)
         state = local_cluster.read_state(self.dir)
         address = state["address"]
         self.assertIn(f"export RECA_COORDINATOR={address}\n", r.out)
         names = [p["name"] for p in state["processes"]]
-        self.assertEqual(names, ["coordinator", "w1", "w2"])
+        self.assertEqual(names, ["coordinator", "w1", "w2", "e1"])
+        self.assertIn("--evaluator_id=e1", state["processes"][3]["argv"])
         self.assertTrue(all(local_cluster.alive(p) for p in state["processes"]))
         coord = state["processes"][0]["argv"]
         self.assertEqual(coord[1:], [f"--listen={address}", f"--db={self.dir}/db",
                                      f"--runs_root={self.dir}/runs"])
-        w1, w2 = (p["argv"] for p in state["processes"][1:])
+        w1, w2 = (p["argv"] for p in state["processes"][1:3])
         self.assertIn("--worker_id=w1", w1)
         self.assertIn("--cpu_slots=3", w1)
         self.assertIn(f"--coordinator={address}", w2)
@@ -670,13 +708,13 @@ class LocalClusterTest(unittest.TestCase):
 
         r = self.recactl("status")
         self.assertEqual(r.code, 0, r)
-        self.assertEqual(r.out.count("alive"), 3, r)
+        self.assertEqual(r.out.count("alive"), 4, r)
         self.assertIn("jobs: 1 (1 RUNNING)", r.out)
 
         pids = [p["pid"] for p in state["processes"]]
         r = self.recactl("down", "--grace", "5")
         self.assertEqual(r.code, 0, r)
-        self.assertIn("stopped coordinator, w1, w2", r.out)
+        self.assertIn("stopped coordinator, w1, w2, e1", r.out)
         self.assertIsNone(local_cluster.read_state(self.dir))
         for p in state["processes"]:
             self.assertFalse(local_cluster.alive(p), p)
