@@ -789,7 +789,20 @@ EVAL_SKIP = {"images", "prompts", "seconds"}
 
 
 def cmd_eval(args, client):
-    resp = client.call("ListEvaluations", pb.job_service_pb2.ListEvaluationsRequest(job_id=args.job))
+    request = pb.job_service_pb2.ListEvaluationsRequest(job_id=args.job)
+    resp = client.call("ListEvaluations", request)
+    if args.wait:
+        deadline, last = time.monotonic() + args.wait_timeout, None
+        while resp.pending:
+            if time.monotonic() > deadline:
+                raise CliError(f"DEADLINE_EXCEEDED: {resp.pending} checkpoint(s) of {args.job} "
+                               f"still unscored after {_fmt_duration(args.wait_timeout)}")
+            if resp.pending != last:
+                sys.stderr.write(f"recactl: waiting for the evaluator: {resp.pending} "
+                                 f"checkpoint(s) of {args.job} to score\n")
+                last = resp.pending
+            time.sleep(2.0)
+            resp = client.call("ListEvaluations", request)
     scores = sorted(resp.scores, key=lambda s: (s.step, s.suite))
     if args.json:
         from google.protobuf import json_format
@@ -936,6 +949,10 @@ def build_parser():
                        help="the evaluator's scores per checkpoint, with the change from the base")
     p.add_argument("job", metavar="JOB")
     p.add_argument("--json", action="store_true", help="the raw scores as JSON")
+    p.add_argument("--wait", action="store_true",
+                   help="first wait until every checkpoint due for scoring has its scores")
+    p.add_argument("--wait-timeout", type=float, default=1800.0, metavar="SECONDS",
+                   help="--wait: give up after this long (default 1800)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("local", help="a coordinator and workers on this machine (loopback)")

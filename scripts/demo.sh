@@ -19,7 +19,7 @@ export RECA_BIN="$BIN"
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "1/5 starting the local cluster: a coordinator and 2 workers (1 CPU slot each) in $DIR"
+step "1/5 starting the local cluster: a coordinator, 2 workers (1 CPU slot each) and an evaluator in $DIR"
 "${RECACTL[@]}" local down --dir "$DIR" >/dev/null 2>&1 || true
 rm -rf "$DIR"
 "${RECACTL[@]}" local up --dir "$DIR" --workers 2 --slots 1
@@ -35,14 +35,18 @@ echo "submitted $PRETRAIN"
 "${RECACTL[@]}" watch "$PRETRAIN"
 
 step "3/5 RecA (examples/reca.yaml, ${RECA_STEPS} steps, 2 ranks) from $PRETRAIN's last checkpoint: reconstruction from the understanding embedding, no captions needed"
+# The evaluator scores the base (the pre-training's last checkpoint) and RecA's last checkpoint.
 RECA=$("${RECACTL[@]}" submit examples/reca.yaml --ranks 2 --set batch_per_rank=8 --set steps="$RECA_STEPS" \
-  --set model.init="job:$PRETRAIN")
+  --set model.init="job:$PRETRAIN" --set 'eval.suites=[shapes_eval, recon]' --set eval.every_n_checkpoints=0)
 echo "submitted $RECA"
 "${RECACTL[@]}" watch "$RECA"
 
 step "4/5 summary"
 "${RECACTL[@]}" list
 /usr/bin/python3 scripts/demo_summary.py "$PRETRAIN" "$RECA"
+echo
+echo "ShapesEval (GenEval's rules over the shapes world) and reconstruction, before (base) and after RecA:"
+"${RECACTL[@]}" eval "$RECA" --wait
 
 step "5/5 stopping the cluster"
 "${RECACTL[@]}" local down --dir "$DIR"
