@@ -1,0 +1,62 @@
+#include "evaluator/eval_launch.h"
+
+#include <cerrno>
+#include <cstdio>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "reca/file_util.h"
+#include "reca/status.h"
+
+namespace reca {
+
+std::string ScoresPath(const std::string& output_dir) {
+  return output_dir + "/scores.json";
+}
+
+std::string EvalLogPath(const std::string& output_dir) {
+  return output_dir + "/reca-eval.log";
+}
+
+std::string TaskLabel(const v1::EvalTask& task) {
+  return absl::StrCat("job ", task.job_id(), " step ", task.step());
+}
+
+absl::StatusOr<ProcessSpec> PrepareEvalLaunch(const v1::EvalTask& task,
+                                              const EvalLaunchOptions& o) {
+  if (task.checkpoint_path().empty())
+    return absl::InvalidArgumentError("task: empty checkpoint_path");
+  if (task.output_dir().empty())
+    return absl::InvalidArgumentError("task: empty output_dir");
+  if (task.suites().empty())
+    return absl::InvalidArgumentError("task: no suites");
+  for (const std::string& suite : task.suites()) {
+    if (suite.empty() || absl::StrContains(suite, ','))
+      return absl::InvalidArgumentError(
+          absl::StrCat("task: bad suite name '", suite, "'"));
+  }
+  RECA_RETURN_IF_ERROR(MakeDirs(task.output_dir()));
+  const std::string scores = ScoresPath(task.output_dir());
+  if (std::remove(scores.c_str()) != 0 && errno != ENOENT)
+    return ErrnoStatus("remove", scores, errno);
+
+  const int threads = o.threads > 0 ? o.threads : 1;
+  ProcessSpec p;
+  p.argv = {o.eval_binary, "--checkpoint=" + task.checkpoint_path(),
+            "--suites=" + absl::StrJoin(task.suites(), ","),
+            "--out=" + task.output_dir(), absl::StrCat("--threads=", threads)};
+  if (o.images_per_prompt > 0)
+    p.argv.push_back(absl::StrCat("--images_per_prompt=", o.images_per_prompt));
+  if (o.prompts_per_tag > 0)
+    p.argv.push_back(absl::StrCat("--prompts_per_tag=", o.prompts_per_tag));
+  // Without these OpenBLAS and OpenMP start a thread per core.
+  p.env = {{"OPENBLAS_NUM_THREADS", absl::StrCat(threads)},
+           {"OMP_NUM_THREADS", absl::StrCat(threads)}};
+  p.log_path = EvalLogPath(task.output_dir());
+  p.die_with_parent = true;  // a crashed evaluator leaves no scorer behind
+  return p;
+}
+
+}  // namespace reca

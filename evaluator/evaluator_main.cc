@@ -1,0 +1,204 @@
+// reca-evaluator: the evaluator daemon (DESIGN.md §5.4). Claims committed
+// checkpoints from the coordinator, scores each with reca-eval, reports the
+// scores. SIGTERM/SIGINT: stops a running reca-eval without reporting (its
+// claim expires and the task is handed out again), exits 0. Bad flags: exit 2.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/numbers.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/process.h"
+#include "evaluator/evaluator_agent.h"
+#include "evaluator/grpc_client.h"
+
+ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070",
+          "the coordinator's address, host:port");
+ABSL_FLAG(std::string, evaluator_id, "",
+          "this evaluator's stable name (default: the host name + \"-eval\")");
+ABSL_FLAG(std::string, eval_binary, "",
+          "the reca-eval binary (default: reca-eval next to this binary)");
+ABSL_FLAG(int32_t, threads, 1, "reca-eval's threads (--threads)");
+ABSL_FLAG(int32_t, images_per_prompt, 0,
+          "reca-eval --images_per_prompt (0 = reca-eval's default)");
+ABSL_FLAG(int32_t, prompts_per_tag, 0,
+          "reca-eval --prompts_per_tag (0 = reca-eval's default)");
+ABSL_FLAG(double, poll_interval_s, 1,
+          "seconds between claims while idle and between polls of reca-eval");
+ABSL_FLAG(double, stop_grace_s, 10,
+          "seconds reca-eval gets after SIGTERM before SIGKILL");
+ABSL_FLAG(double, rpc_deadline_s, 10,
+          "deadline of each call to the coordinator, seconds");
+
+namespace {
+
+constexpr int kUsageError = 2;
+const char* const kFlags[] = {
+    "coordinator",     "evaluator_id",      "eval_binary",
+    "threads",         "images_per_prompt", "prompts_per_tag",
+    "poll_interval_s", "stop_grace_s",      "rpc_deadline_s"};
+
+std::atomic<bool> g_stop{false};
+extern "C" void OnStopSignal(int) { g_stop.store(true); }
+
+void PrintUsage() {
+  std::cout << "usage: reca-evaluator [--flag=value ...]\n\n";
+  for (const char* name : kFlags) {
+    const absl::CommandLineFlag* f = absl::FindCommandLineFlag(name);
+    std::cout << "  --" << name << "  " << f->Help();
+    if (!f->DefaultValue().empty())
+      std::cout << " (default: " << f->DefaultValue() << ")";
+    std::cout << "\n";
+  }
+}
+
+// --name=value for the flags above only; anything else is a usage error.
+// (absl::ParseCommandLine exits 1 on a bad flag; this binary promises 2.)
+bool ParseFlags(int argc, char** argv, std::string* error) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h" || arg == "--helpfull") {
+      PrintUsage();
+      std::exit(0);
+    }
+    if (arg.rfind("--", 0) != 0) {
+      *error = "unexpected argument '" + arg + "' (flags are --name=value)";
+      return false;
+    }
+    const size_t eq = arg.find('=');
+    const std::string name =
+        arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+    bool known = false;
+    for (const char* k : kFlags) known = known || name == k;
+    if (!known) {
+      *error = "--" + name + ": unknown flag (see --help)";
+      return false;
+    }
+    if (eq == std::string::npos) {
+      *error = "--" + name + ": needs a value (--" + name + "=...)";
+      return false;
+    }
+    std::string parse_error;
+    if (!absl::FindCommandLineFlag(name)->ParseFrom(arg.substr(eq + 1),
+                                                    &parse_error)) {
+      *error = "--" + name + ": " + parse_error;
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string HostName() {
+  char buf[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(buf, sizeof(buf) - 1) != 0) return "";
+  return buf;
+}
+
+std::string DefaultEvalBinary() {
+  char buf[PATH_MAX + 1] = {};
+  const ssize_t n = ::readlink("/proc/self/exe", buf, PATH_MAX);
+  if (n <= 0) return "reca-eval";
+  std::string self(buf, static_cast<size_t>(n));
+  return self.substr(0, self.rfind('/') + 1) + "reca-eval";
+}
+
+// Seconds from `flag`, or false when not a finite number >= `min`
+// (> 0 when `positive`).
+bool Seconds(const char* flag, double s, bool positive, absl::Duration* out,
+             std::string* error) {
+  if (!std::isfinite(s) || s < 0 || (positive && s == 0)) {
+    *error = std::string("--") + flag + ": must be a number " +
+             (positive ? "> 0" : ">= 0");
+    return false;
+  }
+  *out = absl::Seconds(s);
+  return true;
+}
+
+// The options, or a usage error naming the flag.
+bool BuildOptions(reca::EvaluatorOptions* o, absl::Duration* rpc_deadline,
+                  std::string* error) {
+  auto fail = [&](const std::string& flag, const std::string& what) {
+    *error = "--" + flag + ": " + what;
+    return false;
+  };
+  const std::string coordinator = absl::GetFlag(FLAGS_coordinator);
+  const size_t colon = coordinator.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(coordinator.substr(colon + 1), &port) || port < 1 ||
+      port > 65535) {
+    return fail("coordinator", "'" + coordinator + "' is not host:port");
+  }
+  o->evaluator_id = absl::GetFlag(FLAGS_evaluator_id);
+  if (o->evaluator_id.empty()) {
+    const std::string host = HostName();
+    if (host.empty())
+      return fail("evaluator_id", "empty, and the host name is unknown");
+    o->evaluator_id = host + "-eval";
+  }
+  o->eval_binary = absl::GetFlag(FLAGS_eval_binary);
+  if (o->eval_binary.empty()) o->eval_binary = DefaultEvalBinary();
+  if (::access(o->eval_binary.c_str(), X_OK) != 0) {
+    return fail("eval_binary",
+                "'" + o->eval_binary + "' is not an executable file");
+  }
+  o->threads = absl::GetFlag(FLAGS_threads);
+  if (o->threads < 1) return fail("threads", "must be >= 1");
+  o->images_per_prompt = absl::GetFlag(FLAGS_images_per_prompt);
+  if (o->images_per_prompt < 0)
+    return fail("images_per_prompt", "must be >= 0");
+  o->prompts_per_tag = absl::GetFlag(FLAGS_prompts_per_tag);
+  if (o->prompts_per_tag < 0) return fail("prompts_per_tag", "must be >= 0");
+  return Seconds("poll_interval_s", absl::GetFlag(FLAGS_poll_interval_s),
+                 /*positive=*/true, &o->poll_interval, error) &&
+         Seconds("stop_grace_s", absl::GetFlag(FLAGS_stop_grace_s),
+                 /*positive=*/false, &o->stop_grace, error) &&
+         Seconds("rpc_deadline_s", absl::GetFlag(FLAGS_rpc_deadline_s),
+                 /*positive=*/true, rpc_deadline, error);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string error;
+  reca::EvaluatorOptions options;
+  absl::Duration rpc_deadline;
+  if (!ParseFlags(argc, argv, &error) ||
+      !BuildOptions(&options, &rpc_deadline, &error)) {
+    std::cerr << "reca-evaluator: " << error << "\n";
+    return kUsageError;
+  }
+
+  struct sigaction sa = {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto client = reca::GrpcEvaluatorClient::Create(
+      absl::GetFlag(FLAGS_coordinator), rpc_deadline);
+  reca::PosixProcessLauncher launcher;
+  reca::EvaluatorAgent::Deps deps{
+      *client, launcher, *reca::RealClock::Get(), nullptr,
+      [](const std::string& line) {
+        std::cerr << absl::FormatTime("%Y-%m-%d %H:%M:%E3S ", absl::Now(),
+                                      absl::LocalTimeZone())
+                  << line << std::endl;
+      }};
+  reca::EvaluatorAgent agent(std::move(deps), options);
+  agent.Run(g_stop);
+  return 0;
+}
