@@ -1,0 +1,181 @@
+// GenEval's rule engine (djghosh13/geneval, evaluation/evaluate_images.py and
+// summary_scores.py), reimplemented: given a prompt's metadata and an image's
+// detections, decide whether the image is correct, then aggregate per tag and
+// overall exactly as upstream does. Torch-free; thread-safe (pure functions).
+//
+// Upstream's rules, which this file follows:
+//  * Detections per class are sorted by score (descending; ties keep their
+//    input order here), kept when score > threshold (0.3; 0.9 when the
+//    prompt's tag is "counting"), capped at max_objects (16) per class, then
+//    greedily de-duplicated by IoU >= max_overlap (1.0 = off, the default).
+//  * `include` clauses are ANDed. A clause {class, count} takes the `count`
+//    most confident detections of its class; fewer is a failure. With a
+//    `color`, at least `count` of those must carry that colour. With a
+//    `position` [relation, group], every one of them must stand in `relation`
+//    to every object the referenced earlier clause matched (a failed clause
+//    matches nothing, which fails the position check).
+//  * `exclude` clauses are ORed: `count` or more detections of the class fail.
+//  * Relative position from box centres: per axis the offset shrinks by a
+//    dead zone of position_threshold (0.1) x the sum of the two boxes' extents
+//    on that axis; offsets inside it on both axes (< 1e-3) mean no relation.
+//    The shrunk offset divided by the unshrunk offset's length gives (dx, dy);
+//    dx < -0.5 "left of", dx > 0.5 "right of", dy < -0.5 "above", dy > 0.5
+//    "below" (image y grows downwards).
+//  * Per tag: the fraction of correct images; overall: the mean of the tags'
+//    fractions (tags in order of first appearance).
+#ifndef RECA_EVAL_GENEVAL_RULES_H_
+#define RECA_EVAL_GENEVAL_RULES_H_
+
+#include <array>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "reca/status.h"
+
+namespace reca {
+
+// GenEval's ten colour names, in upstream's order.
+const std::vector<std::string>& GenEvalColors();
+
+// One clause of a prompt's metadata.
+struct GenEvalClause {
+  std::string cls;  // "class" upstream
+  int count = 1;
+  std::optional<std::string> color;
+  // [relation, index of an earlier include clause]; relation is one of
+  // "left of", "right of", "above", "below".
+  std::optional<std::pair<std::string, int>> position;
+};
+
+// One line of upstream's prompts/evaluation_metadata.jsonl.
+struct GenEvalMetadata {
+  std::string tag;     // single_object, two_object, counting, colors, position, color_attr
+  std::string prompt;  // the generation prompt
+  std::vector<GenEvalClause> include;
+  std::vector<GenEvalClause> exclude;
+};
+
+// One detected object: a box [x0, y0, x1, y1] in pixels, the detector's
+// score, and the colour upstream's CLIP colour classifier assigns to its crop
+// (one of GenEvalColors(); empty when unknown, which matches no colour).
+struct GenEvalDetection {
+  std::array<double, 4> box{};
+  double score = 0;
+  std::string color;
+};
+
+// Detections of one image by class name.
+using GenEvalDetections = std::map<std::string, std::vector<GenEvalDetection>>;
+
+// Upstream's --options with their defaults.
+struct GenEvalOptions {
+  double threshold = 0.3;           // detection score threshold (score > threshold)
+  double counting_threshold = 0.9;  // the same for tag "counting"
+  int max_objects = 16;             // per class, after thresholding
+  double max_overlap = 1.0;         // NMS IoU; 1.0 keeps everything
+  double position_threshold = 0.1;  // the dead zone, as a fraction of box extents
+};
+
+// The relations of box `a` to box `b` ("left of", "right of", "above", "below";
+// empty when their centres are within the dead zone on both axes).
+std::set<std::string> GenEvalRelativePosition(const std::array<double, 4>& a,
+                                              const std::array<double, 4>& b,
+                                              double position_threshold = 0.1);
+
+// Upstream's IoU, with its inclusive-pixel (+1) box areas.
+double GenEvalIou(const std::array<double, 4>& a, const std::array<double, 4>& b);
+
+// The detections upstream keeps for a prompt with tag `tag`: sorted,
+// thresholded, capped and de-duplicated as described above; classes left
+// empty are dropped.
+GenEvalDetections FilterGenEvalDetections(const GenEvalDetections& raw, const std::string& tag,
+                                          const GenEvalOptions& options = {});
+
+struct GenEvalImageResult {
+  bool correct = false;
+  std::string reason;  // why not, one line per failed clause (upstream's wording)
+};
+
+// Judges one image given its already filtered detections.
+GenEvalImageResult EvaluateGenEvalImage(const GenEvalMetadata& metadata,
+                                        const GenEvalDetections& filtered,
+                                        const GenEvalOptions& options = {});
+
+// One judged image, for aggregation.
+struct GenEvalScoredImage {
+  int prompt_index = 0;  // which prompt (metadata line) it was generated for
+  std::string tag;
+  bool correct = false;
+};
+
+struct GenEvalTagScore {
+  std::string tag;
+  double accuracy = 0;  // correct / images
+  int correct = 0;
+  int images = 0;
+};
+
+struct GenEvalSummary {
+  std::vector<GenEvalTagScore> tags;  // in order of first appearance
+  double overall = 0;                 // mean of the tags' accuracies
+  int images = 0;
+  int prompts = 0;                    // distinct prompt indices
+  double correct_images = 0;          // fraction of all images correct
+  double correct_prompts = 0;         // fraction of prompts with any correct image
+};
+
+// Upstream's summary_scores.py. Empty input: all zero.
+GenEvalSummary SummarizeGenEval(const std::vector<GenEvalScoredImage>& images);
+
+// Parses upstream's evaluation_metadata.jsonl (one JSON object per line;
+// blank lines skipped). Errors are InvalidArgument naming the line.
+StatusOr<std::vector<GenEvalMetadata>> ParseGenEvalMetadataJsonl(const std::string& text);
+// One metadata object as JSON text (upstream's field names).
+std::string GenEvalMetadataToJson(const GenEvalMetadata& metadata);
+
+// The detector sidecar: the detections upstream's Mask2Former + CLIP pipeline
+// produced for each generated image, as one JSON document:
+//
+//   {"images": [
+//     {"filename": "00012/samples/0003.png",   // upstream's <prompt>/samples/<n>.png layout
+//      "prompt_index": 12,                      // optional: else the filename's leading digits
+//      "detections": {                          // class -> objects, any order
+//        "dog": [{"box": [x0, y0, x1, y1], "score": 0.97, "color": "brown"}, ...],
+//        ...}},
+//     ...]}
+//
+// A bare top-level array of the image objects is accepted too. `color` is
+// optional (empty: unknown). Boxes are in pixels. Scores are the raw detector
+// scores: thresholds apply in FilterGenEvalDetections, not in the sidecar.
+struct GenEvalSidecarImage {
+  std::string filename;
+  int prompt_index = 0;
+  GenEvalDetections detections;
+};
+StatusOr<std::vector<GenEvalSidecarImage>> ParseGenEvalSidecar(const std::string& json_text);
+
+// Per-image results (upstream's results.jsonl fields: filename, tag, prompt,
+// correct, reason) and the summary of a sidecar scored against metadata.
+struct GenEvalRun {
+  struct Row {
+    std::string filename;
+    int prompt_index = 0;
+    std::string tag, prompt;
+    GenEvalImageResult result;
+  };
+  std::vector<Row> rows;
+  GenEvalSummary summary;
+};
+// Scores every sidecar image against metadata[prompt_index]; an index out of
+// range is InvalidArgument.
+StatusOr<GenEvalRun> ScoreGenEvalSidecar(const std::vector<GenEvalMetadata>& metadata,
+                                         const std::vector<GenEvalSidecarImage>& images,
+                                         const GenEvalOptions& options = {});
+
+}  // namespace reca
+
+#endif  // RECA_EVAL_GENEVAL_RULES_H_
