@@ -21,8 +21,7 @@ extern char** environ;
 namespace reca {
 namespace {
 
-// The last line containing "reca-train: " (or any last non-empty line) of
-// the final 16 KiB of `path`.
+// The final 16 KiB of `path`.
 std::string LogTail(const std::string& path) {
   if (path.empty()) return "";
   std::ifstream in(path, std::ios::binary);
@@ -35,13 +34,25 @@ std::string LogTail(const std::string& path) {
   return tail;
 }
 
+// Whether `line` is one of our programs' error lines: "reca-<tool>: CODE: ...".
+bool IsErrorLine(const std::string& line) {
+  if (line.compare(0, 5, "reca-") != 0) return false;
+  const size_t colon = line.find(": ");
+  if (colon == std::string::npos || colon == 5) return false;
+  for (size_t i = 5; i < colon; ++i) {
+    if (line[i] < 'a' || line[i] > 'z') return false;  // reca-train, reca-eval, ...
+  }
+  return line.find(": ", colon + 2) != std::string::npos;
+}
+
+// The last error line of `tail`, or else its last non-empty line.
 std::string LastErrorLine(const std::string& tail) {
   std::istringstream lines(tail);
   std::string line, last_error, last;
   while (std::getline(lines, line)) {
     if (line.empty()) continue;
     last = line;
-    if (line.find("reca-train: ") == 0 && line.find(": ", 12) != std::string::npos) last_error = line;
+    if (IsErrorLine(line)) last_error = line;
   }
   return last_error.empty() ? last : last_error;
 }

@@ -31,8 +31,9 @@ struct ExitInfo {
   Cause cause = Cause::kSuccess;
   int exit_code = 0;  // kError, kOutOfMemory (when it exited)
   int signal = 0;     // kSignal, kOutOfMemory (when killed)
-  // The process's own last error line when its log has one (reca-train
-  // prints "reca-train: CODE: message"), else a description of the exit.
+  // The process's own last error line when its log has one (our programs
+  // print "reca-train: CODE: message", "reca-eval: CODE: message"), else a
+  // description of the exit.
   std::string message;
 };
 

@@ -46,6 +46,11 @@ TEST(ProcessTest, ErrorCarriesTheTrainersOwnMessage) {
   std::string first;
   std::getline(in, first);
   EXPECT_EQ(first, "step 1/10 | loss 0.5");  // stdout and stderr both land in the log
+
+  // Any of our tools' error lines, even with other lines after it.
+  e = RunShell("echo 'reca-eval: NOT_FOUND: /ck/30: no such checkpoint'; echo 'bye'; exit 1",
+               Log("error-eval"));
+  EXPECT_EQ(e.message, "reca-eval: NOT_FOUND: /ck/30: no such checkpoint");
 }
 
 TEST(ProcessTest, OutOfMemoryIsItsOwnCause) {

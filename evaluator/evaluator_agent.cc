@@ -40,7 +40,9 @@ EvaluatorAgent::EvaluatorAgent(Deps deps, EvaluatorOptions options)
       options_(std::move(options)),
       launch_{options_.eval_binary, options_.threads,
               options_.images_per_prompt, options_.prompts_per_tag},
-      reports_([this](const std::string& line) { Log(line); }) {
+      // One try for anything but an outage: a score report the coordinator
+      // refuses now it will refuse again.
+      reports_(1, [this](const std::string& line) { Log(line); }) {
   if (!deps_.sleep) deps_.sleep = [](absl::Duration d) { absl::SleepFor(d); };
   if (!deps_.log)
     deps_.log = [](const std::string& line) { std::cerr << line << std::endl; };
@@ -53,7 +55,7 @@ void EvaluatorAgent::Log(const std::string& line) const {
 }
 
 void EvaluatorAgent::Tick() {
-  if (!reports_.empty()) reports_.Flush(deps_.client);
+  if (!reports_.empty()) reports_.Flush();
   if (task_) {
     if (std::optional<ExitInfo> exit = task_->process->Poll()) {
       OnExit(*exit);
@@ -206,8 +208,13 @@ void EvaluatorAgent::OnExit(const ExitInfo& exit) {
   report.set_error(absl::StrJoin(errors, "; "));
   Log(absl::StrCat(t->label, ": reca-eval done in ", absl::FormatDuration(took),
                    report.error().empty() ? "" : ": " + report.error()));
-  reports_.Push(std::move(report));
-  reports_.Flush(deps_.client);
+  QueueReport(std::move(report));
+  reports_.Flush();
+}
+
+void EvaluatorAgent::QueueReport(v1::ReportScoresRequest report) {
+  std::string what = absl::StrCat("job ", report.job_id(), " step ", report.step(), ": scores");
+  reports_.Push(std::move(what), [this, report] { return deps_.client.Report(report).status(); });
 }
 
 // Every suite fails with `error`; reported so that the task is not retried.
@@ -225,8 +232,8 @@ void EvaluatorAgent::ReportError(const v1::EvalTask& task,
     *score = ScoreOf(task, suite);
     score->set_error(error);
   }
-  reports_.Push(std::move(report));
-  reports_.Flush(deps_.client);
+  QueueReport(std::move(report));
+  reports_.Flush();
 }
 
 // --- loop ------------------------------------------------------------------
@@ -285,7 +292,7 @@ void EvaluatorAgent::Shutdown() {
     }
     task_.reset();
   }
-  if (!reports_.empty() && reports_.Flush(deps_.client) > 0)
+  if (!reports_.empty() && reports_.Flush() > 0)
     Log(absl::StrCat(reports_.size(), " report(s) undelivered"));
   Log("stopped");
 }

@@ -14,9 +14,9 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/process.h"
+#include "common/report_outbox.h"
 #include "evaluator/coordinator_client.h"
 #include "evaluator/eval_launch.h"
-#include "evaluator/report_queue.h"
 #include "reca/v1/evaluator_service.pb.h"
 
 namespace reca {
@@ -91,6 +91,7 @@ class EvaluatorAgent {
               absl::Time claimed_at);
   void RenewIfDue();
   void OnExit(const ExitInfo& exit);
+  void QueueReport(v1::ReportScoresRequest report);
   void ReportError(const v1::EvalTask& task, const std::string& error);
   v1::EvalScore ScoreOf(const v1::EvalTask& task,
                         const std::string& suite) const;
@@ -99,7 +100,7 @@ class EvaluatorAgent {
   const EvaluatorOptions options_;
   const EvalLaunchOptions launch_;
   std::unique_ptr<Task> task_;  // the running one
-  ScoreReportQueue reports_;
+  ReportOutbox reports_;
   int claim_failures_ = 0;  // in a row
 };
 

@@ -8,6 +8,10 @@
 
 namespace reca {
 
+std::string RankLabel(const std::string& job_id, int64_t epoch, int rank) {
+  return absl::StrCat("job ", job_id, " epoch ", epoch, " rank ", rank);
+}
+
 std::string RankDir(const std::string& output_dir, int rank) {
   return absl::StrCat(output_dir, "/ranks/rank-", rank);
 }

@@ -3,6 +3,7 @@
 #ifndef RECA_WORKER_RANK_LAUNCH_H_
 #define RECA_WORKER_RANK_LAUNCH_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -34,6 +35,9 @@ absl::StatusOr<std::string> JobSpecToTrainerJson(const v1::JobSpec& spec);
 // launch. INVALID_ARGUMENT for an unusable assignment; file errors as such.
 absl::StatusOr<ProcessSpec> PrepareRankLaunch(const v1::Assignment& assignment,
                                               const RankLaunchOptions& options);
+
+// "job j1 epoch 3 rank 0", for log lines.
+std::string RankLabel(const std::string& job_id, int64_t epoch, int rank);
 
 }  // namespace reca
 

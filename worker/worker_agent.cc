@@ -95,12 +95,12 @@ void WorkerAgent::Tick() {
   if (!registered_) TryRegister();
   const bool flushed =
       registered_ &&
-      reports_.Flush(deps_.coordinator, options_.worker_id, lease_id_) == 0;
+      reports_.Flush() == 0;
   if (registered_) SendHeartbeat();
   // Launch failures from this heartbeat go out now, unless reports are already
   // waiting on an outage.
   if (registered_ && flushed && !reports_.empty())
-    reports_.Flush(deps_.coordinator, options_.worker_id, lease_id_);
+    reports_.Flush();
   ReapRanks();
 }
 
@@ -142,7 +142,7 @@ void WorkerAgent::PollRanks() {
     // The checkpoints it committed go first: the coordinator then knows the
     // last one when it decides what the exit means (restart from where?).
     if (r->checkpoints) ScanCheckpoints(*r);
-    reports_.Push(std::move(report));
+    QueueReport(std::move(report));
   }
 }
 
@@ -160,7 +160,7 @@ void WorkerAgent::ScanCheckpoints(Rank& r) {
     ckpt->set_commit_unix_micros(c.commit_unix_micros);
     Log(absl::StrCat(r.label, ": checkpoint step ", c.step, " committed at ",
                      c.path, " (", c.bytes, " bytes)"));
-    reports_.Push(std::move(report));
+    QueueReport(std::move(report));
   }
   for (const std::string& e : errors)
     Log(absl::StrCat(r.label, ": checkpoint scan: ", e));
@@ -203,7 +203,29 @@ void WorkerAgent::ReportLaunchFailure(const v1::Assignment& a,
   report.set_cause(v1::EXIT_CAUSE_LAUNCH_FAILED);
   report.set_exit_code(-1);
   report.set_message(message);
-  reports_.Push(std::move(report));
+  QueueReport(std::move(report));
+}
+
+void WorkerAgent::QueueReport(v1::ReportCheckpointRequest report) {
+  const v1::Checkpoint& c = report.checkpoint();
+  std::string what = absl::StrCat(RankLabel(c.job_id(), c.epoch(), 0),
+                                  ": checkpoint step ", c.step());
+  reports_.Push(std::move(what), [this, report]() mutable {
+    report.set_worker_id(options_.worker_id);
+    report.set_lease_id(lease_id_);
+    return deps_.coordinator.ReportCheckpoint(report).status();
+  });
+}
+
+void WorkerAgent::QueueReport(v1::ReportExitRequest report) {
+  std::string what =
+      absl::StrCat(RankLabel(report.job_id(), report.epoch(), report.rank()),
+                   ": exit (", v1::ExitCause_Name(report.cause()), ")");
+  reports_.Push(std::move(what), [this, report]() mutable {
+    report.set_worker_id(options_.worker_id);
+    report.set_lease_id(lease_id_);
+    return deps_.coordinator.ReportExit(report).status();
+  });
 }
 
 void WorkerAgent::StopRank(Rank& r, const std::string& reason) {

@@ -19,9 +19,9 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/process.h"
+#include "common/report_outbox.h"
 #include "reca/v1/worker_service.pb.h"
 #include "worker/coordinator_client.h"
-#include "worker/report_queue.h"
 
 namespace reca {
 
@@ -115,6 +115,9 @@ class WorkerAgent {
   void SendHeartbeat();
   void TopUpMetrics(Rank& rank);
   void Launch(const v1::Assignment& assignment);
+  // Queue a report; the lease is filled in when it is sent.
+  void QueueReport(v1::ReportCheckpointRequest report);
+  void QueueReport(v1::ReportExitRequest report);
   void ReportLaunchFailure(const v1::Assignment& assignment,
                            const std::string& message);
   void StopRank(Rank& rank, const std::string& reason);
@@ -140,7 +143,7 @@ class WorkerAgent {
   bool draining_ = false;  // Shutdown: no new ranks
   std::vector<std::unique_ptr<Rank>> ranks_;
   std::set<RankKey> started_;  // every assignment taken, launched or not
-  ReportQueue reports_;
+  ReportOutbox reports_;
 };
 
 }  // namespace reca

@@ -316,6 +316,9 @@ class TimedJobHandler : public reca::coordinator::JobHandler {
   absl::StatusOr<v1::ListCheckpointsResponse> HandleListCheckpoints(const v1::ListCheckpointsRequest& r) override {
     return inner_.HandleListCheckpoints(r);
   }
+  absl::StatusOr<v1::ListEvaluationsResponse> HandleListEvaluations(const v1::ListEvaluationsRequest& r) override {
+    return inner_.HandleListEvaluations(r);
+  }
   absl::StatusOr<int64_t> HandleWatchJob(const v1::WatchJobRequest& r, WatchCallback on_update) override {
     return inner_.HandleWatchJob(r, std::move(on_update));
   }
