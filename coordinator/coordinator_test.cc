@@ -458,9 +458,9 @@ TEST_F(CoordinatorTest, WatchSeesEveryChangeUntilCancelled) {
   ASSERT_EQ(updates.size(), 1u);
   EXPECT_EQ(updates[0].events_size(), 1);  // "submitted"
   const std::string lease = Register("w1");
-  Beat("w1", lease, {});
+  ASSERT_TRUE(Beat("w1", lease, {}).ok());
   job = Get(job.id());
-  Beat("w1", lease, {Running(job, 0, 3)});
+  ASSERT_TRUE(Beat("w1", lease, {Running(job, 0, 3)}).ok());
   ASSERT_TRUE(Exit("w1", lease, job, 0).ok());
   EXPECT_EQ(updates.back().job().state(), v1::SUCCEEDED);
   std::vector<v1::JobState> states;

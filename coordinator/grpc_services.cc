@@ -5,6 +5,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "common/grpc_status.h"
 
 namespace reca::coordinator {
 namespace {
@@ -107,12 +108,6 @@ class WatchReactor final
 };
 
 }  // namespace
-
-grpc::Status ToGrpcStatus(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()));
-}
 
 grpc::ServerUnaryReactor* GrpcJobService::SubmitJob(
     grpc::CallbackServerContext* context, const v1::SubmitJobRequest* request,

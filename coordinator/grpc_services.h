@@ -13,8 +13,6 @@
 
 namespace reca::coordinator {
 
-grpc::Status ToGrpcStatus(const absl::Status& status);
-
 class GrpcJobService final : public v1::JobService::CallbackService {
  public:
   explicit GrpcJobService(JobHandler& handler) : handler_(handler) {}

@@ -9,15 +9,10 @@
 
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
+#include "common/grpc_status.h"
 
 namespace reca {
 namespace {
-
-absl::Status FromGrpc(const grpc::Status& status) {
-  // grpc::StatusCode and absl::StatusCode share the canonical numbering.
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
-}
 
 // One unary call: a fresh context with the deadline, the status mapped.
 template <typename Response, typename Request, typename Method>
@@ -28,7 +23,7 @@ absl::StatusOr<Response> Call(v1::EvaluatorService::StubInterface* stub,
   context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
   Response response;
   const grpc::Status status = (stub->*method)(&context, request, &response);
-  if (!status.ok()) return FromGrpc(status);
+  if (!status.ok()) return FromGrpcStatus(status);
   return response;
 }
 

@@ -7,6 +7,8 @@
 
 #include <utility>
 
+#include "common/grpc_status.h"
+
 namespace reca {
 namespace {
 
@@ -24,12 +26,6 @@ absl::StatusOr<Response> Call(v1::WorkerService::StubInterface* stub,
 }
 
 }  // namespace
-
-absl::Status FromGrpcStatus(const grpc::Status& status) {
-  // grpc::StatusCode and absl::StatusCode share the canonical numbering.
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
-}
 
 std::unique_ptr<GrpcCoordinatorClient> GrpcCoordinatorClient::Create(
     const std::string& target, absl::Duration deadline) {

@@ -42,9 +42,6 @@ class GrpcCoordinatorClient : public CoordinatorClient {
   absl::Duration deadline_;
 };
 
-// The same code and message as an absl::Status.
-absl::Status FromGrpcStatus(const grpc::Status& status);
-
 }  // namespace reca
 
 #endif  // RECA_WORKER_GRPC_COORDINATOR_CLIENT_H_
