@@ -35,7 +35,7 @@ bool Contains(const google::protobuf::RepeatedField<int32_t>& ranks, int rank) {
 }  // namespace
 
 Coordinator::Coordinator(CoordinatorDeps deps, CoordinatorOptions options)
-    : deps_(deps), options_(std::move(options)) {}
+    : deps_(deps), options_(std::move(options)), started_(deps.clock.Now()) {}
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
     CoordinatorDeps deps, CoordinatorOptions options) {

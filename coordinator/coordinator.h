@@ -211,6 +211,7 @@ class Coordinator : public JobHandler,
   std::set<EvalKey> eval_pending_ ABSL_GUARDED_BY(mu_);     // queued or claimed
   std::map<std::string, Claim> claims_ ABSL_GUARDED_BY(mu_);  // by claim id
   int64_t next_claim_ ABSL_GUARDED_BY(mu_) = 1;
+  const absl::Time started_;  // when this coordinator process loaded its state
 };
 
 }  // namespace reca::coordinator

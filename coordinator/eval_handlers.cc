@@ -79,7 +79,9 @@ absl::StatusOr<v1::ClaimEvaluationResponse> Coordinator::HandleClaimEvaluation(
       eval_pending_.erase(target.key);  // gone, or scored since it was queued
       continue;
     }
-    const std::string claim_id = absl::StrCat("claim-", next_claim_++);
+    // Unique across restarts too: a zombie's old claim id never names a new claim.
+    const std::string claim_id =
+        absl::StrCat("claim-", absl::ToUnixMicros(started_), "-", next_claim_++);
     v1::EvalTask* task = response.mutable_task();
     task->set_claim_id(claim_id);
     task->set_job_id(target.key.first);
@@ -136,7 +138,7 @@ absl::StatusOr<v1::ReportScoresResponse> Coordinator::HandleReportScores(
   // Whoever held the claim, the first report of a checkpoint wins.
   auto claim = claims_.find(request.claim_id());
   std::string checkpoint_path, output_dir;
-  if (claim != claims_.end()) {
+  if (claim != claims_.end() && claim->second.target.key == key) {
     checkpoint_path = claim->second.target.checkpoint_path;
     output_dir = absl::StrFormat("%s/eval/step-%08d", entry->job.output_dir(),
                                  key.second);
