@@ -1,0 +1,90 @@
+#!/bin/sh
+# reca-eval end to end on a freshly trained tiny model (one reca-train step):
+# scores.json's structure, the grids, determinism, a .safetensors input, and
+# the exit codes of bad flags (2) and bad checkpoints (1).
+#
+#   reca_eval_test.sh RECA_TRAIN RECA_EVAL
+set -eu
+train="${1:-build/bin/reca-train}"
+eval_bin="${2:-build/bin/reca-eval}"
+python=/usr/bin/python3
+tmp_parent="${TEST_TMPDIR:-${TMPDIR:-/tmp}}"
+mkdir -p "$tmp_parent"
+tmp="$(mktemp -d "$tmp_parent/reca_eval.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+timeout 60 "$train" --steps=1 --batch_per_rank=4 --samples.count=0 --heldout=false --progress=false \
+  --out="$tmp/train" >"$tmp/train.log" 2>&1 || { cat "$tmp/train.log"; fail "reca-train"; }
+ckpt="$tmp/train/checkpoints/step-00000001"
+[ -f "$ckpt/model.safetensors" ] || fail "no checkpoint at $ckpt"
+
+small='--prompts_per_tag=2 --images_per_prompt=2 --diffusion_steps=10 --recon_images=4'
+# shellcheck disable=SC2086
+timeout 60 "$eval_bin" --checkpoint="$ckpt" --out="$tmp/a" $small >"$tmp/a.log" 2>&1 ||
+  { cat "$tmp/a.log"; fail "reca-eval on $ckpt"; }
+cat "$tmp/a.log"
+for f in scores.json shapes_eval.png shapes_eval.jsonl recon.png; do
+  [ -s "$tmp/a/$f" ] || fail "reca-eval wrote no $f"
+done
+"$python" - "$tmp/a/scores.json" "$ckpt" <<'EOF'
+import json, math, sys
+s = json.load(open(sys.argv[1]))
+assert s["checkpoint"] == sys.argv[2], s["checkpoint"]
+assert s["step"] == 1, s["step"]
+se = s["suites"]["shapes_eval"]
+tags = ["single_object", "two_object", "counting", "colors", "position", "color_attr"]
+assert list(se["tags"]) == tags, se["tags"]
+assert se["prompts"] == 12 and se["images"] == 24, se
+for v in [se["overall"], *se["tags"].values()]:
+    assert 0 <= v <= 1, se
+assert abs(se["overall"] - sum(se["tags"].values()) / 6) < 1e-9, se
+assert se["seconds"] > 0
+rc = s["suites"]["recon"]
+assert set(rc) == {"psnr", "ssim", "heldout_loss", "images", "seconds"}, rc
+assert rc["images"] == 4 and 0 < rc["psnr"] <= 100 and -1 <= rc["ssim"] <= 1, rc
+assert math.isfinite(rc["heldout_loss"]) and rc["heldout_loss"] > 0, rc
+rows = [json.loads(l) for l in open(sys.argv[1].replace("scores.json", "shapes_eval.jsonl"))]
+assert len(rows) == 24 and all("correct" in r and "detections" in r for r in rows)
+print("scores.json ok:", json.dumps(s["suites"]))
+EOF
+for f in shapes_eval.png recon.png; do
+  [ "$(head -c 4 "$tmp/a/$f" | tail -c 3)" = "PNG" ] || fail "$f is not a PNG"
+done
+
+# Deterministic: the same options give the same images and judgements.
+# shellcheck disable=SC2086
+"$eval_bin" --checkpoint="$ckpt" --out="$tmp/b" --suites=shapes_eval $small >"$tmp/b.log" 2>&1 ||
+  { cat "$tmp/b.log"; fail "second run"; }
+cmp -s "$tmp/a/shapes_eval.jsonl" "$tmp/b/shapes_eval.jsonl" || fail "shapes_eval is not deterministic"
+"$python" -c "import json,sys; s=json.load(open(sys.argv[1])); assert list(s['suites'])==['shapes_eval'], s" \
+  "$tmp/b/scores.json" || fail "--suites=shapes_eval wrote other suites"
+
+# A bare weights file: no state.json, so step -1.
+"$eval_bin" --checkpoint="$tmp/train/model.safetensors" --out="$tmp/c" --suites=recon --recon_images=2 \
+  --diffusion_steps=5 >"$tmp/c.log" 2>&1 || { cat "$tmp/c.log"; fail "reca-eval on a .safetensors file"; }
+"$python" -c "import json,sys; assert json.load(open(sys.argv[1]))['step'] == -1" "$tmp/c/scores.json" ||
+  fail "step of a bare weights file is not -1"
+
+# expect_exit CODE PATTERN ARGS...: the exit status and a line of stderr.
+expect_exit() {
+  want="$1"; pattern="$2"; shift 2
+  set +e
+  "$eval_bin" "$@" >"$tmp/err.out" 2>"$tmp/err.log"
+  got=$?
+  set -e
+  [ "$got" = "$want" ] || { cat "$tmp/err.log"; fail "reca-eval $* exited $got, want $want"; }
+  grep -q -- "$pattern" "$tmp/err.log" || { cat "$tmp/err.log"; fail "reca-eval $*: stderr lacks '$pattern'"; }
+}
+expect_exit 2 "unknown flag(s): --bogus" --checkpoint="$ckpt" --out="$tmp/x" --bogus=1
+expect_exit 2 "reca-eval: INVALID_ARGUMENT: --suites: unknown suite 'nope'" --checkpoint="$ckpt" --out="$tmp/x" --suites=nope
+expect_exit 2 "--images_per_prompt" --checkpoint="$ckpt" --out="$tmp/x" --images_per_prompt=0
+expect_exit 2 "--checkpoint: required" --out="$tmp/x"
+expect_exit 1 "reca-eval: NOT_FOUND: " --checkpoint="$tmp/missing" --out="$tmp/x"
+# A checkpoint whose weights no longer match its manifest.
+cp -r "$ckpt" "$tmp/bad"
+printf 'x' | dd of="$tmp/bad/model.safetensors" bs=1 seek=100 conv=notrunc 2>/dev/null
+expect_exit 1 "reca-eval: DATA_LOSS: " --checkpoint="$tmp/bad" --out="$tmp/x"
+[ ! -e "$tmp/x/scores.json" ] || fail "a failed run wrote scores.json"
+echo "PASS"
