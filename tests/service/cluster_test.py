@@ -4,9 +4,10 @@ and two reca-worker daemons run a real 2-rank reca-train job to completion; a
 coordinator killed with SIGKILL mid-queue restarts from RocksDB with nothing
 lost; the API works from Python's grpcio (generated stubs) and from recactl.
 
-usage: cluster_test.py COORDINATOR WORKER TRAINER RECACTL_PY STUB
-  the three binaries, cli/recactl.py, and one generated stub file
-  (<stubs>/reca/v1/job_service_pb2.py: its folder's grandparent is the stubs root).
+usage: cluster_test.py COORDINATOR WORKER TRAINER RECACTL_PY STUB EVALUATOR EVAL
+  the coordinator, worker and trainer binaries, cli/recactl.py, one generated
+  stub file (<stubs>/reca/v1/job_service_pb2.py: its folder's grandparent is the
+  stubs root), and the evaluator and scorer binaries.
 """
 import json
 import os
@@ -21,8 +22,9 @@ import time
 import unittest
 import uuid
 
-COORDINATOR, WORKER, TRAINER, RECACTL_PY, STUB = (os.path.abspath(a) for a in sys.argv[1:6])
-del sys.argv[1:6]
+COORDINATOR, WORKER, TRAINER, RECACTL_PY, STUB, EVALUATOR, EVAL = (
+    os.path.abspath(a) for a in sys.argv[1:8])
+del sys.argv[1:8]
 PY_STUBS = os.path.dirname(os.path.dirname(os.path.dirname(STUB)))
 sys.path.insert(0, PY_STUBS)
 
@@ -67,7 +69,8 @@ class Cluster:
             self.coordinator = subprocess.Popen(
                 [COORDINATOR, f"--listen={listen}", f"--port_file={port_file}",
                  f"--db={self.root}/db", f"--runs_root={self.root}/runs", "--lease_ttl_s=6",
-                 "--heartbeat_interval_s=0.5"], stdout=log, stderr=subprocess.STDOUT)
+                 "--heartbeat_interval_s=0.5", "--eval_claim_ttl_s=3"],
+                stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while not os.path.exists(port_file):
             if self.coordinator.poll() is not None or time.time() > deadline:
@@ -85,6 +88,16 @@ class Cluster:
                      "--cpu_slots=1", "--address=127.0.0.1", f"--rendezvous_ports={ports}", "--threads=1",
                      f"--trainer={TRAINER}", "--stop_grace_s=10"],
                     stdout=log, stderr=subprocess.STDOUT))
+
+    def start_evaluator(self, name):
+        with open(os.path.join(self.logs, f"{name}.log"), "a") as log:
+            proc = subprocess.Popen(
+                [EVALUATOR, f"--coordinator={self.address}", f"--evaluator_id={name}",
+                 f"--eval_binary={EVAL}", "--threads=1", "--prompts_per_tag=2",
+                 "--images_per_prompt=1", "--poll_interval_s=0.2"],
+                stdout=log, stderr=subprocess.STDOUT)
+        self.workers.append(proc)  # stopped with the workers
+        return proc
 
     def log(self, name):
         path = os.path.join(self.logs, f"{name}.log")
@@ -261,6 +274,46 @@ class ClusterTest(unittest.TestCase):
         bad = run("submit", spec_path, "--set", "optimizer.lr=-1")
         self.assertNotEqual(bad.returncode, 0)
         self.assertIn("spec.optimizer.lr", bad.stderr)
+
+
+    def test_5_every_checkpoint_scored_once_though_an_evaluator_dies(self):
+        spec = tiny_spec("it-eval", steps=4, every=2)
+        spec["eval"] = {"suites": ["shapes_eval", "recon"], "every_n_checkpoints": 1, "base": False}
+        job_id = self.submit(spec).job.id
+        e1 = self.cluster.start_evaluator("e1")
+        # Kill e1 (SIGKILL: no goodbye) once it is scoring; its reca-eval dies with it.
+        deadline = time.time() + JOB_TIMEOUT_S
+        while "claimed by e1" not in self.cluster.log("coordinator"):
+            self.assertLess(time.time(), deadline, self.diagnostics())
+            self.assertIsNone(e1.poll(), self.cluster.log("e1"))
+            time.sleep(0.1)
+        e1.kill()
+        e1.wait()
+        self.cluster.start_evaluator("e2")
+        job, _ = self.watch(job_id)
+        self.assertEqual(job_pb2.JobState.Name(job.state), "SUCCEEDED", self.diagnostics(job))
+        while True:
+            scores = self.jobs.ListEvaluations(job_service_pb2.ListEvaluationsRequest(job_id=job_id),
+                                               timeout=10)
+            if scores.pending == 0 and len(scores.scores) >= 4:
+                break
+            self.assertLess(time.time(), deadline, self.diagnostics() + self.cluster.log("e2"))
+            time.sleep(0.5)
+        got = sorted((s.step, s.suite) for s in scores.scores)
+        self.assertEqual(got, [(2, "recon"), (2, "shapes_eval"), (4, "recon"), (4, "shapes_eval")])
+        for s in scores.scores:
+            self.assertEqual(s.error, "", s)
+            self.assertEqual(s.evaluator_id, "e2", s)  # e1's claim expired and went to e2
+        shapes = [s for s in scores.scores if s.suite == "shapes_eval"][0]
+        for tag in ("overall", "single_object", "two_object", "counting", "colors", "position",
+                    "color_attr"):
+            self.assertIn(tag, shapes.values)
+        recon = [s for s in scores.scores if s.suite == "recon"][0]
+        self.assertGreater(recon.values["psnr"], 0)
+        self.assertTrue(os.path.exists(os.path.join(shapes.output_dir, "scores.json")))
+        metrics = self.jobs.GetMetrics(job_service_pb2.GetMetricsRequest(
+            job_id=job_id, names=["eval/shapes_eval/overall"], rank=-1), timeout=10)
+        self.assertEqual([p.step for p in metrics.points], [2, 4])
 
 
 if __name__ == "__main__":
