@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-
 #include <nlohmann/json.hpp>
 
 namespace reca {
@@ -18,27 +17,36 @@ std::string Trim(const std::string& s) {
 }
 
 // "entity - whole (cat)" -> "entity - whole"; its level 1: "entity".
-std::string Category(const std::string& tuple) { return Trim(tuple.substr(0, tuple.find('('))); }
-std::string Level1(const std::string& category) { return Trim(category.substr(0, category.find('-'))); }
+std::string Category(const std::string& tuple) {
+  return Trim(tuple.substr(0, tuple.find('(')));
+}
+std::string Level1(const std::string& category) {
+  return Trim(category.substr(0, category.find('-')));
+}
 
 }  // namespace
 
-StatusOr<DpgPromptScore> ScoreDpgPrompt(const DpgPrompt& prompt, const std::vector<DpgAnswers>& images) {
+StatusOr<DpgPromptScore> ScoreDpgPrompt(const DpgPrompt& prompt,
+                                        const std::vector<DpgAnswers>& images) {
   const std::string& id = prompt.item_id;
-  if (prompt.questions.empty()) return InvalidArgumentError("DPG prompt " + id + ": no questions");
-  if (images.empty()) return InvalidArgumentError("DPG prompt " + id + ": no images");
+  if (prompt.questions.empty())
+    return InvalidArgumentError("DPG prompt " + id + ": no questions");
+  if (images.empty())
+    return InvalidArgumentError("DPG prompt " + id + ": no images");
   std::map<int, size_t> index;
   for (size_t i = 0; i < prompt.questions.size(); ++i) {
     if (!index.emplace(prompt.questions[i].id, i).second) {
       return InvalidArgumentError("DPG prompt " + id + ": question " +
-                                  std::to_string(prompt.questions[i].id) + " appears twice");
+                                  std::to_string(prompt.questions[i].id) +
+                                  " appears twice");
     }
   }
   for (const DpgQuestion& q : prompt.questions) {
     for (int p : q.parents) {
       if (p != 0 && !index.count(p)) {
-        return InvalidArgumentError("DPG prompt " + id + ": question " + std::to_string(q.id) +
-                                    " depends on unknown question " + std::to_string(p));
+        return InvalidArgumentError(
+            "DPG prompt " + id + ": question " + std::to_string(q.id) +
+            " depends on unknown question " + std::to_string(p));
       }
     }
   }
@@ -48,13 +56,16 @@ StatusOr<DpgPromptScore> ScoreDpgPrompt(const DpgPrompt& prompt, const std::vect
     for (size_t i = 0; i < prompt.questions.size(); ++i) {
       auto it = images[im].find(prompt.questions[i].id);
       if (it == images[im].end()) {
-        return InvalidArgumentError("DPG prompt " + id + " image " + std::to_string(im) +
-                                    ": no answer to question " + std::to_string(prompt.questions[i].id));
+        return InvalidArgumentError("DPG prompt " + id + " image " +
+                                    std::to_string(im) +
+                                    ": no answer to question " +
+                                    std::to_string(prompt.questions[i].id));
       }
       score[i] = it->second == "yes" ? 1.0 : 0.0;
     }
     out.last_raw.clear();
-    for (size_t i = 0; i < score.size(); ++i) out.last_raw[prompt.questions[i].id] = score[i];
+    for (size_t i = 0; i < score.size(); ++i)
+      out.last_raw[prompt.questions[i].id] = score[i];
     // In order, over the scores zeroed so far.
     for (size_t i = 0; i < prompt.questions.size(); ++i) {
       for (int p : prompt.questions[i].parents) {
@@ -74,19 +85,22 @@ StatusOr<DpgPromptScore> ScoreDpgPrompt(const DpgPrompt& prompt, const std::vect
   return out;
 }
 
-StatusOr<DpgSummary> AggregateDpg(const std::vector<DpgPrompt>& prompts,
-                                  const std::map<std::string, std::vector<DpgAnswers>>& answers) {
+StatusOr<DpgSummary> AggregateDpg(
+    const std::vector<DpgPrompt>& prompts,
+    const std::map<std::string, std::vector<DpgAnswers>>& answers) {
   DpgSummary s;
   std::map<std::string, std::pair<double, int>> l1, l2;
   std::map<std::string, const DpgPrompt*> by_id;
   for (const DpgPrompt& p : prompts) by_id[p.item_id] = &p;
   for (const auto& [item, images] : answers) {
-    if (!by_id.count(item)) return InvalidArgumentError("DPG answers for unknown prompt " + item);
+    if (!by_id.count(item))
+      return InvalidArgumentError("DPG answers for unknown prompt " + item);
   }
   double total = 0;
   for (const DpgPrompt& p : prompts) {
     auto it = answers.find(p.item_id);
-    if (it == answers.end()) return InvalidArgumentError("DPG prompt " + p.item_id + ": no answers");
+    if (it == answers.end())
+      return InvalidArgumentError("DPG prompt " + p.item_id + ": no answers");
     RECA_ASSIGN_OR_RETURN(DpgPromptScore ps, ScoreDpgPrompt(p, it->second));
     total += ps.score;
     for (const DpgQuestion& q : p.questions) {
@@ -104,32 +118,38 @@ StatusOr<DpgSummary> AggregateDpg(const std::vector<DpgPrompt>& prompts,
   return s;
 }
 
-StatusOr<std::vector<DpgPrompt>> ParseDpgQuestions(const std::string& json_text) {
+StatusOr<std::vector<DpgPrompt>> ParseDpgQuestions(
+    const std::string& json_text) {
   const Json doc = Json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object() || !doc.contains("prompts") || !doc["prompts"].is_array()) {
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains("prompts") ||
+      !doc["prompts"].is_array()) {
     return InvalidArgumentError("DPG questions: expected {\"prompts\": [...]}");
   }
   std::vector<DpgPrompt> out;
   for (const Json& p : doc["prompts"]) {
     if (!p.is_object() || !p.contains("item_id") || !p["item_id"].is_string() ||
         !p.contains("questions") || !p["questions"].is_array()) {
-      return InvalidArgumentError("DPG questions: each prompt needs \"item_id\" and \"questions\"");
+      return InvalidArgumentError(
+          "DPG questions: each prompt needs \"item_id\" and \"questions\"");
     }
     DpgPrompt prompt;
     prompt.item_id = p["item_id"].get<std::string>();
     for (const Json& q : p["questions"]) {
       if (!q.is_object() || !q.contains("id") || !q["id"].is_number_integer()) {
-        return InvalidArgumentError("DPG prompt " + prompt.item_id + ": a question has no integer \"id\"");
+        return InvalidArgumentError("DPG prompt " + prompt.item_id +
+                                    ": a question has no integer \"id\"");
       }
       DpgQuestion dq;
       dq.id = q["id"].get<int>();
       if (q.contains("parents")) {
         if (!q["parents"].is_array()) {
-          return InvalidArgumentError("DPG prompt " + prompt.item_id + ": \"parents\" is not a list");
+          return InvalidArgumentError("DPG prompt " + prompt.item_id +
+                                      ": \"parents\" is not a list");
         }
         for (const Json& x : q["parents"]) {
           if (!x.is_number_integer()) {
-            return InvalidArgumentError("DPG prompt " + prompt.item_id + ": parents must be integers");
+            return InvalidArgumentError("DPG prompt " + prompt.item_id +
+                                        ": parents must be integers");
           }
           dq.parents.push_back(x.get<int>());
         }
@@ -143,24 +163,32 @@ StatusOr<std::vector<DpgPrompt>> ParseDpgQuestions(const std::string& json_text)
   return out;
 }
 
-StatusOr<std::map<std::string, std::vector<DpgAnswers>>> ParseDpgAnswers(const std::string& json_text) {
+StatusOr<std::map<std::string, std::vector<DpgAnswers>>> ParseDpgAnswers(
+    const std::string& json_text) {
   const Json doc = Json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) {
-    return InvalidArgumentError("DPG answers: expected {\"<item_id>\": [{\"<question id>\": \"yes\"}, ...]}");
+    return InvalidArgumentError(
+        "DPG answers: expected {\"<item_id>\": [{\"<question id>\": \"yes\"}, "
+        "...]}");
   }
   std::map<std::string, std::vector<DpgAnswers>> out;
   for (auto it = doc.begin(); it != doc.end(); ++it) {
-    if (!it.value().is_array()) return InvalidArgumentError("DPG answers of " + it.key() + ": not a list");
+    if (!it.value().is_array())
+      return InvalidArgumentError("DPG answers of " + it.key() +
+                                  ": not a list");
     std::vector<DpgAnswers>& images = out[it.key()];
     for (const Json& im : it.value()) {
-      if (!im.is_object()) return InvalidArgumentError("DPG answers of " + it.key() + ": not objects");
+      if (!im.is_object())
+        return InvalidArgumentError("DPG answers of " + it.key() +
+                                    ": not objects");
       DpgAnswers a;
       for (auto q = im.begin(); q != im.end(); ++q) {
         char* end = nullptr;
         const long qid = std::strtol(q.key().c_str(), &end, 10);
         if (q.key().empty() || *end != '\0' || !q.value().is_string()) {
-          return InvalidArgumentError("DPG answers of " + it.key() +
-                                      ": expected \"<question id>\": \"<answer>\"");
+          return InvalidArgumentError(
+              "DPG answers of " + it.key() +
+              ": expected \"<question id>\": \"<answer>\"");
         }
         a[static_cast<int>(qid)] = q.value().get<std::string>();
       }

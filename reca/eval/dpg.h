@@ -31,8 +31,9 @@ namespace reca {
 struct DpgQuestion {
   int id = 0;                // proposition_id (>= 1)
   std::vector<int> parents;  // dependency; 0 = no parent
-  std::string tuple;         // e.g. "entity - whole (cat)"; its category is the part before "("
-  std::string question;      // natural-language question (informational)
+  std::string tuple;  // e.g. "entity - whole (cat)"; its category is the part
+                      // before "("
+  std::string question;  // natural-language question (informational)
 };
 
 struct DpgPrompt {
@@ -44,18 +45,20 @@ struct DpgPrompt {
 using DpgAnswers = std::map<int, std::string>;
 
 struct DpgPromptScore {
-  double score = 0;                 // mean over images
+  double score = 0;  // mean over images
   std::vector<double> image_scores;
-  std::map<int, double> last_raw;   // question id -> un-zeroed score of the last image
+  std::map<int, double>
+      last_raw;  // question id -> un-zeroed score of the last image
 };
 
 // Scores one prompt over its images. Errors (InvalidArgument): no images, no
-// questions, a missing answer, a parent id that is not a question of the prompt.
+// questions, a missing answer, a parent id that is not a question of the
+// prompt.
 StatusOr<DpgPromptScore> ScoreDpgPrompt(const DpgPrompt& prompt,
                                         const std::vector<DpgAnswers>& images);
 
 struct DpgSummary {
-  double score = 0;                           // mean over prompts, in [0, 1] (x100 = DPG-Bench)
+  double score = 0;  // mean over prompts, in [0, 1] (x100 = DPG-Bench)
   int prompts = 0;
   std::map<std::string, double> l1_categories;  // "entity", ... -> mean
   std::map<std::string, double> l2_categories;  // "entity - whole", ... -> mean
@@ -63,18 +66,23 @@ struct DpgSummary {
 };
 
 // Scores every prompt that has answers (answers keyed by item_id); an item
-// with answers but no questions, or a prompt without answers, is InvalidArgument
-// (upstream skips failing files with a message; here nothing is silently dropped).
-StatusOr<DpgSummary> AggregateDpg(const std::vector<DpgPrompt>& prompts,
-                                  const std::map<std::string, std::vector<DpgAnswers>>& answers);
+// with answers but no questions, or a prompt without answers, is
+// InvalidArgument (upstream skips failing files with a message; here nothing is
+// silently dropped).
+StatusOr<DpgSummary> AggregateDpg(
+    const std::vector<DpgPrompt>& prompts,
+    const std::map<std::string, std::vector<DpgAnswers>>& answers);
 
 // JSON forms:
 //   questions: {"prompts": [{"item_id": "...", "questions": [
 //                 {"id": 1, "parents": [0], "tuple": "entity - whole (cat)",
 //                  "question": "Is there a cat?"}, ...]}, ...]}
-//   answers:   {"<item_id>": [{"1": "yes", "2": "no", ...}, ...one object per image], ...}
-StatusOr<std::vector<DpgPrompt>> ParseDpgQuestions(const std::string& json_text);
-StatusOr<std::map<std::string, std::vector<DpgAnswers>>> ParseDpgAnswers(const std::string& json_text);
+//   answers:   {"<item_id>": [{"1": "yes", "2": "no", ...}, ...one object per
+//   image], ...}
+StatusOr<std::vector<DpgPrompt>> ParseDpgQuestions(
+    const std::string& json_text);
+StatusOr<std::map<std::string, std::vector<DpgAnswers>>> ParseDpgAnswers(
+    const std::string& json_text);
 
 }  // namespace reca
 

@@ -10,23 +10,31 @@ namespace {
 DpgPrompt CatOnSofa() {
   // 1 cat, 2 black cat (needs 1), 3 sofa, 4 cat on sofa (needs 1 and 3),
   // 5 leather sofa (needs 3).
-  return DpgPrompt{"cat_sofa",
-                   {{1, {0}, "entity - whole (cat)", "Is there a cat?"},
-                    {2, {1}, "attribute - color (cat, black)", "Is the cat black?"},
-                    {3, {0}, "entity - whole (sofa)", "Is there a sofa?"},
-                    {4, {1, 3}, "relation - spatial (cat, sofa, on)", "Is the cat on the sofa?"},
-                    {5, {3}, "attribute - texture (sofa, leather)", "Is the sofa leather?"}}};
+  return DpgPrompt{
+      "cat_sofa",
+      {{1, {0}, "entity - whole (cat)", "Is there a cat?"},
+       {2, {1}, "attribute - color (cat, black)", "Is the cat black?"},
+       {3, {0}, "entity - whole (sofa)", "Is there a sofa?"},
+       {4,
+        {1, 3},
+        "relation - spatial (cat, sofa, on)",
+        "Is the cat on the sofa?"},
+       {5,
+        {3},
+        "attribute - texture (sofa, leather)",
+        "Is the sofa leather?"}}};
 }
 
 DpgPrompt Dog() {
   return DpgPrompt{"dog",
-                   {{1, {0}, "global - style (watercolor)", ""}, {2, {0}, "entity - whole (dog)", ""}}};
+                   {{1, {0}, "global - style (watercolor)", ""},
+                    {2, {0}, "entity - whole (dog)", ""}}};
 }
 
 TEST(DpgTest, ChildrenOfNoParentsScoreZero) {
-  // Image 1: raw 1 1 0 1 1; sofa (3) is "no", so 4 and 5 drop: 1 1 0 0 0 -> 2/5.
-  // Image 2: raw 0 1 1 1 0; cat (1) is "no", so 2 and 4 drop: 0 0 1 0 0 -> 1/5.
-  // Prompt: (0.4 + 0.2) / 2 = 0.3.
+  // Image 1: raw 1 1 0 1 1; sofa (3) is "no", so 4 and 5 drop: 1 1 0 0 0 ->
+  // 2/5. Image 2: raw 0 1 1 1 0; cat (1) is "no", so 2 and 4 drop: 0 0 1 0 0 ->
+  // 1/5. Prompt: (0.4 + 0.2) / 2 = 0.3.
   std::vector<DpgAnswers> images = {
       {{1, "yes"}, {2, "yes"}, {3, "no"}, {4, "yes"}, {5, "yes"}},
       {{1, "no"}, {2, "yes"}, {3, "yes"}, {4, "yes"}, {5, "no"}}};
@@ -44,12 +52,14 @@ TEST(DpgTest, ChildrenOfNoParentsScoreZero) {
 TEST(DpgTest, PropagationFollowsQuestionOrder) {
   // Chain 1 <- 2 <- 3, answers no / yes / yes. Listed parents-first: 2 drops
   // because 1 is "no", then 3 drops because 2 is now 0: score 0.
-  DpgPrompt chain{"chain", {{1, {0}, "", ""}, {2, {1}, "", ""}, {3, {2}, "", ""}}};
+  DpgPrompt chain{"chain",
+                  {{1, {0}, "", ""}, {2, {1}, "", ""}, {3, {2}, "", ""}}};
   std::vector<DpgAnswers> a = {{{1, "no"}, {2, "yes"}, {3, "yes"}}};
   EXPECT_EQ(ScoreDpgPrompt(chain, a)->score, 0.0);
   // Listed 1, 3, 2: 3 is checked while 2 still holds its raw 1, so it stays;
   // then 2 drops: (0 + 1 + 0) / 3, exactly as upstream's single in-order pass.
-  DpgPrompt reordered{"chain", {{1, {0}, "", ""}, {3, {2}, "", ""}, {2, {1}, "", ""}}};
+  DpgPrompt reordered{"chain",
+                      {{1, {0}, "", ""}, {3, {2}, "", ""}, {2, {1}, "", ""}}};
   EXPECT_NEAR(ScoreDpgPrompt(reordered, a)->score, 1.0 / 3.0, 1e-12);
 }
 
@@ -58,8 +68,9 @@ TEST(DpgTest, AggregateOverPromptsAndCategories) {
   // scores: 1/2. Benchmark: (0.3 + 0.5) / 2 = 0.4.
   // Categories from each prompt's last image, un-zeroed:
   //   cat_sofa image 2: entity-whole 0 (cat), 1 (sofa); attribute-color 1;
-  //   relation-spatial 1; attribute-texture 0. dog: global-style 1, entity-whole 0.
-  //   L2: entity - whole (0+1+0)/3, attribute - color 1, attribute - texture 0,
+  //   relation-spatial 1; attribute-texture 0. dog: global-style 1,
+  //   entity-whole 0. L2: entity - whole (0+1+0)/3, attribute - color 1,
+  //   attribute - texture 0,
   //       relation - spatial 1, global - style 1.
   //   L1: entity 1/3, attribute (1+0)/2, relation 1, global 1.
   std::map<std::string, std::vector<DpgAnswers>> answers = {
@@ -84,21 +95,27 @@ TEST(DpgTest, AggregateOverPromptsAndCategories) {
 }
 
 TEST(DpgTest, Errors) {
-  EXPECT_FALSE(ScoreDpgPrompt(CatOnSofa(), {}).ok());                       // no images
-  EXPECT_FALSE(ScoreDpgPrompt(CatOnSofa(), {{{1, "yes"}}}).ok());           // missing answers
-  EXPECT_FALSE(ScoreDpgPrompt(DpgPrompt{"x", {{1, {9}, "", ""}}}, {{{1, "yes"}}}).ok());  // unknown parent
-  EXPECT_FALSE(AggregateDpg({Dog()}, {}).ok());                              // prompt without answers
-  EXPECT_FALSE(AggregateDpg({}, {{"dog", {{{1, "yes"}}}}}).ok());            // answers without prompt
+  EXPECT_FALSE(ScoreDpgPrompt(CatOnSofa(), {}).ok());  // no images
+  EXPECT_FALSE(
+      ScoreDpgPrompt(CatOnSofa(), {{{1, "yes"}}}).ok());  // missing answers
+  EXPECT_FALSE(
+      ScoreDpgPrompt(DpgPrompt{"x", {{1, {9}, "", ""}}}, {{{1, "yes"}}})
+          .ok());                                // unknown parent
+  EXPECT_FALSE(AggregateDpg({Dog()}, {}).ok());  // prompt without answers
+  EXPECT_FALSE(AggregateDpg({}, {{"dog", {{{1, "yes"}}}}})
+                   .ok());  // answers without prompt
 }
 
 TEST(DpgTest, JsonForms) {
-  auto prompts = ParseDpgQuestions(R"json({"prompts": [{"item_id": "dog", "questions": [
+  auto prompts =
+      ParseDpgQuestions(R"json({"prompts": [{"item_id": "dog", "questions": [
       {"id": 1, "parents": [0], "tuple": "global - style (watercolor)"},
       {"id": 2, "parents": [1], "tuple": "entity - whole (dog)", "question": "Is there a dog?"}]}]})json");
   ASSERT_TRUE(prompts.ok()) << prompts.status();
   ASSERT_EQ(prompts->size(), 1u);
   EXPECT_EQ((*prompts)[0].questions[1].parents, std::vector<int>({1}));
-  auto answers = ParseDpgAnswers(R"({"dog": [{"1": "no", "2": "yes"}, {"1": "yes", "2": "yes"}]})");
+  auto answers = ParseDpgAnswers(
+      R"({"dog": [{"1": "no", "2": "yes"}, {"1": "yes", "2": "yes"}]})");
   ASSERT_TRUE(answers.ok()) << answers.status();
   // Image 1: 1 is "no", 2 depends on it: 0. Image 2: 1. Prompt: 0.5.
   auto s = AggregateDpg(*prompts, *answers);

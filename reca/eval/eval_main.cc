@@ -1,7 +1,7 @@
 // reca-eval: scores one checkpoint with the evaluation suites and writes
-// DIR/scores.json plus PNG grids. See `reca-eval --help` and reca/eval/eval_runner.h.
-// Exit status: 0 on success, 1 when evaluation fails ("reca-eval: CODE: message"
-// on stderr), 2 for bad flags.
+// DIR/scores.json plus PNG grids. See `reca-eval --help` and
+// reca/eval/eval_runner.h. Exit status: 0 on success, 1 when evaluation fails
+// ("reca-eval: CODE: message" on stderr), 2 for bad flags.
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -12,7 +12,8 @@
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: reca-eval --checkpoint=PATH --out=DIR [flags]
+constexpr const char* kUsage =
+    R"(usage: reca-eval --checkpoint=PATH --out=DIR [flags]
 
 Scores a checkpoint (a reca-train checkpoint directory, verified against its
 manifest, or a .safetensors weights file) and writes DIR/scores.json,
@@ -42,7 +43,8 @@ std::vector<std::string> SplitList(const std::string& s) {
 }
 
 // Flags into options; any error here is a usage error.
-reca::Status ParseFlags(int argc, char** argv, reca::EvalOptions* o, bool* help) {
+reca::Status ParseFlags(int argc, char** argv, reca::EvalOptions* o,
+                        bool* help) {
   RECA_ASSIGN_OR_RETURN(reca::CliArgs args, reca::CliArgs::Parse(argc, argv));
   RECA_RETURN_IF_ERROR(args.Get("help", help));
   if (*help) return reca::OkStatus();
@@ -59,11 +61,13 @@ reca::Status ParseFlags(int argc, char** argv, reca::EvalOptions* o, bool* help)
   RECA_RETURN_IF_ERROR(args.Get("images_per_prompt", &o->images_per_prompt));
   RECA_RETURN_IF_ERROR(args.Get("prompts_per_tag", &o->prompts_per_tag));
   RECA_RETURN_IF_ERROR(args.Get("iters", &o->sampling.num_iter));
-  RECA_RETURN_IF_ERROR(args.Get("diffusion_steps", &o->sampling.diffusion_steps));
+  RECA_RETURN_IF_ERROR(
+      args.Get("diffusion_steps", &o->sampling.diffusion_steps));
   RECA_RETURN_IF_ERROR(args.Get("cfg", &o->sampling.cfg));
   RECA_RETURN_IF_ERROR(args.Get("temperature", &o->sampling.temperature));
   RECA_RETURN_IF_ERROR(args.Get("recon_images", &o->recon_images));
-  RECA_RETURN_IF_ERROR(args.Get("grid_prompts_per_tag", &o->grid_prompts_per_tag));
+  RECA_RETURN_IF_ERROR(
+      args.Get("grid_prompts_per_tag", &o->grid_prompts_per_tag));
   RECA_RETURN_IF_ERROR(args.CheckAllUsed());
   return reca::ValidateEvalOptions(*o);
 }

@@ -1,21 +1,19 @@
 #include "reca/eval/eval_runner.h"
 
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <sys/stat.h>
+#include <torch/utils.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <iomanip>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include <ATen/ATen.h>
-#include <ATen/CPUGeneratorImpl.h>
-#include <ATen/Parallel.h>
-#include <torch/utils.h>
-
-#include <nlohmann/json.hpp>
 
 #include "reca/batch.h"
 #include "reca/ckpt/checkpoint_store.h"
@@ -50,7 +48,8 @@ std::string Fmt(double v, int precision = 4) {
 // The trainer's generator scheme (reca/trainer.cc StepGenerator): a pure
 // function of (seed, n).
 at::Generator SeededGenerator(uint64_t seed, uint64_t n) {
-  return at::detail::createCPUGenerator(SplitMix64(seed * 0x9E3779B97F4A7C15ull + n));
+  return at::detail::createCPUGenerator(
+      SplitMix64(seed * 0x9E3779B97F4A7C15ull + n));
 }
 
 bool IsDirectory(const std::string& path) {
@@ -67,17 +66,22 @@ StatusOr<Loaded> LoadCheckpoint(const std::string& path) {
   Loaded out;
   if (!IsDirectory(path)) {
     struct stat st;
-    if (::stat(path.c_str(), &st) != 0) return NotFoundError(path + ": no such checkpoint directory or file");
+    if (::stat(path.c_str(), &st) != 0)
+      return NotFoundError(path + ": no such checkpoint directory or file");
     RECA_ASSIGN_OR_RETURN(out.model, LoadModel(path));
     return out;
   }
   RECA_ASSIGN_OR_RETURN(auto files, CheckpointStore::LoadVerified(path));
   auto it = files.find("model.safetensors");
-  if (it == files.end()) return DataLossError(path + ": checkpoint has no model.safetensors");
-  RECA_ASSIGN_OR_RETURN(out.model, DecodeModel(it->second, path + "/model.safetensors"));
+  if (it == files.end())
+    return DataLossError(path + ": checkpoint has no model.safetensors");
+  RECA_ASSIGN_OR_RETURN(out.model,
+                        DecodeModel(it->second, path + "/model.safetensors"));
   if (auto st = files.find("state.json"); st != files.end()) {
-    const nlohmann::json state = nlohmann::json::parse(st->second, nullptr, false);
-    if (state.is_object() && state.contains("step") && state["step"].is_number_integer()) {
+    const nlohmann::json state =
+        nlohmann::json::parse(st->second, nullptr, false);
+    if (state.is_object() && state.contains("step") &&
+        state["step"].is_number_integer()) {
       out.step = state["step"].get<int64_t>();
     }
   }
@@ -86,7 +90,8 @@ StatusOr<Loaded> LoadCheckpoint(const std::string& path) {
 
 std::vector<RgbImage> ToRgb(const at::Tensor& images) {
   std::vector<RgbImage> out;
-  const int h = static_cast<int>(images.size(2)), w = static_cast<int>(images.size(3));
+  const int h = static_cast<int>(images.size(2)),
+            w = static_cast<int>(images.size(3));
   for (auto& px : TensorToImages(images)) out.push_back({w, h, std::move(px)});
   return out;
 }
@@ -95,10 +100,12 @@ RgbImage SceneImage(const Scene& scene) {
   return {scene.image_size, scene.image_size, ShapesWorld::Render(scene)};
 }
 
-Prefix TextPrefix(UnifiedModel& model, const Tokenizer& tok, const std::vector<std::string>& texts,
-                  int64_t max_text, const c10::Device& device) {
+Prefix TextPrefix(UnifiedModel& model, const Tokenizer& tok,
+                  const std::vector<std::string>& texts, int64_t max_text,
+                  const c10::Device& device) {
   PromptIds ids = MakePromptIds(tok, texts, max_text);
-  return model.AssemblePrefix({ids.pre.to(device), ids.post.to(device)}, at::Tensor());
+  return model.AssemblePrefix({ids.pre.to(device), ids.post.to(device)},
+                              at::Tensor());
 }
 
 Json DetectionsJson(const std::vector<ShapeDetection>& dets) {
@@ -112,14 +119,19 @@ Json DetectionsJson(const std::vector<ShapeDetection>& dets) {
   return out;
 }
 
-StatusOr<ShapesEvalScores> RunShapesEval(UnifiedModel& model, const EvalOptions& o, int64_t image_size,
-                                         int64_t max_text, const c10::Device& device, std::ostream& log) {
+StatusOr<ShapesEvalScores> RunShapesEval(UnifiedModel& model,
+                                         const EvalOptions& o,
+                                         int64_t image_size, int64_t max_text,
+                                         const c10::Device& device,
+                                         std::ostream& log) {
   const auto t0 = Clock::now();
-  const std::vector<ShapesEvalPrompt> prompts = ShapesEvalPrompts(o.prompts_per_tag);
+  const std::vector<ShapesEvalPrompt> prompts =
+      ShapesEvalPrompts(o.prompts_per_tag);
   const int ipp = o.images_per_prompt;
   const int size = static_cast<int>(image_size);
-  log << "shapes_eval: " << prompts.size() << " prompts x " << ipp << " images, sampling "
-      << o.sampling.num_iter << " iters x " << o.sampling.diffusion_steps << " diffusion steps, cfg "
+  log << "shapes_eval: " << prompts.size() << " prompts x " << ipp
+      << " images, sampling " << o.sampling.num_iter << " iters x "
+      << o.sampling.diffusion_steps << " diffusion steps, cfg "
       << o.sampling.cfg << ", temperature " << o.sampling.temperature << "\n";
   log.flush();
   Tokenizer tok;
@@ -128,26 +140,38 @@ StatusOr<ShapesEvalScores> RunShapesEval(UnifiedModel& model, const EvalOptions&
   std::string details;  // shapes_eval.jsonl
   std::vector<std::vector<RgbImage>> grid;
   std::vector<std::string> grid_lines;
-  RECA_ASSIGN_OR_RETURN(Prefix uncond, TorchGuardOr("shapes_eval: unconditional prompt", [&] {
-    torch::NoGradGuard no_grad;
-    return TextPrefix(model, tok, std::vector<std::string>(ipp, kUncondPrompt), max_text, device);
-  }));
+  RECA_ASSIGN_OR_RETURN(
+      Prefix uncond, TorchGuardOr("shapes_eval: unconditional prompt", [&] {
+        torch::NoGradGuard no_grad;
+        return TextPrefix(model, tok,
+                          std::vector<std::string>(ipp, kUncondPrompt),
+                          max_text, device);
+      }));
   for (const ShapesEvalPrompt& p : prompts) {
-    RECA_ASSIGN_OR_RETURN(const std::vector<std::vector<uint8_t>> pixels,
-                          TorchGuardOr("shapes_eval: generating '" + p.text + "'", [&] {
-      torch::NoGradGuard no_grad;
-      Prefix cond = TextPrefix(model, tok, std::vector<std::string>(ipp, std::string(kT2IPrefix) + " " + p.text),
-                               max_text, device);
-      const uint64_t stable_id = (static_cast<uint64_t>(p.tag_index) << 32) | static_cast<uint64_t>(p.index_in_tag);
-      at::Generator gen = SeededGenerator(o.seed, stable_id);
-      return TensorToImages(model.Generate(cond, uncond, o.sampling, gen).to(at::kCPU));
-    }));
+    RECA_ASSIGN_OR_RETURN(
+        const std::vector<std::vector<uint8_t>> pixels,
+        TorchGuardOr("shapes_eval: generating '" + p.text + "'", [&] {
+          torch::NoGradGuard no_grad;
+          Prefix cond =
+              TextPrefix(model, tok,
+                         std::vector<std::string>(
+                             ipp, std::string(kT2IPrefix) + " " + p.text),
+                         max_text, device);
+          const uint64_t stable_id =
+              (static_cast<uint64_t>(p.tag_index) << 32) |
+              static_cast<uint64_t>(p.index_in_tag);
+          at::Generator gen = SeededGenerator(o.seed, stable_id);
+          return TensorToImages(
+              model.Generate(cond, uncond, o.sampling, gen).to(at::kCPU));
+        }));
     const bool in_grid = p.index_in_tag < o.grid_prompts_per_tag;
     std::vector<RgbImage> row;
     std::string flags;
-    if (in_grid) row.push_back(SceneImage(ShapesEvalReferenceScene(p, size, 0)));
+    if (in_grid)
+      row.push_back(SceneImage(ShapesEvalReferenceScene(p, size, 0)));
     for (int i = 0; i < ipp; ++i) {
-      const ShapesEvalImageScore s = ScoreShapesEvalImage(p, pixels[i], size, size, detector);
+      const ShapesEvalImageScore s =
+          ScoreShapesEvalImage(p, pixels[i], size, size, detector);
       scored.push_back({p.index, p.metadata.tag, s.correct});
       details += Json{{"prompt_index", p.index},
                       {"tag", p.metadata.tag},
@@ -164,8 +188,8 @@ StatusOr<ShapesEvalScores> RunShapesEval(UnifiedModel& model, const EvalOptions&
       }
     }
     if (in_grid) {
-      grid_lines.push_back("  row " + std::to_string(grid.size()) + " [" + p.metadata.tag + "] " + flags + " " +
-                           p.text);
+      grid_lines.push_back("  row " + std::to_string(grid.size()) + " [" +
+                           p.metadata.tag + "] " + flags + " " + p.text);
       grid.push_back(std::move(row));
     }
   }
@@ -183,19 +207,24 @@ StatusOr<ShapesEvalScores> RunShapesEval(UnifiedModel& model, const EvalOptions&
   out.images = summary.images;
   const std::string grid_path = o.out_dir + "/shapes_eval.png";
   RECA_RETURN_IF_ERROR(WritePngGrid(grid_path, grid));
-  RECA_RETURN_IF_ERROR(WriteFileAtomic(o.out_dir + "/shapes_eval.jsonl", details));
+  RECA_RETURN_IF_ERROR(
+      WriteFileAtomic(o.out_dir + "/shapes_eval.jsonl", details));
   out.seconds = Seconds(t0);
-  log << "wrote " << grid_path << " (first column: a reference scene satisfying the prompt; then the "
+  log << "wrote " << grid_path
+      << " (first column: a reference scene satisfying the prompt; then the "
       << ipp << " generated images; +/- = judged correct/wrong):\n";
   for (const std::string& l : grid_lines) log << l << "\n";
-  log << "wrote " << o.out_dir << "/shapes_eval.jsonl (every image: detections, correct, reason)\n";
+  log << "wrote " << o.out_dir
+      << "/shapes_eval.jsonl (every image: detections, correct, reason)\n";
   log << "shapes_eval: overall " << Fmt(out.overall);
-  for (const auto& [tag, acc] : out.tags) log << " | " << tag << " " << Fmt(acc, 3);
+  for (const auto& [tag, acc] : out.tags)
+    log << " | " << tag << " " << Fmt(acc, 3);
   log << " (" << out.images << " images, " << Fmt(out.seconds, 1) << " s)\n";
   return out;
 }
 
-StatusOr<ReconScores> RunRecon(UnifiedModel& model, const EvalOptions& o, const std::map<std::string, std::string>& cfg,
+StatusOr<ReconScores> RunRecon(UnifiedModel& model, const EvalOptions& o,
+                               const std::map<std::string, std::string>& cfg,
                                const c10::Device& device, std::ostream& log) {
   const auto t0 = Clock::now();
   const int64_t image_size = std::stoll(cfg.at("image_size"));
@@ -203,40 +232,53 @@ StatusOr<ReconScores> RunRecon(UnifiedModel& model, const EvalOptions& o, const 
   const int n = o.recon_images;
   // The trainer's held-out set (reca/trainer.cc MakeHeldOut): scenes 0.. of a
   // world with a fixed seed, reconstruction template 0.
-  ShapesWorld world(ShapesWorldOptions{0x4e1d007ull, static_cast<int>(image_size)});
+  ShapesWorld world(
+      ShapesWorldOptions{0x4e1d007ull, static_cast<int>(image_size)});
   std::vector<std::vector<uint8_t>> inputs;
-  for (int i = 0; i < n; ++i) inputs.push_back(ShapesWorld::Render(world.SceneAt(static_cast<uint64_t>(i))));
+  for (int i = 0; i < n; ++i)
+    inputs.push_back(
+        ShapesWorld::Render(world.SceneAt(static_cast<uint64_t>(i))));
   Tokenizer tok;
   ReconBatch batch;
   batch.images = ImagesToTensor(inputs, image_size);
-  batch.prompt = MakePromptIds(tok, std::vector<std::string>(n, ReconTemplates()[0]), max_text);
+  batch.prompt = MakePromptIds(
+      tok, std::vector<std::string>(n, ReconTemplates()[0]), max_text);
   // The trainer's held-out loss generator: StepGenerator(0x4e1d, 0).
   at::Generator loss_gen = SeededGenerator(0x4e1d, 0);
-  RECA_ASSIGN_OR_RETURN(double loss, ReconstructionLoss(model, batch, loss_gen, device));
+  RECA_ASSIGN_OR_RETURN(double loss,
+                        ReconstructionLoss(model, batch, loss_gen, device));
 
   at::Tensor recon, view;
   std::vector<std::vector<uint8_t>> out_px;
   std::vector<RgbImage> input_row, view_row, recon_row;
-  RECA_RETURN_IF_ERROR(TorchGuard("recon: reconstructing the held-out images", [&] {
-    torch::NoGradGuard no_grad;
-    at::Tensor images = batch.images.to(device);
-    Prefix cond = model.AssemblePrefix({batch.prompt.pre.to(device), batch.prompt.post.to(device)},
-                                       model.UnderstandingEmbed(images));
-    SampleOptions opts = o.sampling;
-    opts.cfg = 1.0;  // no text to guide by
-    at::Generator gen = SeededGenerator(o.seed ^ 0x7265636f6eull, 0);
-    recon = model.Generate(cond, cond, opts, gen).to(at::kCPU);
-    // What the understanding side sees: its lower-resolution view.
-    auto und = cfg.find("und_image_size");
-    const int64_t f = und == cfg.end() ? 1 : image_size / std::max<int64_t>(1, std::stoll(und->second));
-    view = f > 1 ? at::avg_pool2d(batch.images, {f, f}).repeat_interleave(f, 2).repeat_interleave(f, 3)
-                 : batch.images;
-    out_px = TensorToImages(recon);
-    input_row = ToRgb(batch.images);
-    view_row = ToRgb(view);
-    recon_row = ToRgb(recon);
-  }));
-  const ImageShape shape{static_cast<int>(image_size), static_cast<int>(image_size), 3};
+  RECA_RETURN_IF_ERROR(
+      TorchGuard("recon: reconstructing the held-out images", [&] {
+        torch::NoGradGuard no_grad;
+        at::Tensor images = batch.images.to(device);
+        Prefix cond = model.AssemblePrefix(
+            {batch.prompt.pre.to(device), batch.prompt.post.to(device)},
+            model.UnderstandingEmbed(images));
+        SampleOptions opts = o.sampling;
+        opts.cfg = 1.0;  // no text to guide by
+        at::Generator gen = SeededGenerator(o.seed ^ 0x7265636f6eull, 0);
+        recon = model.Generate(cond, cond, opts, gen).to(at::kCPU);
+        // What the understanding side sees: its lower-resolution view.
+        auto und = cfg.find("und_image_size");
+        const int64_t f =
+            und == cfg.end()
+                ? 1
+                : image_size / std::max<int64_t>(1, std::stoll(und->second));
+        view = f > 1 ? at::avg_pool2d(batch.images, {f, f})
+                           .repeat_interleave(f, 2)
+                           .repeat_interleave(f, 3)
+                     : batch.images;
+        out_px = TensorToImages(recon);
+        input_row = ToRgb(batch.images);
+        view_row = ToRgb(view);
+        recon_row = ToRgb(recon);
+      }));
+  const ImageShape shape{static_cast<int>(image_size),
+                         static_cast<int>(image_size), 3};
   ReconScores r;
   for (int i = 0; i < n; ++i) {
     RECA_ASSIGN_OR_RETURN(double psnr, Psnr(inputs[i], out_px[i], shape));
@@ -247,44 +289,64 @@ StatusOr<ReconScores> RunRecon(UnifiedModel& model, const EvalOptions& o, const 
   r.heldout_loss = loss;
   r.images = n;
   const std::string grid_path = o.out_dir + "/recon.png";
-  RECA_RETURN_IF_ERROR(WritePngGrid(grid_path, {input_row, view_row, recon_row}));
+  RECA_RETURN_IF_ERROR(
+      WritePngGrid(grid_path, {input_row, view_row, recon_row}));
   r.seconds = Seconds(t0);
   log << "wrote " << grid_path
-      << " (rows: input, the low-resolution view the understanding encoder gets, reconstruction from its embedding)\n";
-  log << "recon: PSNR " << Fmt(r.psnr, 2) << " dB | SSIM " << Fmt(r.ssim) << " | held-out loss "
-      << Fmt(r.heldout_loss) << " (" << n << " images, " << Fmt(r.seconds, 1) << " s)\n";
+      << " (rows: input, the low-resolution view the understanding encoder "
+         "gets, reconstruction from its embedding)\n";
+  log << "recon: PSNR " << Fmt(r.psnr, 2) << " dB | SSIM " << Fmt(r.ssim)
+      << " | held-out loss " << Fmt(r.heldout_loss) << " (" << n << " images, "
+      << Fmt(r.seconds, 1) << " s)\n";
   return r;
 }
 
 }  // namespace
 
 Status ValidateEvalOptions(const EvalOptions& o) {
-  if (o.checkpoint.empty()) return InvalidArgumentError("--checkpoint: required");
+  if (o.checkpoint.empty())
+    return InvalidArgumentError("--checkpoint: required");
   if (o.out_dir.empty()) return InvalidArgumentError("--out: required");
-  if (o.suites.empty()) return InvalidArgumentError("--suites: name at least one of shapes_eval, recon");
+  if (o.suites.empty())
+    return InvalidArgumentError(
+        "--suites: name at least one of shapes_eval, recon");
   for (const std::string& s : o.suites) {
     if (s != kShapesEvalSuite && s != kReconSuite) {
-      return InvalidArgumentError("--suites: unknown suite '" + s + "' (expected shapes_eval, recon)");
+      return InvalidArgumentError("--suites: unknown suite '" + s +
+                                  "' (expected shapes_eval, recon)");
     }
   }
   if (o.threads < 0) return InvalidArgumentError("--threads: must be >= 0");
-  if (o.images_per_prompt < 1) return InvalidArgumentError("--images_per_prompt: must be >= 1");
-  if (o.prompts_per_tag < 1) return InvalidArgumentError("--prompts_per_tag: must be >= 1");
-  if (o.recon_images < 1) return InvalidArgumentError("--recon_images: must be >= 1");
-  if (o.grid_prompts_per_tag < 0) return InvalidArgumentError("--grid_prompts_per_tag: must be >= 0");
-  if (o.sampling.num_iter < 1) return InvalidArgumentError("--iters: must be >= 1");
-  if (o.sampling.diffusion_steps < 1) return InvalidArgumentError("--diffusion_steps: must be >= 1");
-  if (!(o.sampling.cfg >= 1)) return InvalidArgumentError("--cfg: must be >= 1");
-  if (!(o.sampling.temperature > 0)) return InvalidArgumentError("--temperature: must be > 0");
+  if (o.images_per_prompt < 1)
+    return InvalidArgumentError("--images_per_prompt: must be >= 1");
+  if (o.prompts_per_tag < 1)
+    return InvalidArgumentError("--prompts_per_tag: must be >= 1");
+  if (o.recon_images < 1)
+    return InvalidArgumentError("--recon_images: must be >= 1");
+  if (o.grid_prompts_per_tag < 0)
+    return InvalidArgumentError("--grid_prompts_per_tag: must be >= 0");
+  if (o.sampling.num_iter < 1)
+    return InvalidArgumentError("--iters: must be >= 1");
+  if (o.sampling.diffusion_steps < 1)
+    return InvalidArgumentError("--diffusion_steps: must be >= 1");
+  if (!(o.sampling.cfg >= 1))
+    return InvalidArgumentError("--cfg: must be >= 1");
+  if (!(o.sampling.temperature > 0))
+    return InvalidArgumentError("--temperature: must be > 0");
   return OkStatus();
 }
 
 StatusOr<EvalReport> RunEval(const EvalOptions& o, std::ostream& log) {
   RECA_RETURN_IF_ERROR(ValidateEvalOptions(o));
   RECA_RETURN_IF_ERROR(MakeDirs(o.out_dir));
-  const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads =
+      o.threads > 0
+          ? o.threads
+          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
-  RECA_ASSIGN_OR_RETURN(c10::Device device, TorchGuardOr("--device", [&] { return c10::Device(o.device); }));
+  RECA_ASSIGN_OR_RETURN(c10::Device device, TorchGuardOr("--device", [&] {
+                          return c10::Device(o.device);
+                        }));
   RECA_ASSIGN_OR_RETURN(Loaded loaded, LoadCheckpoint(o.checkpoint));
   UnifiedModel& model = *loaded.model;
   RECA_RETURN_IF_ERROR(TorchGuard("moving the model to " + o.device, [&] {
@@ -293,21 +355,27 @@ StatusOr<EvalReport> RunEval(const EvalOptions& o, std::ostream& log) {
   }));
   const std::map<std::string, std::string> cfg = model.ConfigMap();
   for (const char* key : {"image_size", "max_text_tokens"}) {
-    if (!cfg.count(key)) return InvalidArgumentError(o.checkpoint + ": model config has no " + key);
+    if (!cfg.count(key))
+      return InvalidArgumentError(o.checkpoint + ": model config has no " +
+                                  key);
   }
-  log << "reca-eval: checkpoint " << o.checkpoint << " (step " << loaded.step << ", family " << model.family()
-      << ", preset " << (cfg.count("name") ? cfg.at("name") : "?") << ") device=" << o.device
+  log << "reca-eval: checkpoint " << o.checkpoint << " (step " << loaded.step
+      << ", family " << model.family() << ", preset "
+      << (cfg.count("name") ? cfg.at("name") : "?") << ") device=" << o.device
       << " threads=" << threads << " seed=" << o.seed << "\n";
 
   EvalReport report;
   report.options = o;
   report.checkpoint = o.checkpoint;
   report.step = loaded.step;
-  auto wants = [&](const char* s) { return std::find(o.suites.begin(), o.suites.end(), s) != o.suites.end(); };
+  auto wants = [&](const char* s) {
+    return std::find(o.suites.begin(), o.suites.end(), s) != o.suites.end();
+  };
   if (wants(kShapesEvalSuite)) {
-    RECA_ASSIGN_OR_RETURN(report.shapes_eval,
-                          RunShapesEval(model, o, std::stoll(cfg.at("image_size")),
-                                        std::stoll(cfg.at("max_text_tokens")), device, log));
+    RECA_ASSIGN_OR_RETURN(
+        report.shapes_eval,
+        RunShapesEval(model, o, std::stoll(cfg.at("image_size")),
+                      std::stoll(cfg.at("max_text_tokens")), device, log));
   }
   if (wants(kReconSuite)) {
     RECA_ASSIGN_OR_RETURN(report.recon, RunRecon(model, o, cfg, device, log));
@@ -347,7 +415,11 @@ std::string EvalReportJson(const EvalReport& r) {
                    {"recon_images", o.recon_images},
                    {"device", o.device},
                    {"threads", o.threads}};
-  return Json{{"checkpoint", r.checkpoint}, {"step", r.step}, {"suites", suites}, {"settings", settings}}.dump(2) +
+  return Json{{"checkpoint", r.checkpoint},
+              {"step", r.step},
+              {"suites", suites},
+              {"settings", settings}}
+             .dump(2) +
          "\n";
 }
 

@@ -28,7 +28,8 @@ inline constexpr const char* kShapesEvalSuite = "shapes_eval";
 inline constexpr const char* kReconSuite = "recon";
 
 struct EvalOptions {
-  std::string checkpoint;  // a checkpoint directory (verified) or a .safetensors file
+  // a checkpoint directory (verified) or a .safetensors file
+  std::string checkpoint;
   std::vector<std::string> suites = {kShapesEvalSuite, kReconSuite};
   std::string out_dir;
   int threads = 1;  // LibTorch intra-op threads
@@ -38,8 +39,8 @@ struct EvalOptions {
   int prompts_per_tag = kDefaultShapesEvalPromptsPerTag;
   // Sampling as the trainer's grids (job spec `samples`, defaults).
   SampleOptions sampling;
-  int recon_images = 16;          // the held-out set (the trainer's first 16 scenes)
-  int grid_prompts_per_tag = 2;   // rows of shapes_eval.png per tag
+  int recon_images = 16;  // the held-out set (the trainer's first 16 scenes)
+  int grid_prompts_per_tag = 2;  // rows of shapes_eval.png per tag
 };
 
 // INVALID_ARGUMENT naming the flag (--suites, --images_per_prompt, ...).
@@ -54,9 +55,10 @@ struct ShapesEvalScores {
 };
 
 struct ReconScores {
-  double psnr = 0;          // mean over images, dB (each capped at 100)
-  double ssim = 0;          // mean over images
-  double heldout_loss = 0;  // the trainer's held-out reconstruction loss (same batch and noise)
+  double psnr = 0;  // mean over images, dB (each capped at 100)
+  double ssim = 0;  // mean over images
+  // the trainer's held-out reconstruction loss (same batch and noise)
+  double heldout_loss = 0;
   int images = 0;
   double seconds = 0;
 };
@@ -75,12 +77,15 @@ StatusOr<EvalReport> RunEval(const EvalOptions& options, std::ostream& log);
 
 // scores.json's text:
 //   {"checkpoint": PATH, "step": N,
-//    "suites": {"shapes_eval": {"overall": x, "tags": {"single_object": x, ...},
+//    "suites": {"shapes_eval": {"overall": x, "tags": {"single_object": x,
+//    ...},
 //                               "prompts": P, "images": I, "seconds": s},
-//               "recon": {"psnr": x, "ssim": x, "heldout_loss": x, "images": n, "seconds": s}},
-//    "settings": {"seed": .., "images_per_prompt": .., "prompts_per_tag": .., "iters": ..,
-//                 "diffusion_steps": .., "cfg": .., "temperature": .., "recon_images": ..,
-//                 "device": .., "threads": ..}}
+//               "recon": {"psnr": x, "ssim": x, "heldout_loss": x, "images": n,
+//               "seconds": s}},
+//    "settings": {"seed": .., "images_per_prompt": .., "prompts_per_tag": ..,
+//    "iters": ..,
+//                 "diffusion_steps": .., "cfg": .., "temperature": ..,
+//                 "recon_images": .., "device": .., "threads": ..}}
 // (only the suites that ran).
 std::string EvalReportJson(const EvalReport& report);
 

@@ -4,9 +4,8 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 namespace reca {
 namespace {
@@ -16,14 +15,17 @@ using Json = nlohmann::json;
 const char* const kRelations[] = {"left of", "right of", "above", "below"};
 
 bool IsRelation(const std::string& r) {
-  return std::find(std::begin(kRelations), std::end(kRelations), r) != std::end(kRelations);
+  return std::find(std::begin(kRelations), std::end(kRelations), r) !=
+         std::end(kRelations);
 }
 
 std::string Num(int v) { return std::to_string(v); }
 
-StatusOr<GenEvalClause> ParseClause(const Json& j, size_t index, bool allow_position,
+StatusOr<GenEvalClause> ParseClause(const Json& j, size_t index,
+                                    bool allow_position,
                                     const std::string& where) {
-  if (!j.is_object()) return InvalidArgumentError(where + ": a clause is not an object");
+  if (!j.is_object())
+    return InvalidArgumentError(where + ": a clause is not an object");
   GenEvalClause c;
   if (!j.contains("class") || !j["class"].is_string()) {
     return InvalidArgumentError(where + ": a clause has no string \"class\"");
@@ -31,19 +33,24 @@ StatusOr<GenEvalClause> ParseClause(const Json& j, size_t index, bool allow_posi
   c.cls = j["class"].get<std::string>();
   if (j.contains("count")) {
     if (!j["count"].is_number_integer() || j["count"].get<int64_t>() < 0) {
-      return InvalidArgumentError(where + ": \"count\" of " + c.cls + " must be an integer >= 0");
+      return InvalidArgumentError(where + ": \"count\" of " + c.cls +
+                                  " must be an integer >= 0");
     }
     c.count = static_cast<int>(j["count"].get<int64_t>());
   }
   if (j.contains("color")) {
-    if (!j["color"].is_string()) return InvalidArgumentError(where + ": \"color\" must be a string");
+    if (!j["color"].is_string())
+      return InvalidArgumentError(where + ": \"color\" must be a string");
     c.color = j["color"].get<std::string>();
   }
   if (j.contains("position")) {
     const Json& p = j["position"];
-    if (!allow_position) return InvalidArgumentError(where + ": exclude clauses take no position");
-    if (!p.is_array() || p.size() != 2 || !p[0].is_string() || !p[1].is_number_integer()) {
-      return InvalidArgumentError(where + ": \"position\" must be [relation, clause index]");
+    if (!allow_position)
+      return InvalidArgumentError(where + ": exclude clauses take no position");
+    if (!p.is_array() || p.size() != 2 || !p[0].is_string() ||
+        !p[1].is_number_integer()) {
+      return InvalidArgumentError(
+          where + ": \"position\" must be [relation, clause index]");
     }
     const std::string rel = p[0].get<std::string>();
     const int64_t target = p[1].get<int64_t>();
@@ -52,7 +59,8 @@ StatusOr<GenEvalClause> ParseClause(const Json& j, size_t index, bool allow_posi
                                   "' (left of, right of, above, below)");
     }
     if (target < 0 || static_cast<size_t>(target) >= index) {
-      return InvalidArgumentError(where + ": position target " + std::to_string(target) +
+      return InvalidArgumentError(where + ": position target " +
+                                  std::to_string(target) +
                                   " is not an earlier include clause");
     }
     c.position = std::make_pair(rel, static_cast<int>(target));
@@ -63,17 +71,21 @@ StatusOr<GenEvalClause> ParseClause(const Json& j, size_t index, bool allow_posi
 nlohmann::ordered_json ClauseToJson(const GenEvalClause& c) {
   nlohmann::ordered_json j = {{"class", c.cls}, {"count", c.count}};
   if (c.color) j["color"] = *c.color;
-  if (c.position) j["position"] = nlohmann::ordered_json::array({c.position->first, c.position->second});
+  if (c.position)
+    j["position"] =
+        nlohmann::ordered_json::array({c.position->first, c.position->second});
   return j;
 }
 
-StatusOr<std::array<double, 4>> ParseBox(const Json& j, const std::string& where) {
+StatusOr<std::array<double, 4>> ParseBox(const Json& j,
+                                         const std::string& where) {
   if (!j.is_array() || j.size() < 4) {
     return InvalidArgumentError(where + ": \"box\" must be [x0, y0, x1, y1]");
   }
   std::array<double, 4> box{};
   for (size_t i = 0; i < 4; ++i) {
-    if (!j[i].is_number()) return InvalidArgumentError(where + ": \"box\" must hold numbers");
+    if (!j[i].is_number())
+      return InvalidArgumentError(where + ": \"box\" must hold numbers");
     box[i] = j[i].get<double>();
   }
   return box;
@@ -87,7 +99,9 @@ std::optional<int> PromptIndexFromFilename(const std::string& filename) {
   for (size_t i = parts.size(); i-- > 1;) {
     if (parts[i] != "samples") continue;
     const std::string& d = parts[i - 1];
-    if (!d.empty() && d.size() < 10 && std::all_of(d.begin(), d.end(), [](unsigned char c) { return std::isdigit(c) != 0; })) {
+    if (!d.empty() && d.size() < 10 &&
+        std::all_of(d.begin(), d.end(),
+                    [](unsigned char c) { return std::isdigit(c) != 0; })) {
       return std::atoi(d.c_str());
     }
   }
@@ -97,8 +111,10 @@ std::optional<int> PromptIndexFromFilename(const std::string& filename) {
 }  // namespace
 
 const std::vector<std::string>& GenEvalColors() {
-  static const std::vector<std::string>* const kColors = new std::vector<std::string>{
-      "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white"};
+  static const std::vector<std::string>* const kColors =
+      new std::vector<std::string>{"red",   "orange", "yellow", "green",
+                                   "blue",  "purple", "pink",   "brown",
+                                   "black", "white"};
   return *kColors;
 }
 
@@ -113,8 +129,10 @@ std::set<std::string> GenEvalRelativePosition(const std::array<double, 4>& a,
   for (int k = 0; k < 2; ++k) {
     offset[k] = center_a[k] - center_b[k];
     const double sign = offset[k] > 0 ? 1.0 : (offset[k] < 0 ? -1.0 : 0.0);
-    revised[k] =
-        std::max(std::abs(offset[k]) - position_threshold * (dim_a[k] + dim_b[k]), 0.0) * sign;
+    revised[k] = std::max(std::abs(offset[k]) -
+                              position_threshold * (dim_a[k] + dim_b[k]),
+                          0.0) *
+                 sign;
   }
   if (std::abs(revised[0]) < 1e-3 && std::abs(revised[1]) < 1e-3) return {};
   const double norm = std::hypot(offset[0], offset[1]);
@@ -127,24 +145,30 @@ std::set<std::string> GenEvalRelativePosition(const std::array<double, 4>& a,
   return rel;
 }
 
-double GenEvalIou(const std::array<double, 4>& a, const std::array<double, 4>& b) {
+double GenEvalIou(const std::array<double, 4>& a,
+                  const std::array<double, 4>& b) {
   auto area = [](double x0, double y0, double x1, double y1) {
     return std::max(x1 - x0 + 1, 0.0) * std::max(y1 - y0 + 1, 0.0);
   };
-  const double inter = area(std::max(a[0], b[0]), std::max(a[1], b[1]), std::min(a[2], b[2]),
-                            std::min(a[3], b[3]));
-  const double uni = area(a[0], a[1], a[2], a[3]) + area(b[0], b[1], b[2], b[3]) - inter;
+  const double inter = area(std::max(a[0], b[0]), std::max(a[1], b[1]),
+                            std::min(a[2], b[2]), std::min(a[3], b[3]));
+  const double uni =
+      area(a[0], a[1], a[2], a[3]) + area(b[0], b[1], b[2], b[3]) - inter;
   return uni != 0 ? inter / uni : 0.0;
 }
 
-GenEvalDetections FilterGenEvalDetections(const GenEvalDetections& raw, const std::string& tag,
+GenEvalDetections FilterGenEvalDetections(const GenEvalDetections& raw,
+                                          const std::string& tag,
                                           const GenEvalOptions& options) {
-  const double threshold = tag == "counting" ? options.counting_threshold : options.threshold;
+  const double threshold =
+      tag == "counting" ? options.counting_threshold : options.threshold;
   GenEvalDetections out;
   for (const auto& [cls, dets] : raw) {
     std::vector<GenEvalDetection> order = dets;
     std::stable_sort(order.begin(), order.end(),
-                     [](const GenEvalDetection& x, const GenEvalDetection& y) { return x.score > y.score; });
+                     [](const GenEvalDetection& x, const GenEvalDetection& y) {
+                       return x.score > y.score;
+                     });
     std::vector<GenEvalDetection> kept;
     for (const GenEvalDetection& d : order) {
       if (static_cast<int>(kept.size()) >= options.max_objects) break;
@@ -158,7 +182,8 @@ GenEvalDetections FilterGenEvalDetections(const GenEvalDetections& raw, const st
       if (options.max_overlap != 1.0) {
         kept.erase(std::remove_if(kept.begin(), kept.end(),
                                   [&](const GenEvalDetection& d) {
-                                    return GenEvalIou(top.box, d.box) >= options.max_overlap;
+                                    return GenEvalIou(top.box, d.box) >=
+                                           options.max_overlap;
                                   }),
                    kept.end());
       }
@@ -180,13 +205,15 @@ GenEvalImageResult EvaluateGenEvalImage(const GenEvalMetadata& metadata,
     bool ok = true;
     std::vector<GenEvalDetection> found;
     if (auto it = objects.find(req.cls); it != objects.end()) {
-      const size_t n = std::min(it->second.size(), static_cast<size_t>(std::max(req.count, 0)));
-      found.assign(it->second.begin(), it->second.begin() + static_cast<std::ptrdiff_t>(n));
+      const size_t n = std::min(it->second.size(),
+                                static_cast<size_t>(std::max(req.count, 0)));
+      found.assign(it->second.begin(),
+                   it->second.begin() + static_cast<std::ptrdiff_t>(n));
     }
     if (static_cast<int>(found.size()) < req.count) {
       ok = false;
-      reasons.push_back("expected " + req.cls + ">=" + Num(req.count) + ", found " +
-                        Num(static_cast<int>(found.size())));
+      reasons.push_back("expected " + req.cls + ">=" + Num(req.count) +
+                        ", found " + Num(static_cast<int>(found.size())));
     } else {
       if (req.color) {
         std::map<std::string, int> tally;
@@ -194,8 +221,9 @@ GenEvalImageResult EvaluateGenEvalImage(const GenEvalMetadata& metadata,
         const int hits = tally[*req.color];
         if (hits < req.count) {
           ok = false;
-          std::string r = "expected " + *req.color + " " + req.cls + ">=" + Num(req.count) +
-                          ", found " + Num(hits) + " " + *req.color + "; and ";
+          std::string r = "expected " + *req.color + " " + req.cls +
+                          ">=" + Num(req.count) + ", found " + Num(hits) + " " +
+                          *req.color + "; and ";
           bool first = true;
           for (const std::string& c : GenEvalColors()) {
             auto t = tally.find(c);
@@ -208,22 +236,24 @@ GenEvalImageResult EvaluateGenEvalImage(const GenEvalMetadata& metadata,
       }
       if (req.position && ok) {
         const auto& [rel, target] = *req.position;
-        if (target < 0 || static_cast<size_t>(target) >= matched.size() || !matched[target]) {
+        if (target < 0 || static_cast<size_t>(target) >= matched.size() ||
+            !matched[target]) {
           ok = false;
           reasons.push_back("no target for " + req.cls + " to be " + rel);
         } else {
           for (const GenEvalDetection& obj : found) {
             for (const GenEvalDetection& t : *matched[target]) {
-              const std::set<std::string> got =
-                  GenEvalRelativePosition(obj.box, t.box, options.position_threshold);
+              const std::set<std::string> got = GenEvalRelativePosition(
+                  obj.box, t.box, options.position_threshold);
               if (!got.count(rel)) {
                 ok = false;
                 std::string joined;
                 for (const char* r : kRelations) {
-                  if (got.count(r)) joined += (joined.empty() ? "" : " and ") + std::string(r);
+                  if (got.count(r))
+                    joined += (joined.empty() ? "" : " and ") + std::string(r);
                 }
-                reasons.push_back("expected " + req.cls + " " + rel + " target, found " + joined +
-                                  " target");
+                reasons.push_back("expected " + req.cls + " " + rel +
+                                  " target, found " + joined + " target");
                 break;
               }
             }
@@ -233,17 +263,20 @@ GenEvalImageResult EvaluateGenEvalImage(const GenEvalMetadata& metadata,
       }
     }
     if (!ok) res.correct = false;
-    matched.push_back(ok ? std::optional<std::vector<GenEvalDetection>>(found) : std::nullopt);
+    matched.push_back(ok ? std::optional<std::vector<GenEvalDetection>>(found)
+                         : std::nullopt);
   }
   for (const GenEvalClause& req : metadata.exclude) {
     auto it = objects.find(req.cls);
     const int n = it == objects.end() ? 0 : static_cast<int>(it->second.size());
     if (n >= req.count) {
       res.correct = false;
-      reasons.push_back("expected " + req.cls + "<" + Num(req.count) + ", found " + Num(n));
+      reasons.push_back("expected " + req.cls + "<" + Num(req.count) +
+                        ", found " + Num(n));
     }
   }
-  for (size_t i = 0; i < reasons.size(); ++i) res.reason += (i ? "\n" : "") + reasons[i];
+  for (size_t i = 0; i < reasons.size(); ++i)
+    res.reason += (i ? "\n" : "") + reasons[i];
   return res;
 }
 
@@ -252,8 +285,9 @@ GenEvalSummary SummarizeGenEval(const std::vector<GenEvalScoredImage>& images) {
   std::map<int, bool> prompt_any;
   int correct = 0;
   for (const GenEvalScoredImage& im : images) {
-    auto it = std::find_if(s.tags.begin(), s.tags.end(),
-                           [&](const GenEvalTagScore& t) { return t.tag == im.tag; });
+    auto it =
+        std::find_if(s.tags.begin(), s.tags.end(),
+                     [&](const GenEvalTagScore& t) { return t.tag == im.tag; });
     if (it == s.tags.end()) {
       s.tags.push_back(GenEvalTagScore{im.tag});
       it = std::prev(s.tags.end());
@@ -280,7 +314,8 @@ GenEvalSummary SummarizeGenEval(const std::vector<GenEvalScoredImage>& images) {
   return s;
 }
 
-StatusOr<std::vector<GenEvalMetadata>> ParseGenEvalMetadataJsonl(const std::string& text) {
+StatusOr<std::vector<GenEvalMetadata>> ParseGenEvalMetadataJsonl(
+    const std::string& text) {
   std::vector<GenEvalMetadata> out;
   std::stringstream ss(text);
   int line_no = 0;
@@ -289,17 +324,22 @@ StatusOr<std::vector<GenEvalMetadata>> ParseGenEvalMetadataJsonl(const std::stri
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = "metadata line " + std::to_string(line_no);
     const Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object()) return InvalidArgumentError(where + ": not a JSON object");
+    if (j.is_discarded() || !j.is_object())
+      return InvalidArgumentError(where + ": not a JSON object");
     GenEvalMetadata m;
-    if (!j.contains("tag") || !j["tag"].is_string()) return InvalidArgumentError(where + ": no \"tag\"");
+    if (!j.contains("tag") || !j["tag"].is_string())
+      return InvalidArgumentError(where + ": no \"tag\"");
     m.tag = j["tag"].get<std::string>();
-    if (j.contains("prompt") && j["prompt"].is_string()) m.prompt = j["prompt"].get<std::string>();
+    if (j.contains("prompt") && j["prompt"].is_string())
+      m.prompt = j["prompt"].get<std::string>();
     for (const char* key : {"include", "exclude"}) {
       if (!j.contains(key)) continue;
-      if (!j[key].is_array()) return InvalidArgumentError(where + ": \"" + key + "\" is not a list");
+      if (!j[key].is_array())
+        return InvalidArgumentError(where + ": \"" + key + "\" is not a list");
       const bool include = std::string(key) == "include";
       for (size_t i = 0; i < j[key].size(); ++i) {
-        RECA_ASSIGN_OR_RETURN(GenEvalClause c, ParseClause(j[key][i], i, include, where));
+        RECA_ASSIGN_OR_RETURN(GenEvalClause c,
+                              ParseClause(j[key][i], i, include, where));
         (include ? m.include : m.exclude).push_back(std::move(c));
       }
     }
@@ -312,24 +352,30 @@ std::string GenEvalMetadataToJson(const GenEvalMetadata& m) {
   nlohmann::ordered_json j;
   j["tag"] = m.tag;
   j["include"] = nlohmann::ordered_json::array();
-  for (const GenEvalClause& c : m.include) j["include"].push_back(ClauseToJson(c));
+  for (const GenEvalClause& c : m.include)
+    j["include"].push_back(ClauseToJson(c));
   if (!m.exclude.empty()) {
     j["exclude"] = nlohmann::ordered_json::array();
-    for (const GenEvalClause& c : m.exclude) j["exclude"].push_back(ClauseToJson(c));
+    for (const GenEvalClause& c : m.exclude)
+      j["exclude"].push_back(ClauseToJson(c));
   }
   j["prompt"] = m.prompt;
   return j.dump();
 }
 
-StatusOr<std::vector<GenEvalSidecarImage>> ParseGenEvalSidecar(const std::string& json_text) {
+StatusOr<std::vector<GenEvalSidecarImage>> ParseGenEvalSidecar(
+    const std::string& json_text) {
   const Json doc = Json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return InvalidArgumentError("detector sidecar: not valid JSON");
+  if (doc.is_discarded())
+    return InvalidArgumentError("detector sidecar: not valid JSON");
   const Json* list = &doc;
   if (doc.is_object()) {
-    if (!doc.contains("images")) return InvalidArgumentError("detector sidecar: no \"images\" list");
+    if (!doc.contains("images"))
+      return InvalidArgumentError("detector sidecar: no \"images\" list");
     list = &doc["images"];
   }
-  if (!list->is_array()) return InvalidArgumentError("detector sidecar: \"images\" is not a list");
+  if (!list->is_array())
+    return InvalidArgumentError("detector sidecar: \"images\" is not a list");
   std::vector<GenEvalSidecarImage> out;
   for (size_t i = 0; i < list->size(); ++i) {
     const Json& im = (*list)[i];
@@ -342,34 +388,47 @@ StatusOr<std::vector<GenEvalSidecarImage>> ParseGenEvalSidecar(const std::string
     s.filename = im["filename"].get<std::string>();
     where += " (" + s.filename + ")";
     if (im.contains("prompt_index")) {
-      if (!im["prompt_index"].is_number_integer() || im["prompt_index"].get<int64_t>() < 0) {
-        return InvalidArgumentError(where + ": \"prompt_index\" must be an integer >= 0");
+      if (!im["prompt_index"].is_number_integer() ||
+          im["prompt_index"].get<int64_t>() < 0) {
+        return InvalidArgumentError(
+            where + ": \"prompt_index\" must be an integer >= 0");
       }
       s.prompt_index = static_cast<int>(im["prompt_index"].get<int64_t>());
     } else if (std::optional<int> p = PromptIndexFromFilename(s.filename)) {
       s.prompt_index = *p;
     } else {
-      return InvalidArgumentError(where + ": no \"prompt_index\" and the filename does not follow "
-                                  "<prompt>/samples/<n>.png");
+      return InvalidArgumentError(
+          where +
+          ": no \"prompt_index\" and the filename does not follow "
+          "<prompt>/samples/<n>.png");
     }
     if (im.contains("detections")) {
       const Json& dets = im["detections"];
-      if (!dets.is_object()) return InvalidArgumentError(where + ": \"detections\" is not an object");
+      if (!dets.is_object())
+        return InvalidArgumentError(where +
+                                    ": \"detections\" is not an object");
       for (auto it = dets.begin(); it != dets.end(); ++it) {
         if (!it.value().is_array()) {
-          return InvalidArgumentError(where + ": detections of " + it.key() + " are not a list");
+          return InvalidArgumentError(where + ": detections of " + it.key() +
+                                      " are not a list");
         }
         std::vector<GenEvalDetection>& dst = s.detections[it.key()];
         for (const Json& d : it.value()) {
-          if (!d.is_object()) return InvalidArgumentError(where + ": a detection is not an object");
+          if (!d.is_object())
+            return InvalidArgumentError(where +
+                                        ": a detection is not an object");
           GenEvalDetection det;
-          RECA_ASSIGN_OR_RETURN(det.box, ParseBox(d.value("box", Json()), where));
+          RECA_ASSIGN_OR_RETURN(det.box,
+                                ParseBox(d.value("box", Json()), where));
           if (!d.contains("score") || !d["score"].is_number()) {
-            return InvalidArgumentError(where + ": a detection of " + it.key() + " has no \"score\"");
+            return InvalidArgumentError(where + ": a detection of " + it.key() +
+                                        " has no \"score\"");
           }
           det.score = d["score"].get<double>();
           if (d.contains("color") && !d["color"].is_null()) {
-            if (!d["color"].is_string()) return InvalidArgumentError(where + ": \"color\" must be a string");
+            if (!d["color"].is_string())
+              return InvalidArgumentError(where +
+                                          ": \"color\" must be a string");
             det.color = d["color"].get<std::string>();
           }
           dst.push_back(std::move(det));
@@ -381,21 +440,26 @@ StatusOr<std::vector<GenEvalSidecarImage>> ParseGenEvalSidecar(const std::string
   return out;
 }
 
-StatusOr<GenEvalRun> ScoreGenEvalSidecar(const std::vector<GenEvalMetadata>& metadata,
-                                         const std::vector<GenEvalSidecarImage>& images,
-                                         const GenEvalOptions& options) {
+StatusOr<GenEvalRun> ScoreGenEvalSidecar(
+    const std::vector<GenEvalMetadata>& metadata,
+    const std::vector<GenEvalSidecarImage>& images,
+    const GenEvalOptions& options) {
   GenEvalRun run;
   std::vector<GenEvalScoredImage> scored;
   for (const GenEvalSidecarImage& im : images) {
-    if (im.prompt_index < 0 || static_cast<size_t>(im.prompt_index) >= metadata.size()) {
-      return InvalidArgumentError(im.filename + ": prompt index " + std::to_string(im.prompt_index) +
-                                  " is outside the metadata (" + std::to_string(metadata.size()) +
-                                  " prompts)");
+    if (im.prompt_index < 0 ||
+        static_cast<size_t>(im.prompt_index) >= metadata.size()) {
+      return InvalidArgumentError(
+          im.filename + ": prompt index " + std::to_string(im.prompt_index) +
+          " is outside the metadata (" + std::to_string(metadata.size()) +
+          " prompts)");
     }
     const GenEvalMetadata& m = metadata[static_cast<size_t>(im.prompt_index)];
-    GenEvalRun::Row row{im.filename, im.prompt_index, m.tag, m.prompt,
-                        EvaluateGenEvalImage(m, FilterGenEvalDetections(im.detections, m.tag, options),
-                                             options)};
+    GenEvalRun::Row row{
+        im.filename, im.prompt_index, m.tag, m.prompt,
+        EvaluateGenEvalImage(
+            m, FilterGenEvalDetections(im.detections, m.tag, options),
+            options)};
     scored.push_back({im.prompt_index, m.tag, row.result.correct});
     run.rows.push_back(std::move(row));
   }

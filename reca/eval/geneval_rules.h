@@ -53,7 +53,8 @@ struct GenEvalClause {
 
 // One line of upstream's prompts/evaluation_metadata.jsonl.
 struct GenEvalMetadata {
-  std::string tag;     // single_object, two_object, counting, colors, position, color_attr
+  // single_object, two_object, counting, colors, position, color_attr
+  std::string tag;
   std::string prompt;  // the generation prompt
   std::vector<GenEvalClause> include;
   std::vector<GenEvalClause> exclude;
@@ -73,11 +74,12 @@ using GenEvalDetections = std::map<std::string, std::vector<GenEvalDetection>>;
 
 // Upstream's --options with their defaults.
 struct GenEvalOptions {
-  double threshold = 0.3;           // detection score threshold (score > threshold)
+  double threshold = 0.3;  // detection score threshold (score > threshold)
   double counting_threshold = 0.9;  // the same for tag "counting"
   int max_objects = 16;             // per class, after thresholding
   double max_overlap = 1.0;         // NMS IoU; 1.0 keeps everything
-  double position_threshold = 0.1;  // the dead zone, as a fraction of box extents
+  // the dead zone, as a fraction of box extents
+  double position_threshold = 0.1;
 };
 
 // The relations of box `a` to box `b` ("left of", "right of", "above", "below";
@@ -87,17 +89,20 @@ std::set<std::string> GenEvalRelativePosition(const std::array<double, 4>& a,
                                               double position_threshold = 0.1);
 
 // Upstream's IoU, with its inclusive-pixel (+1) box areas.
-double GenEvalIou(const std::array<double, 4>& a, const std::array<double, 4>& b);
+double GenEvalIou(const std::array<double, 4>& a,
+                  const std::array<double, 4>& b);
 
 // The detections upstream keeps for a prompt with tag `tag`: sorted,
 // thresholded, capped and de-duplicated as described above; classes left
 // empty are dropped.
-GenEvalDetections FilterGenEvalDetections(const GenEvalDetections& raw, const std::string& tag,
+GenEvalDetections FilterGenEvalDetections(const GenEvalDetections& raw,
+                                          const std::string& tag,
                                           const GenEvalOptions& options = {});
 
 struct GenEvalImageResult {
   bool correct = false;
-  std::string reason;  // why not, one line per failed clause (upstream's wording)
+  // why not, one line per failed clause (upstream's wording)
+  std::string reason;
 };
 
 // Judges one image given its already filtered detections.
@@ -123,9 +128,9 @@ struct GenEvalSummary {
   std::vector<GenEvalTagScore> tags;  // in order of first appearance
   double overall = 0;                 // mean of the tags' accuracies
   int images = 0;
-  int prompts = 0;                    // distinct prompt indices
-  double correct_images = 0;          // fraction of all images correct
-  double correct_prompts = 0;         // fraction of prompts with any correct image
+  int prompts = 0;             // distinct prompt indices
+  double correct_images = 0;   // fraction of all images correct
+  double correct_prompts = 0;  // fraction of prompts with any correct image
 };
 
 // Upstream's summary_scores.py. Empty input: all zero.
@@ -133,7 +138,8 @@ GenEvalSummary SummarizeGenEval(const std::vector<GenEvalScoredImage>& images);
 
 // Parses upstream's evaluation_metadata.jsonl (one JSON object per line;
 // blank lines skipped). Errors are InvalidArgument naming the line.
-StatusOr<std::vector<GenEvalMetadata>> ParseGenEvalMetadataJsonl(const std::string& text);
+StatusOr<std::vector<GenEvalMetadata>> ParseGenEvalMetadataJsonl(
+    const std::string& text);
 // One metadata object as JSON text (upstream's field names).
 std::string GenEvalMetadataToJson(const GenEvalMetadata& metadata);
 
@@ -141,10 +147,13 @@ std::string GenEvalMetadataToJson(const GenEvalMetadata& metadata);
 // produced for each generated image, as one JSON document:
 //
 //   {"images": [
-//     {"filename": "00012/samples/0003.png",   // upstream's <prompt>/samples/<n>.png layout
-//      "prompt_index": 12,                      // optional: else the filename's leading digits
-//      "detections": {                          // class -> objects, any order
-//        "dog": [{"box": [x0, y0, x1, y1], "score": 0.97, "color": "brown"}, ...],
+//     {"filename": "00012/samples/0003.png",   // upstream's
+//     <prompt>/samples/<n>.png layout
+//      "prompt_index": 12,                      // optional: else the
+//      filename's leading digits "detections": {                          //
+//      class -> objects, any order
+//        "dog": [{"box": [x0, y0, x1, y1], "score": 0.97, "color": "brown"},
+//        ...],
 //        ...}},
 //     ...]}
 //
@@ -156,7 +165,8 @@ struct GenEvalSidecarImage {
   int prompt_index = 0;
   GenEvalDetections detections;
 };
-StatusOr<std::vector<GenEvalSidecarImage>> ParseGenEvalSidecar(const std::string& json_text);
+StatusOr<std::vector<GenEvalSidecarImage>> ParseGenEvalSidecar(
+    const std::string& json_text);
 
 // Per-image results (upstream's results.jsonl fields: filename, tag, prompt,
 // correct, reason) and the summary of a sidecar scored against metadata.
@@ -172,9 +182,10 @@ struct GenEvalRun {
 };
 // Scores every sidecar image against metadata[prompt_index]; an index out of
 // range is InvalidArgument.
-StatusOr<GenEvalRun> ScoreGenEvalSidecar(const std::vector<GenEvalMetadata>& metadata,
-                                         const std::vector<GenEvalSidecarImage>& images,
-                                         const GenEvalOptions& options = {});
+StatusOr<GenEvalRun> ScoreGenEvalSidecar(
+    const std::vector<GenEvalMetadata>& metadata,
+    const std::vector<GenEvalSidecarImage>& images,
+    const GenEvalOptions& options = {});
 
 }  // namespace reca
 

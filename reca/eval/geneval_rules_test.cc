@@ -24,34 +24,42 @@ GenEvalClause Colored(const std::string& cls, const std::string& color) {
   c.color = color;
   return c;
 }
-GenEvalClause Placed(const std::string& cls, const std::string& rel, int target) {
+GenEvalClause Placed(const std::string& cls, const std::string& rel,
+                     int target) {
   GenEvalClause c = C(cls);
   c.position = std::make_pair(rel, target);
   return c;
 }
-GenEvalDetection D(double score, Box box = {0, 0, 10, 10}, std::string color = "") {
+GenEvalDetection D(double score, Box box = {0, 0, 10, 10},
+                   std::string color = "") {
   return GenEvalDetection{box, score, std::move(color)};
 }
 
 // Filters as upstream does for the metadata's tag, then judges.
-GenEvalImageResult Judge(const GenEvalMetadata& m, const GenEvalDetections& raw) {
+GenEvalImageResult Judge(const GenEvalMetadata& m,
+                         const GenEvalDetections& raw) {
   return EvaluateGenEvalImage(m, FilterGenEvalDetections(raw, m.tag));
 }
 
 TEST(GenEvalRelativePositionTest, HandDerivedCases) {
   // Centres (5,5) and (25,5): offset (-20, 0); extents 10+10 on each axis, dead
   // zone 0.1*20 = 2, so revised (-18, 0); |offset| = 20; dx = -0.9 < -0.5.
-  EXPECT_EQ(GenEvalRelativePosition({0, 0, 10, 10}, {20, 0, 30, 10}), Rel({"left of"}));
-  EXPECT_EQ(GenEvalRelativePosition({20, 0, 30, 10}, {0, 0, 10, 10}), Rel({"right of"}));
+  EXPECT_EQ(GenEvalRelativePosition({0, 0, 10, 10}, {20, 0, 30, 10}),
+            Rel({"left of"}));
+  EXPECT_EQ(GenEvalRelativePosition({20, 0, 30, 10}, {0, 0, 10, 10}),
+            Rel({"right of"}));
   // Offset (-1, 0) is inside the dead zone of 2 on x, 0 on y: no relation.
   EXPECT_EQ(GenEvalRelativePosition({0, 0, 10, 10}, {1, 0, 11, 10}), Rel());
   // Offset (-20, -20), revised (-18, -18), |offset| = 28.28: dx = dy = -0.636.
-  EXPECT_EQ(GenEvalRelativePosition({0, 0, 10, 10}, {20, 20, 30, 30}), Rel({"left of", "above"}));
+  EXPECT_EQ(GenEvalRelativePosition({0, 0, 10, 10}, {20, 20, 30, 30}),
+            Rel({"left of", "above"}));
   // Centres (0,0) and (10,4), 2x2 boxes: offset (-10, -4), dead zone 0.4,
   // revised (-9.6, -3.6), |offset| = 10.77: dx = -0.891, dy = -0.334.
-  EXPECT_EQ(GenEvalRelativePosition({-1, -1, 1, 1}, {9, 3, 11, 5}), Rel({"left of"}));
+  EXPECT_EQ(GenEvalRelativePosition({-1, -1, 1, 1}, {9, 3, 11, 5}),
+            Rel({"left of"}));
   // Straight below: offset (0, 20) -> revised (0, 18), dy = 0.9.
-  EXPECT_EQ(GenEvalRelativePosition({0, 20, 10, 30}, {0, 0, 10, 10}), Rel({"below"}));
+  EXPECT_EQ(GenEvalRelativePosition({0, 20, 10, 30}, {0, 0, 10, 10}),
+            Rel({"below"}));
   // Offset (0, 3) with 10-high boxes: |3| - 0.1*20 = 1 > 0, dy = 1/3 <= 0.5:
   // outside the dead zone but not decisive either, so no relation.
   EXPECT_EQ(GenEvalRelativePosition({0, 3, 10, 13}, {0, 0, 10, 10}), Rel());
@@ -90,7 +98,8 @@ TEST(GenEvalFilterTest, OptionalNmsDropsOverlaps) {
   GenEvalDetections raw;
   // IoU of the first two: overlap 6*11 = 66 over 176 = 0.375 < 0.5, kept;
   // the third equals the first (IoU 1 >= 0.5), dropped.
-  raw["dog"] = {D(0.9, {0, 0, 10, 10}), D(0.8, {5, 0, 15, 10}), D(0.7, {0, 0, 10, 10})};
+  raw["dog"] = {D(0.9, {0, 0, 10, 10}), D(0.8, {5, 0, 15, 10}),
+                D(0.7, {0, 0, 10, 10})};
   EXPECT_EQ(FilterGenEvalDetections(raw, "single_object", o)["dog"].size(), 2u);
   // Default max_overlap 1.0: NMS off, all three stay.
   EXPECT_EQ(FilterGenEvalDetections(raw, "single_object")["dog"].size(), 3u);
@@ -98,7 +107,8 @@ TEST(GenEvalFilterTest, OptionalNmsDropsOverlaps) {
 
 TEST(GenEvalEvaluateTest, TwoObjectMissingSecond) {
   // cat's only detection scores 0.25 <= 0.3: filtered, so "found 0".
-  GenEvalMetadata m{"two_object", "a photo of a dog and a cat", {C("dog"), C("cat")}, {}};
+  GenEvalMetadata m{
+      "two_object", "a photo of a dog and a cat", {C("dog"), C("cat")}, {}};
   GenEvalDetections raw{{"dog", {D(0.95)}}, {"cat", {D(0.25)}}};
   GenEvalImageResult r = Judge(m, raw);
   EXPECT_FALSE(r.correct);
@@ -110,7 +120,8 @@ TEST(GenEvalEvaluateTest, TwoObjectMissingSecond) {
 TEST(GenEvalEvaluateTest, CountingUsesTheHighThresholdAndExclude) {
   // "three dogs": include dog x3, exclude dog x4. Scores 0.95 0.92 0.91 pass
   // the 0.9 counting threshold, 0.85 and 0.5 do not: 3 found, 3 < 4 -> correct.
-  GenEvalMetadata m{"counting", "a photo of three dogs", {C("dog", 3)}, {C("dog", 4)}};
+  GenEvalMetadata m{
+      "counting", "a photo of three dogs", {C("dog", 3)}, {C("dog", 4)}};
   GenEvalDetections raw{{"dog", {D(0.85), D(0.95), D(0.5), D(0.92), D(0.91)}}};
   EXPECT_TRUE(Judge(m, raw).correct);
   // A fourth above 0.9 (0.905): exclude fires, 4 >= 4.
@@ -125,11 +136,14 @@ TEST(GenEvalEvaluateTest, CountingUsesTheHighThresholdAndExclude) {
   EXPECT_EQ(r.reason, "expected dog>=3, found 2");
   // Upstream's cap: 20 detections > 0.9 are cut to 16, so "< 17" holds.
   GenEvalMetadata many{"counting", "", {C("person", 16)}, {C("person", 17)}};
-  EXPECT_TRUE(Judge(many, {{"person", std::vector<GenEvalDetection>(20, D(0.99))}}).correct);
+  EXPECT_TRUE(
+      Judge(many, {{"person", std::vector<GenEvalDetection>(20, D(0.99))}})
+          .correct);
 }
 
 TEST(GenEvalEvaluateTest, ColorIsJudgedOnTheMostConfidentDetection) {
-  GenEvalMetadata m{"colors", "a photo of a red car", {Colored("car", "red")}, {}};
+  GenEvalMetadata m{
+      "colors", "a photo of a red car", {Colored("car", "red")}, {}};
   // Sorted: red (0.9) before blue (0.8); the top-1 is red -> correct.
   GenEvalDetections raw{{"car", {D(0.8, {}, "blue"), D(0.9, {}, "red")}}};
   EXPECT_TRUE(Judge(m, raw).correct);
@@ -146,12 +160,17 @@ TEST(GenEvalEvaluateTest, ColorIsJudgedOnTheMostConfidentDetection) {
 
 TEST(GenEvalEvaluateTest, PositionAgainstTheTargetGroup) {
   // "a dog left of a bench": include [bench, dog @ (left of, 0)].
-  GenEvalMetadata m{"position", "a photo of a dog left of a bench",
-                    {C("bench"), Placed("dog", "left of", 0)}, {}};
-  GenEvalDetections raw{{"bench", {D(0.9, {20, 0, 30, 10})}}, {"dog", {D(0.9, {0, 0, 10, 10})}}};
-  EXPECT_TRUE(Judge(m, raw).correct);  // dx = -0.9 (see the relative-position fixture)
+  GenEvalMetadata m{"position",
+                    "a photo of a dog left of a bench",
+                    {C("bench"), Placed("dog", "left of", 0)},
+                    {}};
+  GenEvalDetections raw{{"bench", {D(0.9, {20, 0, 30, 10})}},
+                        {"dog", {D(0.9, {0, 0, 10, 10})}}};
+  EXPECT_TRUE(
+      Judge(m, raw).correct);  // dx = -0.9 (see the relative-position fixture)
   // Swapped boxes: the dog is right of the bench.
-  raw = {{"bench", {D(0.9, {0, 0, 10, 10})}}, {"dog", {D(0.9, {20, 0, 30, 10})}}};
+  raw = {{"bench", {D(0.9, {0, 0, 10, 10})}},
+         {"dog", {D(0.9, {20, 0, 30, 10})}}};
   GenEvalImageResult r = Judge(m, raw);
   EXPECT_FALSE(r.correct);
   EXPECT_EQ(r.reason, "expected dog left of target, found right of target");
@@ -160,7 +179,8 @@ TEST(GenEvalEvaluateTest, PositionAgainstTheTargetGroup) {
   raw["dog"].push_back(D(0.5, {0, 0, 5, 5}));
   EXPECT_FALSE(Judge(m, raw).correct);
   // Inside the dead zone: no relation at all.
-  raw = {{"bench", {D(0.9, {1, 0, 11, 10})}}, {"dog", {D(0.9, {0, 0, 10, 10})}}};
+  raw = {{"bench", {D(0.9, {1, 0, 11, 10})}},
+         {"dog", {D(0.9, {0, 0, 10, 10})}}};
   r = Judge(m, raw);
   EXPECT_FALSE(r.correct);
   EXPECT_EQ(r.reason, "expected dog left of target, found  target");
@@ -169,16 +189,21 @@ TEST(GenEvalEvaluateTest, PositionAgainstTheTargetGroup) {
 TEST(GenEvalEvaluateTest, PositionWithAFailedTarget) {
   // bench missing: clause 0 fails ("found 0") and matches nothing; clause 1
   // finds its dog but has no target group -> a second reason.
-  GenEvalMetadata m{"position", "", {C("bench"), Placed("dog", "left of", 0)}, {}};
+  GenEvalMetadata m{
+      "position", "", {C("bench"), Placed("dog", "left of", 0)}, {}};
   GenEvalImageResult r = Judge(m, {{"dog", {D(0.9)}}});
   EXPECT_FALSE(r.correct);
-  EXPECT_EQ(r.reason, "expected bench>=1, found 0\nno target for dog to be left of");
+  EXPECT_EQ(r.reason,
+            "expected bench>=1, found 0\nno target for dog to be left of");
 }
 
 TEST(GenEvalEvaluateTest, ColorAttribution) {
-  GenEvalMetadata m{"color_attr", "a photo of a red cup and a blue book",
-                    {Colored("cup", "red"), Colored("book", "blue")}, {}};
-  // book's most confident detection (0.6) is green: fails on the second clause only.
+  GenEvalMetadata m{"color_attr",
+                    "a photo of a red cup and a blue book",
+                    {Colored("cup", "red"), Colored("book", "blue")},
+                    {}};
+  // book's most confident detection (0.6) is green: fails on the second clause
+  // only.
   GenEvalDetections raw{{"cup", {D(0.9, {}, "red")}},
                         {"book", {D(0.5, {}, "blue"), D(0.6, {}, "green")}}};
   GenEvalImageResult r = Judge(m, raw);
@@ -194,8 +219,9 @@ TEST(GenEvalSummaryTest, MeanOfTagAccuracies) {
   // overall = (2/3 + 0 + 1) / 3 = 5/9; images 3/6 correct; prompts 0, 1, 3
   // have a correct image: 3/4.
   std::vector<GenEvalScoredImage> images = {
-      {0, "single_object", true}, {0, "single_object", false}, {1, "single_object", true},
-      {2, "counting", false},     {2, "counting", false},      {3, "colors", true}};
+      {0, "single_object", true}, {0, "single_object", false},
+      {1, "single_object", true}, {2, "counting", false},
+      {2, "counting", false},     {3, "colors", true}};
   GenEvalSummary s = SummarizeGenEval(images);
   ASSERT_EQ(s.tags.size(), 3u);
   EXPECT_EQ(s.tags[0].tag, "single_object");
@@ -234,12 +260,17 @@ TEST(GenEvalParseTest, MetadataJsonlRoundTrip) {
 }
 
 TEST(GenEvalParseTest, MetadataErrorsNameTheLine) {
-  auto bad = ParseGenEvalMetadataJsonl("{\"tag\": \"x\", \"include\": [{\"class\": \"a\", "
-                                       "\"position\": [\"left of\", 0]}]}\n");
+  auto bad = ParseGenEvalMetadataJsonl(
+      "{\"tag\": \"x\", \"include\": [{\"class\": \"a\", "
+      "\"position\": [\"left of\", 0]}]}\n");
   ASSERT_FALSE(bad.ok());  // position 0 refers to itself, not an earlier clause
-  EXPECT_NE(std::string(bad.status().message()).find("metadata line 1"), std::string::npos);
+  EXPECT_NE(std::string(bad.status().message()).find("metadata line 1"),
+            std::string::npos);
   EXPECT_FALSE(ParseGenEvalMetadataJsonl("not json\n").ok());
-  EXPECT_FALSE(ParseGenEvalMetadataJsonl(R"({"tag": "x", "include": [{"class": "a", "position": ["near", 0]}]})").ok());
+  EXPECT_FALSE(
+      ParseGenEvalMetadataJsonl(
+          R"({"tag": "x", "include": [{"class": "a", "position": ["near", 0]}]})")
+          .ok());
 }
 
 TEST(GenEvalSidecarTest, ParsesAndScoresEndToEnd) {
@@ -276,11 +307,15 @@ TEST(GenEvalSidecarTest, ParsesAndScoresEndToEnd) {
 
 TEST(GenEvalSidecarTest, Errors) {
   EXPECT_FALSE(ParseGenEvalSidecar("{").ok());
-  EXPECT_FALSE(ParseGenEvalSidecar(R"({"images": [{"filename": "no_index.png"}]})").ok());
-  EXPECT_FALSE(ParseGenEvalSidecar(
-                   R"([{"filename": "00000/samples/0.png", "detections": {"dog": [{"box": [1, 2], "score": 1}]}}])")
-                   .ok());
-  auto images = ParseGenEvalSidecar(R"([{"filename": "00007/samples/0.png"}])");  // bare array
+  EXPECT_FALSE(
+      ParseGenEvalSidecar(R"({"images": [{"filename": "no_index.png"}]})")
+          .ok());
+  EXPECT_FALSE(
+      ParseGenEvalSidecar(
+          R"([{"filename": "00000/samples/0.png", "detections": {"dog": [{"box": [1, 2], "score": 1}]}}])")
+          .ok());
+  auto images = ParseGenEvalSidecar(
+      R"([{"filename": "00007/samples/0.png"}])");  // bare array
   ASSERT_TRUE(images.ok()) << images.status();
   EXPECT_FALSE(ScoreGenEvalSidecar({}, *images).ok());  // prompt 7 of none
 }

@@ -13,19 +13,22 @@ constexpr double kK1 = 0.01, kK2 = 0.03;
 
 Status CheckSizes(size_t a, size_t b, ImageShape s) {
   if (s.height <= 0 || s.width <= 0 || s.channels <= 0) {
-    return InvalidArgumentError("image metrics: bad shape " + std::to_string(s.height) + "x" +
-                                std::to_string(s.width) + "x" + std::to_string(s.channels));
+    return InvalidArgumentError(
+        "image metrics: bad shape " + std::to_string(s.height) + "x" +
+        std::to_string(s.width) + "x" + std::to_string(s.channels));
   }
   if (a != s.size() || b != s.size()) {
-    return InvalidArgumentError("image metrics: expected " + std::to_string(s.size()) +
-                                " values per image, got " + std::to_string(a) + " and " +
-                                std::to_string(b));
+    return InvalidArgumentError("image metrics: expected " +
+                                std::to_string(s.size()) +
+                                " values per image, got " + std::to_string(a) +
+                                " and " + std::to_string(b));
   }
   return OkStatus();
 }
 
 template <typename T>
-StatusOr<double> PsnrImpl(const std::vector<T>& a, const std::vector<T>& b, ImageShape s, double range) {
+StatusOr<double> PsnrImpl(const std::vector<T>& a, const std::vector<T>& b,
+                          ImageShape s, double range) {
   RECA_RETURN_IF_ERROR(CheckSizes(a.size(), b.size(), s));
   double se = 0;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -51,13 +54,15 @@ std::vector<double> Gaussian1d() {
 }
 
 // Valid-mode separable filtering of an h x w plane.
-std::vector<double> Filter(const std::vector<double>& in, int h, int w, const std::vector<double>& g) {
+std::vector<double> Filter(const std::vector<double>& in, int h, int w,
+                           const std::vector<double>& g) {
   const int ow = w - kWindow + 1, oh = h - kWindow + 1;
   std::vector<double> rows(static_cast<size_t>(h) * ow);
   for (int y = 0; y < h; ++y) {
     for (int x = 0; x < ow; ++x) {
       double s = 0;
-      for (int k = 0; k < kWindow; ++k) s += g[k] * in[static_cast<size_t>(y) * w + x + k];
+      for (int k = 0; k < kWindow; ++k)
+        s += g[k] * in[static_cast<size_t>(y) * w + x + k];
       rows[static_cast<size_t>(y) * ow + x] = s;
     }
   }
@@ -65,7 +70,8 @@ std::vector<double> Filter(const std::vector<double>& in, int h, int w, const st
   for (int y = 0; y < oh; ++y) {
     for (int x = 0; x < ow; ++x) {
       double s = 0;
-      for (int k = 0; k < kWindow; ++k) s += g[k] * rows[static_cast<size_t>(y + k) * ow + x];
+      for (int k = 0; k < kWindow; ++k)
+        s += g[k] * rows[static_cast<size_t>(y + k) * ow + x];
       out[static_cast<size_t>(y) * ow + x] = s;
     }
   }
@@ -73,13 +79,16 @@ std::vector<double> Filter(const std::vector<double>& in, int h, int w, const st
 }
 
 template <typename T>
-StatusOr<double> SsimImpl(const std::vector<T>& a, const std::vector<T>& b, ImageShape s, double range) {
+StatusOr<double> SsimImpl(const std::vector<T>& a, const std::vector<T>& b,
+                          ImageShape s, double range) {
   RECA_RETURN_IF_ERROR(CheckSizes(a.size(), b.size(), s));
   if (s.height < kWindow || s.width < kWindow) {
-    return InvalidArgumentError("SSIM: images must be at least 11x11, got " + std::to_string(s.height) +
-                                "x" + std::to_string(s.width));
+    return InvalidArgumentError("SSIM: images must be at least 11x11, got " +
+                                std::to_string(s.height) + "x" +
+                                std::to_string(s.width));
   }
-  const double c1 = (kK1 * range) * (kK1 * range), c2 = (kK2 * range) * (kK2 * range);
+  const double c1 = (kK1 * range) * (kK1 * range),
+               c2 = (kK2 * range) * (kK2 * range);
   const std::vector<double> g = Gaussian1d();
   const size_t plane = static_cast<size_t>(s.height) * s.width;
   double total = 0;
@@ -92,13 +101,15 @@ StatusOr<double> SsimImpl(const std::vector<T>& a, const std::vector<T>& b, Imag
       yy[i] = y[i] * y[i];
       xy[i] = x[i] * y[i];
     }
-    const std::vector<double> mx = Filter(x, s.height, s.width, g), my = Filter(y, s.height, s.width, g);
+    const std::vector<double> mx = Filter(x, s.height, s.width, g),
+                              my = Filter(y, s.height, s.width, g);
     const std::vector<double> sxx = Filter(xx, s.height, s.width, g),
                               syy = Filter(yy, s.height, s.width, g),
                               sxy = Filter(xy, s.height, s.width, g);
     double sum = 0;
     for (size_t i = 0; i < mx.size(); ++i) {
-      const double vx = sxx[i] - mx[i] * mx[i], vy = syy[i] - my[i] * my[i], cov = sxy[i] - mx[i] * my[i];
+      const double vx = sxx[i] - mx[i] * mx[i], vy = syy[i] - my[i] * my[i],
+                   cov = sxy[i] - mx[i] * my[i];
       sum += ((2 * mx[i] * my[i] + c1) * (2 * cov + c2)) /
              ((mx[i] * mx[i] + my[i] * my[i] + c1) * (vx + vy + c2));
     }
@@ -109,18 +120,20 @@ StatusOr<double> SsimImpl(const std::vector<T>& a, const std::vector<T>& b, Imag
 
 }  // namespace
 
-StatusOr<double> Psnr(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b, ImageShape shape) {
+StatusOr<double> Psnr(const std::vector<uint8_t>& a,
+                      const std::vector<uint8_t>& b, ImageShape shape) {
   return PsnrImpl(a, b, shape, 255.0);
 }
-StatusOr<double> Psnr(const std::vector<float>& a, const std::vector<float>& b, ImageShape shape,
-                      double data_range) {
+StatusOr<double> Psnr(const std::vector<float>& a, const std::vector<float>& b,
+                      ImageShape shape, double data_range) {
   return PsnrImpl(a, b, shape, data_range);
 }
-StatusOr<double> Ssim(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b, ImageShape shape) {
+StatusOr<double> Ssim(const std::vector<uint8_t>& a,
+                      const std::vector<uint8_t>& b, ImageShape shape) {
   return SsimImpl(a, b, shape, 255.0);
 }
-StatusOr<double> Ssim(const std::vector<float>& a, const std::vector<float>& b, ImageShape shape,
-                      double data_range) {
+StatusOr<double> Ssim(const std::vector<float>& a, const std::vector<float>& b,
+                      ImageShape shape, double data_range) {
   return SsimImpl(a, b, shape, data_range);
 }
 

@@ -24,15 +24,17 @@ struct ImageShape {
 
 // 10 log10(L^2 / MSE) over all pixels and channels; +infinity when the images
 // are identical. Mismatched sizes are InvalidArgument.
-StatusOr<double> Psnr(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b, ImageShape shape);
-StatusOr<double> Psnr(const std::vector<float>& a, const std::vector<float>& b, ImageShape shape,
-                      double data_range = 1.0);
+StatusOr<double> Psnr(const std::vector<uint8_t>& a,
+                      const std::vector<uint8_t>& b, ImageShape shape);
+StatusOr<double> Psnr(const std::vector<float>& a, const std::vector<float>& b,
+                      ImageShape shape, double data_range = 1.0);
 
 // Mean SSIM in [-1, 1] (1 for identical images). Images smaller than the
 // 11x11 window, or mismatched sizes, are InvalidArgument.
-StatusOr<double> Ssim(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b, ImageShape shape);
-StatusOr<double> Ssim(const std::vector<float>& a, const std::vector<float>& b, ImageShape shape,
-                      double data_range = 1.0);
+StatusOr<double> Ssim(const std::vector<uint8_t>& a,
+                      const std::vector<uint8_t>& b, ImageShape shape);
+StatusOr<double> Ssim(const std::vector<float>& a, const std::vector<float>& b,
+                      ImageShape shape, double data_range = 1.0);
 
 }  // namespace reca
 

@@ -23,7 +23,8 @@ TEST(PsnrTest, IdenticalIsInfinite) {
 }
 
 TEST(PsnrTest, ConstantOffsetIsAnalytic) {
-  // Every value off by 10: MSE = 100, PSNR = 10 log10(255^2 / 100) = 20 log10(25.5) = 28.1308 dB.
+  // Every value off by 10: MSE = 100, PSNR = 10 log10(255^2 / 100) = 20
+  // log10(25.5) = 28.1308 dB.
   const ImageShape s{16, 16, 3};
   std::vector<uint8_t> a = RandomImage(s, 2, 20, 200), b = a;
   for (uint8_t& v : b) v = static_cast<uint8_t>(v + 10);
@@ -35,7 +36,9 @@ TEST(PsnrTest, ConstantOffsetIsAnalytic) {
 }
 
 TEST(PsnrTest, SizeMismatchIsAnError) {
-  EXPECT_FALSE(Psnr(std::vector<uint8_t>(10), std::vector<uint8_t>(12), ImageShape{2, 2, 3}).ok());
+  EXPECT_FALSE(Psnr(std::vector<uint8_t>(10), std::vector<uint8_t>(12),
+                    ImageShape{2, 2, 3})
+                   .ok());
 }
 
 TEST(SsimTest, IdenticalIsOne) {
@@ -58,11 +61,13 @@ TEST(SsimTest, MatchesADirectTwoDimensionalWindow) {
   // An independent, non-separable evaluation of the same definition on one
   // channel of 13x13 (3x3 window positions).
   const ImageShape s{13, 13, 1};
-  const std::vector<uint8_t> a = RandomImage(s, 4, 0, 255), b = RandomImage(s, 5, 0, 255);
+  const std::vector<uint8_t> a = RandomImage(s, 4, 0, 255),
+                             b = RandomImage(s, 5, 0, 255);
   double w[11][11], wsum = 0;
   for (int i = 0; i < 11; ++i) {
     for (int j = 0; j < 11; ++j) {
-      w[i][j] = std::exp(-((i - 5.0) * (i - 5.0) + (j - 5.0) * (j - 5.0)) / (2 * 1.5 * 1.5));
+      w[i][j] = std::exp(-((i - 5.0) * (i - 5.0) + (j - 5.0) * (j - 5.0)) /
+                         (2 * 1.5 * 1.5));
       wsum += w[i][j];
     }
   }
@@ -74,12 +79,15 @@ TEST(SsimTest, MatchesADirectTwoDimensionalWindow) {
       for (int i = 0; i < 11; ++i) {
         for (int j = 0; j < 11; ++j) {
           const double wt = w[i][j] / wsum;
-          const double x = a[(y0 + i) * 13 + x0 + j], y = b[(y0 + i) * 13 + x0 + j];
-          mx += wt * x, my += wt * y, xx += wt * x * x, yy += wt * y * y, xy += wt * x * y;
+          const double x = a[(y0 + i) * 13 + x0 + j],
+                       y = b[(y0 + i) * 13 + x0 + j];
+          mx += wt * x, my += wt * y, xx += wt * x * x, yy += wt * y * y,
+              xy += wt * x * y;
         }
       }
       const double vx = xx - mx * mx, vy = yy - my * my, cov = xy - mx * my;
-      total += (2 * mx * my + c1) * (2 * cov + c2) / ((mx * mx + my * my + c1) * (vx + vy + c2));
+      total += (2 * mx * my + c1) * (2 * cov + c2) /
+               ((mx * mx + my * my + c1) * (vx + vy + c2));
     }
   }
   EXPECT_NEAR(*Ssim(a, b, s), total / 9, 1e-10);
@@ -109,7 +117,9 @@ TEST(SsimTest, OrderedByDistortionAndSymmetric) {
 
 TEST(SsimTest, TooSmallIsAnError) {
   const ImageShape s{8, 8, 3};
-  EXPECT_FALSE(Ssim(std::vector<uint8_t>(s.size()), std::vector<uint8_t>(s.size()), s).ok());
+  EXPECT_FALSE(
+      Ssim(std::vector<uint8_t>(s.size()), std::vector<uint8_t>(s.size()), s)
+          .ok());
 }
 
 }  // namespace

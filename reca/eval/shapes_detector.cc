@@ -11,7 +11,8 @@ namespace {
 
 // The shapes world's backgrounds (reca/shapes_world.cc); pixels nearest to
 // one of these belong to no object.
-constexpr std::array<Rgb, 3> kBackgrounds = {{{128, 128, 128}, {96, 104, 112}, {168, 160, 150}}};
+constexpr std::array<Rgb, 3> kBackgrounds = {
+    {{128, 128, 128}, {96, 104, 112}, {168, 160, 150}}};
 constexpr int kNoLabel = -1;
 
 double Distance(const uint8_t* px, Rgb c) {
@@ -60,7 +61,8 @@ class TemplateCache {
     for (int y = 0; y < h; ++y) {
       for (int x = 0; x < w; ++x) {
         mask[static_cast<size_t>(y + 1) * fw + x + 1] =
-            px[(static_cast<size_t>(y) * scene.image_size + x) * 3] != 0 ? 1.0f : 0.0f;
+            px[(static_cast<size_t>(y) * scene.image_size + x) * 3] != 0 ? 1.0f
+                                                                         : 0.0f;
       }
     }
     if (blur) {
@@ -71,10 +73,12 @@ class TemplateCache {
           for (int dy = -1; dy <= 1; ++dy) {
             for (int dx = -1; dx <= 1; ++dx) {
               const int yy = y + dy, xx = x + dx;
-              if (yy >= 0 && xx >= 0 && yy < fh && xx < fw) sum += mask[static_cast<size_t>(yy) * fw + xx];
+              if (yy >= 0 && xx >= 0 && yy < fh && xx < fw)
+                sum += mask[static_cast<size_t>(yy) * fw + xx];
             }
           }
-          soft[static_cast<size_t>(y) * fw + x] = static_cast<float>(Ramp(sum / 9.0));
+          soft[static_cast<size_t>(y) * fw + x] =
+              static_cast<float>(Ramp(sum / 9.0));
         }
       }
       mask = std::move(soft);
@@ -88,22 +92,25 @@ class TemplateCache {
 
 struct Component {
   int label = 0;
-  std::vector<int> pixels;  // y * width + x
+  std::vector<int> pixels;             // y * width + x
   int x0 = 0, y0 = 0, x1 = 0, y1 = 0;  // exclusive ends
   double distance_sum = 0;
 };
 
 }  // namespace
 
-std::vector<ShapeDetection> ShapesDetector::Detect(const std::vector<uint8_t>& rgb, int width,
-                                                   int height) const {
+std::vector<ShapeDetection> ShapesDetector::Detect(
+    const std::vector<uint8_t>& rgb, int width, int height) const {
   std::vector<ShapeDetection> out;
-  if (width <= 0 || height <= 0 || rgb.size() != static_cast<size_t>(width) * height * 3) return out;
+  if (width <= 0 || height <= 0 ||
+      rgb.size() != static_cast<size_t>(width) * height * 3)
+    return out;
   const int n = width * height;
   // 1. The background: the shapes-world background most pixels are near,
   // measured as the mean of those pixels (a generator's may be off a bit).
   const double max_d = options_.max_color_distance;
-  double bg[3] = {kBackgrounds[0].r * 1.0, kBackgrounds[0].g * 1.0, kBackgrounds[0].b * 1.0};
+  double bg[3] = {kBackgrounds[0].r * 1.0, kBackgrounds[0].g * 1.0,
+                  kBackgrounds[0].b * 1.0};
   {
     int64_t count[kBackgrounds.size()] = {};
     double sum[kBackgrounds.size()][3] = {};
@@ -119,9 +126,11 @@ std::vector<ShapeDetection> ShapesDetector::Detect(const std::vector<uint8_t>& r
       ++count[best];
       for (int ch = 0; ch < 3; ++ch) sum[best][ch] += px[ch];
     }
-    const size_t k = static_cast<size_t>(std::max_element(count, count + kBackgrounds.size()) - count);
+    const size_t k = static_cast<size_t>(
+        std::max_element(count, count + kBackgrounds.size()) - count);
     if (count[k] > 0) {
-      for (int ch = 0; ch < 3; ++ch) bg[ch] = sum[k][ch] / static_cast<double>(count[k]);
+      for (int ch = 0; ch < 3; ++ch)
+        bg[ch] = sum[k][ch] / static_cast<double>(count[k]);
     }
   }
   // 2. Each pixel as a mix of the background and one object colour c:
@@ -135,7 +144,8 @@ std::vector<ShapeDetection> ShapesDetector::Detect(const std::vector<uint8_t>& r
     for (int c = 0; c < kNumColors; ++c) {
       const Mix m = Unmix(px, bg, ColorValue(static_cast<ColorName>(c)));
       if (m.t < 0.5 || m.residual > max_d) continue;
-      if (label[i] == kNoLabel || m.residual < dist[i]) label[i] = c, dist[i] = m.residual;
+      if (label[i] == kNoLabel || m.residual < dist[i])
+        label[i] = c, dist[i] = m.residual;
     }
   }
   // 3. 4-connected components per object colour.
@@ -194,9 +204,12 @@ std::vector<ShapeDetection> ShapesDetector::Detect(const std::vector<uint8_t>& r
     for (int y = ry0; y < ry1; ++y) {
       for (int x = rx0; x < rx1; ++x) {
         const int i = y * width + x;
-        if (comp_of[i] != static_cast<int>(ci) && label[i] != kNoLabel) continue;
+        if (comp_of[i] != static_cast<int>(ci) && label[i] != kNoLabel)
+          continue;
         const Mix m = Unmix(&rgb[static_cast<size_t>(i) * 3], bg, ref);
-        if (m.residual <= max_d) cover[static_cast<size_t>(y - ry0) * rw + x - rx0] = static_cast<float>(Ramp(m.t));
+        if (m.residual <= max_d)
+          cover[static_cast<size_t>(y - ry0) * rw + x - rx0] =
+              static_cast<float>(Ramp(m.t));
       }
     }
     double best_iou = -1;
@@ -216,22 +229,27 @@ std::vector<ShapeDetection> ShapesDetector::Detect(const std::vector<uint8_t>& r
                 const Box b{c.x0 + m0, c.y0 + m1, c.x1 - m2, c.y1 - m3};
                 const int bw = b.x1 - b.x0, bh = b.y1 - b.y0;
                 if (bw < 2 || bh < 2) continue;
-                const std::vector<float>& tmpl = templates.Get(kind, bw, bh, blur);
-                const int fx0 = b.x0 - 1, fy0 = b.y0 - 1, fw = bw + 2, fh = bh + 2;
+                const std::vector<float>& tmpl =
+                    templates.Get(kind, bw, bh, blur);
+                const int fx0 = b.x0 - 1, fy0 = b.y0 - 1, fw = bw + 2,
+                          fh = bh + 2;
                 double lo = 0, hi = 0;
                 for (int y = ry0; y < ry1; ++y) {
                   for (int x = rx0; x < rx1; ++x) {
-                    const double m = cover[static_cast<size_t>(y - ry0) * rw + x - rx0];
+                    const double m =
+                        cover[static_cast<size_t>(y - ry0) * rw + x - rx0];
                     const int tx = x - fx0, ty = y - fy0;
-                    const double t = (tx >= 0 && ty >= 0 && tx < fw && ty < fh)
-                                         ? tmpl[static_cast<size_t>(ty) * fw + tx]
-                                         : 0.0;
+                    const double t =
+                        (tx >= 0 && ty >= 0 && tx < fw && ty < fh)
+                            ? tmpl[static_cast<size_t>(ty) * fw + tx]
+                            : 0.0;
                     lo += std::min(m, t);
                     hi += std::max(m, t);
                   }
                 }
                 const double iou = hi > 0 ? lo / hi : 0;
-                if (iou > best_iou) best_iou = iou, best_kind = kind, best_box = b;
+                if (iou > best_iou)
+                  best_iou = iou, best_kind = kind, best_box = b;
               }
             }
           }
@@ -247,22 +265,25 @@ std::vector<ShapeDetection> ShapesDetector::Detect(const std::vector<uint8_t>& r
     d.area = area;
     d.shape_fit = std::max(0.0, best_iou);
     d.color_distance = c.distance_sum / area;
-    const double off = d.color_distance / options_.max_color_distance;  // in [0, 1]
+    // in [0, 1]
+    const double off = d.color_distance / options_.max_color_distance;
     d.confidence = d.shape_fit * (1.0 - 0.5 * off * off);
     out.push_back(d);
   }
-  std::stable_sort(out.begin(), out.end(), [](const ShapeDetection& a, const ShapeDetection& b) {
-    return a.confidence > b.confidence;
-  });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const ShapeDetection& a, const ShapeDetection& b) {
+                     return a.confidence > b.confidence;
+                   });
   return out;
 }
 
-GenEvalDetections ToGenEvalDetections(const std::vector<ShapeDetection>& detections) {
+GenEvalDetections ToGenEvalDetections(
+    const std::vector<ShapeDetection>& detections) {
   GenEvalDetections out;
   for (const ShapeDetection& d : detections) {
     out[ShapeKindName(d.kind)].push_back(GenEvalDetection{
-        {static_cast<double>(d.box.x0), static_cast<double>(d.box.y0), static_cast<double>(d.box.x1),
-         static_cast<double>(d.box.y1)},
+        {static_cast<double>(d.box.x0), static_cast<double>(d.box.y0),
+         static_cast<double>(d.box.x1), static_cast<double>(d.box.y1)},
         d.confidence,
         ColorNameString(d.color)});
   }

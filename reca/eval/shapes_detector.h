@@ -31,7 +31,8 @@
 namespace reca {
 
 struct ShapesDetectorOptions {
-  double max_color_distance = 60;  // farther from every reference colour: unassigned
+  // farther from every reference colour: unassigned
+  double max_color_distance = 60;
   // Components whose longer box side is below min_side_fraction x image size,
   // or whose area is below min_area_fraction x image area, are specks; those
   // with a side above max_side_fraction x image size are background-like.
@@ -49,20 +50,23 @@ struct ShapesDetectorOptions {
 struct ShapeDetection {
   ShapeKind kind = ShapeKind::kSquare;
   ColorName color = ColorName::kRed;
-  Box box{};               // the fitted template's box, [x0, x1) x [y0, y1)
-  double confidence = 0;   // in [0, 1]
-  double shape_fit = 0;    // mask IoU with the best template
-  double color_distance = 0;  // mean RGB distance of the pixels to their background/colour mix
-  int area = 0;            // pixels in the component
+  Box box{};              // the fitted template's box, [x0, x1) x [y0, y1)
+  double confidence = 0;  // in [0, 1]
+  double shape_fit = 0;   // mask IoU with the best template
+  // mean RGB distance of the pixels to their background/colour mix
+  double color_distance = 0;
+  int area = 0;  // pixels in the component
 };
 
 class ShapesDetector {
  public:
-  explicit ShapesDetector(ShapesDetectorOptions options = {}) : options_(options) {}
+  explicit ShapesDetector(ShapesDetectorOptions options = {})
+      : options_(options) {}
 
   // Detections in `rgb` (HWC uint8, width x height x 3), most confident
   // first. A wrong buffer size yields no detections.
-  std::vector<ShapeDetection> Detect(const std::vector<uint8_t>& rgb, int width, int height) const;
+  std::vector<ShapeDetection> Detect(const std::vector<uint8_t>& rgb, int width,
+                                     int height) const;
 
   const ShapesDetectorOptions& options() const { return options_; }
 
@@ -72,7 +76,8 @@ class ShapesDetector {
 
 // The detections in GenEval's form: class = shape kind name ("circle", ...),
 // box [x0, y0, x1, y1], score = confidence, colour = colour name.
-GenEvalDetections ToGenEvalDetections(const std::vector<ShapeDetection>& detections);
+GenEvalDetections ToGenEvalDetections(
+    const std::vector<ShapeDetection>& detections);
 
 }  // namespace reca
 

@@ -19,14 +19,20 @@ double Iou(const Box& a, const Box& b) {
 }
 
 struct Tally {
-  int64_t detections = 0, matched_detections = 0, truths = 0, matched_truths = 0;
-  double precision() const { return detections ? double(matched_detections) / detections : 1.0; }
-  double recall() const { return truths ? double(matched_truths) / truths : 1.0; }
+  int64_t detections = 0, matched_detections = 0, truths = 0,
+          matched_truths = 0;
+  double precision() const {
+    return detections ? double(matched_detections) / detections : 1.0;
+  }
+  double recall() const {
+    return truths ? double(matched_truths) / truths : 1.0;
+  }
 };
 
 // A detection matches a ground-truth shape with the same kind and colour and
 // box IoU >= 0.5 (each used once).
-void Match(const Scene& scene, const std::vector<ShapeDetection>& dets, Tally* t) {
+void Match(const Scene& scene, const std::vector<ShapeDetection>& dets,
+           Tally* t) {
   std::vector<bool> used(dets.size(), false);
   t->truths += static_cast<int64_t>(scene.shapes.size());
   t->detections += static_cast<int64_t>(dets.size());
@@ -34,7 +40,8 @@ void Match(const Scene& scene, const std::vector<ShapeDetection>& dets, Tally* t
     int best = -1;
     double best_iou = 0.5;
     for (size_t i = 0; i < dets.size(); ++i) {
-      if (used[i] || dets[i].kind != s.kind || dets[i].color != s.color) continue;
+      if (used[i] || dets[i].kind != s.kind || dets[i].color != s.color)
+        continue;
       const double iou = Iou(dets[i].box, s.box);
       if (iou >= best_iou) best = static_cast<int>(i), best_iou = iou;
     }
@@ -68,7 +75,8 @@ std::vector<uint8_t> Blur(const std::vector<uint8_t>& px, int size) {
   return out;
 }
 
-Tally RunWorld(int image_size, uint64_t seed, int scenes, int noise, bool blur = false) {
+Tally RunWorld(int image_size, uint64_t seed, int scenes, int noise,
+               bool blur = false) {
   ShapesWorld world(ShapesWorldOptions{seed, image_size});
   ShapesDetector detector;
   Tally t;
@@ -79,7 +87,8 @@ Tally RunWorld(int image_size, uint64_t seed, int scenes, int noise, bool blur =
     if (blur) px = Blur(px, image_size);
     if (noise > 0) {
       for (uint8_t& v : px) {
-        v = static_cast<uint8_t>(std::clamp<int>(v + static_cast<int>(rng.Between(-noise, noise)), 0, 255));
+        v = static_cast<uint8_t>(std::clamp<int>(
+            v + static_cast<int>(rng.Between(-noise, noise)), 0, 255));
       }
     }
     Match(scene, detector.Detect(px, image_size, image_size), &t);
@@ -90,16 +99,22 @@ Tally RunWorld(int image_size, uint64_t seed, int scenes, int noise, bool blur =
 TEST(ShapesDetectorTest, PrecisionAndRecallOnGroundTruthScenes) {
   Tally all;
   for (const auto& [size, seed, scenes] :
-       std::vector<std::tuple<int, uint64_t, int>>{{32, 0, 600}, {32, 7, 600}, {64, 3, 200}}) {
+       std::vector<std::tuple<int, uint64_t, int>>{
+           {32, 0, 600}, {32, 7, 600}, {64, 3, 200}}) {
     const Tally t = RunWorld(size, seed, scenes, /*noise=*/0);
-    std::printf("shapes detector, %dx%d, seed %llu, %d scenes: %lld shapes, precision %.4f, recall %.4f\n",
-                size, size, static_cast<unsigned long long>(seed), scenes,
-                static_cast<long long>(t.truths), t.precision(), t.recall());
-    all.detections += t.detections, all.matched_detections += t.matched_detections;
+    std::printf(
+        "shapes detector, %dx%d, seed %llu, %d scenes: %lld shapes, precision "
+        "%.4f, recall %.4f\n",
+        size, size, static_cast<unsigned long long>(seed), scenes,
+        static_cast<long long>(t.truths), t.precision(), t.recall());
+    all.detections += t.detections,
+        all.matched_detections += t.matched_detections;
     all.truths += t.truths, all.matched_truths += t.matched_truths;
   }
-  std::printf("shapes detector on ground truth: precision %.4f, recall %.4f (%lld shapes)\n",
-              all.precision(), all.recall(), static_cast<long long>(all.truths));
+  std::printf(
+      "shapes detector on ground truth: precision %.4f, recall %.4f (%lld "
+      "shapes)\n",
+      all.precision(), all.recall(), static_cast<long long>(all.truths));
   EXPECT_GE(all.precision(), 0.99);
   EXPECT_GE(all.recall(), 0.99);
 }
@@ -107,16 +122,18 @@ TEST(ShapesDetectorTest, PrecisionAndRecallOnGroundTruthScenes) {
 TEST(ShapesDetectorTest, RobustToPixelNoise) {
   // +-20 per channel, uniform: like a generator's colour jitter.
   const Tally t = RunWorld(32, 11, 300, /*noise=*/20);
-  std::printf("shapes detector with +-20 pixel noise: precision %.4f, recall %.4f\n", t.precision(),
-              t.recall());
+  std::printf(
+      "shapes detector with +-20 pixel noise: precision %.4f, recall %.4f\n",
+      t.precision(), t.recall());
   EXPECT_GE(t.precision(), 0.95);
   EXPECT_GE(t.recall(), 0.95);
 }
 
 TEST(ShapesDetectorTest, RobustToBlur) {
   const Tally t = RunWorld(32, 12, 300, /*noise=*/0, /*blur=*/true);
-  std::printf("shapes detector on 3x3-blurred scenes: precision %.4f, recall %.4f\n", t.precision(),
-              t.recall());
+  std::printf(
+      "shapes detector on 3x3-blurred scenes: precision %.4f, recall %.4f\n",
+      t.precision(), t.recall());
   // Blur costs some small crosses and diamonds their identity.
   EXPECT_GE(t.precision(), 0.93);
   EXPECT_GE(t.recall(), 0.93);
@@ -137,13 +154,15 @@ TEST(ShapesDetectorTest, FewFalsePositivesOnPatchNoise) {
           for (uint8_t& v : c) v = static_cast<uint8_t>(rng.Between(0, 255));
         }
         for (int y = 0; y < 4; ++y) {
-          for (int x = 0; x < 4; ++x) std::copy(c, c + 3, &px[((by * 4 + y) * 32 + bx * 4 + x) * 3]);
+          for (int x = 0; x < 4; ++x)
+            std::copy(c, c + 3, &px[((by * 4 + y) * 32 + bx * 4 + x) * 3]);
         }
       }
     }
     detections += static_cast<int>(detector.Detect(px, 32, 32).size());
   }
-  std::printf("shapes detector on patch noise: %d detections in %d images\n", detections, images);
+  std::printf("shapes detector on patch noise: %d detections in %d images\n",
+              detections, images);
   EXPECT_LE(detections, images / 10);
 }
 
@@ -152,11 +171,13 @@ TEST(ShapesDetectorTest, CleanShapeIsExact) {
   scene.image_size = 32;
   scene.shapes = {{ShapeKind::kTriangle, ColorName::kBlue, Box{4, 6, 14, 16}},
                   {ShapeKind::kCross, ColorName::kOrange, Box{18, 18, 29, 29}}};
-  const std::vector<ShapeDetection> d = ShapesDetector().Detect(ShapesWorld::Render(scene), 32, 32);
+  const std::vector<ShapeDetection> d =
+      ShapesDetector().Detect(ShapesWorld::Render(scene), 32, 32);
   ASSERT_EQ(d.size(), 2u);
   for (const ShapeDetection& x : d) {
     EXPECT_DOUBLE_EQ(x.confidence, 1.0);
-    const ShapeInstance& s = x.kind == ShapeKind::kTriangle ? scene.shapes[0] : scene.shapes[1];
+    const ShapeInstance& s =
+        x.kind == ShapeKind::kTriangle ? scene.shapes[0] : scene.shapes[1];
     EXPECT_EQ(x.kind, s.kind);
     EXPECT_EQ(x.color, s.color);
     EXPECT_EQ(x.box.x0, s.box.x0);
@@ -173,11 +194,14 @@ TEST(ShapesDetectorTest, CleanShapeIsExact) {
 TEST(ShapesDetectorTest, BlankAndSpecksDetectNothing) {
   Scene blank;
   blank.image_size = 32;
-  EXPECT_TRUE(ShapesDetector().Detect(ShapesWorld::Render(blank), 32, 32).empty());
+  EXPECT_TRUE(
+      ShapesDetector().Detect(ShapesWorld::Render(blank), 32, 32).empty());
   // One 4x4 patch (a single MAR token of the tiny model) is a speck.
   std::vector<uint8_t> px = ShapesWorld::Render(blank);
   for (int y = 10; y < 14; ++y) {
-    for (int x = 10; x < 14; ++x) px[(y * 32 + x) * 3] = 220, px[(y * 32 + x) * 3 + 1] = 30, px[(y * 32 + x) * 3 + 2] = 30;
+    for (int x = 10; x < 14; ++x)
+      px[(y * 32 + x) * 3] = 220, px[(y * 32 + x) * 3 + 1] = 30,
+                        px[(y * 32 + x) * 3 + 2] = 30;
   }
   EXPECT_TRUE(ShapesDetector().Detect(px, 32, 32).empty());
   EXPECT_TRUE(ShapesDetector().Detect(px, 31, 32).empty());  // wrong size

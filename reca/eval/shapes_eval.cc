@@ -9,7 +9,8 @@
 namespace reca {
 namespace {
 
-constexpr uint64_t kPromptSeed = 0x5a4e5e7a1ull;  // fixes the prompt set forever
+// fixes the prompt set forever
+constexpr uint64_t kPromptSeed = 0x5a4e5e7a1ull;
 constexpr const char* kCountWords[] = {"zero", "one", "two", "three", "four"};
 const char* const kRelations[] = {"left of", "right of", "above", "below"};
 
@@ -34,7 +35,8 @@ struct Entry {
   GenEvalMetadata metadata;
 };
 
-Entry Make(const std::string& tag, std::string text, std::vector<GenEvalClause> include,
+Entry Make(const std::string& tag, std::string text,
+           std::vector<GenEvalClause> include,
            std::vector<GenEvalClause> exclude = {}) {
   Entry e;
   e.text = std::move(text);
@@ -48,10 +50,14 @@ Entry Make(const std::string& tag, std::string text, std::vector<GenEvalClause> 
 // Absolute phrases that put A `relation` B: {A's phrase, B's phrase}.
 std::pair<const char*, const char*> RelationPhrases(int relation) {
   switch (relation) {
-    case 0: return {"on the left", "on the right"};
-    case 1: return {"on the right", "on the left"};
-    case 2: return {"at the top", "at the bottom"};
-    default: return {"at the bottom", "at the top"};
+    case 0:
+      return {"on the left", "on the right"};
+    case 1:
+      return {"on the right", "on the left"};
+    case 2:
+      return {"at the top", "at the bottom"};
+    default:
+      return {"at the bottom", "at the top"};
   }
 }
 
@@ -61,14 +67,18 @@ std::vector<Entry> Enumerate(int tag) {
   std::vector<Entry> out;
   switch (tag) {
     case 0:  // single_object
-      for (int k = 0; k < kNumShapeKinds; ++k) out.push_back(Make(name, WithArticle(Kind(k)) + " .", {Clause(Kind(k))}));
+      for (int k = 0; k < kNumShapeKinds; ++k)
+        out.push_back(
+            Make(name, WithArticle(Kind(k)) + " .", {Clause(Kind(k))}));
       break;
     case 1:  // two_object
       for (int a = 0; a < kNumShapeKinds; ++a) {
         for (int b = 0; b < kNumShapeKinds; ++b) {
           if (a == b) continue;
-          out.push_back(Make(name, WithArticle(Kind(a)) + " and " + WithArticle(Kind(b)) + " .",
-                             {Clause(Kind(a)), Clause(Kind(b))}));
+          out.push_back(
+              Make(name,
+                   WithArticle(Kind(a)) + " and " + WithArticle(Kind(b)) + " .",
+                   {Clause(Kind(a)), Clause(Kind(b))}));
         }
       }
       break;
@@ -77,9 +87,11 @@ std::vector<Entry> Enumerate(int tag) {
         for (int n = 2; n <= 4; ++n) {
           std::string text = std::string(kCountWords[n]) + " shapes: ";
           for (int i = 0; i < n; ++i) {
-            text += (i == 0 ? "" : (i + 1 == n ? " and " : ", ")) + WithArticle(Kind(k));
+            text += (i == 0 ? "" : (i + 1 == n ? " and " : ", ")) +
+                    WithArticle(Kind(k));
           }
-          out.push_back(Make(name, text + " .", {Clause(Kind(k), n)}, {Clause(Kind(k), n + 1)}));
+          out.push_back(Make(name, text + " .", {Clause(Kind(k), n)},
+                             {Clause(Kind(k), n + 1)}));
         }
       }
       break;
@@ -88,7 +100,8 @@ std::vector<Entry> Enumerate(int tag) {
         for (int c = 0; c < kNumColors; ++c) {
           GenEvalClause cl = Clause(Kind(k));
           cl.color = Color(c);
-          out.push_back(Make(name, WithArticle(Color(c) + " " + Kind(k)) + " .", {cl}));
+          out.push_back(
+              Make(name, WithArticle(Color(c) + " " + Kind(k)) + " .", {cl}));
         }
       }
       break;
@@ -101,7 +114,8 @@ std::vector<Entry> Enumerate(int tag) {
             GenEvalClause obj = Clause(Kind(a));
             obj.position = std::make_pair(std::string(kRelations[r]), 0);
             out.push_back(Make(name,
-                               WithArticle(Kind(a)) + " " + pa + " and " + WithArticle(Kind(b)) + " " + pb + " .",
+                               WithArticle(Kind(a)) + " " + pa + " and " +
+                                   WithArticle(Kind(b)) + " " + pb + " .",
                                {Clause(Kind(b)), obj}));
           }
         }
@@ -117,10 +131,11 @@ std::vector<Entry> Enumerate(int tag) {
               GenEvalClause x = Clause(Kind(a)), y = Clause(Kind(b));
               x.color = Color(ca);
               y.color = Color(cb);
-              out.push_back(Make(name,
-                                 WithArticle(Color(ca) + " " + Kind(a)) + " and " +
-                                     WithArticle(Color(cb) + " " + Kind(b)) + " .",
-                                 {x, y}));
+              out.push_back(
+                  Make(name,
+                       WithArticle(Color(ca) + " " + Kind(a)) + " and " +
+                           WithArticle(Color(cb) + " " + Kind(b)) + " .",
+                       {x, y}));
             }
           }
         }
@@ -144,7 +159,8 @@ int ColorIndex(const std::string& name) {
   return 0;
 }
 
-// Colours for `n` shapes: the required ones where given, the rest random and distinct.
+// Colours for `n` shapes: the required ones where given, the rest random and
+// distinct.
 std::vector<int> PickColors(Rng& rng, const std::vector<int>& required) {
   std::vector<bool> used(kNumColors, false);
   for (int c : required) {
@@ -163,8 +179,9 @@ std::vector<int> PickColors(Rng& rng, const std::vector<int>& required) {
 }  // namespace
 
 const std::vector<std::string>& ShapesEvalTags() {
-  static const std::vector<std::string>* const kTags = new std::vector<std::string>{
-      "single_object", "two_object", "counting", "colors", "position", "color_attr"};
+  static const std::vector<std::string>* const kTags =
+      new std::vector<std::string>{"single_object", "two_object", "counting",
+                                   "colors",        "position",   "color_attr"};
   return *kTags;
 }
 
@@ -174,7 +191,8 @@ std::vector<ShapesEvalPrompt> ShapesEvalPrompts(int prompts_per_tag) {
     std::vector<Entry> all = Enumerate(tag);
     Rng rng(kPromptSeed, static_cast<uint64_t>(tag));
     for (size_t i = all.size(); i > 1; --i) {  // Fisher-Yates
-      std::swap(all[i - 1], all[static_cast<size_t>(rng.Below(static_cast<int64_t>(i)))]);
+      std::swap(all[i - 1],
+                all[static_cast<size_t>(rng.Below(static_cast<int64_t>(i)))]);
     }
     for (int i = 0; i < prompts_per_tag; ++i) {
       const Entry& e = all[static_cast<size_t>(i) % all.size()];
@@ -190,27 +208,34 @@ std::vector<ShapesEvalPrompt> ShapesEvalPrompts(int prompts_per_tag) {
   return out;
 }
 
-Scene ShapesEvalReferenceScene(const ShapesEvalPrompt& prompt, int image_size, uint64_t variant) {
+Scene ShapesEvalReferenceScene(const ShapesEvalPrompt& prompt, int image_size,
+                               uint64_t variant) {
   Rng rng(variant, 0x5eef0000ull + static_cast<uint64_t>(prompt.index));
   const int s = image_size;
   Scene scene;
   scene.image_size = s;
   const int min_side = std::max(4, static_cast<int>(std::lround(0.25 * s)));
-  const int max_side = std::max(min_side, static_cast<int>(std::lround(0.40 * s)));
+  const int max_side =
+      std::max(min_side, static_cast<int>(std::lround(0.40 * s)));
   const std::vector<GenEvalClause>& inc = prompt.metadata.include;
 
   if (prompt.metadata.tag == "position" && inc.size() == 2 && inc[1].position) {
     // inc[1] (A) stands in `relation` to inc[0] (B): A in the outer third on
     // its side, B mirrored on the other, both centred on the other axis.
     const std::string& rel = inc[1].position->first;
-    const int side = static_cast<int>(rng.Between(min_side, std::max(min_side, s / 3)));
-    const int reach = std::max(0, static_cast<int>(std::floor(s / 3.0 - side / 2.0)) - 1);
-    const int near = static_cast<int>(rng.Between(0, reach));  // A's offset from its edge
-    const int far = static_cast<int>(rng.Between(0, reach));   // B's offset from the other edge
+    const int side =
+        static_cast<int>(rng.Between(min_side, std::max(min_side, s / 3)));
+    const int reach =
+        std::max(0, static_cast<int>(std::floor(s / 3.0 - side / 2.0)) - 1);
+    // A's offset from its edge
+    const int near = static_cast<int>(rng.Between(0, reach));
+    const int far = static_cast<int>(
+        rng.Between(0, reach));  // B's offset from the other edge
     const int mid_a = (s - side) / 2 + static_cast<int>(rng.Between(-1, 1));
     const int mid_b = (s - side) / 2 + static_cast<int>(rng.Between(-1, 1));
     const bool horizontal = rel == "left of" || rel == "right of";
-    const bool a_first = rel == "left of" || rel == "above";  // A at the low-coordinate edge
+    // A at the low-coordinate edge
+    const bool a_first = rel == "left of" || rel == "above";
     const int a_pos = a_first ? near : s - side - near;
     const int b_pos = a_first ? s - side - far : far;
     auto box = [&](int along, int across) {
@@ -219,9 +244,11 @@ Scene ShapesEvalReferenceScene(const ShapesEvalPrompt& prompt, int image_size, u
     };
     const std::vector<int> colors = PickColors(rng, {-1, -1});
     scene.shapes.push_back({static_cast<ShapeKind>(KindIndex(inc[1].cls)),
-                            static_cast<ColorName>(colors[0]), box(a_pos, mid_a)});
+                            static_cast<ColorName>(colors[0]),
+                            box(a_pos, mid_a)});
     scene.shapes.push_back({static_cast<ShapeKind>(KindIndex(inc[0].cls)),
-                            static_cast<ColorName>(colors[1]), box(b_pos, mid_b)});
+                            static_cast<ColorName>(colors[1]),
+                            box(b_pos, mid_b)});
     return scene;
   }
 
@@ -240,25 +267,30 @@ Scene ShapesEvalReferenceScene(const ShapesEvalPrompt& prompt, int image_size, u
   for (int i = 3; i > 0; --i) std::swap(cells[i], cells[rng.Below(i + 1)]);
   const int cell = s / 2;
   for (size_t i = 0; i < shapes.size(); ++i) {
-    const int side = static_cast<int>(rng.Between(min_side, std::max(min_side, std::min(max_side, cell - 2))));
+    const int side = static_cast<int>(rng.Between(
+        min_side, std::max(min_side, std::min(max_side, cell - 2))));
     const int cx = (cells[i] % 2) * cell, cy = (cells[i] / 2) * cell;
     const int slack = std::max(1, cell - 1 - side);
     const int x0 = cx + static_cast<int>(rng.Between(1, slack));
     const int y0 = cy + static_cast<int>(rng.Between(1, slack));
-    scene.shapes.push_back({static_cast<ShapeKind>(shapes[i].first), static_cast<ColorName>(colors[i]),
+    scene.shapes.push_back({static_cast<ShapeKind>(shapes[i].first),
+                            static_cast<ColorName>(colors[i]),
                             Box{x0, y0, x0 + side, y0 + side}});
   }
   return scene;
 }
 
-ShapesEvalImageScore ScoreShapesEvalImage(const ShapesEvalPrompt& prompt, const std::vector<uint8_t>& rgb,
-                                          int width, int height, const ShapesDetector& detector,
+ShapesEvalImageScore ScoreShapesEvalImage(const ShapesEvalPrompt& prompt,
+                                          const std::vector<uint8_t>& rgb,
+                                          int width, int height,
+                                          const ShapesDetector& detector,
                                           const GenEvalOptions& options) {
   ShapesEvalImageScore out;
   out.detections = detector.Detect(rgb, width, height);
-  const GenEvalDetections kept =
-      FilterGenEvalDetections(ToGenEvalDetections(out.detections), prompt.metadata.tag, options);
-  const GenEvalImageResult r = EvaluateGenEvalImage(prompt.metadata, kept, options);
+  const GenEvalDetections kept = FilterGenEvalDetections(
+      ToGenEvalDetections(out.detections), prompt.metadata.tag, options);
+  const GenEvalImageResult r =
+      EvaluateGenEvalImage(prompt.metadata, kept, options);
   out.correct = r.correct;
   out.reason = r.reason;
   return out;

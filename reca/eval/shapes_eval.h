@@ -12,7 +12,8 @@
 //   counting       "three shapes: a circle, a circle and a circle ."   (2..4)
 //   colors         "a red circle ."
 //   position       "a circle on the left and a square on the right ."
-//                  (left of / right of / above: "at the top ... at the bottom" / below)
+//                  (left of / right of / above: "at the top ... at the bottom"
+//                  / below)
 //   color_attr     "a red circle and a blue square ."
 // with GenEval's metadata for each (counting excludes count + 1; position
 // is [target, object @ (relation, 0)] as upstream). Thread-safe (pure).
@@ -33,10 +34,12 @@ namespace reca {
 const std::vector<std::string>& ShapesEvalTags();
 
 struct ShapesEvalPrompt {
-  int index = 0;         // position in the whole set
-  int tag_index = 0;     // into ShapesEvalTags()
-  int index_in_tag = 0;  // 0 .. prompts_per_tag - 1: with tag_index, a stable id
-  std::string text;      // the caption (the model's prompt is kT2IPrefix + " " + text)
+  int index = 0;      // position in the whole set
+  int tag_index = 0;  // into ShapesEvalTags()
+  // 0 .. prompts_per_tag - 1: with tag_index, a stable id
+  int index_in_tag = 0;
+  // the caption (the model's prompt is kT2IPrefix + " " + text)
+  std::string text;
   GenEvalMetadata metadata;
 };
 
@@ -44,24 +47,27 @@ inline constexpr int kDefaultShapesEvalPromptsPerTag = 50;
 
 // The fixed set: tags in ShapesEvalTags() order, prompts_per_tag each. The
 // first k entries of a tag are the same for every prompts_per_tag >= k.
-std::vector<ShapesEvalPrompt> ShapesEvalPrompts(int prompts_per_tag = kDefaultShapesEvalPromptsPerTag);
+std::vector<ShapesEvalPrompt> ShapesEvalPrompts(
+    int prompts_per_tag = kDefaultShapesEvalPromptsPerTag);
 
 // A scene that satisfies `prompt` (for sanity checks and reference images):
 // shapes of distinct colours in disjoint boxes, positions as the text says.
 // Deterministic in (prompt, image_size, variant); image_size >= 32.
-Scene ShapesEvalReferenceScene(const ShapesEvalPrompt& prompt, int image_size, uint64_t variant);
+Scene ShapesEvalReferenceScene(const ShapesEvalPrompt& prompt, int image_size,
+                               uint64_t variant);
 
 struct ShapesEvalImageScore {
   bool correct = false;
-  std::string reason;                   // GenEval's reason when wrong
+  std::string reason;                      // GenEval's reason when wrong
   std::vector<ShapeDetection> detections;  // everything the detector found
 };
 
 // Detects the shapes in `rgb` (HWC uint8) and judges them against the prompt's
 // metadata with GenEval's rules (thresholds by the prompt's tag).
-ShapesEvalImageScore ScoreShapesEvalImage(const ShapesEvalPrompt& prompt, const std::vector<uint8_t>& rgb,
-                                          int width, int height, const ShapesDetector& detector = ShapesDetector(),
-                                          const GenEvalOptions& options = {});
+ShapesEvalImageScore ScoreShapesEvalImage(
+    const ShapesEvalPrompt& prompt, const std::vector<uint8_t>& rgb, int width,
+    int height, const ShapesDetector& detector = ShapesDetector(),
+    const GenEvalOptions& options = {});
 
 }  // namespace reca
 

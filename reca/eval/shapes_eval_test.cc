@@ -21,13 +21,16 @@ TEST(ShapesEvalPromptsTest, FixedSetInVocabulary) {
     EXPECT_EQ(p.index, static_cast<int>(i));
     EXPECT_EQ(p.metadata.tag, ShapesEvalTags()[p.tag_index]);
     EXPECT_EQ(p.metadata.prompt, p.text);
-    const std::vector<int64_t> ids = tok.Encode(std::string(kT2IPrefix) + " " + p.text);
+    const std::vector<int64_t> ids =
+        tok.Encode(std::string(kT2IPrefix) + " " + p.text);
     for (int64_t id : ids) EXPECT_NE(id, Tokenizer::kUnk) << p.text;
-    EXPECT_LE(ids.size(), 39u) << p.text;  // fits the tiny model's 40 text tokens with <assistant>
+    EXPECT_LE(ids.size(), 39u)
+        << p.text;  // fits the tiny model's 40 text tokens with <assistant>
     distinct[p.tag_index].insert(p.text);
   }
   // single_object has only the 5 kinds; two_object 20 ordered pairs;
-  // counting 5 kinds x 3 counts; colors 50; position and color_attr more than 50.
+  // counting 5 kinds x 3 counts; colors 50; position and color_attr more
+  // than 50.
   EXPECT_EQ(distinct[0].size(), 5u);
   EXPECT_EQ(distinct[1].size(), 20u);
   EXPECT_EQ(distinct[2].size(), 15u);
@@ -38,7 +41,10 @@ TEST(ShapesEvalPromptsTest, FixedSetInVocabulary) {
   const std::vector<ShapesEvalPrompt> few = ShapesEvalPrompts(3);
   ASSERT_EQ(few.size(), 18u);
   for (const ShapesEvalPrompt& p : few) {
-    EXPECT_EQ(p.text, prompts[p.tag_index * kDefaultShapesEvalPromptsPerTag + p.index_in_tag].text);
+    EXPECT_EQ(
+        p.text,
+        prompts[p.tag_index * kDefaultShapesEvalPromptsPerTag + p.index_in_tag]
+            .text);
   }
 }
 
@@ -75,19 +81,23 @@ TEST(ShapesEvalScoreTest, ReferenceScenesScoreFullAndBlankScoresZero) {
     for (int size : {32, 64}) {
       for (uint64_t v = 0; v < (size == 32 ? 3u : 1u); ++v) {
         const Scene scene = ShapesEvalReferenceScene(p, size, v);
-        const ShapesEvalImageScore s =
-            ScoreShapesEvalImage(p, ShapesWorld::Render(scene), size, size, detector);
-        EXPECT_TRUE(s.correct) << p.text << " (" << size << ", variant " << v << "): " << s.reason;
+        const ShapesEvalImageScore s = ScoreShapesEvalImage(
+            p, ShapesWorld::Render(scene), size, size, detector);
+        EXPECT_TRUE(s.correct)
+            << p.text << " (" << size << ", variant " << v << "): " << s.reason;
         good.push_back({p.index, p.metadata.tag, s.correct});
       }
     }
-    const ShapesEvalImageScore b = ScoreShapesEvalImage(p, blank_px, 32, 32, detector);
+    const ShapesEvalImageScore b =
+        ScoreShapesEvalImage(p, blank_px, 32, 32, detector);
     EXPECT_FALSE(b.correct);
     blank.push_back({p.index, p.metadata.tag, b.correct});
   }
   const GenEvalSummary g = SummarizeGenEval(good), z = SummarizeGenEval(blank);
-  std::printf("ShapesEval on reference scenes: overall %.4f (%d images); on blank images: %.4f\n",
-              g.overall, g.images, z.overall);
+  std::printf(
+      "ShapesEval on reference scenes: overall %.4f (%d images); on blank "
+      "images: %.4f\n",
+      g.overall, g.images, z.overall);
   ASSERT_EQ(g.tags.size(), 6u);
   EXPECT_EQ(g.overall, 1.0);
   EXPECT_EQ(z.overall, 0.0);
@@ -99,12 +109,17 @@ TEST(ShapesEvalScoreTest, NoisyReferenceScenesStillScore) {
   Rng rng(3);
   std::vector<GenEvalScoredImage> scored;
   for (const ShapesEvalPrompt& p : ShapesEvalPrompts()) {
-    std::vector<uint8_t> px = ShapesWorld::Render(ShapesEvalReferenceScene(p, 32, 5));
-    for (uint8_t& v : px) v = static_cast<uint8_t>(std::clamp<int>(v + static_cast<int>(rng.Between(-20, 20)), 0, 255));
-    scored.push_back({p.index, p.metadata.tag, ScoreShapesEvalImage(p, px, 32, 32).correct});
+    std::vector<uint8_t> px =
+        ShapesWorld::Render(ShapesEvalReferenceScene(p, 32, 5));
+    for (uint8_t& v : px)
+      v = static_cast<uint8_t>(
+          std::clamp<int>(v + static_cast<int>(rng.Between(-20, 20)), 0, 255));
+    scored.push_back(
+        {p.index, p.metadata.tag, ScoreShapesEvalImage(p, px, 32, 32).correct});
   }
   const GenEvalSummary s = SummarizeGenEval(scored);
-  std::printf("ShapesEval on noisy reference scenes: overall %.4f\n", s.overall);
+  std::printf("ShapesEval on noisy reference scenes: overall %.4f\n",
+              s.overall);
   for (const GenEvalTagScore& t : s.tags) EXPECT_GE(t.accuracy, 0.95) << t.tag;
 }
 
@@ -117,10 +132,13 @@ TEST(ShapesEvalScoreTest, ReferenceScenesMatchTheTextAbsolutely) {
     ASSERT_EQ(scene.shapes.size(), 2u);
     const std::string a = ShapesWorld::PositionPhrase(scene.shapes[0].box, 32);
     const std::string b = ShapesWorld::PositionPhrase(scene.shapes[1].box, 32);
-    EXPECT_NE(p.text.find(std::string(ShapeKindName(scene.shapes[0].kind)) + " " + a + " and"),
+    EXPECT_NE(p.text.find(std::string(ShapeKindName(scene.shapes[0].kind)) +
+                          " " + a + " and"),
               std::string::npos)
         << p.text << " vs " << a;
-    EXPECT_NE(p.text.find(std::string(ShapeKindName(scene.shapes[1].kind)) + " " + b + " ."), std::string::npos)
+    EXPECT_NE(p.text.find(std::string(ShapeKindName(scene.shapes[1].kind)) +
+                          " " + b + " ."),
+              std::string::npos)
         << p.text << " vs " << b;
   }
 }
@@ -136,7 +154,8 @@ TEST(ShapesEvalScoreTest, WrongScenesFail) {
     } else {
       std::swap(scene.shapes[0].box, scene.shapes[1].box);
     }
-    const ShapesEvalImageScore s = ScoreShapesEvalImage(p, ShapesWorld::Render(scene), 32, 32);
+    const ShapesEvalImageScore s =
+        ScoreShapesEvalImage(p, ShapesWorld::Render(scene), 32, 32);
     EXPECT_FALSE(s.correct) << p.text;
     EXPECT_FALSE(s.reason.empty());
   }
