@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on the embedded local cluster (DESIGN.md §5.7).
-# `recactl local up` starts a coordinator and two workers on loopback (state and
-# checkpoints under runs/demo/); a tiny mar (Harmon-like) model is pre-trained on
+# `recactl local up` starts a coordinator, two workers and an evaluator on
+# loopback (state and checkpoints under runs/demo/); a tiny mar (Harmon-like) model is pre-trained on
 # shapes-world images with *sparse* captions (text-to-image + captioning), then
 # post-trained with RecA (reconstruction from its own understanding embedding +
 # captioning) starting from the pre-training job's last checkpoint. Each job has
 # 2 data-parallel ranks, one on each worker; recactl follows both with progress
-# bars, prints a summary and stops the cluster.
+# bars. The evaluator scores the RecA job's base and last checkpoints
+# (ShapesEval: GenEval's rules over the shapes world; reconstruction PSNR/SSIM);
+# the demo prints a summary and the before/after table, and stops the cluster.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -22,7 +24,8 @@ step() { printf '\n== %s\n' "$*"; }
 step "1/5 starting the local cluster: a coordinator, 2 workers (1 CPU slot each) and an evaluator in $DIR"
 "${RECACTL[@]}" local down --dir "$DIR" >/dev/null 2>&1 || true
 rm -rf "$DIR"
-"${RECACTL[@]}" local up --dir "$DIR" --workers 2 --slots 1
+# All 300 ShapesEval prompts, 2 images each (~1 min per checkpoint on one core; 4 by default).
+"${RECACTL[@]}" local up --dir "$DIR" --workers 2 --slots 1 --evaluator-flag=--images_per_prompt=2
 trap '"${RECACTL[@]}" local down --dir "$DIR" >/dev/null 2>&1 || true' EXIT
 export RECA_COORDINATOR
 RECA_COORDINATOR=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["address"])' "$DIR/cluster.json")
