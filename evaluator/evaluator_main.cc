@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/daemon_main.h"
 #include "common/process.h"
 #include "evaluator/evaluator_agent.h"
 #include "evaluator/grpc_client.h"
@@ -52,67 +53,6 @@ const char* const kFlags[] = {
 std::atomic<bool> g_stop{false};
 extern "C" void OnStopSignal(int) { g_stop.store(true); }
 
-void PrintUsage() {
-  std::cout << "usage: reca-evaluator [--flag=value ...]\n\n";
-  for (const char* name : kFlags) {
-    const absl::CommandLineFlag* f = absl::FindCommandLineFlag(name);
-    std::cout << "  --" << name << "  " << f->Help();
-    if (!f->DefaultValue().empty())
-      std::cout << " (default: " << f->DefaultValue() << ")";
-    std::cout << "\n";
-  }
-}
-
-// --name=value for the flags above only; anything else is a usage error.
-// (absl::ParseCommandLine exits 1 on a bad flag; this binary promises 2.)
-bool ParseFlags(int argc, char** argv, std::string* error) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h" || arg == "--helpfull") {
-      PrintUsage();
-      std::exit(0);
-    }
-    if (arg.rfind("--", 0) != 0) {
-      *error = "unexpected argument '" + arg + "' (flags are --name=value)";
-      return false;
-    }
-    const size_t eq = arg.find('=');
-    const std::string name =
-        arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-    bool known = false;
-    for (const char* k : kFlags) known = known || name == k;
-    if (!known) {
-      *error = "--" + name + ": unknown flag (see --help)";
-      return false;
-    }
-    if (eq == std::string::npos) {
-      *error = "--" + name + ": needs a value (--" + name + "=...)";
-      return false;
-    }
-    std::string parse_error;
-    if (!absl::FindCommandLineFlag(name)->ParseFrom(arg.substr(eq + 1),
-                                                    &parse_error)) {
-      *error = "--" + name + ": " + parse_error;
-      return false;
-    }
-  }
-  return true;
-}
-
-std::string HostName() {
-  char buf[HOST_NAME_MAX + 1] = {};
-  if (::gethostname(buf, sizeof(buf) - 1) != 0) return "";
-  return buf;
-}
-
-std::string DefaultEvalBinary() {
-  char buf[PATH_MAX + 1] = {};
-  const ssize_t n = ::readlink("/proc/self/exe", buf, PATH_MAX);
-  if (n <= 0) return "reca-eval";
-  std::string self(buf, static_cast<size_t>(n));
-  return self.substr(0, self.rfind('/') + 1) + "reca-eval";
-}
-
 // Seconds from `flag`, or false when not a finite number >= `min`
 // (> 0 when `positive`).
 bool Seconds(const char* flag, double s, bool positive, absl::Duration* out,
@@ -143,13 +83,13 @@ bool BuildOptions(reca::EvaluatorOptions* o, absl::Duration* rpc_deadline,
   }
   o->evaluator_id = absl::GetFlag(FLAGS_evaluator_id);
   if (o->evaluator_id.empty()) {
-    const std::string host = HostName();
+    const std::string host = reca::HostName();
     if (host.empty())
       return fail("evaluator_id", "empty, and the host name is unknown");
     o->evaluator_id = host + "-eval";
   }
   o->eval_binary = absl::GetFlag(FLAGS_eval_binary);
-  if (o->eval_binary.empty()) o->eval_binary = DefaultEvalBinary();
+  if (o->eval_binary.empty()) o->eval_binary = reca::SiblingBinary("reca-eval");
   if (::access(o->eval_binary.c_str(), X_OK) != 0) {
     return fail("eval_binary",
                 "'" + o->eval_binary + "' is not an executable file");
@@ -175,7 +115,8 @@ int main(int argc, char** argv) {
   std::string error;
   reca::EvaluatorOptions options;
   absl::Duration rpc_deadline;
-  if (!ParseFlags(argc, argv, &error) ||
+  if (!reca::ParseDaemonFlags(argc, argv, "reca-evaluator",
+                              {std::begin(kFlags), std::end(kFlags)}, &error) ||
       !BuildOptions(&options, &rpc_deadline, &error)) {
     std::cerr << "reca-evaluator: " << error << "\n";
     return kUsageError;

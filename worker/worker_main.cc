@@ -23,6 +23,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/daemon_main.h"
 #include "common/process.h"
 #include "worker/grpc_coordinator_client.h"
 #include "worker/worker_agent.h"
@@ -58,67 +59,6 @@ const char* const kFlags[] = {"coordinator",   "worker_id", "address",
 std::atomic<bool> g_stop{false};
 extern "C" void OnStopSignal(int) { g_stop.store(true); }
 
-void PrintUsage() {
-  std::cout << "usage: reca-worker [--flag=value ...]\n\n";
-  for (const char* name : kFlags) {
-    const absl::CommandLineFlag* f = absl::FindCommandLineFlag(name);
-    std::cout << "  --" << name << "  " << f->Help();
-    if (!f->DefaultValue().empty())
-      std::cout << " (default: " << f->DefaultValue() << ")";
-    std::cout << "\n";
-  }
-}
-
-// --name=value for the flags above only; anything else is a usage error.
-// (absl::ParseCommandLine exits 1 on a bad flag; this binary promises 2.)
-bool ParseFlags(int argc, char** argv, std::string* error) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h" || arg == "--helpfull") {
-      PrintUsage();
-      std::exit(0);
-    }
-    if (arg.rfind("--", 0) != 0) {
-      *error = "unexpected argument '" + arg + "' (flags are --name=value)";
-      return false;
-    }
-    const size_t eq = arg.find('=');
-    const std::string name =
-        arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-    bool known = false;
-    for (const char* k : kFlags) known = known || name == k;
-    if (!known) {
-      *error = "--" + name + ": unknown flag (see --help)";
-      return false;
-    }
-    if (eq == std::string::npos) {
-      *error = "--" + name + ": needs a value (--" + name + "=...)";
-      return false;
-    }
-    std::string parse_error;
-    if (!absl::FindCommandLineFlag(name)->ParseFrom(arg.substr(eq + 1),
-                                                    &parse_error)) {
-      *error = "--" + name + ": " + parse_error;
-      return false;
-    }
-  }
-  return true;
-}
-
-std::string HostName() {
-  char buf[HOST_NAME_MAX + 1] = {};
-  if (::gethostname(buf, sizeof(buf) - 1) != 0) return "";
-  return buf;
-}
-
-std::string DefaultTrainer() {
-  char buf[PATH_MAX + 1] = {};
-  const ssize_t n = ::readlink("/proc/self/exe", buf, PATH_MAX);
-  if (n <= 0) return "reca-train";
-  std::string self(buf, static_cast<size_t>(n));
-  return self.substr(0, self.rfind('/') + 1) + "reca-train";
-}
-
 // The options, or a usage error naming the flag.
 bool BuildOptions(reca::WorkerOptions* o, std::string* error) {
   auto fail = [&](const std::string& flag, const std::string& what) {
@@ -134,7 +74,7 @@ bool BuildOptions(reca::WorkerOptions* o, std::string* error) {
     return fail("coordinator", "'" + coordinator + "' is not host:port");
   }
   o->worker_id = absl::GetFlag(FLAGS_worker_id);
-  if (o->worker_id.empty()) o->worker_id = HostName();
+  if (o->worker_id.empty()) o->worker_id = reca::HostName();
   if (o->worker_id.empty())
     return fail("worker_id", "empty, and the host name is unknown");
   o->address = absl::GetFlag(FLAGS_address);
@@ -156,7 +96,8 @@ bool BuildOptions(reca::WorkerOptions* o, std::string* error) {
                 "'" + ports + "' is not MIN-MAX with 1 <= MIN <= MAX <= 65535");
   }
   o->trainer_path = absl::GetFlag(FLAGS_trainer);
-  if (o->trainer_path.empty()) o->trainer_path = DefaultTrainer();
+  if (o->trainer_path.empty())
+    o->trainer_path = reca::SiblingBinary("reca-train");
   if (::access(o->trainer_path.c_str(), X_OK) != 0) {
     return fail("trainer",
                 "'" + o->trainer_path + "' is not an executable file");
@@ -175,7 +116,9 @@ bool BuildOptions(reca::WorkerOptions* o, std::string* error) {
 int main(int argc, char** argv) {
   std::string error;
   reca::WorkerOptions options;
-  if (!ParseFlags(argc, argv, &error) || !BuildOptions(&options, &error)) {
+  if (!reca::ParseDaemonFlags(argc, argv, "reca-worker",
+                              {std::begin(kFlags), std::end(kFlags)}, &error) ||
+      !BuildOptions(&options, &error)) {
     std::cerr << "reca-worker: " << error << "\n";
     return kUsageError;
   }
