@@ -1,15 +1,22 @@
 #include "common/daemon_main.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <iostream>
 
 #include "absl/flags/reflection.h"
+#include "absl/strings/numbers.h"
+#include "absl/time/clock.h"
 
 namespace reca {
 namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void OnStopSignal(int) { g_stop.store(true); }
 
 void PrintUsage(const std::string& program,
                 const std::vector<std::string>& flags) {
@@ -75,6 +82,50 @@ std::string SiblingBinary(const std::string& name) {
   if (n <= 0) return name;
   const std::string self(buf, static_cast<size_t>(n));
   return self.substr(0, self.rfind('/') + 1) + name;
+}
+
+bool CheckHostPort(const std::string& flag, const std::string& value,
+                   std::string* error) {
+  const size_t colon = value.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(value.substr(colon + 1), &port) || port < 1 ||
+      port > 65535) {
+    *error = "--" + flag + ": '" + value + "' is not host:port";
+    return false;
+  }
+  return true;
+}
+
+const std::atomic<bool>& InstallStopSignals() {
+  struct sigaction sa = {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  return g_stop;
+}
+
+void LogLine(const std::string& line) {
+  std::cerr << absl::FormatTime("%Y-%m-%d %H:%M:%E3S ", absl::Now(),
+                                absl::LocalTimeZone())
+            << line << std::endl;
+}
+
+void TickUntilStopped(const std::atomic<bool>& stop,
+                      const std::function<void()>& tick,
+                      const std::function<absl::Duration()>& next_delay,
+                      const std::function<void(absl::Duration)>& sleep) {
+  while (!stop.load()) {
+    tick();
+    for (absl::Duration left = next_delay();
+         left > absl::ZeroDuration() && !stop.load();) {
+      const absl::Duration slice = std::min(left, absl::Milliseconds(100));
+      sleep(slice);
+      left -= slice;
+    }
+  }
 }
 
 }  // namespace reca

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/daemon_main.h"
 #include "evaluator/scores_file.h"
 
 namespace reca {
@@ -213,8 +214,11 @@ void EvaluatorAgent::OnExit(const ExitInfo& exit) {
 }
 
 void EvaluatorAgent::QueueReport(v1::ReportScoresRequest report) {
-  std::string what = absl::StrCat("job ", report.job_id(), " step ", report.step(), ": scores");
-  reports_.Push(std::move(what), [this, report] { return deps_.client.Report(report).status(); });
+  std::string what = absl::StrCat("job ", report.job_id(), " step ",
+                                  report.step(), ": scores");
+  reports_.Push(std::move(what), [this, report] {
+    return deps_.client.Report(report).status();
+  });
 }
 
 // Every suite fails with `error`; reported so that the task is not retried.
@@ -251,16 +255,9 @@ absl::Duration EvaluatorAgent::NextTickDelay() const {
 void EvaluatorAgent::Run(const std::atomic<bool>& stop) {
   Log(absl::StrCat("started (reca-eval ", options_.eval_binary, ", ",
                    options_.threads, " thread(s))"));
-  while (!stop.load()) {
-    Tick();
-    // Sleep in slices so that a stop request is seen promptly.
-    for (absl::Duration left = NextTickDelay();
-         left > absl::ZeroDuration() && !stop.load();) {
-      const absl::Duration slice = std::min(left, absl::Milliseconds(100));
-      deps_.sleep(slice);
-      left -= slice;
-    }
-  }
+  TickUntilStopped(
+      stop, [this] { Tick(); }, [this] { return NextTickDelay(); },
+      deps_.sleep);
   Shutdown();
 }
 

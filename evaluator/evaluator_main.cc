@@ -2,11 +2,9 @@
 // checkpoints from the coordinator, scores each with reca-eval, reports the
 // scores. SIGTERM/SIGINT: stops a running reca-eval without reporting (its
 // claim expires and the task is handed out again), exits 0. Bad flags: exit 2.
-#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -14,8 +12,6 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/reflection.h"
-#include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -50,9 +46,6 @@ const char* const kFlags[] = {
     "threads",         "images_per_prompt", "prompts_per_tag",
     "poll_interval_s", "stop_grace_s",      "rpc_deadline_s"};
 
-std::atomic<bool> g_stop{false};
-extern "C" void OnStopSignal(int) { g_stop.store(true); }
-
 // Seconds from `flag`, or false when not a finite number >= `min`
 // (> 0 when `positive`).
 bool Seconds(const char* flag, double s, bool positive, absl::Duration* out,
@@ -73,13 +66,9 @@ bool BuildOptions(reca::EvaluatorOptions* o, absl::Duration* rpc_deadline,
     *error = "--" + flag + ": " + what;
     return false;
   };
-  const std::string coordinator = absl::GetFlag(FLAGS_coordinator);
-  const size_t colon = coordinator.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || colon == 0 ||
-      !absl::SimpleAtoi(coordinator.substr(colon + 1), &port) || port < 1 ||
-      port > 65535) {
-    return fail("coordinator", "'" + coordinator + "' is not host:port");
+  if (!reca::CheckHostPort("coordinator", absl::GetFlag(FLAGS_coordinator),
+                           error)) {
+    return false;
   }
   o->evaluator_id = absl::GetFlag(FLAGS_evaluator_id);
   if (o->evaluator_id.empty()) {
@@ -122,24 +111,14 @@ int main(int argc, char** argv) {
     return kUsageError;
   }
 
-  struct sigaction sa = {};
-  sa.sa_handler = OnStopSignal;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  const std::atomic<bool>& stop = reca::InstallStopSignals();
 
   auto client = reca::GrpcEvaluatorClient::Create(
       absl::GetFlag(FLAGS_coordinator), rpc_deadline);
   reca::PosixProcessLauncher launcher;
-  reca::EvaluatorAgent::Deps deps{
-      *client, launcher, *reca::RealClock::Get(), nullptr,
-      [](const std::string& line) {
-        std::cerr << absl::FormatTime("%Y-%m-%d %H:%M:%E3S ", absl::Now(),
-                                      absl::LocalTimeZone())
-                  << line << std::endl;
-      }};
+  reca::EvaluatorAgent::Deps deps{*client, launcher, *reca::RealClock::Get(),
+                                  nullptr, reca::LogLine};
   reca::EvaluatorAgent agent(std::move(deps), options);
-  agent.Run(g_stop);
+  agent.Run(stop);
   return 0;
 }

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/daemon_main.h"
 #include "worker/checkpoint_scanner.h"
 #include "worker/metrics_tailer.h"
 #include "worker/rank_launch.h"
@@ -93,14 +94,11 @@ void WorkerAgent::Tick() {
   PollRanks();
   CheckLeaseExpiry();
   if (!registered_) TryRegister();
-  const bool flushed =
-      registered_ &&
-      reports_.Flush() == 0;
+  const bool flushed = registered_ && reports_.Flush() == 0;
   if (registered_) SendHeartbeat();
   // Launch failures from this heartbeat go out now, unless reports are already
   // waiting on an outage.
-  if (registered_ && flushed && !reports_.empty())
-    reports_.Flush();
+  if (registered_ && flushed && !reports_.empty()) reports_.Flush();
   ReapRanks();
 }
 
@@ -467,16 +465,9 @@ absl::Duration WorkerAgent::NextTickDelay() const {
 void WorkerAgent::Run(const std::atomic<bool>& stop) {
   Log(absl::StrCat("started (address ", options_.address, ", trainer ",
                    options_.trainer_path, ")"));
-  while (!stop.load()) {
-    Tick();
-    // Sleep in slices so that a stop request is seen promptly.
-    for (absl::Duration left = NextTickDelay();
-         left > absl::ZeroDuration() && !stop.load();) {
-      const absl::Duration slice = std::min(left, absl::Milliseconds(100));
-      deps_.sleep(slice);
-      left -= slice;
-    }
-  }
+  TickUntilStopped(
+      stop, [this] { Tick(); }, [this] { return NextTickDelay(); },
+      deps_.sleep);
   Shutdown();
 }
 

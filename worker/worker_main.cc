@@ -2,12 +2,10 @@
 // coordinator and runs the ranks it is assigned as reca-train processes.
 // SIGTERM/SIGINT: stops its ranks gracefully (they checkpoint and exit),
 // reports their exits, exits 0. Bad flags: exit 2.
-#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
-#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -16,7 +14,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/reflection.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -56,22 +53,15 @@ const char* const kFlags[] = {"coordinator",   "worker_id", "address",
                               "trainer",       "threads",   "stop_grace_s",
                               "rpc_deadline_s"};
 
-std::atomic<bool> g_stop{false};
-extern "C" void OnStopSignal(int) { g_stop.store(true); }
-
 // The options, or a usage error naming the flag.
 bool BuildOptions(reca::WorkerOptions* o, std::string* error) {
   auto fail = [&](const std::string& flag, const std::string& what) {
     *error = "--" + flag + ": " + what;
     return false;
   };
-  const std::string coordinator = absl::GetFlag(FLAGS_coordinator);
-  const size_t colon = coordinator.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || colon == 0 ||
-      !absl::SimpleAtoi(coordinator.substr(colon + 1), &port) || port < 1 ||
-      port > 65535) {
-    return fail("coordinator", "'" + coordinator + "' is not host:port");
+  if (!reca::CheckHostPort("coordinator", absl::GetFlag(FLAGS_coordinator),
+                           error)) {
+    return false;
   }
   o->worker_id = absl::GetFlag(FLAGS_worker_id);
   if (o->worker_id.empty()) o->worker_id = reca::HostName();
@@ -128,24 +118,14 @@ int main(int argc, char** argv) {
     return kUsageError;
   }
 
-  struct sigaction sa = {};
-  sa.sa_handler = OnStopSignal;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  const std::atomic<bool>& stop = reca::InstallStopSignals();
 
   auto client = reca::GrpcCoordinatorClient::Create(
       absl::GetFlag(FLAGS_coordinator), absl::Seconds(rpc_deadline));
   reca::PosixProcessLauncher launcher;
-  reca::WorkerAgent::Deps deps{
-      *client, launcher, *reca::RealClock::Get(), nullptr,
-      [](const std::string& line) {
-        std::cerr << absl::FormatTime("%Y-%m-%d %H:%M:%E3S ", absl::Now(),
-                                      absl::LocalTimeZone())
-                  << line << std::endl;
-      }};
+  reca::WorkerAgent::Deps deps{*client, launcher, *reca::RealClock::Get(),
+                               nullptr, reca::LogLine};
   reca::WorkerAgent agent(std::move(deps), options);
-  agent.Run(g_stop);
+  agent.Run(stop);
   return 0;
 }
