@@ -842,6 +842,12 @@ def cmd_eval(args, client):
                      right={"STEP"} | {n.upper() for n in names})
     if resp.pending:
         sys.stdout.write(f"({resp.pending} checkpoint(s) still waiting for the evaluator)\n")
+    # The evaluator's before/after report (first vs latest scored step), when
+    # this machine sees the job's eval directory (local mode, a shared volume).
+    reports = {os.path.join(os.path.dirname(s.output_dir), "report.md")
+               for s in scores if s.output_dir}
+    for report in sorted(r for r in reports if os.path.exists(r)):
+        sys.stdout.write(f"report: {report} (and report.png: the grids side by side)\n")
     return 0
 
 

@@ -508,6 +508,14 @@ class ReadCommandsTest(RecactlTestBase):
         doc = json.loads(r.out)
         self.assertEqual(doc["pending"], 1)
         self.assertEqual(doc["scores"][3]["values"]["position"], 0.3)  # by step, then suite
+        self.assertNotIn("report:", self.run_cli("eval", "j-1").out)
+        # The evaluator's before/after report, when the eval directory is visible here.
+        with tempfile.TemporaryDirectory() as eval_dir:
+            self.fake.scores[2].output_dir = os.path.join(eval_dir, "step-00000400")
+            with open(os.path.join(eval_dir, "report.md"), "w") as f:
+                f.write("# report\n")
+            r = self.run_cli("eval", "j-1")
+            self.assertIn(f"report: {eval_dir}/report.md", r.out)
 
     def test_checkpoints(self):
         r = self.run_cli("checkpoints", "j-1", "--latest", "--path-only")

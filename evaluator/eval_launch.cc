@@ -46,7 +46,10 @@ absl::StatusOr<ProcessSpec> PrepareEvalLaunch(const v1::EvalTask& task,
   ProcessSpec p;
   p.argv = {o.eval_binary, "--checkpoint=" + task.checkpoint_path(),
             "--suites=" + absl::StrJoin(task.suites(), ","),
-            "--out=" + task.output_dir(), absl::StrCat("--threads=", threads)};
+            "--out=" + task.output_dir(),
+            // The job's eval directory: the before/after report over its steps.
+            "--report_dir=" + DirName(task.output_dir()),
+            absl::StrCat("--threads=", threads)};
   if (o.images_per_prompt > 0)
     p.argv.push_back(absl::StrCat("--images_per_prompt=", o.images_per_prompt));
   if (o.prompts_per_tag > 0)

@@ -27,7 +27,9 @@ std::string TaskLabel(const v1::EvalTask& task);
 
 // Checks the task (checkpoint, suites and output_dir present; suite names
 // without commas), creates output_dir and removes a scores.json left there by
-// an earlier attempt, so that only this run's file is ever read. Returns the
+// an earlier attempt, so that only this run's file is ever read. reca-eval
+// also rewrites the job's report.md/.png in output_dir's parent (the job's eval
+// directory, reca/eval/eval_report.h). Returns the
 // reca-eval process to start (dies with the evaluator), or INVALID_ARGUMENT /
 // the file system's error.
 absl::StatusOr<ProcessSpec> PrepareEvalLaunch(const v1::EvalTask& task,

@@ -120,7 +120,8 @@ TEST_F(EvaluatorAgentTest, ClaimsAndLaunchesRecaEvalWithTheTaskCommandLine) {
       p->spec.argv,
       ElementsAre("/opt/reca/bin/reca-eval", "--checkpoint=/ckpt/job-7/step-40",
                   "--suites=shapes_eval,recon", "--out=" + task.output_dir(),
-                  "--threads=3", "--images_per_prompt=4"));
+                  "--report_dir=" + root_ + "/eval", "--threads=3",
+                  "--images_per_prompt=4"));
   EXPECT_EQ(p->spec.log_path, task.output_dir() + "/reca-eval.log");
   EXPECT_EQ(p->spec.env.at("OPENBLAS_NUM_THREADS"), "3");
   EXPECT_EQ(p->spec.env.at("OMP_NUM_THREADS"), "3");

@@ -1,6 +1,8 @@
 // reca-eval: scores one checkpoint with the evaluation suites and writes
 // DIR/scores.json plus PNG grids. See `reca-eval --help` and
-// reca/eval/eval_runner.h. Exit status: 0 on success, 1 when evaluation fails
+// reca/eval/eval_runner.h; --report_dir also (re)writes the before/after
+// report (reca/eval/eval_report.h). Exit status: 0 on success, 1 when
+// evaluation fails
 // ("reca-eval: CODE: message" on stderr), 2 for bad flags.
 #include <iostream>
 #include <sstream>
@@ -8,12 +10,14 @@
 #include <vector>
 
 #include "reca/cli_args.h"
+#include "reca/eval/eval_report.h"
 #include "reca/eval/eval_runner.h"
 
 namespace {
 
 constexpr const char* kUsage =
     R"(usage: reca-eval --checkpoint=PATH --out=DIR [flags]
+       reca-eval --report_dir=EVAL_DIR
 
 Scores a checkpoint (a reca-train checkpoint directory, verified against its
 manifest, or a .safetensors weights file) and writes DIR/scores.json,
@@ -31,6 +35,12 @@ DIR/shapes_eval.png, DIR/shapes_eval.jsonl and DIR/recon.png.
                            sampling, as the trainer's grids (defaults 8, 50, 3.0, 1.0)
   --recon_images=N         held-out scenes for recon (default 16, the trainer's set)
   --grid_prompts_per_tag=N rows per tag in shapes_eval.png (default 2)
+  --report_dir=EVAL_DIR    after scoring, compare the first and the latest scored
+                           EVAL_DIR/step-N/ (N = the checkpoint's step; 0 = the base) and
+                           write EVAL_DIR/report.md (every metric: first, latest, change)
+                           and EVAL_DIR/report.png (their grids side by side); the
+                           evaluator passes the job's eval directory. Alone, without
+                           --checkpoint, it only rewrites the report.
 )";
 
 std::vector<std::string> SplitList(const std::string& s) {
@@ -44,7 +54,7 @@ std::vector<std::string> SplitList(const std::string& s) {
 
 // Flags into options; any error here is a usage error.
 reca::Status ParseFlags(int argc, char** argv, reca::EvalOptions* o,
-                        bool* help) {
+                        std::string* report_dir, bool* help) {
   RECA_ASSIGN_OR_RETURN(reca::CliArgs args, reca::CliArgs::Parse(argc, argv));
   RECA_RETURN_IF_ERROR(args.Get("help", help));
   if (*help) return reca::OkStatus();
@@ -68,16 +78,41 @@ reca::Status ParseFlags(int argc, char** argv, reca::EvalOptions* o,
   RECA_RETURN_IF_ERROR(args.Get("recon_images", &o->recon_images));
   RECA_RETURN_IF_ERROR(
       args.Get("grid_prompts_per_tag", &o->grid_prompts_per_tag));
+  RECA_RETURN_IF_ERROR(args.Get("report_dir", report_dir));
   RECA_RETURN_IF_ERROR(args.CheckAllUsed());
+  if (!report_dir->empty() && o->checkpoint.empty() && o->out_dir.empty())
+    return reca::OkStatus();  // report only
   return reca::ValidateEvalOptions(*o);
+}
+
+// Rewrites the before/after report; false (with the reason on stderr) when it
+// could not.
+bool WriteReport(const std::string& report_dir) {
+  reca::StatusOr<reca::ComparisonReport> r =
+      reca::WriteComparisonReport(report_dir);
+  if (!r.ok()) {
+    std::cerr << "reca-eval: report: " << r.status() << "\n";
+    return false;
+  }
+  if (!r->written) {
+    std::cout << "report: " << report_dir
+              << " has fewer than two scored steps; no report yet\n";
+  } else {
+    std::cout << "wrote " << r->markdown_path
+              << (r->png_path.empty() ? "" : " and " + r->png_path) << " (step "
+              << r->first_step << " vs step " << r->latest_step << ")\n";
+  }
+  return true;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   reca::EvalOptions options;
+  std::string report_dir;
   bool help = false;
-  if (reca::Status s = ParseFlags(argc, argv, &options, &help); !s.ok()) {
+  if (reca::Status s = ParseFlags(argc, argv, &options, &report_dir, &help);
+      !s.ok()) {
     std::cerr << "reca-eval: " << s << "\n";
     return 2;
   }
@@ -85,10 +120,13 @@ int main(int argc, char** argv) {
     std::cout << kUsage;
     return 0;
   }
+  if (options.checkpoint.empty()) return WriteReport(report_dir) ? 0 : 1;
   reca::StatusOr<reca::EvalReport> report = reca::RunEval(options, std::cout);
   if (!report.ok()) {
     std::cerr << "reca-eval: " << report.status() << "\n";
     return 1;
   }
+  // The scores are written; a report that cannot be built is only a warning.
+  if (!report_dir.empty()) WriteReport(report_dir);
   return 0;
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # reca-eval end to end on a freshly trained tiny model (one reca-train step):
 # scores.json's structure, the grids, determinism, a .safetensors input, and
-# the exit codes of bad flags (2) and bad checkpoints (1).
+# the before/after report (--report_dir) and the exit codes of bad flags (2)
+# and bad checkpoints (1).
 #
 #   reca_eval_test.sh RECA_TRAIN RECA_EVAL
 set -eu
@@ -67,6 +68,19 @@ cmp -s "$tmp/a/shapes_eval.jsonl" "$tmp/b/shapes_eval.jsonl" || fail "shapes_eva
 "$python" -c "import json,sys; assert json.load(open(sys.argv[1]))['step'] == -1" "$tmp/c/scores.json" ||
   fail "step of a bare weights file is not -1"
 
+# --report_dir: the before/after report over a job's eval directory, after a
+# scoring run and alone.
+mkdir -p "$tmp/ev" && cp -r "$tmp/a" "$tmp/ev/step-00000000"
+"$eval_bin" --checkpoint="$ckpt" --out="$tmp/ev/step-00000001" --report_dir="$tmp/ev" --suites=recon \
+  --recon_images=2 --diffusion_steps=5 >"$tmp/ev.log" 2>&1 || { cat "$tmp/ev.log"; fail "reca-eval --report_dir"; }
+grep -q "wrote $tmp/ev/report.md and $tmp/ev/report.png (step 0 vs step 1)" "$tmp/ev.log" ||
+  { cat "$tmp/ev.log"; fail "no report written"; }
+grep -q "^| recon | psnr | " "$tmp/ev/report.md" || { cat "$tmp/ev/report.md"; fail "report.md lacks recon psnr"; }
+[ "$(head -c 4 "$tmp/ev/report.png" | tail -c 3)" = "PNG" ] || fail "report.png is not a PNG"
+rm "$tmp/ev/report.md"
+"$eval_bin" --report_dir="$tmp/ev" >"$tmp/ev2.log" 2>&1 || { cat "$tmp/ev2.log"; fail "reca-eval --report_dir alone"; }
+[ -s "$tmp/ev/report.md" ] || fail "--report_dir alone wrote no report.md"
+
 # expect_exit CODE PATTERN ARGS...: the exit status and a line of stderr.
 expect_exit() {
   want="$1"; pattern="$2"; shift 2
@@ -82,6 +96,7 @@ expect_exit 2 "reca-eval: INVALID_ARGUMENT: --suites: unknown suite 'nope'" --ch
 expect_exit 2 "--images_per_prompt" --checkpoint="$ckpt" --out="$tmp/x" --images_per_prompt=0
 expect_exit 2 "--checkpoint: required" --out="$tmp/x"
 expect_exit 1 "reca-eval: NOT_FOUND: " --checkpoint="$tmp/missing" --out="$tmp/x"
+expect_exit 1 "reca-eval: report: NOT_FOUND: .*$tmp/missing" --report_dir="$tmp/missing"
 # A checkpoint whose weights no longer match its manifest.
 cp -r "$ckpt" "$tmp/bad"
 printf 'x' | dd of="$tmp/bad/model.safetensors" bs=1 seek=100 conv=notrunc 2>/dev/null
