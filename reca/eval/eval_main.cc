@@ -12,11 +12,14 @@
 #include "reca/cli_args.h"
 #include "reca/eval/eval_report.h"
 #include "reca/eval/eval_runner.h"
+#include "reca/eval/sidecar_suites.h"
 
 namespace {
 
 constexpr const char* kUsage =
     R"(usage: reca-eval --checkpoint=PATH --out=DIR [flags]
+       reca-eval --geneval_metadata=F --geneval_detections=F --out=DIR
+       reca-eval --dpg_questions=F --dpg_answers=F --out=DIR
        reca-eval --report_dir=EVAL_DIR
 
 Scores a checkpoint (a reca-train checkpoint directory, verified against its
@@ -35,6 +38,15 @@ DIR/shapes_eval.png, DIR/shapes_eval.jsonl and DIR/recon.png.
                            sampling, as the trainer's grids (defaults 8, 50, 3.0, 1.0)
   --recon_images=N         held-out scenes for recon (default 16, the trainer's set)
   --grid_prompts_per_tag=N rows per tag in shapes_eval.png (default 2)
+Real models (images judged elsewhere by upstream's models; scored here by
+upstream's rules into DIR/scores.json, suites geneval and dpg):
+  --geneval_metadata=F     GenEval's prompts/evaluation_metadata.jsonl
+  --geneval_detections=F   the detector sidecar: per image, Mask2Former boxes + scores
+                           and CLIP colours (format: reca/eval/geneval_rules.h); also
+                           writes DIR/geneval_results.jsonl (upstream's per-image rows)
+  --dpg_questions=F        DPG-Bench questions with their dependency graph (reca/eval/dpg.h)
+  --dpg_answers=F          the VQA model's yes/no answers per image
+
   --report_dir=EVAL_DIR    after scoring, compare the first and the latest scored
                            EVAL_DIR/step-N/ (N = the checkpoint's step; 0 = the base) and
                            write EVAL_DIR/report.md (every metric: first, latest, change)
@@ -54,7 +66,8 @@ std::vector<std::string> SplitList(const std::string& s) {
 
 // Flags into options; any error here is a usage error.
 reca::Status ParseFlags(int argc, char** argv, reca::EvalOptions* o,
-                        std::string* report_dir, bool* help) {
+                        reca::SidecarOptions* sidecar, std::string* report_dir,
+                        bool* help) {
   RECA_ASSIGN_OR_RETURN(reca::CliArgs args, reca::CliArgs::Parse(argc, argv));
   RECA_RETURN_IF_ERROR(args.Get("help", help));
   if (*help) return reca::OkStatus();
@@ -79,7 +92,21 @@ reca::Status ParseFlags(int argc, char** argv, reca::EvalOptions* o,
   RECA_RETURN_IF_ERROR(
       args.Get("grid_prompts_per_tag", &o->grid_prompts_per_tag));
   RECA_RETURN_IF_ERROR(args.Get("report_dir", report_dir));
+  RECA_RETURN_IF_ERROR(
+      args.Get("geneval_metadata", &sidecar->geneval_metadata));
+  RECA_RETURN_IF_ERROR(
+      args.Get("geneval_detections", &sidecar->geneval_detections));
+  RECA_RETURN_IF_ERROR(args.Get("dpg_questions", &sidecar->dpg_questions));
+  RECA_RETURN_IF_ERROR(args.Get("dpg_answers", &sidecar->dpg_answers));
   RECA_RETURN_IF_ERROR(args.CheckAllUsed());
+  if (reca::HasSidecarInputs(*sidecar)) {
+    if (!o->checkpoint.empty())
+      return reca::InvalidArgumentError(
+          "--checkpoint: not with --geneval_*/--dpg_* (they score files "
+          "judged elsewhere; run them separately)");
+    sidecar->out_dir = o->out_dir;
+    return reca::ValidateSidecarOptions(*sidecar);
+  }
   if (!report_dir->empty() && o->checkpoint.empty() && o->out_dir.empty())
     return reca::OkStatus();  // report only
   return reca::ValidateEvalOptions(*o);
@@ -109,15 +136,25 @@ bool WriteReport(const std::string& report_dir) {
 
 int main(int argc, char** argv) {
   reca::EvalOptions options;
+  reca::SidecarOptions sidecar;
   std::string report_dir;
   bool help = false;
-  if (reca::Status s = ParseFlags(argc, argv, &options, &report_dir, &help);
+  if (reca::Status s =
+          ParseFlags(argc, argv, &options, &sidecar, &report_dir, &help);
       !s.ok()) {
     std::cerr << "reca-eval: " << s << "\n";
     return 2;
   }
   if (help) {
     std::cout << kUsage;
+    return 0;
+  }
+  if (reca::HasSidecarInputs(sidecar)) {
+    if (reca::Status s = reca::RunSidecarSuites(sidecar, std::cout); !s.ok()) {
+      std::cerr << "reca-eval: " << s << "\n";
+      return 1;
+    }
+    if (!report_dir.empty()) WriteReport(report_dir);
     return 0;
   }
   if (options.checkpoint.empty()) return WriteReport(report_dir) ? 0 : 1;

@@ -81,6 +81,17 @@ rm "$tmp/ev/report.md"
 "$eval_bin" --report_dir="$tmp/ev" >"$tmp/ev2.log" 2>&1 || { cat "$tmp/ev2.log"; fail "reca-eval --report_dir alone"; }
 [ -s "$tmp/ev/report.md" ] || fail "--report_dir alone wrote no report.md"
 
+# Real-model suites from files judged elsewhere (fixtures: sidecar_suites_test).
+printf '%s\n' '{"tag": "single_object", "include": [{"class": "dog", "count": 1}], "prompt": "a dog"}' \
+  >"$tmp/meta.jsonl"
+printf '%s\n' '[{"filename": "00000/samples/0000.png", "detections": {"dog": [{"box": [0,0,9,9], "score": 0.9}]}},' \
+  '{"filename": "00000/samples/0001.png", "detections": {}}]' >"$tmp/det.json"
+"$eval_bin" --geneval_metadata="$tmp/meta.jsonl" --geneval_detections="$tmp/det.json" --out="$tmp/g" \
+  >"$tmp/g.log" 2>&1 || { cat "$tmp/g.log"; fail "reca-eval --geneval_*"; }
+"$python" -c "import json,sys; g=json.load(open(sys.argv[1]))['suites']['geneval']; assert g['overall']==0.5, g" \
+  "$tmp/g/scores.json" || fail "geneval overall is not 0.5"
+[ "$(wc -l <"$tmp/g/geneval_results.jsonl")" = 2 ] || fail "geneval_results.jsonl lacks 2 rows"
+
 # expect_exit CODE PATTERN ARGS...: the exit status and a line of stderr.
 expect_exit() {
   want="$1"; pattern="$2"; shift 2
@@ -96,6 +107,8 @@ expect_exit 2 "reca-eval: INVALID_ARGUMENT: --suites: unknown suite 'nope'" --ch
 expect_exit 2 "--images_per_prompt" --checkpoint="$ckpt" --out="$tmp/x" --images_per_prompt=0
 expect_exit 2 "--checkpoint: required" --out="$tmp/x"
 expect_exit 1 "reca-eval: NOT_FOUND: " --checkpoint="$tmp/missing" --out="$tmp/x"
+expect_exit 2 "--geneval_detections: required with --geneval_metadata" --geneval_metadata="$tmp/meta.jsonl" --out="$tmp/x"
+expect_exit 1 "$tmp/missing.json" --geneval_metadata="$tmp/meta.jsonl" --geneval_detections="$tmp/missing.json" --out="$tmp/x"
 expect_exit 1 "reca-eval: report: NOT_FOUND: .*$tmp/missing" --report_dir="$tmp/missing"
 # A checkpoint whose weights no longer match its manifest.
 cp -r "$ckpt" "$tmp/bad"

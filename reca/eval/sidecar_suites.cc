@@ -1,0 +1,129 @@
+#include "reca/eval/sidecar_suites.h"
+
+#include <nlohmann/json.hpp>
+
+#include "reca/eval/dpg.h"
+#include "reca/eval/geneval_rules.h"
+#include "reca/file_util.h"
+
+namespace reca {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// A parse error with the file's name in front.
+Status InFile(const std::string& path, const Status& s) {
+  return Status(s.code(), path + ": " + std::string(s.message()));
+}
+
+StatusOr<Json> ScoreGenEval(const SidecarOptions& o, std::ostream& log) {
+  RECA_ASSIGN_OR_RETURN(std::string meta_text, ReadFile(o.geneval_metadata));
+  RECA_ASSIGN_OR_RETURN(std::string det_text, ReadFile(o.geneval_detections));
+  auto metadata = ParseGenEvalMetadataJsonl(meta_text);
+  if (!metadata.ok()) return InFile(o.geneval_metadata, metadata.status());
+  auto images = ParseGenEvalSidecar(det_text);
+  if (!images.ok()) return InFile(o.geneval_detections, images.status());
+  auto run = ScoreGenEvalSidecar(*metadata, *images);
+  if (!run.ok()) return InFile(o.geneval_detections, run.status());
+
+  std::string rows;
+  for (const GenEvalRun::Row& r : run->rows) {
+    rows += Json{{"filename", r.filename},
+                 {"prompt_index", r.prompt_index},
+                 {"tag", r.tag},
+                 {"prompt", r.prompt},
+                 {"correct", r.result.correct},
+                 {"reason", r.result.reason}}
+                .dump() +
+            "\n";
+  }
+  const std::string results = o.out_dir + "/geneval_results.jsonl";
+  RECA_RETURN_IF_ERROR(WriteFileAtomic(results, rows));
+
+  const GenEvalSummary& s = run->summary;
+  Json tags = Json::object();
+  for (const GenEvalTagScore& t : s.tags) tags[t.tag] = t.accuracy;
+  log << "geneval: overall " << s.overall << " over " << s.images
+      << " images of " << s.prompts << " prompts;";
+  for (const GenEvalTagScore& t : s.tags) {
+    log << " " << t.tag << " " << t.correct << "/" << t.images;
+  }
+  log << "\nwrote " << results << "\n";
+  return Json{{"overall", s.overall},
+              {"tags", tags},
+              {"correct_images", s.correct_images},
+              {"correct_prompts", s.correct_prompts},
+              {"images", s.images},
+              {"prompts", s.prompts}};
+}
+
+StatusOr<Json> ScoreDpg(const SidecarOptions& o, std::ostream& log) {
+  RECA_ASSIGN_OR_RETURN(std::string q_text, ReadFile(o.dpg_questions));
+  RECA_ASSIGN_OR_RETURN(std::string a_text, ReadFile(o.dpg_answers));
+  auto prompts = ParseDpgQuestions(q_text);
+  if (!prompts.ok()) return InFile(o.dpg_questions, prompts.status());
+  auto answers = ParseDpgAnswers(a_text);
+  if (!answers.ok()) return InFile(o.dpg_answers, answers.status());
+  auto summary = AggregateDpg(*prompts, *answers);
+  if (!summary.ok()) return InFile(o.dpg_answers, summary.status());
+  Json l1 = Json::object();
+  for (const auto& [name, v] : summary->l1_categories) l1[name] = v;
+  log << "dpg: " << summary->score * 100 << " (DPG-Bench, x100) over "
+      << summary->prompts << " prompts\n";
+  // The report shows each category as "categories.<name>".
+  return Json{{"overall", summary->score},
+              {"categories", l1},
+              {"prompts", summary->prompts}};
+}
+
+}  // namespace
+
+bool HasSidecarInputs(const SidecarOptions& o) {
+  return !o.geneval_metadata.empty() || !o.geneval_detections.empty() ||
+         !o.dpg_questions.empty() || !o.dpg_answers.empty();
+}
+
+Status ValidateSidecarOptions(const SidecarOptions& o) {
+  auto pair = [](const std::string& a, const char* a_flag, const std::string& b,
+                 const char* b_flag) -> Status {
+    if (a.empty() != b.empty()) {
+      return InvalidArgumentError(std::string(a.empty() ? a_flag : b_flag) +
+                                  ": required with " +
+                                  (a.empty() ? b_flag : a_flag));
+    }
+    return OkStatus();
+  };
+  RECA_RETURN_IF_ERROR(pair(o.geneval_metadata, "--geneval_metadata",
+                            o.geneval_detections, "--geneval_detections"));
+  RECA_RETURN_IF_ERROR(
+      pair(o.dpg_questions, "--dpg_questions", o.dpg_answers, "--dpg_answers"));
+  if (!HasSidecarInputs(o)) {
+    return InvalidArgumentError(
+        "--geneval_metadata or --dpg_questions: name the files to score");
+  }
+  if (o.out_dir.empty()) return InvalidArgumentError("--out: required");
+  return OkStatus();
+}
+
+Status RunSidecarSuites(const SidecarOptions& o, std::ostream& log) {
+  RECA_RETURN_IF_ERROR(ValidateSidecarOptions(o));
+  RECA_RETURN_IF_ERROR(MakeDirs(o.out_dir));
+  Json suites = Json::object(), settings = Json::object();
+  if (!o.geneval_metadata.empty()) {
+    RECA_ASSIGN_OR_RETURN(suites[kGenEvalSuite], ScoreGenEval(o, log));
+    settings["geneval_metadata"] = o.geneval_metadata;
+    settings["geneval_detections"] = o.geneval_detections;
+  }
+  if (!o.dpg_questions.empty()) {
+    RECA_ASSIGN_OR_RETURN(suites[kDpgSuite], ScoreDpg(o, log));
+    settings["dpg_questions"] = o.dpg_questions;
+    settings["dpg_answers"] = o.dpg_answers;
+  }
+  const std::string path = o.out_dir + "/scores.json";
+  RECA_RETURN_IF_ERROR(WriteFileAtomic(
+      path, Json{{"suites", suites}, {"settings", settings}}.dump(2) + "\n"));
+  log << "wrote " << path << "\n";
+  return OkStatus();
+}
+
+}  // namespace reca

@@ -1,0 +1,47 @@
+// The scoring engines for real models, as files in and files out (what
+// `reca-eval --geneval_* / --dpg_*` runs). The generated images are judged
+// elsewhere, by upstream's models; this scores their output exactly as
+// upstream does:
+//   geneval  upstream's evaluation_metadata.jsonl + a detector sidecar (the
+//            Mask2Former + CLIP colour results per image, geneval_rules.h)
+//            -> per-image correctness (geneval_results.jsonl, upstream's
+//            results.jsonl fields), per tag and overall;
+//   dpg      DPG-Bench's questions with their dependency graph + the VQA
+//            model's yes/no answers per image (dpg.h) -> per prompt, per
+//            category and overall (x100, as DPG-Bench reports it).
+// Both become suites of <out_dir>/scores.json, in the same form as the
+// checkpoint suites, so the before/after report and `recactl eval` read them
+// alike. Torch-free.
+#ifndef RECA_EVAL_SIDECAR_SUITES_H_
+#define RECA_EVAL_SIDECAR_SUITES_H_
+
+#include <ostream>
+#include <string>
+
+#include "reca/status.h"
+
+namespace reca {
+
+inline constexpr const char* kGenEvalSuite = "geneval";
+inline constexpr const char* kDpgSuite = "dpg";
+
+struct SidecarOptions {
+  std::string geneval_metadata, geneval_detections;  // both or neither
+  std::string dpg_questions, dpg_answers;            // both or neither
+  std::string out_dir;
+};
+
+// True when any sidecar input is named.
+bool HasSidecarInputs(const SidecarOptions& options);
+
+// INVALID_ARGUMENT naming the flag (--geneval_detections: required with
+// --geneval_metadata, ...).
+Status ValidateSidecarOptions(const SidecarOptions& options);
+
+// Scores what is named and writes <out_dir>/scores.json (and, for geneval,
+// <out_dir>/geneval_results.jsonl). Errors name the input file.
+Status RunSidecarSuites(const SidecarOptions& options, std::ostream& log);
+
+}  // namespace reca
+
+#endif  // RECA_EVAL_SIDECAR_SUITES_H_
