@@ -247,11 +247,14 @@ def up(opts, probe, out=None, err=None):
 
     port = opts.port or free_port()
     address = f"127.0.0.1:{port}"
-    state = {"address": address, "dir": local_dir, "started": time.time(), "processes": []}
+    metrics_address = f"127.0.0.1:{free_port()}"  # Prometheus /metrics
+    state = {"address": address, "metrics_address": metrics_address, "dir": local_dir,
+             "started": time.time(), "processes": []}
     try:
         proc, record = _start("coordinator", [
             coordinator_bin, f"--listen={address}", f"--db={os.path.join(local_dir, 'db')}",
-            f"--runs_root={os.path.join(local_dir, 'runs')}"] + opts.coordinator_flags, local_dir)
+            f"--runs_root={os.path.join(local_dir, 'runs')}",
+            f"--metrics_listen={metrics_address}"] + opts.coordinator_flags, local_dir)
         state["processes"].append(record)
         _write_state(local_dir, state)  # from here on `local down` can clean up
         deadline = time.monotonic() + opts.wait_s
@@ -319,6 +322,8 @@ def status(local_dir, count_jobs, out=None):
         return 1
     address = state.get("address")
     out.write(f"local cluster in {local_dir}, coordinator {address}\n")
+    if state.get("metrics_address"):
+        out.write(f"metrics: http://{state['metrics_address']}/metrics\n")
     all_alive = True
     for p in state.get("processes", []):
         ok = alive(p)

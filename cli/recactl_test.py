@@ -702,7 +702,8 @@ class LocalClusterTest(unittest.TestCase):
         self.assertTrue(all(local_cluster.alive(p) for p in state["processes"]))
         coord = state["processes"][0]["argv"]
         self.assertEqual(coord[1:], [f"--listen={address}", f"--db={self.dir}/db",
-                                     f"--runs_root={self.dir}/runs"])
+                                     f"--runs_root={self.dir}/runs",
+                                     f"--metrics_listen={state['metrics_address']}"])
         w1, w2 = (p["argv"] for p in state["processes"][1:3])
         self.assertIn("--worker_id=w1", w1)
         self.assertIn("--cpu_slots=3", w1)
@@ -721,6 +722,7 @@ class LocalClusterTest(unittest.TestCase):
         self.assertEqual(r.code, 0, r)
         self.assertEqual(r.out.count("alive"), 4, r)
         self.assertIn("jobs: 1 (1 RUNNING)", r.out)
+        self.assertIn(f"metrics: http://{state['metrics_address']}/metrics", r.out)
 
         pids = [p["pid"] for p in state["processes"]]
         r = self.recactl("down", "--grace", "5")

@@ -3,6 +3,7 @@
 #include "coordinator/coordinator.h"
 
 #include <algorithm>
+#include <climits>
 #include <iostream>
 #include <utility>
 
@@ -67,7 +68,8 @@ absl::Status Coordinator::Load() {
       unfinished_.insert(id);
     jobs_.emplace(id, std::move(entry));
   }
-  for (const auto& [id, entry] : jobs_) RECA_RETURN_IF_ERROR(QueueEvaluations(entry.job));
+  for (const auto& [id, entry] : jobs_)
+    RECA_RETURN_IF_ERROR(QueueEvaluations(entry.job));
   RECA_ASSIGN_OR_RETURN(std::vector<KeyValue> workers,
                         deps_.store.Scan(keys::kWorkerPrefix));
   const absl::Time expiry = deps_.clock.Now() + options_.lease_ttl;
@@ -123,6 +125,10 @@ absl::Status Coordinator::CommitJob(JobEntry& entry, v1::Job updated,
   RECA_RETURN_IF_ERROR(deps_.store.Write(extra.set_sync(true)));
   entry.job = std::move(updated);
   entry.next_event_seq = entry.job.event_count();
+  if (!IsActive(entry.job.state())) {  // its per-rank series leave /metrics
+    step_seconds_.erase(step_seconds_.lower_bound({entry.job.id(), INT_MIN}),
+                        step_seconds_.upper_bound({entry.job.id(), INT_MAX}));
+  }
   if (!message.empty()) {
     std::cerr << "coordinator: " << entry.job.id() << ": "
               << v1::JobState_Name(entry.job.state()) << ": " << message
@@ -156,9 +162,11 @@ bool Coordinator::HoldsSlot(const v1::Job& job, int rank) {
 }
 
 absl::Status Coordinator::FailJob(JobEntry& entry, v1::Job updated,
-                                  const std::string& failure) {
+                                  const std::string& failure,
+                                  const std::string& reason) {
   updated.set_state(v1::FAILED);
   updated.set_failure(failure);
+  updated.set_failure_reason(reason);
   updated.set_end_unix_micros(NowMicros());
   RECA_RETURN_IF_ERROR(
       CommitJob(entry, std::move(updated), "failed: " + failure));
@@ -252,6 +260,7 @@ absl::Status Coordinator::DropWorker(const std::string& worker_id,
       updated.set_state(v1::FAILED);
       updated.set_failure(
           absl::StrCat(why, " (rank ", absl::StrJoin(lost, ", rank "), ")"));
+      updated.set_failure_reason("worker_lost");
       updated.set_end_unix_micros(NowMicros());
       const std::string message = "failed: " + updated.failure();
       RECA_RETURN_IF_ERROR(

@@ -33,6 +33,7 @@
 #include "common/clock.h"
 #include "common/kv_store.h"
 #include "coordinator/handlers.h"
+#include "coordinator/metrics_snapshot.h"
 #include "coordinator/scheduler.h"
 #include "reca/v1/job.pb.h"
 
@@ -112,6 +113,9 @@ class Coordinator : public JobHandler,
   // Live workers (for tests and status pages).
   std::vector<v1::Worker> Workers() const;
 
+  // What /metrics shows now (metrics_snapshot.cc).
+  MetricsSnapshot Snapshot() const;
+
  private:
   struct JobEntry {
     v1::Job job;
@@ -157,8 +161,9 @@ class Coordinator : public JobHandler,
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A terminal state when every rank has exited (or the job failed).
   absl::Status MaybeFinish(JobEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `reason`: Job.failure_reason's class.
   absl::Status FailJob(JobEntry& entry, v1::Job updated,
-                       const std::string& failure)
+                       const std::string& failure, const std::string& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ExpireLeases() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status DropWorker(const std::string& worker_id, const std::string& why)
@@ -211,6 +216,11 @@ class Coordinator : public JobHandler,
   std::set<EvalKey> eval_pending_ ABSL_GUARDED_BY(mu_);     // queued or claimed
   std::map<std::string, Claim> claims_ ABSL_GUARDED_BY(mu_);  // by claim id
   int64_t next_claim_ ABSL_GUARDED_BY(mu_) = 1;
+  // Step durations per (job, rank) of active jobs, from their "step_s"
+  // points; dropped when the job ends (its series leave /metrics).
+  std::map<std::pair<std::string, int>, StepHistogram> step_seconds_
+      ABSL_GUARDED_BY(mu_);
+  int64_t eval_scores_recorded_ ABSL_GUARDED_BY(mu_) = 0;  // since start
   const absl::Time started_;  // when this coordinator process loaded its state
 };
 

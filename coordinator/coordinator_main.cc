@@ -20,8 +20,10 @@
 #include "absl/time/clock.h"
 #include "common/clock.h"
 #include "common/rocksdb_kv_store.h"
+#include "common/service_metrics.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/grpc_services.h"
+#include "coordinator/prometheus_export.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
           "gRPC address (host:port; port 0 = pick a free one)");
@@ -40,6 +42,11 @@ ABSL_FLAG(
     "an evaluator that has not renewed its claim for this long lost it; the "
     "checkpoint is scored by another");
 ABSL_FLAG(int, max_spec_bytes, 256 << 10, "largest job spec accepted (bytes)");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9470",
+          "Prometheus /metrics address (host:port; port 0 = pick a free one; "
+          "empty = off)");
+ABSL_FLAG(std::string, metrics_port_file, "",
+          "write the bound /metrics port here once serving");
 
 namespace {
 
@@ -49,6 +56,14 @@ void OnSignal(int) { g_stop.store(true); }
 int Fail(const std::string& message) {
   std::cerr << "reca-coordinator: " << message << "\n";
   return 1;
+}
+
+// Atomically (tmp + rename), so a reader never sees a partial number.
+bool WritePortFile(const std::string& path, int port) {
+  if (path.empty()) return true;
+  const std::string tmp = path + ".tmp";
+  std::ofstream(tmp) << port << "\n";
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
 }  // namespace
@@ -78,8 +93,14 @@ int main(int argc, char** argv) {
 
   auto store = reca::RocksDbKvStore::Open(absl::GetFlag(FLAGS_db));
   if (!store.ok()) return Fail(std::string(store.status().ToString()));
+  // Event-driven instruments; the live state is collected at scrape time.
+  auto registry = std::make_shared<prometheus::Registry>();
+  reca::TimedKvStore timed_store(**store, *registry);
+  reca::GrpcServerMetrics rpc_metrics(
+      *registry, {"reca.v1.JobService", "reca.v1.WorkerService",
+                  "reca.v1.EvaluatorService", "grpc.health.v1.Health"});
   auto coordinator =
-      Coordinator::Create({**store, *reca::RealClock::Get()}, options);
+      Coordinator::Create({timed_store, *reca::RealClock::Get()}, options);
   if (!coordinator.ok())
     return Fail(std::string(coordinator.status().ToString()));
 
@@ -96,6 +117,11 @@ int main(int argc, char** argv) {
   builder.RegisterService(&job_service);
   builder.RegisterService(&worker_service);
   builder.RegisterService(&evaluator_service);
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(rpc_metrics.InterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0)
     return Fail("cannot listen on " + absl::GetFlag(FLAGS_listen));
@@ -105,13 +131,28 @@ int main(int argc, char** argv) {
   std::cerr << "reca-coordinator: serving on " << host << ":" << port << " (db "
             << absl::GetFlag(FLAGS_db) << ", runs " << options.runs_root
             << ")\n";
-  if (!absl::GetFlag(FLAGS_port_file).empty()) {
-    const std::string path = absl::GetFlag(FLAGS_port_file),
-                      tmp = path + ".tmp";
-    std::ofstream(tmp) << port << "\n";
-    if (std::rename(tmp.c_str(), path.c_str()) != 0)
-      return Fail("cannot write --port_file " + path);
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::shared_ptr<prometheus::Collectable> live;
+  if (const std::string addr = absl::GetFlag(FLAGS_metrics_listen);
+      !addr.empty()) {
+    Coordinator* core = coordinator->get();
+    live = std::make_shared<reca::coordinator::SnapshotCollector>(
+        [core] { return core->Snapshot(); }, reca::RecaVersion());
+    auto started =
+        reca::StartMetricsExposer(addr, "--metrics_listen", {registry, live});
+    if (!started.ok()) return Fail(std::string(started.status().message()));
+    exposer = std::move(*started);
+    const int metrics_port = exposer->GetListeningPorts().at(0);
+    std::cerr << "reca-coordinator: metrics on http://"
+              << addr.substr(0, addr.rfind(':')) << ":" << metrics_port
+              << "/metrics\n";
+    if (!WritePortFile(absl::GetFlag(FLAGS_metrics_port_file), metrics_port))
+      return Fail("cannot write --metrics_port_file");
   }
+
+  // Last: a script that sees the port file finds both endpoints up.
+  if (!WritePortFile(absl::GetFlag(FLAGS_port_file), port))
+    return Fail("cannot write --port_file " + absl::GetFlag(FLAGS_port_file));
 
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);

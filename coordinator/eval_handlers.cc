@@ -79,9 +79,10 @@ absl::StatusOr<v1::ClaimEvaluationResponse> Coordinator::HandleClaimEvaluation(
       eval_pending_.erase(target.key);  // gone, or scored since it was queued
       continue;
     }
-    // Unique across restarts too: a zombie's old claim id never names a new claim.
-    const std::string claim_id =
-        absl::StrCat("claim-", absl::ToUnixMicros(started_), "-", next_claim_++);
+    // Unique across restarts too: a zombie's old claim id never names a new
+    // claim.
+    const std::string claim_id = absl::StrCat(
+        "claim-", absl::ToUnixMicros(started_), "-", next_claim_++);
     v1::EvalTask* task = response.mutable_task();
     task->set_claim_id(claim_id);
     task->set_job_id(target.key.first);
@@ -198,6 +199,7 @@ absl::StatusOr<v1::ReportScoresResponse> Coordinator::HandleReportScores(
   RECA_RETURN_IF_ERROR(
       CommitJob(*entry, entry->job, message, std::move(batch)));
   eval_pending_.erase(key);
+  eval_scores_recorded_ += static_cast<int64_t>(scores.size());
   return v1::ReportScoresResponse();
 }
 

@@ -18,6 +18,22 @@ bool Contains(const google::protobuf::RepeatedField<int32_t>& ranks, int rank) {
   return std::find(ranks.begin(), ranks.end(), rank) != ranks.end();
 }
 
+// Job.failure_reason of an exit cause.
+std::string CauseReason(v1::ExitCause cause) {
+  switch (cause) {
+    case v1::EXIT_CAUSE_ERROR:
+      return "error";
+    case v1::EXIT_CAUSE_SIGNAL:
+      return "signal";
+    case v1::EXIT_CAUSE_OUT_OF_MEMORY:
+      return "out_of_memory";
+    case v1::EXIT_CAUSE_LAUNCH_FAILED:
+      return "launch_failed";
+    default:
+      return "unknown";
+  }
+}
+
 std::string CauseText(const v1::ReportExitRequest& r) {
   switch (r.cause()) {
     case v1::EXIT_CAUSE_SUCCESS:
@@ -183,6 +199,9 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(
       if (stored.unix_micros() == 0) stored.set_unix_micros(now);
       points.Put(keys::Metric(job.id(), p.name(), rs.rank(), p.step()),
                  stored.SerializeAsString());
+      if (p.name() == "step_s" && IsActive(job.state()))
+        step_seconds_[{job.id(), rs.rank()}].Observe(p.value(),
+                                                     kStepSecondsBuckets);
     }
     // Progress and points of the current attempt are recorded even after the
     // job ended: a rank's last lines often arrive after its exit report.
@@ -270,6 +289,7 @@ Coordinator::HandleReportCheckpoint(
   if (ckpt.step() >= updated.latest_checkpoint_step()) {
     updated.set_latest_checkpoint_step(ckpt.step());
     updated.set_latest_checkpoint_path(ckpt.path());
+    updated.set_latest_checkpoint_unix_micros(record.commit_unix_micros());
   }
   WriteBatch batch;
   batch.Put(keys::Checkpoint(ckpt.job_id(), ckpt.step()),
@@ -313,7 +333,8 @@ absl::StatusOr<v1::ReportExitResponse> Coordinator::HandleReportExit(
   }
   if (request.cause() != v1::EXIT_CAUSE_SUCCESS && IsActive(job.state()) &&
       !job.cancel_requested()) {
-    RECA_RETURN_IF_ERROR(FailJob(*entry, std::move(updated), what));
+    RECA_RETURN_IF_ERROR(FailJob(*entry, std::move(updated), what,
+                                 CauseReason(request.cause())));
   } else {
     RECA_RETURN_IF_ERROR(CommitJob(*entry, std::move(updated), what));
     RECA_RETURN_IF_ERROR(MaybeFinish(*entry));

@@ -20,6 +20,8 @@ REQUIRED=(
   python3-numpy python3-yaml
   # recactl and the Python client test (grpc_python_plugin is in protobuf-compiler-grpc)
   python3-grpcio python3-protobuf
+  # promtool: the tests lint every /metrics exposition (and, later, the alert rules)
+  prometheus
 )
 
 # dpkg-query exits non-zero when any name is unknown to dpkg; that only means

@@ -666,7 +666,7 @@ void HeartbeatBench(const std::string& dir, const std::string& bin) {
 
   const std::string port_file = dir + "/coordinator.port";
   const pid_t pid = SpawnCoordinator(bin,
-                                     {"--listen=127.0.0.1:0", "--port_file=" + port_file, "--db=" + dir + "/hb_db",
+                                     {"--listen=127.0.0.1:0", "--port_file=" + port_file, "--metrics_listen=", "--db=" + dir + "/hb_db",
                                       "--runs_root=" + dir + "/hb_runs", "--lease_ttl_s=30"},
                                      dir + "/coordinator.log");
   g_child.store(pid);

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 import uuid
 
 COORDINATOR, WORKER, TRAINER, RECACTL_PY, STUB, EVALUATOR, EVAL = (
@@ -68,6 +69,7 @@ class Cluster:
         with open(os.path.join(self.logs, "coordinator.log"), "a") as log:
             self.coordinator = subprocess.Popen(
                 [COORDINATOR, f"--listen={listen}", f"--port_file={port_file}",
+                 "--metrics_listen=127.0.0.1:0", f"--metrics_port_file={port_file}.metrics",
                  f"--db={self.root}/db", f"--runs_root={self.root}/runs", "--lease_ttl_s=6",
                  "--heartbeat_interval_s=0.5", "--eval_claim_ttl_s=3"],
                 stdout=log, stderr=subprocess.STDOUT)
@@ -79,6 +81,8 @@ class Cluster:
         with open(port_file) as f:
             self.port = int(f.read())
         self.address = f"127.0.0.1:{self.port}"
+        with open(port_file + ".metrics") as f:  # written before serving
+            self.metrics_url = f"http://127.0.0.1:{int(f.read())}/metrics"
 
     def start_workers(self):
         for i, ports in enumerate(self.ranges):
@@ -223,6 +227,27 @@ class ClusterTest(unittest.TestCase):
                                     timeout=10)
         self.assertEqual({p.rank for p in both.points}, {0, 1})
         self.assertTrue(os.path.exists(os.path.join(job.output_dir, "model.safetensors")))
+
+    def test_2a_metrics_after_a_job(self):
+        """/metrics after test 2's job: promtool accepts it; the live state and the RPCs show."""
+        text = urllib.request.urlopen(self.cluster.metrics_url, timeout=10).read().decode()
+        lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                              text=True, timeout=30)
+        self.assertEqual((lint.returncode, lint.stdout + lint.stderr), (0, ""), text[:2000])
+        series = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                series[name] = float(value)
+        self.assertGreaterEqual(series['reca_jobs{state="succeeded"}'], 1)
+        self.assertEqual(series["reca_workers"], 2)
+        self.assertEqual(series['reca_worker_slots{worker="w1",kind="cpu"}'], 1)
+        self.assertGreaterEqual(
+            series['reca_grpc_server_handled_total{code="OK",method="/reca.v1.JobService/SubmitJob"}'], 1)
+        self.assertGreaterEqual(series['reca_grpc_server_handled_total{code="OK",'
+                                       'method="/reca.v1.WorkerService/Heartbeat"}'], 1)
+        self.assertGreater(series['reca_store_write_seconds_count{sync="true"}'], 0)
+        self.assertNotIn("reca_job_steps_total", text)  # the job ended: its series went
 
     def test_3_coordinator_restart_mid_queue_loses_nothing(self):
         # Too big for the 2-slot fleet: they stay queued.

@@ -1,0 +1,183 @@
+#include "common/service_metrics.h"
+
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace reca {
+namespace {
+
+using grpc::experimental::InterceptionHookPoints;
+
+const std::vector<double>& RpcBuckets() {
+  static const std::vector<double> kBuckets = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
+  return kBuckets;
+}
+
+const char* CodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::OK:
+      return "OK";
+    case grpc::CANCELLED:
+      return "CANCELLED";
+    case grpc::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::ABORTED:
+      return "ABORTED";
+    case grpc::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::INTERNAL:
+      return "INTERNAL";
+    case grpc::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      return "UNKNOWN";
+  }
+}
+
+class MetricsInterceptor : public grpc::experimental::Interceptor {
+ public:
+  MetricsInterceptor(GrpcServerMetrics* metrics, std::string method)
+      : metrics_(metrics), method_(std::move(method)), start_(absl::Now()) {}
+
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::PRE_SEND_STATUS)) {
+      metrics_->Record(method_, methods->GetSendStatus().error_code(),
+                       absl::ToDoubleSeconds(absl::Now() - start_));
+    }
+    methods->Proceed();
+  }
+
+ private:
+  GrpcServerMetrics* metrics_;
+  std::string method_;
+  absl::Time start_;
+};
+
+class MetricsInterceptorFactory
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit MetricsInterceptorFactory(GrpcServerMetrics* metrics)
+      : metrics_(metrics) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new MetricsInterceptor(metrics_, info->method());
+  }
+
+ private:
+  GrpcServerMetrics* metrics_;
+};
+
+}  // namespace
+
+const char* RecaVersion() {
+#ifdef RECA_VERSION
+  return RECA_VERSION;
+#else
+  return "dev";
+#endif
+}
+
+GrpcServerMetrics::GrpcServerMetrics(prometheus::Registry& registry,
+                                     std::vector<std::string> services)
+    : services_(std::move(services)),
+      handled_(
+          prometheus::BuildCounter()
+              .Name("reca_grpc_server_handled_total")
+              .Help(
+                  "gRPC calls this server finished, by method and status code.")
+              .Register(registry)),
+      seconds_(
+          prometheus::BuildHistogram()
+              .Name("reca_grpc_server_handling_seconds")
+              .Help("Time from a gRPC call's start to its status, by method.")
+              .Register(registry)) {}
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+GrpcServerMetrics::InterceptorFactory() {
+  return std::make_unique<MetricsInterceptorFactory>(this);
+}
+
+std::string GrpcServerMetrics::MethodLabel(const std::string& method) const {
+  for (const std::string& s : services_) {
+    if (absl::StartsWith(method, absl::StrCat("/", s, "/"))) return method;
+  }
+  return "other";
+}
+
+void GrpcServerMetrics::Record(const std::string& method, grpc::StatusCode code,
+                               double seconds) {
+  const std::string label = MethodLabel(method);
+  handled_.Add({{"method", label}, {"code", CodeName(code)}}).Increment();
+  seconds_.Add({{"method", label}}, RpcBuckets()).Observe(seconds);
+}
+
+namespace {
+prometheus::Family<prometheus::Histogram>& WriteSeconds(
+    prometheus::Registry& registry) {
+  return prometheus::BuildHistogram()
+      .Name("reca_store_write_seconds")
+      .Help("Duration of a RocksDB write batch; sync=true ones are fsync'd.")
+      .Register(registry);
+}
+}  // namespace
+
+TimedKvStore::TimedKvStore(KvStore& inner, prometheus::Registry& registry)
+    : inner_(inner),
+      synced_(WriteSeconds(registry).Add({{"sync", "true"}}, RpcBuckets())),
+      buffered_(WriteSeconds(registry).Add({{"sync", "false"}}, RpcBuckets())),
+      errors_(prometheus::BuildCounter()
+                  .Name("reca_store_write_errors_total")
+                  .Help("RocksDB write batches that failed.")
+                  .Register(registry)
+                  .Add({})) {}
+
+absl::Status TimedKvStore::Write(const WriteBatch& batch) {
+  const absl::Time start = absl::Now();
+  absl::Status s = inner_.Write(batch);
+  (batch.sync() ? synced_ : buffered_)
+      .Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  if (!s.ok()) errors_.Increment();
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetricsExposer(
+    const std::string& address, const std::string& flag,
+    const std::vector<std::weak_ptr<prometheus::Collectable>>& collectables) {
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    exposer = std::make_unique<prometheus::Exposer>(address);
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        flag, ": cannot serve /metrics on ", address, ": ", e.what()));
+  }
+  for (const auto& c : collectables) exposer->RegisterCollectable(c);
+  return exposer;
+}
+
+}  // namespace reca

@@ -1,0 +1,212 @@
+#include "coordinator/prometheus_export.h"
+
+#include <cctype>
+#include <limits>
+#include <utility>
+
+namespace reca::coordinator {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using Labels = std::vector<ClientMetric::Label>;
+
+class Families {
+ public:
+  // Starts a family; metrics added next belong to it. Empty families are
+  // dropped at the end (promtool wants no HELP without samples? it allows
+  // them, but they only add noise).
+  void Begin(std::string name, std::string help, MetricType type) {
+    out_.push_back(MetricFamily{std::move(name), std::move(help), type, {}});
+  }
+  void Gauge(double v, Labels labels = {}) {
+    ClientMetric m;
+    m.label = std::move(labels);
+    m.gauge.value = v;
+    out_.back().metric.push_back(std::move(m));
+  }
+  void Counter(double v, Labels labels = {}) {
+    ClientMetric m;
+    m.label = std::move(labels);
+    m.counter.value = v;
+    out_.back().metric.push_back(std::move(m));
+  }
+  template <size_t N>
+  void Hist(const Histogram<N>& h, const std::array<double, N>& bounds,
+            Labels labels = {}) {
+    ClientMetric m;
+    m.label = std::move(labels);
+    m.histogram.sample_count = h.count;
+    m.histogram.sample_sum = h.sum;
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < N; ++i) {
+      cumulative += h.counts[i];
+      m.histogram.bucket.push_back({cumulative, bounds[i]});
+    }
+    cumulative += h.counts[N];
+    m.histogram.bucket.push_back(
+        {cumulative, std::numeric_limits<double>::infinity()});
+    out_.back().metric.push_back(std::move(m));
+  }
+  std::vector<MetricFamily> Take() {
+    std::vector<MetricFamily> out;
+    for (MetricFamily& f : out_) {
+      if (!f.metric.empty()) out.push_back(std::move(f));
+    }
+    return out;
+  }
+
+ private:
+  std::vector<MetricFamily> out_;
+};
+
+std::string StateLabel(v1::JobState s) {
+  std::string name = v1::JobState_Name(s);
+  for (char& c : name)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+}  // namespace
+
+std::vector<MetricFamily> SnapshotFamilies(const MetricsSnapshot& m,
+                                           const std::string& version) {
+  Families f;
+  const auto G = MetricType::Gauge, C = MetricType::Counter,
+             H = MetricType::Histogram;
+  f.Begin("reca_build_info",
+          "Build of the reca-coordinator serving these metrics.", G);
+  f.Gauge(1, {{"version", version}});
+  f.Begin("reca_coordinator_start_time_seconds",
+          "When this coordinator process loaded its state (Unix time).", G);
+  f.Gauge(m.start_unix_s);
+
+  f.Begin("reca_jobs", "Jobs on record by state.", G);
+  for (const auto& [state, n] : m.jobs_by_state)
+    f.Gauge(n, {{"state", StateLabel(state)}});
+  f.Begin("reca_jobs_submitted_total",
+          "Jobs admitted (accepted by SubmitJob), all time.", C);
+  f.Counter(static_cast<double>(m.jobs_submitted));
+  f.Begin("reca_job_failures_total", "Failed jobs by cause class, all time.",
+          C);
+  for (const char* reason : {"worker_lost", "error", "signal", "out_of_memory",
+                             "launch_failed", "unknown"}) {
+    auto it = m.failures_by_reason.find(reason);
+    f.Counter(it == m.failures_by_reason.end()
+                  ? 0.0
+                  : static_cast<double>(it->second),
+              {{"reason", reason}});
+  }
+  f.Begin("reca_queue_depth", "Jobs waiting to be placed (QUEUED).", G);
+  f.Gauge(m.queue_depth);
+  f.Begin("reca_queue_oldest_wait_seconds",
+          "How long the longest-waiting queued job has waited.", G);
+  f.Gauge(m.oldest_queued_s);
+  f.Begin("reca_queue_wait_seconds",
+          "Submit to running, over the jobs that started.", H);
+  f.Hist(m.queue_wait, kWaitSecondsBuckets);
+
+  f.Begin("reca_job_info", "A running (or scheduled) job: its name and owner.",
+          G);
+  for (const JobSnapshot& j : m.active_jobs) {
+    f.Gauge(1, {{"job", j.id},
+                {"name", j.name},
+                {"owner", j.owner},
+                {"state", StateLabel(j.state)}});
+  }
+  f.Begin("reca_job_ranks", "Data-parallel ranks of a running job.", G);
+  for (const JobSnapshot& j : m.active_jobs) f.Gauge(j.ranks, {{"job", j.id}});
+  f.Begin("reca_job_total_steps", "Steps a running job will take.", G);
+  for (const JobSnapshot& j : m.active_jobs)
+    f.Gauge(j.total_steps, {{"job", j.id}});
+  f.Begin("reca_job_start_time_seconds",
+          "When a running job's ranks all started (Unix time).", G);
+  for (const JobSnapshot& j : m.active_jobs) {
+    if (j.start_unix_s > 0) f.Gauge(j.start_unix_s, {{"job", j.id}});
+  }
+  f.Begin("reca_job_checkpoint_step",
+          "Step of a running job's latest committed checkpoint.", G);
+  for (const JobSnapshot& j : m.active_jobs) {
+    if (j.latest_checkpoint_step >= 0)
+      f.Gauge(j.latest_checkpoint_step, {{"job", j.id}});
+  }
+  f.Begin("reca_job_last_checkpoint_timestamp_seconds",
+          "When a running job's latest checkpoint was committed (Unix time).",
+          G);
+  for (const JobSnapshot& j : m.active_jobs) {
+    if (j.last_checkpoint_unix_s > 0)
+      f.Gauge(j.last_checkpoint_unix_s, {{"job", j.id}});
+  }
+
+  auto rank_labels = [](const RankSnapshot& r) {
+    return Labels{{"job", r.job_id}, {"rank", std::to_string(r.rank)}};
+  };
+  f.Begin("reca_job_steps_total", "Optimizer steps a rank has completed.", C);
+  for (const RankSnapshot& r : m.ranks)
+    f.Counter(r.progress.step(), rank_labels(r));
+  f.Begin("reca_job_loss", "A rank's latest training loss.", G);
+  for (const RankSnapshot& r : m.ranks) {
+    if (r.progress.step() > 0) f.Gauge(r.progress.loss(), rank_labels(r));
+  }
+  f.Begin("reca_job_samples_per_second", "A rank's latest training throughput.",
+          G);
+  for (const RankSnapshot& r : m.ranks) {
+    if (r.progress.step() > 0)
+      f.Gauge(r.progress.samples_per_second(), rank_labels(r));
+  }
+  f.Begin("reca_job_data_wait_seconds",
+          "Time a rank's latest step waited for its batch.", G);
+  for (const RankSnapshot& r : m.ranks) {
+    if (r.progress.step() > 0)
+      f.Gauge(r.progress.data_wait_seconds(), rank_labels(r));
+  }
+  f.Begin("reca_job_allreduce_seconds",
+          "Time a rank's latest step spent in gradient all-reduce.", G);
+  for (const RankSnapshot& r : m.ranks) {
+    if (r.progress.step() > 0)
+      f.Gauge(r.progress.allreduce_seconds(), rank_labels(r));
+  }
+  f.Begin("reca_job_progress_age_seconds",
+          "Since a rank last reported progress.", G);
+  for (const RankSnapshot& r : m.ranks) {
+    if (r.progress.update_unix_micros() > 0)
+      f.Gauge(m.now_unix_s - r.progress.update_unix_micros() / 1e6,
+              rank_labels(r));
+  }
+  f.Begin("reca_job_step_duration_seconds",
+          "Duration of each training step of a rank.", H);
+  for (const RankSnapshot& r : m.ranks) {
+    f.Hist(r.step_seconds, kStepSecondsBuckets, rank_labels(r));
+  }
+
+  f.Begin("reca_worker_slots", "Rank slots a live worker offers.", G);
+  for (const WorkerSnapshot& w : m.workers) {
+    f.Gauge(w.cpu_slots, {{"worker", w.id}, {"kind", "cpu"}});
+    f.Gauge(w.gpu_slots, {{"worker", w.id}, {"kind", "gpu"}});
+  }
+  f.Begin("reca_worker_slots_used",
+          "Rank slots of a live worker held by ranks.", G);
+  for (const WorkerSnapshot& w : m.workers) {
+    f.Gauge(w.cpu_used, {{"worker", w.id}, {"kind", "cpu"}});
+    f.Gauge(w.gpu_used, {{"worker", w.id}, {"kind", "gpu"}});
+  }
+  f.Begin("reca_worker_heartbeat_age_seconds",
+          "Since a live worker's last heartbeat.", G);
+  for (const WorkerSnapshot& w : m.workers)
+    f.Gauge(w.heartbeat_age_s, {{"worker", w.id}});
+  f.Begin("reca_workers", "Live workers (registered, lease not expired).", G);
+  f.Gauge(static_cast<double>(m.workers.size()));
+
+  f.Begin("reca_eval_queue_depth", "Checkpoints waiting for an evaluator.", G);
+  f.Gauge(m.eval_queue_depth);
+  f.Begin("reca_eval_claims", "Checkpoints an evaluator is scoring now.", G);
+  f.Gauge(m.eval_claims);
+  f.Begin("reca_eval_scores_total",
+          "(checkpoint, suite) scores recorded since this coordinator started.",
+          C);
+  f.Counter(static_cast<double>(m.eval_scores));
+  return f.Take();
+}
+
+}  // namespace reca::coordinator
