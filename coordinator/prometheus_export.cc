@@ -110,37 +110,37 @@ std::vector<MetricFamily> SnapshotFamilies(const MetricsSnapshot& m,
   f.Begin("reca_job_info", "A running (or scheduled) job: its name and owner.",
           G);
   for (const JobSnapshot& j : m.active_jobs) {
-    f.Gauge(1, {{"job", j.id},
+    f.Gauge(1, {{"job_id", j.id},
                 {"name", j.name},
                 {"owner", j.owner},
                 {"state", StateLabel(j.state)}});
   }
   f.Begin("reca_job_ranks", "Data-parallel ranks of a running job.", G);
-  for (const JobSnapshot& j : m.active_jobs) f.Gauge(j.ranks, {{"job", j.id}});
+  for (const JobSnapshot& j : m.active_jobs) f.Gauge(j.ranks, {{"job_id", j.id}});
   f.Begin("reca_job_total_steps", "Steps a running job will take.", G);
   for (const JobSnapshot& j : m.active_jobs)
-    f.Gauge(j.total_steps, {{"job", j.id}});
+    f.Gauge(j.total_steps, {{"job_id", j.id}});
   f.Begin("reca_job_start_time_seconds",
           "When a running job's ranks all started (Unix time).", G);
   for (const JobSnapshot& j : m.active_jobs) {
-    if (j.start_unix_s > 0) f.Gauge(j.start_unix_s, {{"job", j.id}});
+    if (j.start_unix_s > 0) f.Gauge(j.start_unix_s, {{"job_id", j.id}});
   }
   f.Begin("reca_job_checkpoint_step",
           "Step of a running job's latest committed checkpoint.", G);
   for (const JobSnapshot& j : m.active_jobs) {
     if (j.latest_checkpoint_step >= 0)
-      f.Gauge(j.latest_checkpoint_step, {{"job", j.id}});
+      f.Gauge(j.latest_checkpoint_step, {{"job_id", j.id}});
   }
   f.Begin("reca_job_last_checkpoint_timestamp_seconds",
           "When a running job's latest checkpoint was committed (Unix time).",
           G);
   for (const JobSnapshot& j : m.active_jobs) {
     if (j.last_checkpoint_unix_s > 0)
-      f.Gauge(j.last_checkpoint_unix_s, {{"job", j.id}});
+      f.Gauge(j.last_checkpoint_unix_s, {{"job_id", j.id}});
   }
 
   auto rank_labels = [](const RankSnapshot& r) {
-    return Labels{{"job", r.job_id}, {"rank", std::to_string(r.rank)}};
+    return Labels{{"job_id", r.job_id}, {"rank", std::to_string(r.rank)}};
   };
   f.Begin("reca_job_steps_total", "Optimizer steps a rank has completed.", C);
   for (const RankSnapshot& r : m.ranks)

@@ -2,7 +2,8 @@
 // scrape time) as Prometheus families, plus the event-driven instruments
 // (gRPC per method, RocksDB writes) kept in a prometheus::Registry.
 // Names: `reca_` prefix, base units (seconds), `_total` counters, `_info`
-// gauges; per-job series carry only {job, rank} and exist while the job runs.
+// gauges; per-job series carry only {job_id, rank} (not "job": Prometheus
+// owns that label for the scrape job) and exist while the job runs.
 #ifndef RECA_COORDINATOR_PROMETHEUS_EXPORT_H_
 #define RECA_COORDINATOR_PROMETHEUS_EXPORT_H_
 

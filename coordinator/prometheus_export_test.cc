@@ -107,7 +107,7 @@ TEST_F(PrometheusExportTest, LiveStateBecomesSeriesThatLeaveWithTheJob) {
   EXPECT_TRUE(Has(text, "reca_jobs_submitted_total 2")) << text;
   EXPECT_TRUE(Has(text, "reca_queue_depth 1")) << text;
   EXPECT_TRUE(Has(text, "reca_queue_oldest_wait_seconds 32")) << text;
-  const std::string job = "job=\"" + running.id() + "\"";
+  const std::string job = "job_id=\"" + running.id() + "\"";
   EXPECT_TRUE(Has(text, "reca_job_steps_total{" + job + ",rank=\"0\"} 5"))
       << text;
   EXPECT_TRUE(Has(text, "reca_job_loss{" + job + ",rank=\"0\"} 0.5")) << text;
