@@ -275,7 +275,8 @@ def up(opts, probe, out=None, err=None):
             wproc, wrecord = _start(f"w{i}", [
                 worker_bin, f"--coordinator={address}", f"--worker_id=w{i}",
                 f"--cpu_slots={opts.slots}", "--address=127.0.0.1",
-                f"--rendezvous_ports={lo}-{lo + PORTS_PER_WORKER - 1}", "--threads=1"]
+                f"--rendezvous_ports={lo}-{lo + PORTS_PER_WORKER - 1}", "--threads=1",
+                f"--metrics_listen=127.0.0.1:{free_port()}"]
                 + opts.worker_flags, local_dir)
             wrecord["rendezvous_ports"] = [lo, lo + PORTS_PER_WORKER - 1]
             state["processes"].append(wrecord)

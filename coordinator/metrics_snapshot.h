@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/histogram.h"
 #include "reca/v1/job.pb.h"
 
 namespace reca::coordinator {
@@ -24,20 +25,6 @@ inline constexpr std::array<double, 12> kStepSecondsBuckets = {
 inline constexpr std::array<double, 10> kWaitSecondsBuckets = {
     1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600};
 
-template <size_t N>
-struct Histogram {
-  std::array<uint64_t, N + 1>
-      counts{};  // per bucket (not cumulative), +Inf last
-  double sum = 0;
-  uint64_t count = 0;
-  void Observe(double v, const std::array<double, N>& bounds) {
-    size_t i = 0;
-    while (i < N && v > bounds[i]) ++i;
-    ++counts[i];
-    sum += v;
-    ++count;
-  }
-};
 using StepHistogram = Histogram<kStepSecondsBuckets.size()>;
 using WaitHistogram = Histogram<kWaitSecondsBuckets.size()>;
 

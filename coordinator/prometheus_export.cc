@@ -1,65 +1,15 @@
 #include "coordinator/prometheus_export.h"
 
 #include <cctype>
-#include <limits>
-#include <utility>
+
+#include "common/metric_families.h"
 
 namespace reca::coordinator {
 namespace {
 
-using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
-using Labels = std::vector<ClientMetric::Label>;
-
-class Families {
- public:
-  // Starts a family; metrics added next belong to it. Empty families are
-  // dropped at the end (promtool wants no HELP without samples? it allows
-  // them, but they only add noise).
-  void Begin(std::string name, std::string help, MetricType type) {
-    out_.push_back(MetricFamily{std::move(name), std::move(help), type, {}});
-  }
-  void Gauge(double v, Labels labels = {}) {
-    ClientMetric m;
-    m.label = std::move(labels);
-    m.gauge.value = v;
-    out_.back().metric.push_back(std::move(m));
-  }
-  void Counter(double v, Labels labels = {}) {
-    ClientMetric m;
-    m.label = std::move(labels);
-    m.counter.value = v;
-    out_.back().metric.push_back(std::move(m));
-  }
-  template <size_t N>
-  void Hist(const Histogram<N>& h, const std::array<double, N>& bounds,
-            Labels labels = {}) {
-    ClientMetric m;
-    m.label = std::move(labels);
-    m.histogram.sample_count = h.count;
-    m.histogram.sample_sum = h.sum;
-    uint64_t cumulative = 0;
-    for (size_t i = 0; i < N; ++i) {
-      cumulative += h.counts[i];
-      m.histogram.bucket.push_back({cumulative, bounds[i]});
-    }
-    cumulative += h.counts[N];
-    m.histogram.bucket.push_back(
-        {cumulative, std::numeric_limits<double>::infinity()});
-    out_.back().metric.push_back(std::move(m));
-  }
-  std::vector<MetricFamily> Take() {
-    std::vector<MetricFamily> out;
-    for (MetricFamily& f : out_) {
-      if (!f.metric.empty()) out.push_back(std::move(f));
-    }
-    return out;
-  }
-
- private:
-  std::vector<MetricFamily> out_;
-};
+using Labels = MetricLabels;
 
 std::string StateLabel(v1::JobState s) {
   std::string name = v1::JobState_Name(s);
@@ -72,7 +22,7 @@ std::string StateLabel(v1::JobState s) {
 
 std::vector<MetricFamily> SnapshotFamilies(const MetricsSnapshot& m,
                                            const std::string& version) {
-  Families f;
+  MetricFamilies f;
   const auto G = MetricType::Gauge, C = MetricType::Counter,
              H = MetricType::Histogram;
   f.Begin("reca_build_info",
@@ -116,7 +66,8 @@ std::vector<MetricFamily> SnapshotFamilies(const MetricsSnapshot& m,
                 {"state", StateLabel(j.state)}});
   }
   f.Begin("reca_job_ranks", "Data-parallel ranks of a running job.", G);
-  for (const JobSnapshot& j : m.active_jobs) f.Gauge(j.ranks, {{"job_id", j.id}});
+  for (const JobSnapshot& j : m.active_jobs)
+    f.Gauge(j.ranks, {{"job_id", j.id}});
   f.Begin("reca_job_total_steps", "Steps a running job will take.", G);
   for (const JobSnapshot& j : m.active_jobs)
     f.Gauge(j.total_steps, {{"job_id", j.id}});

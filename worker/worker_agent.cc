@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cctype>
 #include <deque>
 #include <iostream>
 #include <optional>
@@ -18,6 +19,15 @@
 
 namespace reca {
 namespace {
+
+// "EXIT_CAUSE_OUT_OF_MEMORY" -> "out_of_memory" (a metrics label).
+std::string CauseLabel(v1::ExitCause cause) {
+  std::string name = v1::ExitCause_Name(cause);
+  name = name.substr(name.rfind("EXIT_CAUSE_") == 0 ? 11 : 0);
+  for (char& c : name)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
 
 v1::ExitCause ToProto(ExitInfo::Cause cause) {
   switch (cause) {
@@ -100,6 +110,33 @@ void WorkerAgent::Tick() {
   // waiting on an outage.
   if (registered_ && flushed && !reports_.empty()) reports_.Flush();
   ReapRanks();
+  PublishStats();
+}
+
+void WorkerAgent::PublishStats() {
+  stats_.worker_id = options_.worker_id;
+  stats_.registered = registered_;
+  stats_.lease_epoch = lease_epoch_;
+  stats_.last_heartbeat_unix_s =
+      registered_ ? absl::ToDoubleSeconds(lease_renewed_at_ - absl::UnixEpoch())
+                  : 0;
+  stats_.cpu_slots = options_.cpu_slots;
+  stats_.gpu_slots = options_.gpu_slots;
+  stats_.pending_reports = reports_.size();
+  stats_.ranks.clear();
+  for (const auto& r : ranks_) {
+    if (r->exited) continue;
+    stats_.ranks.push_back({r->assignment.job_id(), r->assignment.rank(),
+                            r->assignment.epoch(),
+                            r->progress ? r->progress->step() : 0});
+  }
+  absl::MutexLock lock(&published_mu_);
+  published_ = stats_;
+}
+
+WorkerStats WorkerAgent::Stats() const {
+  absl::MutexLock lock(&published_mu_);
+  return published_;
 }
 
 // --- ranks -----------------------------------------------------------------
@@ -137,6 +174,7 @@ void WorkerAgent::PollRanks() {
     Log(absl::StrCat(r->label, ": pid ", r->process->pid(),
                      " ended: ", v1::ExitCause_Name(report.cause()), ": ",
                      report.message()));
+    ++stats_.exits_by_cause[CauseLabel(report.cause())];
     // The checkpoints it committed go first: the coordinator then knows the
     // last one when it decides what the exit means (restart from where?).
     if (r->checkpoints) ScanCheckpoints(*r);
@@ -180,6 +218,7 @@ void WorkerAgent::Launch(const v1::Assignment& a) {
   absl::StatusOr<std::unique_ptr<Process>> process =
       deps_.launcher.Launch(*spec);
   if (!process.ok()) return ReportLaunchFailure(a, process.status().ToString());
+  ++stats_.launches;
   auto rank = std::make_unique<Rank>(a, std::move(*process));
   // An earlier attempt's lines are not this attempt's progress.
   rank->metrics.SkipExisting();
@@ -199,6 +238,7 @@ void WorkerAgent::ReportLaunchFailure(const v1::Assignment& a,
   report.set_epoch(a.epoch());
   report.set_rank(a.rank());
   report.set_cause(v1::EXIT_CAUSE_LAUNCH_FAILED);
+  ++stats_.exits_by_cause[CauseLabel(report.cause())];
   report.set_exit_code(-1);
   report.set_message(message);
   QueueReport(std::move(report));
@@ -271,6 +311,7 @@ void WorkerAgent::TryRegister() {
       deps_.coordinator.Register(request);
   if (!response.ok()) {
     ++register_failures_;
+    ++stats_.register_failures;
     next_register_at_ = now + register_backoff_;
     if ((register_failures_ & (register_failures_ - 1)) ==
         0) {  // tries 1, 2, 4, 8, ...
@@ -284,6 +325,7 @@ void WorkerAgent::TryRegister() {
     return;
   }
   registered_ = true;
+  ++stats_.registrations;
   lease_id_ = response->lease_id();
   lease_epoch_ = response->epoch();
   lease_ttl_ =
@@ -317,6 +359,7 @@ void WorkerAgent::LoseLease(const std::string& why) {
   registered_ = false;
   lease_id_.clear();
   heartbeat_failures_ = 0;
+  ++stats_.leases_lost;
   next_register_at_ = absl::InfinitePast();
   register_backoff_ = options_.register_backoff_initial;
   // Fencing: the coordinator may already run these ranks elsewhere.
@@ -351,6 +394,7 @@ void WorkerAgent::SendHeartbeat() {
       return;
     }
     ++heartbeat_failures_;
+    ++stats_.heartbeats_failed;
     if ((heartbeat_failures_ & (heartbeat_failures_ - 1)) ==
         0) {  // failures 1, 2, 4, 8, ...
       Log(absl::StrCat(
@@ -366,6 +410,7 @@ void WorkerAgent::SendHeartbeat() {
     Log(absl::StrCat("heartbeat succeeded after ", heartbeat_failures_,
                      " failure(s)"));
   heartbeat_failures_ = 0;
+  ++stats_.heartbeats_ok;
   // The coordinator extended the lease from no earlier than when this was sent.
   lease_renewed_at_ = sent_at;
   lease_ttl_ = MillisOr(response->lease_ttl_millis(), lease_ttl_);

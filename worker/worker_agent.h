@@ -10,12 +10,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/process.h"
@@ -47,6 +49,29 @@ struct WorkerOptions {
   int max_report_attempts = 5;
   // Shutdown gives up on undelivered reports this long after the grace period.
   absl::Duration shutdown_report_timeout = absl::Seconds(10);
+};
+
+// What the worker's /metrics shows (worker/prometheus_export.h): published
+// at the end of every Tick.
+struct WorkerStats {
+  std::string worker_id;
+  bool registered = false;
+  int64_t lease_epoch = 0;
+  double last_heartbeat_unix_s = 0;  // last successful heartbeat or register
+  int cpu_slots = 0, gpu_slots = 0;
+  struct RankRow {
+    std::string job_id;
+    int32_t rank = 0;
+    int64_t epoch = 0;
+    int64_t step = 0;  // latest progress read from its metrics file
+  };
+  std::vector<RankRow> ranks;  // rank processes still running
+  size_t pending_reports = 0;  // checkpoint/exit reports not yet delivered
+  // Since this worker started.
+  uint64_t heartbeats_ok = 0, heartbeats_failed = 0;
+  uint64_t registrations = 0, register_failures = 0, leases_lost = 0;
+  uint64_t launches = 0;
+  std::map<std::string, uint64_t> exits_by_cause;  // "success", "error", ...
 };
 
 // Single-threaded: Tick, Run and Shutdown are called from one thread (Run's
@@ -100,6 +125,8 @@ class WorkerAgent {
   int64_t lease_epoch() const { return lease_epoch_; }
   size_t live_ranks() const;  // processes not yet exited
   size_t pending_reports() const { return reports_.size(); }
+  // Thread-safe (the /metrics thread): the stats as of the last Tick.
+  WorkerStats Stats() const;
 
  private:
   struct Rank;
@@ -123,6 +150,7 @@ class WorkerAgent {
   void StopRank(Rank& rank, const std::string& reason);
   void KillRank(Rank& rank, const std::string& reason);
   void ReapRanks();
+  void PublishStats();
 
   Deps deps_;
   const WorkerOptions options_;
@@ -144,6 +172,9 @@ class WorkerAgent {
   std::vector<std::unique_ptr<Rank>> ranks_;
   std::set<RankKey> started_;  // every assignment taken, launched or not
   ReportOutbox reports_;
+  WorkerStats stats_;  // the counters, updated as things happen
+  mutable absl::Mutex published_mu_;
+  WorkerStats published_ ABSL_GUARDED_BY(published_mu_);
 };
 
 }  // namespace reca

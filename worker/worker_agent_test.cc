@@ -401,6 +401,14 @@ TEST_F(WorkerAgentTest, ClassifiedExitsAreReportedWithTheirCause) {
             v1::EXIT_CAUSE_OUT_OF_MEMORY);  // nobody here sent that SIGKILL
   EXPECT_EQ(client_.exits[1].signal(), SIGKILL);
   EXPECT_TRUE(Logged("job j epoch 1 rank 0: pid 1000 ended: EXIT_CAUSE_ERROR"));
+  // What /metrics shows after that tick.
+  const WorkerStats stats = agent().Stats();
+  EXPECT_EQ(stats.launches, 2u);
+  EXPECT_EQ(stats.exits_by_cause.at("error"), 1u);
+  EXPECT_EQ(stats.exits_by_cause.at("out_of_memory"), 1u);
+  EXPECT_TRUE(stats.ranks.empty());
+  EXPECT_TRUE(stats.registered);
+  EXPECT_GE(stats.heartbeats_ok, 1u);
 }
 
 TEST_F(WorkerAgentTest, ReportsSurviveAnOutageAndKeepTheirOrder) {
@@ -532,6 +540,8 @@ TEST_F(WorkerAgentTest, LeaseNotFoundKillsTheRanksAndReregisters) {
   EXPECT_EQ(client_.exits[0].cause(), v1::EXIT_CAUSE_SIGNAL);
   EXPECT_THAT(client_.exits[0].message(), HasSubstr("lease lost"));
   EXPECT_EQ(client_.heartbeats.back().lease_id(), "lease-2");
+  EXPECT_EQ(agent().Stats().leases_lost, 1u);
+  EXPECT_EQ(agent().Stats().registrations, 2u);
 }
 
 TEST_F(WorkerAgentTest, UnreachableCoordinatorBeyondTheLeaseTtlKillsTheRanks) {

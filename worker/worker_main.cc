@@ -22,7 +22,9 @@
 #include "common/clock.h"
 #include "common/daemon_main.h"
 #include "common/process.h"
+#include "common/service_metrics.h"
 #include "worker/grpc_coordinator_client.h"
+#include "worker/prometheus_export.h"
 #include "worker/worker_agent.h"
 
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070",
@@ -44,14 +46,16 @@ ABSL_FLAG(double, stop_grace_s, 30,
           "seconds a stopped rank gets after SIGTERM before SIGKILL");
 ABSL_FLAG(double, rpc_deadline_s, 10,
           "deadline of each call to the coordinator, seconds");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9471",
+          "Prometheus /metrics address, host:port (empty = off)");
 
 namespace {
 
 constexpr int kUsageError = 2;
-const char* const kFlags[] = {"coordinator",   "worker_id", "address",
-                              "cpu_slots",     "gpu_slots", "rendezvous_ports",
-                              "trainer",       "threads",   "stop_grace_s",
-                              "rpc_deadline_s"};
+const char* const kFlags[] = {
+    "coordinator",  "worker_id",        "address",       "cpu_slots",
+    "gpu_slots",    "rendezvous_ports", "trainer",       "threads",
+    "stop_grace_s", "rpc_deadline_s",   "metrics_listen"};
 
 // The options, or a usage error naming the flag.
 bool BuildOptions(reca::WorkerOptions* o, std::string* error) {
@@ -126,6 +130,23 @@ int main(int argc, char** argv) {
   reca::WorkerAgent::Deps deps{*client, launcher, *reca::RealClock::Get(),
                                nullptr, reca::LogLine};
   reca::WorkerAgent agent(std::move(deps), options);
+  // Declared before the exposer, which holds it weakly: outlives it.
+  auto collector =
+      std::make_shared<reca::WorkerCollector>(agent, reca::RecaVersion());
+  std::unique_ptr<prometheus::Exposer> exposer;
+  if (const std::string addr = absl::GetFlag(FLAGS_metrics_listen);
+      !addr.empty()) {
+    auto started =
+        reca::StartMetricsExposer(addr, "--metrics_listen", {collector});
+    if (!started.ok()) {
+      std::cerr << "reca-worker: " << started.status().message() << "\n";
+      return kUsageError;
+    }
+    exposer = std::move(*started);
+    reca::LogLine(absl::StrCat("worker ", options.worker_id, ": metrics on ",
+                               addr.substr(0, addr.rfind(':')), ":",
+                               exposer->GetListeningPorts().at(0), "/metrics"));
+  }
   agent.Run(stop);
   return 0;
 }

@@ -85,12 +85,15 @@ class Cluster:
             self.metrics_url = f"http://127.0.0.1:{int(f.read())}/metrics"
 
     def start_workers(self):
+        self.worker_metrics_urls = []
         for i, ports in enumerate(self.ranges):
+            metrics = f"127.0.0.1:{free_port()}"
+            self.worker_metrics_urls.append(f"http://{metrics}/metrics")
             with open(os.path.join(self.logs, f"w{i + 1}.log"), "a") as log:
                 self.workers.append(subprocess.Popen(
                     [WORKER, f"--coordinator={self.address}", f"--worker_id=w{i + 1}",
                      "--cpu_slots=1", "--address=127.0.0.1", f"--rendezvous_ports={ports}", "--threads=1",
-                     f"--trainer={TRAINER}", "--stop_grace_s=10"],
+                     f"--trainer={TRAINER}", "--stop_grace_s=10", f"--metrics_listen={metrics}"],
                     stdout=log, stderr=subprocess.STDOUT))
 
     def start_evaluator(self, name):
@@ -228,9 +231,9 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual({p.rank for p in both.points}, {0, 1})
         self.assertTrue(os.path.exists(os.path.join(job.output_dir, "model.safetensors")))
 
-    def test_2a_metrics_after_a_job(self):
-        """/metrics after test 2's job: promtool accepts it; the live state and the RPCs show."""
-        text = urllib.request.urlopen(self.cluster.metrics_url, timeout=10).read().decode()
+    def scrape(self, url):
+        """Fetches /metrics, has promtool lint it, returns {series: value}."""
+        text = urllib.request.urlopen(url, timeout=10).read().decode()
         lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
                               text=True, timeout=30)
         self.assertEqual((lint.returncode, lint.stdout + lint.stderr), (0, ""), text[:2000])
@@ -239,6 +242,11 @@ class ClusterTest(unittest.TestCase):
             if line and not line.startswith("#"):
                 name, value = line.rsplit(" ", 1)
                 series[name] = float(value)
+        return series, text
+
+    def test_2a_metrics_after_a_job(self):
+        """/metrics after test 2's job: promtool accepts it; the live state and the RPCs show."""
+        series, text = self.scrape(self.cluster.metrics_url)
         self.assertGreaterEqual(series['reca_jobs{state="succeeded"}'], 1)
         self.assertEqual(series["reca_workers"], 2)
         self.assertEqual(series['reca_worker_slots{worker="w1",kind="cpu"}'], 1)
@@ -248,6 +256,14 @@ class ClusterTest(unittest.TestCase):
                                        'method="/reca.v1.WorkerService/Heartbeat"}'], 1)
         self.assertGreater(series['reca_store_write_seconds_count{sync="true"}'], 0)
         self.assertNotIn("reca_job_steps_total", text)  # the job ended: its series went
+        for i, url in enumerate(self.cluster.worker_metrics_urls):
+            w = f"w{i + 1}"
+            series, _ = self.scrape(url)
+            self.assertEqual(series[f'reca_worker_registered{{worker="{w}"}}'], 1)
+            self.assertGreaterEqual(
+                series[f'reca_worker_rank_exits_total{{worker="{w}",cause="success"}}'], 1)
+            self.assertGreaterEqual(
+                series[f'reca_worker_heartbeats_total{{worker="{w}",outcome="ok"}}'], 1)
 
     def test_3_coordinator_restart_mid_queue_loses_nothing(self):
         # Too big for the 2-slot fleet: they stay queued.
