@@ -287,7 +287,8 @@ def up(opts, probe, out=None, err=None):
             for i in range(1, opts.evaluators + 1):
                 eproc, erecord = _start(f"e{i}", [
                     evaluator_bin, f"--coordinator={address}", f"--evaluator_id=e{i}",
-                    "--threads=1"] + opts.evaluator_flags, local_dir)
+                    "--threads=1", f"--metrics_listen=127.0.0.1:{free_port()}"]
+                    + opts.evaluator_flags, local_dir)
                 state["processes"].append(erecord)
                 workers.append((eproc, erecord))
                 _write_state(local_dir, state)

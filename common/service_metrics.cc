@@ -180,4 +180,11 @@ absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetricsExposer(
   return exposer;
 }
 
+std::string MetricsUrl(const std::string& address,
+                       const prometheus::Exposer& exposer) {
+  const std::vector<int> ports = exposer.GetListeningPorts();
+  return absl::StrCat("http://", address.substr(0, address.rfind(':')), ":",
+                      ports.empty() ? 0 : ports[0], "/metrics");
+}
+
 }  // namespace reca

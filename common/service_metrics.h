@@ -81,6 +81,11 @@ absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetricsExposer(
     const std::string& address, const std::string& flag,
     const std::vector<std::weak_ptr<prometheus::Collectable>>& collectables);
 
+// "http://HOST:PORT/metrics" of an exposer started on `address` (its bound
+// port, for port 0).
+std::string MetricsUrl(const std::string& address,
+                       const prometheus::Exposer& exposer);
+
 }  // namespace reca
 
 #endif  // RECA_COMMON_SERVICE_METRICS_H_

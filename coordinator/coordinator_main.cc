@@ -143,9 +143,8 @@ int main(int argc, char** argv) {
     if (!started.ok()) return Fail(std::string(started.status().message()));
     exposer = std::move(*started);
     const int metrics_port = exposer->GetListeningPorts().at(0);
-    std::cerr << "reca-coordinator: metrics on http://"
-              << addr.substr(0, addr.rfind(':')) << ":" << metrics_port
-              << "/metrics\n";
+    std::cerr << "reca-coordinator: metrics on "
+              << reca::MetricsUrl(addr, *exposer) << "\n";
     if (!WritePortFile(absl::GetFlag(FLAGS_metrics_port_file), metrics_port))
       return Fail("cannot write --metrics_port_file");
   }

@@ -66,6 +66,16 @@ void EvaluatorAgent::Tick() {
   }
   // A report that waits on an outage goes first; so would a claim.
   if (!task_ && reports_.empty()) ClaimAndLaunch();
+  stats_.evaluator_id = options_.evaluator_id;
+  stats_.busy = task_ != nullptr;
+  stats_.pending_reports = reports_.size();
+  absl::MutexLock lock(&published_mu_);
+  published_ = stats_;
+}
+
+EvaluatorStats EvaluatorAgent::Stats() const {
+  absl::MutexLock lock(&published_mu_);
+  return published_;
 }
 
 // --- claim -----------------------------------------------------------------
@@ -77,6 +87,7 @@ void EvaluatorAgent::ClaimAndLaunch() {
   absl::StatusOr<v1::ClaimEvaluationResponse> response =
       deps_.client.Claim(request);
   if (!response.ok()) {
+    ++stats_.claim_failures;
     if (PowerOfTwo(++claim_failures_)) {
       Log(absl::StrCat("claim failed (", claim_failures_,
                        " in a row): ", response.status().ToString()));
@@ -87,6 +98,7 @@ void EvaluatorAgent::ClaimAndLaunch() {
     Log(absl::StrCat("claim succeeded after ", claim_failures_, " failure(s)"));
   claim_failures_ = 0;
   if (!response->has_task()) return;
+  ++stats_.claims;
   const absl::Duration ttl =
       response->claim_ttl_millis() > 0
           ? absl::Milliseconds(response->claim_ttl_millis())
@@ -145,6 +157,7 @@ void EvaluatorAgent::RenewIfDue() {
                      response.status().ToString(),
                      "); SIGKILL to reca-eval pid ", t.process->pid(),
                      ", task dropped unreported"));
+    ++stats_.tasks["dropped"];
     t.process->Signal(SIGKILL);
     task_.reset();
     return;
@@ -179,6 +192,8 @@ v1::EvalScore EvaluatorAgent::ScoreOf(const v1::EvalTask& task,
 void EvaluatorAgent::OnExit(const ExitInfo& exit) {
   std::unique_ptr<Task> t = std::move(task_);
   const absl::Duration took = deps_.clock.Now() - t->started_at;
+  stats_.scoring_seconds.Observe(absl::ToDoubleSeconds(took),
+                                 kScoringSecondsBuckets);
   if (exit.cause != ExitInfo::Cause::kSuccess) {
     Log(absl::StrCat(t->label, ": reca-eval pid ", t->process->pid(),
                      " failed after ", absl::FormatDuration(took), " (",
@@ -207,6 +222,14 @@ void EvaluatorAgent::OnExit(const ExitInfo& exit) {
     score->mutable_values()->insert(s.values->begin(), s.values->end());
   }
   report.set_error(absl::StrJoin(errors, "; "));
+  ++stats_.tasks[report.error().empty() ? "scored" : "failed"];
+  stats_.last_job_id = t->task.job_id();
+  stats_.last_step = t->task.step();
+  stats_.last_scores.clear();
+  for (const v1::EvalScore& score : report.scores()) {
+    stats_.last_scores[score.suite()].insert(score.values().begin(),
+                                             score.values().end());
+  }
   Log(absl::StrCat(t->label, ": reca-eval done in ", absl::FormatDuration(took),
                    report.error().empty() ? "" : ": " + report.error()));
   QueueReport(std::move(report));
@@ -225,6 +248,7 @@ void EvaluatorAgent::QueueReport(v1::ReportScoresRequest report) {
 void EvaluatorAgent::ReportError(const v1::EvalTask& task,
                                  const std::string& error) {
   Log(absl::StrCat(TaskLabel(task), ": reporting the error: ", error));
+  ++stats_.tasks["failed"];
   v1::ReportScoresRequest report;
   report.set_evaluator_id(options_.evaluator_id);
   report.set_claim_id(task.claim_id());

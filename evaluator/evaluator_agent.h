@@ -5,14 +5,19 @@
 #ifndef RECA_EVALUATOR_EVALUATOR_AGENT_H_
 #define RECA_EVALUATOR_EVALUATOR_AGENT_H_
 
+#include <array>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/histogram.h"
 #include "common/process.h"
 #include "common/report_outbox.h"
 #include "evaluator/coordinator_client.h"
@@ -33,6 +38,28 @@ struct EvaluatorOptions {
   absl::Duration stop_grace = absl::Seconds(10);
   // When a ClaimEvaluationResponse says no claim_ttl_millis.
   absl::Duration default_claim_ttl = absl::Seconds(30);
+};
+
+// Scoring durations' bucket bounds (seconds).
+inline constexpr std::array<double, 10> kScoringSecondsBuckets = {
+    1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600};
+
+// What the evaluator's /metrics shows (evaluator/prometheus_export.h):
+// published at the end of every Tick.
+struct EvaluatorStats {
+  std::string evaluator_id;
+  bool busy = false;  // a reca-eval is running
+  size_t pending_reports = 0;
+  // Since this evaluator started.
+  uint64_t claims = 0, claim_failures = 0;
+  // Tasks by outcome: scored, failed (reca-eval failed or could not start),
+  // dropped (the claim expired under it).
+  std::map<std::string, uint64_t> tasks;
+  Histogram<kScoringSecondsBuckets.size()> scoring_seconds;  // reca-eval runs
+  // The last scored checkpoint's values: suite -> metric -> value.
+  std::string last_job_id;
+  int64_t last_step = -1;
+  std::map<std::string, std::map<std::string, double>> last_scores;
 };
 
 // Single-threaded: Tick, Run and Shutdown are called from one thread (Run's
@@ -81,6 +108,8 @@ class EvaluatorAgent {
 
   bool busy() const { return task_ != nullptr; }  // a reca-eval is running
   size_t pending_reports() const { return reports_.size(); }
+  // Thread-safe (the /metrics thread): the stats as of the last Tick.
+  EvaluatorStats Stats() const;
 
  private:
   struct Task;
@@ -102,6 +131,9 @@ class EvaluatorAgent {
   std::unique_ptr<Task> task_;  // the running one
   ReportOutbox reports_;
   int claim_failures_ = 0;  // in a row
+  EvaluatorStats stats_;    // the counters, updated as things happen
+  mutable absl::Mutex published_mu_;
+  EvaluatorStats published_ ABSL_GUARDED_BY(published_mu_);
 };
 
 }  // namespace reca

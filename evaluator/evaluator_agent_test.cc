@@ -230,6 +230,15 @@ TEST_F(EvaluatorAgentTest, ReportsTheParsedScoresOfEachSuite) {
                                    Pair("images", 16), Pair("seconds", 1.5)));
   // The same tick claims the next task.
   EXPECT_EQ(client_.claims.size(), 2u);
+  // What /metrics shows: one scored task of 5 s, its values.
+  const EvaluatorStats stats = agent().Stats();
+  EXPECT_EQ(stats.claims, 1u);
+  EXPECT_EQ(stats.tasks.at("scored"), 1u);
+  EXPECT_EQ(stats.scoring_seconds.count, 1u);
+  EXPECT_DOUBLE_EQ(stats.scoring_seconds.sum, 5.0);
+  EXPECT_EQ(stats.last_job_id, "job-7");
+  EXPECT_EQ(stats.last_step, 40);
+  EXPECT_DOUBLE_EQ(stats.last_scores.at("shapes_eval").at("position"), 0.2);
 }
 
 TEST_F(EvaluatorAgentTest, AFailedExitIsReportedWithItsMessage) {
@@ -353,6 +362,7 @@ TEST_F(EvaluatorAgentTest, AnExpiredClaimKillsRecaEvalAndMovesOn) {
   EXPECT_FALSE(agent().busy());
   EXPECT_TRUE(client_.reports.empty());
   EXPECT_TRUE(Logged("job job-7 step 40: claim claim-40 expired"));
+  EXPECT_EQ(agent().Stats().tasks.at("dropped"), 1u);
   // The same tick claims the next task.
   client_.Offer(MakeTask(50));
   agent().Tick();

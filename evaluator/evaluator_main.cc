@@ -12,13 +12,16 @@
 #include <string>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/daemon_main.h"
 #include "common/process.h"
+#include "common/service_metrics.h"
 #include "evaluator/evaluator_agent.h"
 #include "evaluator/grpc_client.h"
+#include "evaluator/prometheus_export.h"
 
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070",
           "the coordinator's address, host:port");
@@ -37,14 +40,16 @@ ABSL_FLAG(double, stop_grace_s, 10,
           "seconds reca-eval gets after SIGTERM before SIGKILL");
 ABSL_FLAG(double, rpc_deadline_s, 10,
           "deadline of each call to the coordinator, seconds");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9472",
+          "Prometheus /metrics address, host:port (empty = off)");
 
 namespace {
 
 constexpr int kUsageError = 2;
 const char* const kFlags[] = {
-    "coordinator",     "evaluator_id",      "eval_binary",
-    "threads",         "images_per_prompt", "prompts_per_tag",
-    "poll_interval_s", "stop_grace_s",      "rpc_deadline_s"};
+    "coordinator",       "evaluator_id",    "eval_binary",     "threads",
+    "images_per_prompt", "prompts_per_tag", "poll_interval_s", "stop_grace_s",
+    "rpc_deadline_s",    "metrics_listen"};
 
 // Seconds from `flag`, or false when not a finite number >= `min`
 // (> 0 when `positive`).
@@ -119,6 +124,23 @@ int main(int argc, char** argv) {
   reca::EvaluatorAgent::Deps deps{*client, launcher, *reca::RealClock::Get(),
                                   nullptr, reca::LogLine};
   reca::EvaluatorAgent agent(std::move(deps), options);
+  // Declared before the exposer, which holds it weakly: outlives it.
+  auto collector =
+      std::make_shared<reca::EvaluatorCollector>(agent, reca::RecaVersion());
+  std::unique_ptr<prometheus::Exposer> exposer;
+  if (const std::string addr = absl::GetFlag(FLAGS_metrics_listen);
+      !addr.empty()) {
+    auto started =
+        reca::StartMetricsExposer(addr, "--metrics_listen", {collector});
+    if (!started.ok()) {
+      std::cerr << "reca-evaluator: " << started.status().message() << "\n";
+      return kUsageError;
+    }
+    exposer = std::move(*started);
+    reca::LogLine(absl::StrCat("evaluator ", options.evaluator_id,
+                               ": metrics on ",
+                               reca::MetricsUrl(addr, *exposer)));
+  }
   agent.Run(stop);
   return 0;
 }

@@ -85,7 +85,7 @@ class Cluster:
             self.metrics_url = f"http://127.0.0.1:{int(f.read())}/metrics"
 
     def start_workers(self):
-        self.worker_metrics_urls = []
+        self.worker_metrics_urls, self.evaluator_metrics_urls = [], {}
         for i, ports in enumerate(self.ranges):
             metrics = f"127.0.0.1:{free_port()}"
             self.worker_metrics_urls.append(f"http://{metrics}/metrics")
@@ -97,11 +97,13 @@ class Cluster:
                     stdout=log, stderr=subprocess.STDOUT))
 
     def start_evaluator(self, name):
+        metrics = f"127.0.0.1:{free_port()}"
+        self.evaluator_metrics_urls[name] = f"http://{metrics}/metrics"
         with open(os.path.join(self.logs, f"{name}.log"), "a") as log:
             proc = subprocess.Popen(
                 [EVALUATOR, f"--coordinator={self.address}", f"--evaluator_id={name}",
                  f"--eval_binary={EVAL}", "--threads=1", "--prompts_per_tag=2",
-                 "--images_per_prompt=1", "--poll_interval_s=0.2"],
+                 "--images_per_prompt=1", "--poll_interval_s=0.2", f"--metrics_listen={metrics}"],
                 stdout=log, stderr=subprocess.STDOUT)
         self.workers.append(proc)  # stopped with the workers
         return proc
@@ -355,6 +357,14 @@ class ClusterTest(unittest.TestCase):
         metrics = self.jobs.GetMetrics(job_service_pb2.GetMetricsRequest(
             job_id=job_id, names=["eval/shapes_eval/overall"], rank=-1), timeout=10)
         self.assertEqual([p.step for p in metrics.points], [2, 4])
+        # The before/after report (first vs last scored step) beside the steps' folders.
+        report = os.path.join(os.path.dirname(shapes.output_dir), "report.md")
+        with open(report) as f:
+            self.assertIn("step 2 → step 4", f.read())
+        series, _ = self.scrape(self.cluster.evaluator_metrics_urls["e2"])
+        self.assertGreaterEqual(series['reca_evaluator_tasks_total{evaluator="e2",outcome="scored"}'], 2)
+        self.assertEqual(series['reca_evaluator_busy{evaluator="e2"}'], 0)
+        self.assertIn(f'reca_eval_score{{job_id="{job_id}",suite="recon",metric="psnr"}}', series)
 
 
 if __name__ == "__main__":
