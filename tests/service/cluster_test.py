@@ -2,7 +2,11 @@
 """The control plane as processes on loopback (issue 4): a real reca-coordinator
 and two reca-worker daemons run a real 2-rank reca-train job to completion; a
 coordinator killed with SIGKILL mid-queue restarts from RocksDB with nothing
-lost; the API works from Python's grpcio (generated stubs) and from recactl.
+lost; the API works from Python's grpcio (generated stubs) and from recactl;
+every evaluator scores each checkpoint once though one is killed; every
+daemon's /metrics passes promtool, and a real Prometheus (Debian's) scraping
+the whole run has data for every expression of the shipped Grafana dashboards
+and loads the shipped alert rules (issue 7).
 
 usage: cluster_test.py COORDINATOR WORKER TRAINER RECACTL_PY STUB EVALUATOR EVAL
   the coordinator, worker and trainer binaries, cli/recactl.py, one generated
@@ -20,6 +24,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -42,6 +47,9 @@ def tiny_spec(name, steps=12, every=6):
             "checkpoint": {"every": every, "keep": 0}}
 
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -60,6 +68,10 @@ class Cluster:
         self.workers = []
         base = random.randrange(20000, 60000, 100)  # rendezvous ports, away from other tests'
         self.ranges = [f"{base}-{base + 49}", f"{base + 50}-{base + 99}"]
+        # /metrics ports, fixed up front so Prometheus scrapes the same targets
+        # across the coordinator's restart and evaluators started later.
+        self.metrics = {name: f"127.0.0.1:{free_port()}" for name in ("coordinator", "w1", "w2", "e1", "e2")}
+        self.prometheus = None
 
     def start_coordinator(self):
         port_file = os.path.join(self.root, "port")
@@ -69,7 +81,7 @@ class Cluster:
         with open(os.path.join(self.logs, "coordinator.log"), "a") as log:
             self.coordinator = subprocess.Popen(
                 [COORDINATOR, f"--listen={listen}", f"--port_file={port_file}",
-                 "--metrics_listen=127.0.0.1:0", f"--metrics_port_file={port_file}.metrics",
+                 f"--metrics_listen={self.metrics['coordinator']}",
                  f"--db={self.root}/db", f"--runs_root={self.root}/runs", "--lease_ttl_s=6",
                  "--heartbeat_interval_s=0.5", "--eval_claim_ttl_s=3"],
                 stdout=log, stderr=subprocess.STDOUT)
@@ -81,14 +93,38 @@ class Cluster:
         with open(port_file) as f:
             self.port = int(f.read())
         self.address = f"127.0.0.1:{self.port}"
-        with open(port_file + ".metrics") as f:  # written before serving
-            self.metrics_url = f"http://127.0.0.1:{int(f.read())}/metrics"
+
+    def url(self, name):
+        return f"http://{self.metrics[name]}/metrics"
+
+    def start_prometheus(self):
+        """A real Prometheus (Debian's) scraping every daemon each second, with the shipped alert rules."""
+        config = os.path.join(self.root, "prometheus.yml")
+        alerts = os.path.join(HERE, "..", "..", "deploy", "prometheus", "alerts.yml")
+        with open(config, "w") as f:
+            json.dump({"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                       "rule_files": [os.path.abspath(alerts)],
+                       "scrape_configs": [{"job_name": "reca", "static_configs": [
+                           {"targets": list(self.metrics.values())}]}]}, f)
+        self.prometheus_address = f"127.0.0.1:{free_port()}"
+        with open(os.path.join(self.logs, "prometheus.log"), "a") as log:
+            self.prometheus = subprocess.Popen(
+                ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={self.root}/prometheus",
+                 f"--web.listen-address={self.prometheus_address}", "--log.level=warn"],
+                stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://{self.prometheus_address}/-/ready", timeout=2)
+                return
+            except OSError:
+                if self.prometheus.poll() is not None or time.time() > deadline:
+                    raise RuntimeError("prometheus did not start:\n" + self.log("prometheus"))
+                time.sleep(0.2)
 
     def start_workers(self):
-        self.worker_metrics_urls, self.evaluator_metrics_urls = [], {}
         for i, ports in enumerate(self.ranges):
-            metrics = f"127.0.0.1:{free_port()}"
-            self.worker_metrics_urls.append(f"http://{metrics}/metrics")
+            metrics = self.metrics[f"w{i + 1}"]
             with open(os.path.join(self.logs, f"w{i + 1}.log"), "a") as log:
                 self.workers.append(subprocess.Popen(
                     [WORKER, f"--coordinator={self.address}", f"--worker_id=w{i + 1}",
@@ -97,8 +133,7 @@ class Cluster:
                     stdout=log, stderr=subprocess.STDOUT))
 
     def start_evaluator(self, name):
-        metrics = f"127.0.0.1:{free_port()}"
-        self.evaluator_metrics_urls[name] = f"http://{metrics}/metrics"
+        metrics = self.metrics[name]
         with open(os.path.join(self.logs, f"{name}.log"), "a") as log:
             proc = subprocess.Popen(
                 [EVALUATOR, f"--coordinator={self.address}", f"--evaluator_id={name}",
@@ -116,7 +151,7 @@ class Cluster:
             return f.read()[-6000:]
 
     def stop(self):
-        procs = self.workers + ([self.coordinator] if self.coordinator else [])
+        procs = self.workers + [p for p in (self.coordinator, self.prometheus) if p]
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -133,6 +168,8 @@ class ClusterTest(unittest.TestCase):
     def setUpClass(cls):
         cls.root = tempfile.mkdtemp(prefix="reca-cluster-", dir=os.environ.get("TEST_TMPDIR"))
         cls.cluster = Cluster(cls.root)
+        cls.cluster.start_prometheus()
+        cls.started = time.time()
         cls.cluster.start_coordinator()
         cls.cluster.start_workers()
         cls.connect()
@@ -248,7 +285,7 @@ class ClusterTest(unittest.TestCase):
 
     def test_2a_metrics_after_a_job(self):
         """/metrics after test 2's job: promtool accepts it; the live state and the RPCs show."""
-        series, text = self.scrape(self.cluster.metrics_url)
+        series, text = self.scrape(self.cluster.url("coordinator"))
         self.assertGreaterEqual(series['reca_jobs{state="succeeded"}'], 1)
         self.assertEqual(series["reca_workers"], 2)
         self.assertEqual(series['reca_worker_slots{worker="w1",kind="cpu"}'], 1)
@@ -258,9 +295,8 @@ class ClusterTest(unittest.TestCase):
                                        'method="/reca.v1.WorkerService/Heartbeat"}'], 1)
         self.assertGreater(series['reca_store_write_seconds_count{sync="true"}'], 0)
         self.assertNotIn("reca_job_steps_total", text)  # the job ended: its series went
-        for i, url in enumerate(self.cluster.worker_metrics_urls):
-            w = f"w{i + 1}"
-            series, _ = self.scrape(url)
+        for w in ("w1", "w2"):
+            series, _ = self.scrape(self.cluster.url(w))
             self.assertEqual(series[f'reca_worker_registered{{worker="{w}"}}'], 1)
             self.assertGreaterEqual(
                 series[f'reca_worker_rank_exits_total{{worker="{w}",cause="success"}}'], 1)
@@ -361,10 +397,45 @@ class ClusterTest(unittest.TestCase):
         report = os.path.join(os.path.dirname(shapes.output_dir), "report.md")
         with open(report) as f:
             self.assertIn("step 2 → step 4", f.read())
-        series, _ = self.scrape(self.cluster.evaluator_metrics_urls["e2"])
+        series, _ = self.scrape(self.cluster.url("e2"))
         self.assertGreaterEqual(series['reca_evaluator_tasks_total{evaluator="e2",outcome="scored"}'], 2)
         self.assertEqual(series['reca_evaluator_busy{evaluator="e2"}'], 0)
         self.assertIn(f'reca_eval_score{{job_id="{job_id}",suite="recon",metric="psnr"}}', series)
+
+    def test_6_every_dashboard_expression_has_data_in_prometheus(self):
+        """The shipped dashboards against a real Prometheus that scraped this whole test run:
+        every panel's PromQL returns data (for some job that ran, where it is per job)."""
+        sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "grafana"))
+        import generate
+        time.sleep(3)  # a last scrape of the final state
+        jobs = [j.id for j in self.jobs.ListJobs(job_service_pb2.ListJobsRequest(), timeout=10).jobs]
+        api = f"http://{self.cluster.prometheus_address}/api/v1/query_range"
+        start, end = self.started, time.time()
+        missing = []
+        for name, dashboard in generate.DASHBOARDS.items():
+            for panel in dashboard["panels"]:
+                for target in panel["targets"]:
+                    expr = target["expr"]
+                    found = False
+                    for job_id in (jobs if "$job_id" in expr else [None]):
+                        query = urllib.parse.urlencode({
+                            "query": expr.replace("$job_id", job_id or ""),
+                            "start": f"{start:.3f}", "end": f"{end:.3f}", "step": "1"})
+                        reply = json.load(urllib.request.urlopen(f"{api}?{query}", timeout=30))
+                        self.assertEqual(reply["status"], "success", (expr, reply))
+                        if reply["data"]["result"]:
+                            found = True
+                            break
+                    if not found:
+                        missing.append(f"{name}: {panel['title']}: {expr}")
+        self.assertEqual(missing, [], "panels without data:\n" + "\n".join(missing)
+                         + "\n" + self.cluster.log("prometheus"))
+        # The shipped alert rules loaded and evaluated without errors.
+        rules = json.load(urllib.request.urlopen(
+            f"http://{self.cluster.prometheus_address}/api/v1/rules", timeout=10))
+        loaded = [r for g in rules["data"]["groups"] for r in g["rules"]]
+        self.assertGreaterEqual(len(loaded), 6)
+        self.assertEqual([r["name"] for r in loaded if r.get("health") == "err"], [])
 
 
 if __name__ == "__main__":
