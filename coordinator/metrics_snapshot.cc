@@ -59,6 +59,7 @@ MetricsSnapshot Coordinator::Snapshot() const {
       r.job_name = job.name();
       r.rank = p.rank();
       r.worker_id = p.worker_id();
+      r.samples_per_step = job.samples_per_rank_step();
       if (p.rank() < job.progress_size()) r.progress = job.progress(p.rank());
       auto h = step_seconds_.find({job.id(), p.rank()});
       if (h != step_seconds_.end()) r.step_seconds = h->second;

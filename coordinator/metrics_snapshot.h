@@ -32,8 +32,9 @@ struct RankSnapshot {
   std::string job_id, job_name;
   int rank = 0;
   std::string worker_id;
-  v1::RankProgress progress;   // latest reported (step 0 before the first)
-  StepHistogram step_seconds;  // every step's duration this coordinator saw
+  v1::RankProgress progress;     // latest reported (step 0 before the first)
+  int64_t samples_per_step = 0;  // 0 = unknown (a job from an older version)
+  StepHistogram step_seconds;    // every step's duration this coordinator saw
 };
 
 struct JobSnapshot {

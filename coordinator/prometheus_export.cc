@@ -96,6 +96,13 @@ std::vector<MetricFamily> SnapshotFamilies(const MetricsSnapshot& m,
   f.Begin("reca_job_steps_total", "Optimizer steps a rank has completed.", C);
   for (const RankSnapshot& r : m.ranks)
     f.Counter(r.progress.step(), rank_labels(r));
+  f.Begin("reca_job_samples_total",
+          "Samples a rank has trained on (steps x samples per step).", C);
+  for (const RankSnapshot& r : m.ranks) {
+    if (r.samples_per_step > 0)
+      f.Counter(static_cast<double>(r.progress.step() * r.samples_per_step),
+                rank_labels(r));
+  }
   f.Begin("reca_job_loss", "A rank's latest training loss.", G);
   for (const RankSnapshot& r : m.ranks) {
     if (r.progress.step() > 0) f.Gauge(r.progress.loss(), rank_labels(r));

@@ -111,6 +111,8 @@ TEST_F(PrometheusExportTest, LiveStateBecomesSeriesThatLeaveWithTheJob) {
   EXPECT_TRUE(Has(text, "reca_job_steps_total{" + job + ",rank=\"0\"} 5"))
       << text;
   EXPECT_TRUE(Has(text, "reca_job_loss{" + job + ",rank=\"0\"} 0.5")) << text;
+  // 5 steps x batch_per_rank 16 x the default sources' 4 batches.
+  EXPECT_TRUE(Has(text, "reca_job_samples_total{" + job + ",rank=\"0\"} 320")) << text;
   EXPECT_TRUE(
       Has(text, "reca_job_progress_age_seconds{" + job + ",rank=\"0\"} 2"))
       << text;

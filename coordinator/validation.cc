@@ -55,7 +55,11 @@ absl::StatusOr<SpecSummary> ValidateSpec(const v1::JobSpec& spec,
   if (absl::Status s = CheckNoUnknownFields(spec, "spec"); !s.ok()) return s;
   StatusOr<JobSpec> parsed = JobSpecFromJson(ProtoToJson(spec));
   if (!parsed.ok()) return parsed.status();
-  return SpecSummary{parsed->name, parsed->steps};
+  int64_t batches = 0;
+  for (const SourceSpec& source : parsed->effective_sources())
+    batches += source.repeat;
+  return SpecSummary{parsed->name, parsed->steps,
+                     parsed->batch_per_rank * batches};
 }
 
 absl::Status ValidateResources(const v1::Resources& resources) {

@@ -24,6 +24,9 @@ absl::Status CheckNoUnknownFields(const google::protobuf::Message& message,
 struct SpecSummary {
   std::string name;
   int64_t steps = 0;
+  // Samples one rank trains on per step: batch_per_rank x the sources'
+  // repeats (the trainer's effective sources).
+  int64_t samples_per_rank_step = 0;
 };
 
 // INVALID_ARGUMENT "spec.optimizer.lr: must be > 0" and the like.

@@ -86,7 +86,9 @@ DASHBOARDS = {
               [("sum by (job_id) (reca_job_samples_per_second)", "{{job_id}}")]),
     ]),
     "reca-job-detail.json": dashboard("reca-job-detail", "RecA / Job detail", [
-        panel("Samples/s by rank", [(f"reca_job_samples_per_second{J}", "rank {{rank}}")]),
+        panel("Samples/s by rank", [(f"reca_job_samples_per_second{J}", "rank {{rank}}"),
+                                    (f"rate(reca_job_samples_total{J}[1m])",
+                                     "rank {{rank}} (1m average)")]),
         panel("Step time p50 / p95 by rank",
               [('histogram_quantile(0.5, sum by (le, rank) '
                 '(rate(reca_job_step_duration_seconds_bucket{job_id="$job_id"}[5m])))',
