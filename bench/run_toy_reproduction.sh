@@ -13,6 +13,7 @@
 # RecA variant (NAME, RECA_FLAGS: any reca-train spec flags, the knobs) gets
 # its own directory under OUT. SAMPLE_FLAGS are reca-eval's sampling flags,
 # the same for base and after (chosen on the base, never on the result).
+# BASE=DIR skips the pre-training and starts from that checkpoint.
 # Output: OUT/NAME/eval/report.md and report.png, printed at the end.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -38,11 +39,13 @@ score() {
   "$BIN/reca-eval" --checkpoint="$1" --out="$2" --threads="$THREADS" $EVAL_FLAGS $SAMPLE_FLAGS
 }
 
-step "1/4 pre-training ($PRETRAIN_STEPS steps, batch $BATCH, sparse captions) in $OUT/pretrain"
-"$BIN/reca-train" --spec=examples/pretrain.yaml --out="$OUT/pretrain" --steps="$PRETRAIN_STEPS" \
-  --batch_per_rank="$BATCH" --checkpoint.every=1000 --checkpoint.keep=3 --samples.every=2000 \
-  --log_every=200 --threads="$THREADS" --progress=false
-BASE=$(latest "$OUT/pretrain")
+if [ -z "${BASE:-}" ]; then
+  step "1/4 pre-training ($PRETRAIN_STEPS steps, batch $BATCH, sparse captions) in $OUT/pretrain"
+  "$BIN/reca-train" --spec=examples/pretrain.yaml --out="$OUT/pretrain" --steps="$PRETRAIN_STEPS" \
+    --batch_per_rank="$BATCH" --checkpoint.every=1000 --checkpoint.keep=3 --samples.every=2000 \
+    --log_every=200 --threads="$THREADS" --progress=false
+  BASE=$(latest "$OUT/pretrain")
+fi
 
 step "2/4 scoring the base $BASE"
 score "$BASE" "$OUT/base-eval"

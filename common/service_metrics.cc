@@ -180,6 +180,16 @@ absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetricsExposer(
   return exposer;
 }
 
+absl::StatusOr<std::unique_ptr<prometheus::Exposer>> ServeMetricsFlag(
+    const std::string& address,
+    std::weak_ptr<prometheus::Collectable> collectable, std::string* url) {
+  if (address.empty()) return nullptr;
+  auto exposer = StartMetricsExposer(address, "--metrics_listen",
+                                     {std::move(collectable)});
+  if (exposer.ok()) *url = MetricsUrl(address, **exposer);
+  return exposer;
+}
+
 std::string MetricsUrl(const std::string& address,
                        const prometheus::Exposer& exposer) {
   const std::vector<int> ports = exposer.GetListeningPorts();

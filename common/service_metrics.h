@@ -81,6 +81,12 @@ absl::StatusOr<std::unique_ptr<prometheus::Exposer>> StartMetricsExposer(
     const std::string& address, const std::string& flag,
     const std::vector<std::weak_ptr<prometheus::Collectable>>& collectables);
 
+// A daemon's --metrics_listen: serves `collectable` on `address`, or nothing
+// when it is empty (then null, and *url stays empty); *url is where it serves.
+absl::StatusOr<std::unique_ptr<prometheus::Exposer>> ServeMetricsFlag(
+    const std::string& address,
+    std::weak_ptr<prometheus::Collectable> collectable, std::string* url);
+
 // "http://HOST:PORT/metrics" of an exposer started on `address` (its bound
 // port, for port 0).
 std::string MetricsUrl(const std::string& address,

@@ -1,13 +1,10 @@
 // The evaluator's /metrics text from its stats, and promtool's lint of it.
 #include "evaluator/prometheus_export.h"
 
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
 #include <string>
 
+#include "common/promtool_test_util.h"
 #include "gtest/gtest.h"
-#include "prometheus/text_serializer.h"
 
 namespace reca {
 namespace {
@@ -32,8 +29,7 @@ bool Has(const std::string& text, const std::string& line) {
 }
 
 TEST(EvaluatorPrometheusExportTest, StatsBecomeSeries) {
-  const std::string text =
-      prometheus::TextSerializer().Serialize(EvaluatorFamilies(Sample(), "t"));
+  const std::string text = ExpositionText(EvaluatorFamilies(Sample(), "t"));
   EXPECT_TRUE(Has(text, "reca_evaluator_busy{evaluator=\"e1\"} 1")) << text;
   EXPECT_TRUE(
       Has(text,
@@ -58,25 +54,14 @@ TEST(EvaluatorPrometheusExportTest, StatsBecomeSeries) {
   EXPECT_TRUE(Has(text, "reca_eval_last_step{job_id=\"job-00000002\"} 400"))
       << text;
 
-  const std::string idle = prometheus::TextSerializer().Serialize(
-      EvaluatorFamilies(EvaluatorStats{}, "t"));
+  const std::string idle =
+      ExpositionText(EvaluatorFamilies(EvaluatorStats{}, "t"));
   EXPECT_EQ(idle.find("reca_eval_score{"), std::string::npos) << idle;
 }
 
 TEST(EvaluatorPrometheusExportTest, PromtoolAcceptsTheExposition) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string path =
-      std::string(tmp ? tmp : "/tmp") + "/evaluator_metrics.txt";
-  std::ofstream(path) << prometheus::TextSerializer().Serialize(
-      EvaluatorFamilies(Sample(), "t"));
-  FILE* p =
-      ::popen(("promtool check metrics < " + path + " 2>&1").c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  char buf[512];
-  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
-  EXPECT_EQ(::pclose(p), 0) << out;
-  EXPECT_EQ(out, "") << out;
+  EXPECT_EQ(PromtoolComplaints(EvaluatorFamilies(Sample(), "t"), "evaluator"),
+            "");
 }
 
 }  // namespace

@@ -133,20 +133,16 @@ int main(int argc, char** argv) {
   // Declared before the exposer, which holds it weakly: outlives it.
   auto collector =
       std::make_shared<reca::WorkerCollector>(agent, reca::RecaVersion());
-  std::unique_ptr<prometheus::Exposer> exposer;
-  if (const std::string addr = absl::GetFlag(FLAGS_metrics_listen);
-      !addr.empty()) {
-    auto started =
-        reca::StartMetricsExposer(addr, "--metrics_listen", {collector});
-    if (!started.ok()) {
-      std::cerr << "reca-worker: " << started.status().message() << "\n";
-      return kUsageError;
-    }
-    exposer = std::move(*started);
-    reca::LogLine(absl::StrCat("worker ", options.worker_id, ": metrics on ",
-                               addr.substr(0, addr.rfind(':')), ":",
-                               exposer->GetListeningPorts().at(0), "/metrics"));
+  std::string metrics_url;
+  auto exposer = reca::ServeMetricsFlag(absl::GetFlag(FLAGS_metrics_listen),
+                                        collector, &metrics_url);
+  if (!exposer.ok()) {
+    std::cerr << "reca-worker: " << exposer.status().message() << "\n";
+    return kUsageError;
   }
+  if (!metrics_url.empty())
+    reca::LogLine(absl::StrCat("worker ", options.worker_id, ": metrics on ",
+                               metrics_url));
   agent.Run(stop);
   return 0;
 }
