@@ -27,8 +27,8 @@ NAME=${NAME:-reca}
 RECA_FLAGS=${RECA_FLAGS:-}
 SAMPLE_FLAGS=${SAMPLE_FLAGS:-}
 EVAL_FLAGS=${EVAL_FLAGS:---images_per_prompt=2}
-THREADS=${THREADS:-2}
-export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
+THREADS=${THREADS:-2}            # reca-train's
+EVAL_THREADS=${EVAL_THREADS:-1}  # reca-eval's (the tiny model samples faster on one)
 
 latest() { ls -d "$1"/checkpoints/step-* 2>/dev/null | sort | tail -1; }
 step() { printf '\n== %s\n' "$*"; }
@@ -36,12 +36,13 @@ step() { printf '\n== %s\n' "$*"; }
 score() {
   [ -s "$2/scores.json" ] && { echo "(scored already: $2)"; return; }
   # shellcheck disable=SC2086
-  "$BIN/reca-eval" --checkpoint="$1" --out="$2" --threads="$THREADS" $EVAL_FLAGS $SAMPLE_FLAGS
+  OMP_NUM_THREADS=$EVAL_THREADS OPENBLAS_NUM_THREADS=$EVAL_THREADS \
+    "$BIN/reca-eval" --checkpoint="$1" --out="$2" --threads="$EVAL_THREADS" $EVAL_FLAGS $SAMPLE_FLAGS
 }
 
 if [ -z "${BASE:-}" ]; then
   step "1/4 pre-training ($PRETRAIN_STEPS steps, batch $BATCH, sparse captions) in $OUT/pretrain"
-  "$BIN/reca-train" --spec=examples/pretrain.yaml --out="$OUT/pretrain" --steps="$PRETRAIN_STEPS" \
+  OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$BIN/reca-train" --spec=examples/pretrain.yaml --out="$OUT/pretrain" --steps="$PRETRAIN_STEPS" \
     --batch_per_rank="$BATCH" --checkpoint.every=1000 --checkpoint.keep=3 --samples.every=2000 \
     --log_every=200 --threads="$THREADS" --progress=false
   BASE=$(latest "$OUT/pretrain")
@@ -52,7 +53,7 @@ score "$BASE" "$OUT/base-eval"
 
 step "3/4 RecA '$NAME' ($RECA_STEPS steps${RECA_FLAGS:+, $RECA_FLAGS}) from the base in $OUT/$NAME"
 # shellcheck disable=SC2086
-"$BIN/reca-train" --spec=examples/reca.yaml --model.init="$BASE" --out="$OUT/$NAME" \
+OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$BIN/reca-train" --spec=examples/reca.yaml --model.init="$BASE" --out="$OUT/$NAME" \
   --steps="$RECA_STEPS" --batch_per_rank="$BATCH" --checkpoint.every="$RECA_STEPS" \
   --checkpoint.keep=1 --log_every=200 --threads="$THREADS" --progress=false $RECA_FLAGS
 
