@@ -20,9 +20,13 @@ REQUIRED=(
   python3-numpy python3-yaml
   # recactl and the Python client test (grpc_python_plugin is in protobuf-compiler-grpc)
   python3-grpcio python3-protobuf
-  # promtool: the tests lint every /metrics exposition (and, later, the alert rules)
+  # promtool and the server: the tests lint every /metrics exposition, unit-test
+  # the alert rules and scrape a test cluster (installed without its
+  # recommended node exporter, see below)
   prometheus
 )
+# Installed without their Recommends (daemons the project does not need).
+NO_RECOMMENDS=(prometheus)
 
 # dpkg-query exits non-zero when any name is unknown to dpkg; that only means
 # "not installed", so its status is ignored and only the "ii" lines count.
@@ -51,5 +55,10 @@ fi
 apt_get=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -y
          -o DPkg::Lock::Timeout=300)
 "${apt_get[@]}" update >/dev/null
-"${apt_get[@]}" install "${missing[@]}" >/dev/null
+plain=() lean=()
+for pkg in "${missing[@]}"; do
+  if printf '%s\n' "${NO_RECOMMENDS[@]}" | grep -qxF "${pkg}"; then lean+=("${pkg}"); else plain+=("${pkg}"); fi
+done
+if [[ ${#plain[@]} -gt 0 ]]; then "${apt_get[@]}" install "${plain[@]}" >/dev/null; fi
+if [[ ${#lean[@]} -gt 0 ]]; then "${apt_get[@]}" install --no-install-recommends "${lean[@]}" >/dev/null; fi
 echo "setup: installed ${missing[*]}"
