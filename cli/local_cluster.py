@@ -255,6 +255,7 @@ def up(opts, probe, out=None, err=None):
             coordinator_bin, f"--listen={address}", f"--db={os.path.join(local_dir, 'db')}",
             f"--runs_root={os.path.join(local_dir, 'runs')}",
             f"--metrics_listen={metrics_address}"] + opts.coordinator_flags, local_dir)
+        record["metrics"] = metrics_address
         state["processes"].append(record)
         _write_state(local_dir, state)  # from here on `local down` can clean up
         deadline = time.monotonic() + opts.wait_s
@@ -272,23 +273,26 @@ def up(opts, probe, out=None, err=None):
         workers = []
         for i in range(1, opts.workers + 1):
             lo = base + (i - 1) * PORTS_PER_WORKER
+            metrics = f"127.0.0.1:{free_port()}"
             wproc, wrecord = _start(f"w{i}", [
                 worker_bin, f"--coordinator={address}", f"--worker_id=w{i}",
                 f"--cpu_slots={opts.slots}", "--address=127.0.0.1",
                 f"--rendezvous_ports={lo}-{lo + PORTS_PER_WORKER - 1}", "--threads=1",
-                f"--metrics_listen=127.0.0.1:{free_port()}"]
-                + opts.worker_flags, local_dir)
+                f"--metrics_listen={metrics}"] + opts.worker_flags, local_dir)
             wrecord["rendezvous_ports"] = [lo, lo + PORTS_PER_WORKER - 1]
+            wrecord["metrics"] = metrics
             state["processes"].append(wrecord)
             workers.append((wproc, wrecord))
             _write_state(local_dir, state)
         if opts.evaluators:
             evaluator_bin = _check_binary(opts.bin_dir, "reca-evaluator")
             for i in range(1, opts.evaluators + 1):
+                metrics = f"127.0.0.1:{free_port()}"
                 eproc, erecord = _start(f"e{i}", [
                     evaluator_bin, f"--coordinator={address}", f"--evaluator_id=e{i}",
-                    "--threads=1", f"--metrics_listen=127.0.0.1:{free_port()}"]
-                    + opts.evaluator_flags, local_dir)
+                    "--threads=1", f"--metrics_listen={metrics}"] + opts.evaluator_flags,
+                    local_dir)
+                erecord["metrics"] = metrics
                 state["processes"].append(erecord)
                 workers.append((eproc, erecord))
                 _write_state(local_dir, state)
@@ -330,8 +334,9 @@ def status(local_dir, count_jobs, out=None):
     for p in state.get("processes", []):
         ok = alive(p)
         all_alive &= ok
+        metrics = f" metrics http://{p['metrics']}/metrics" if p.get("metrics") else ""
         out.write(f"  {p['name']:<12} pid {p['pid']:<8} {'alive' if ok else 'DEAD ':<6} "
-                  f"{p['log']}\n")
+                  f"{p['log']}{metrics}\n")
     try:
         counts = count_jobs(address)
         detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))

@@ -723,6 +723,7 @@ class LocalClusterTest(unittest.TestCase):
         self.assertEqual(r.out.count("alive"), 4, r)
         self.assertIn("jobs: 1 (1 RUNNING)", r.out)
         self.assertIn(f"metrics: http://{state['metrics_address']}/metrics", r.out)
+        self.assertEqual(r.out.count(" metrics http://127.0.0.1:"), 4, r.out)  # each daemon's
 
         pids = [p["pid"] for p in state["processes"]]
         r = self.recactl("down", "--grace", "5")
