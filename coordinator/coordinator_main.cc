@@ -6,9 +6,7 @@
 
 #include <atomic>
 #include <csignal>
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -17,6 +15,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/clock.h"
 #include "common/rocksdb_kv_store.h"
@@ -24,6 +23,7 @@
 #include "coordinator/coordinator.h"
 #include "coordinator/grpc_services.h"
 #include "coordinator/prometheus_export.h"
+#include "reca/file_util.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
           "gRPC address (host:port; port 0 = pick a free one)");
@@ -58,12 +58,10 @@ int Fail(const std::string& message) {
   return 1;
 }
 
-// Atomically (tmp + rename), so a reader never sees a partial number.
+// Atomically, so a reader never sees a partial number.
 bool WritePortFile(const std::string& path, int port) {
-  if (path.empty()) return true;
-  const std::string tmp = path + ".tmp";
-  std::ofstream(tmp) << port << "\n";
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
+  return path.empty() ||
+         reca::WriteFileAtomic(path, absl::StrCat(port, "\n")).ok();
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "coordinator/prometheus_export.h"
 
-#include <cctype>
-
+#include "absl/strings/ascii.h"
 #include "common/metric_families.h"
 
 namespace reca::coordinator {
@@ -12,10 +11,7 @@ using prometheus::MetricType;
 using Labels = MetricLabels;
 
 std::string StateLabel(v1::JobState s) {
-  std::string name = v1::JobState_Name(s);
-  for (char& c : name)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return name;
+  return absl::AsciiStrToLower(v1::JobState_Name(s));
 }
 
 }  // namespace

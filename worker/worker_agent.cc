@@ -3,14 +3,15 @@
 #include <signal.h>
 
 #include <algorithm>
-#include <cctype>
 #include <deque>
 #include <iostream>
 #include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/daemon_main.h"
 #include "worker/checkpoint_scanner.h"
@@ -22,11 +23,8 @@ namespace {
 
 // "EXIT_CAUSE_OUT_OF_MEMORY" -> "out_of_memory" (a metrics label).
 std::string CauseLabel(v1::ExitCause cause) {
-  std::string name = v1::ExitCause_Name(cause);
-  name = name.substr(name.rfind("EXIT_CAUSE_") == 0 ? 11 : 0);
-  for (char& c : name)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return name;
+  return absl::AsciiStrToLower(
+      absl::StripPrefix(v1::ExitCause_Name(cause), "EXIT_CAUSE_"));
 }
 
 v1::ExitCause ToProto(ExitInfo::Cause cause) {

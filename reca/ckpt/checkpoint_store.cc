@@ -60,12 +60,6 @@ bool ParseDigits(const std::string& s, size_t begin, size_t end, int64_t* out) {
   return true;
 }
 
-// "step-<digits>" exactly.
-bool ParseStepDirName(const std::string& name, int64_t* step) {
-  const size_t n = sizeof(kStepPrefix) - 1;
-  return name.compare(0, n, kStepPrefix) == 0 && ParseDigits(name, n, name.size(), step);
-}
-
 // "<prefix>step-<digits>-<pid digits>" exactly.
 bool ParseWorkDirName(const std::string& name, const char* prefix, pid_t* pid) {
   const size_t n = std::strlen(prefix);
@@ -236,6 +230,11 @@ std::string BaseName(const std::string& path) {
 }
 
 }  // namespace
+
+bool ParseStepDirName(const std::string& name, int64_t* step) {
+  const size_t n = sizeof(kStepPrefix) - 1;
+  return name.compare(0, n, kStepPrefix) == 0 && ParseDigits(name, n, name.size(), step);
+}
 
 CheckpointStore::CheckpointStore(std::string root) : root_(std::move(root)) {}
 

@@ -27,6 +27,10 @@
 
 namespace reca {
 
+// "step-<digits>" exactly (a committed checkpoint's directory name, and the
+// evaluator's per-step folders): sets *step.
+bool ParseStepDirName(const std::string& name, int64_t* step);
+
 struct CheckpointInfo {
   int64_t step = 0;
   std::string path;  // the committed directory

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <utility>
 
+#include "reca/ckpt/checkpoint_store.h"
 #include "reca/data/dataset.h"
 #include "reca/file_util.h"
 #include "reca/image_io.h"
@@ -28,18 +29,6 @@ bool IsBookkeeping(const std::string& key) {
 bool Exists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
-}
-
-// "step-00000400" -> 400; -1 for any other name.
-int64_t ParseStepDir(const std::string& name) {
-  constexpr const char* kPrefix = "step-";
-  if (name.size() <= 5 || name.compare(0, 5, kPrefix) != 0) return -1;
-  int64_t step = 0;
-  for (size_t i = 5; i < name.size(); ++i) {
-    if (name[i] < '0' || name[i] > '9' || step > (int64_t{1} << 50)) return -1;
-    step = step * 10 + (name[i] - '0');
-  }
-  return step;
 }
 
 // One suite's metrics in file order: "overall", the tags by name, "psnr", ...
@@ -189,8 +178,8 @@ StatusOr<std::vector<ScoredStep>> ListScoredSteps(const std::string& eval_dir) {
   if (d == nullptr) return ErrnoStatus("opendir", eval_dir, errno);
   std::vector<ScoredStep> out;
   while (const dirent* e = ::readdir(d)) {
-    const int64_t step = ParseStepDir(e->d_name);
-    if (step < 0) continue;
+    int64_t step = 0;
+    if (!ParseStepDirName(e->d_name, &step)) continue;
     const std::string dir = eval_dir + "/" + e->d_name;
     if (Exists(dir + "/" + kScores)) out.push_back({step, dir});
   }
