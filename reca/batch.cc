@@ -1,6 +1,7 @@
 #include "reca/batch.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include <ATen/ATen.h>
 
@@ -80,6 +81,28 @@ at::Tensor MakeCaptionIds(const Tokenizer& tok, const std::vector<std::string>& 
   return EncodeBatch(tok, captions, max_tokens, Tokenizer::kEos, /*left_pad=*/false);
 }
 
+at::Tensor GaussianBlur(const at::Tensor& images, double sigma) {
+  if (sigma <= 0) return images;
+  const int64_t radius = static_cast<int64_t>(std::ceil(3 * sigma));
+  at::Tensor x = at::arange(-radius, radius + 1, images.options());
+  at::Tensor k = at::exp(-(x * x) / (2 * sigma * sigma));
+  k = k / k.sum();
+  const int64_t c = images.size(1);
+  // Separable: rows then columns, one depthwise convolution each. Reflection
+  // needs the pad to be smaller than the image; larger blurs replicate.
+  const int64_t pad = radius;
+  const bool reflect = pad < images.size(2) && pad < images.size(3);
+  auto padded = [&](const at::Tensor& t, std::vector<int64_t> p) {
+    return reflect ? at::reflection_pad2d(t, p) : at::replication_pad2d(t, p);
+  };
+  const std::vector<int64_t> one = {1, 1}, zero = {0, 0};
+  at::Tensor out = at::conv2d(padded(images, {pad, pad, 0, 0}), k.view({1, 1, 1, -1}).repeat({c, 1, 1, 1}),
+                              at::Tensor(), one, zero, one, c);
+  out = at::conv2d(padded(out, {0, 0, pad, pad}), k.view({1, 1, -1, 1}).repeat({c, 1, 1, 1}), at::Tensor(),
+                   one, zero, one, c);
+  return out;
+}
+
 std::map<std::string, at::Tensor> EncodeStepBatches(const std::vector<StepBatches>& steps) {
   std::map<std::string, at::Tensor> out;
   for (size_t s = 0; s < steps.size(); ++s) {
@@ -90,6 +113,7 @@ std::map<std::string, at::Tensor> EncodeStepBatches(const std::vector<StepBatche
       out[k + "images"] = b.images;
       out[k + "pre"] = b.prompt.pre;
       out[k + "post"] = b.prompt.post;
+      if (b.condition.defined()) out[k + "condition"] = b.condition;
     }
     for (size_t j = 0; j < steps[s].i2t.size(); ++j) {
       const std::string k = p + "i2t." + std::to_string(j) + ".";
@@ -129,6 +153,7 @@ StatusOr<std::vector<StepBatches>> DecodeStepBatches(const std::map<std::string,
       if (!get(k + "pre", &b.prompt.pre) || !get(k + "post", &b.prompt.post)) {
         return DataLossError(file + ": " + k + "pre/post missing");
       }
+      get(k + "condition", &b.condition);
       step.recon.push_back(b);
     }
     for (size_t j = 0;; ++j) {

@@ -29,6 +29,7 @@ struct ReconBatch {
   PromptIds prompt;   // <user> [visual] template <assistant>
   int source = 0;
   NoiseSeeds noise;
+  at::Tensor condition;  // what the understanding encoder sees; undefined = images
 };
 struct I2TBatch {
   at::Tensor images;
@@ -56,6 +57,10 @@ at::Tensor ImagesToTensor(const std::vector<std::vector<uint8_t>>& images, int64
 // [B, 3, H, W] float in [0, 1] -> uint8 HWC RGB images.
 std::vector<std::vector<uint8_t>> TensorToImages(const at::Tensor& images);
 
+// Gaussian blur of [B, 3, H, W] images (sigma in pixels, kernel 2 ceil(3 sigma)
+// + 1, reflected borders): reca.condition_blur's bottleneck.
+at::Tensor GaussianBlur(const at::Tensor& images, double sigma);
+
 // pre = [<user>], post = tokens(text) (truncated to max_tokens - 1) + <assistant>,
 // left-padded to the longest in the batch.
 PromptIds MakePromptIds(const Tokenizer& tok, const std::vector<std::string>& texts,
@@ -65,7 +70,7 @@ at::Tensor MakeCaptionIds(const Tokenizer& tok, const std::vector<std::string>& 
                           int64_t max_tokens);
 
 // Recorded steps as named tensors ("<step>.<source>.<j>.<field>", fields
-// images/pre/post/captions) for replay by the benchmark and by the Python
+// images/pre/post/captions, and condition where a recon batch has one) for replay by the benchmark and by the Python
 // reference (bench/python/reca_mar.py reads the same names).
 std::map<std::string, at::Tensor> EncodeStepBatches(const std::vector<StepBatches>& steps);
 StatusOr<std::vector<StepBatches>> DecodeStepBatches(const std::map<std::string, at::Tensor>& t,

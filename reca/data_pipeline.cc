@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "reca/file_util.h"
 #include "reca/rng.h"
 
 namespace reca {
@@ -73,6 +74,22 @@ DataPipeline::~DataPipeline() { Stop(); }
 StatusOr<std::unique_ptr<DataPipeline>> DataPipeline::Open(const JobSpec& spec, int image_size,
                                                             int rank, int world, std::ostream& log) {
   std::unique_ptr<DataPipeline> p(new DataPipeline(spec, image_size, rank, world, log));
+  if (spec.reca.templates_file.empty()) {
+    p->templates_ = ReconTemplates();
+  } else {
+    const std::string field = "spec.reca.templates_file: " + spec.reca.templates_file;
+    StatusOr<std::string> text = ReadFile(spec.reca.templates_file);
+    if (!text.ok()) return Status(text.status().code(), field + ": " + std::string(text.status().message()));
+    std::istringstream lines(*text);
+    std::string line;
+    while (std::getline(lines, line)) {
+      const size_t a = line.find_first_not_of(" \t\r"), b = line.find_last_not_of(" \t\r");
+      if (a == std::string::npos || line[a] == '#') continue;
+      p->templates_.push_back(line.substr(a, b - a + 1));
+    }
+    if (p->templates_.empty()) return InvalidArgumentError(field + ": no templates (one per line)");
+    log << "data: " << p->templates_.size() << " reconstruction templates from " << spec.reca.templates_file << "\n";
+  }
   DatasetOptions o;
   o.image_size = image_size;
   o.resize = spec.effective_resize() == "stretch" ? ResizePolicy::kStretch : ResizePolicy::kCenterCrop;
@@ -223,7 +240,7 @@ StatusOr<StepBatches> DataPipeline::BuildStep(SamplerState* state) {
     return InternalError("sampler state does not match the sources");
   }
   const int64_t b = spec_.batch_per_rank, global = b * world_;
-  const std::vector<std::string>& templates = ReconTemplates();
+  const std::vector<std::string>& templates = templates_;
   // Every sample of the step, loaded (read, decoded, resized) in parallel;
   // each is a pure function of its position, so the order of loading is free.
   struct Slot {
@@ -291,7 +308,8 @@ StatusOr<StepBatches> DataPipeline::BuildStep(SamplerState* state) {
       const int64_t max_tokens = spec_.reca.max_text_tokens;
       const int src = static_cast<int>(i);
       if (s.task == "recon") {
-        out.recon.push_back({images, MakePromptIds(tok_, texts, max_tokens), src, noise});
+        out.recon.push_back({images, MakePromptIds(tok_, texts, max_tokens), src, noise,
+                             GaussianBlur(images, spec_.reca.condition_blur)});
       } else if (s.task == "i2t") {
         out.i2t.push_back({images, MakePromptIds(tok_, texts, max_tokens),
                            MakeCaptionIds(tok_, captions, max_tokens), src});

@@ -111,6 +111,7 @@ class DataPipeline {
   size_t loader_threads_ = 1;
   std::ostream& log_;
   Tokenizer tok_;
+  std::vector<std::string> templates_;  // reconstruction instructions
 
   std::mutex perm_mu_;
   struct EpochPerm {

@@ -1,5 +1,6 @@
 #include "reca/job_spec.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -340,7 +341,7 @@ int64_t JobSpec::warmup_steps() const {
   return schedule.warmup_steps >= 0 ? schedule.warmup_steps : (steps + 99) / 100;
 }
 
-std::vector<SourceSpec> DefaultSources() {
+std::vector<SourceSpec> DefaultSources(const std::string& family) {
   SourceSpec recon, i2t;
   recon.name = "shapes-recon";
   recon.task = "recon";
@@ -348,16 +349,17 @@ std::vector<SourceSpec> DefaultSources() {
   i2t.name = "shapes-i2t";
   i2t.task = "i2t";
   i2t.repeat = 2;
+  if (family == "flow") return {recon};
   return {recon, i2t};
 }
 
 std::string JobSpec::effective_resize() const {
   if (data.resize != "auto") return data.resize;
-  return "center_crop";  // mar (the only family so far): MAR's center_crop_arr
+  return "center_crop";  // mar: MAR's center_crop_arr; flow: BAGEL/SANA centre crops too
 }
 
 std::vector<SourceSpec> JobSpec::effective_sources() const {
-  std::vector<SourceSpec> out = data.sources.empty() ? DefaultSources() : data.sources;
+  std::vector<SourceSpec> out = data.sources.empty() ? DefaultSources(model.family) : data.sources;
   for (SourceSpec& s : out) {
     if (s.name.empty()) s.name = s.type + "-" + s.task;
   }
@@ -392,6 +394,10 @@ Status ValidateJobSpec(const JobSpec& spec) {
     if (!names.insert(name).second) {
       return InvalidArgumentError(p + ".name: '" + name + "' is used by another source");
     }
+  }
+  const std::vector<std::string>& frozen = spec.model.frozen;
+  if (frozen.size() > 1 && std::find(frozen.begin(), frozen.end(), "auto") != frozen.end()) {
+    return InvalidArgumentError("spec.model.frozen: `auto` stands alone (the family's default); list module names instead");
   }
   if (spec.optimizer.min_lr > spec.optimizer.lr) {
     return InvalidArgumentError("spec.optimizer.min_lr: must be <= spec.optimizer.lr");

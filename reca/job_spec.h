@@ -22,6 +22,8 @@ struct ModelSpec {
   std::string family = "mar";
   std::string preset = "tiny";
   std::string init;  // safetensors weights or a checkpoint directory; empty = fresh init
+  std::vector<std::string> frozen = {"auto"};  // top-level modules; ["auto"] = the family's default
+  int64_t und_image_size = 0;  // 0 = the preset's (or the init weights') value
 };
 
 struct SourceSpec {
@@ -47,6 +49,8 @@ struct RecaSpec {
   double recon_weight = 1.0, i2t_weight = 1.0, t2i_weight = 1.0;
   double cfg_drop = 0.1;
   int64_t max_text_tokens = 40;
+  double condition_blur = 0;   // Gaussian sigma (target pixels) on the recon condition image
+  std::string templates_file;  // one reconstruction instruction per line; empty = the built-in 360
 };
 
 struct OptimizerSpec {
@@ -107,8 +111,10 @@ struct JobSpec {
   std::string effective_resize() const;
 };
 
-// The RecA recipe: reconstruction x2 + captioning x2 on the shapes world.
-std::vector<SourceSpec> DefaultSources();
+// The RecA recipe of `family` on the shapes world: reconstruction x2 plus,
+// for shared-weight models (mar), captioning x2; decoupled models (flow)
+// keep their understanding side frozen and get no captioning stream.
+std::vector<SourceSpec> DefaultSources(const std::string& family = "mar");
 
 // Parses a JSON tree (a YAML file converted by ReadJobSpecFile, or the
 // coordinator's message) into a spec, then validates it. Missing fields keep

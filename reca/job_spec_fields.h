@@ -82,11 +82,21 @@ inline Check OneOf(std::vector<std::string> v) { Check c; c.choices = std::move(
 // serialise, validate and document from it.
 
 template <class V> void Visit(V& v, ModelSpec& s) {
-  v.Field("family", &s.family, "model family", OneOf({"mar"}));
+  v.Field("family", &s.family,
+          "model family: `mar` (Harmon-like masked autoregressive + per-token diffusion), `flow` "
+          "(BAGEL/OpenUni-like rectified flow behind a frozen understanding side)",
+          OneOf({"mar", "flow"}));
   v.Field("preset", &s.preset, "size preset of the family", OneOf({"tiny", "medium"}));
   v.Field("init", &s.init,
           "start from these weights: a `.safetensors` file or a checkpoint directory "
           "(its model weights); empty = fresh initialisation from `seed`", Any());
+  v.Field("frozen", &s.frozen,
+          "top-level modules (or parameters) that do not train; `[auto]` = the family's RecA "
+          "default (mar: none; flow: `vit`, `connector`, `und`), `[]` = train everything "
+          "(pre-training)", Any());
+  v.Field("und_image_size", &s.und_image_size,
+          "resolution the understanding encoder sees (the information bottleneck; must divide the "
+          "image size); 0 = the preset's or the init weights' value", AtLeast(0));
 }
 
 template <class V> void Visit(V& v, SourceSpec& s) {
@@ -135,6 +145,12 @@ template <class V> void Visit(V& v, RecaSpec& s) {
           "probability of dropping the text of a recon/t2i prompt (classifier-free guidance); "
           "visual tokens are never dropped", Between(0, 1, true));
   v.Field("max_text_tokens", &s.max_text_tokens, "prompt and caption length limit", AtLeast(4));
+  v.Field("condition_blur", &s.condition_blur,
+          "Gaussian blur (sigma in target pixels) of the image the understanding encoder sees in "
+          "reconstruction batches, a further bottleneck against copying; 0 = off", Between(0, 64));
+  v.Field("templates_file", &s.templates_file,
+          "reconstruction instructions, one per line (blank lines and `#` comments skipped); "
+          "empty = the built-in 360 templates", Any());
 }
 
 template <class V> void Visit(V& v, OptimizerSpec& s) {

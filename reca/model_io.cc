@@ -1,16 +1,21 @@
 #include "reca/model_io.h"
 
+#include <algorithm>
 #include <sstream>
 
+#include "reca/flow/flow_model.h"
 #include "reca/mar/mar_model.h"
 #include "reca/safetensors.h"
 #include "reca/tokenizer.h"
 #include "reca/torch_guard.h"
 
 namespace reca {
+static Status CopyWeights(UnifiedModel& model, const SafetensorsContents& file, const std::string& path);
+
 namespace {
 
 constexpr const char* kTokenizerKey = "tokenizer_fingerprint";
+constexpr const char* kFamilies = "'mar' or 'flow'";
 
 StatusOr<std::shared_ptr<UnifiedModel>> BuildFromMap(const std::map<std::string, std::string>& m) {
   auto fam = m.find("family");
@@ -21,18 +26,74 @@ StatusOr<std::shared_ptr<UnifiedModel>> BuildFromMap(const std::map<std::string,
       return std::static_pointer_cast<UnifiedModel>(std::make_shared<MarModel>(c));
     });
   }
-  return InvalidArgumentError("model.family: unknown family '" + fam->second + "' (expected 'mar')");
+  if (fam->second == "flow") {
+    RECA_ASSIGN_OR_RETURN(FlowConfig c, FlowConfig::FromMap(m));
+    return TorchGuardOr("building flow model", [&] {
+      return std::static_pointer_cast<UnifiedModel>(std::make_shared<FlowModel>(c));
+    });
+  }
+  return InvalidArgumentError("model.family: unknown family '" + fam->second + "' (expected " +
+                              kFamilies + ")");
 }
 
 }  // namespace
 
 StatusOr<std::shared_ptr<UnifiedModel>> CreateModel(const std::string& family,
                                                     const std::string& preset) {
-  if (family != "mar") {
-    return InvalidArgumentError("model.family: unknown family '" + family + "' (expected 'mar')");
+  const int64_t vocab = Tokenizer().vocab_size();
+  if (family == "mar") {
+    RECA_ASSIGN_OR_RETURN(MarConfig c, MarPreset(preset, vocab));
+    return BuildFromMap(c.ToMap());
   }
-  RECA_ASSIGN_OR_RETURN(MarConfig c, MarPreset(preset, Tokenizer().vocab_size()));
-  return BuildFromMap(c.ToMap());
+  if (family == "flow") {
+    RECA_ASSIGN_OR_RETURN(FlowConfig c, FlowPreset(preset, vocab));
+    return BuildFromMap(c.ToMap());
+  }
+  return InvalidArgumentError("model.family: unknown family '" + family + "' (expected " + kFamilies + ")");
+}
+
+StatusOr<std::shared_ptr<UnifiedModel>> Reconfigure(std::shared_ptr<UnifiedModel> model,
+                                                    const std::map<std::string, std::string>& overrides) {
+  std::map<std::string, std::string> cfg = model->ConfigMap();
+  bool changed = false;
+  for (const auto& [k, v] : overrides) {
+    auto it = cfg.find(k);
+    if (it == cfg.end()) {
+      return InvalidArgumentError("model." + k + ": the " + model->family() + " family has no such setting");
+    }
+    changed |= it->second != v;
+    it->second = v;
+  }
+  if (!changed) return model;
+  RECA_ASSIGN_OR_RETURN(std::shared_ptr<UnifiedModel> out, BuildFromMap(cfg));
+  SafetensorsContents weights;
+  for (const auto& p : model->named_parameters()) weights.tensors[p.key()] = p.value();
+  for (const auto& b : model->named_buffers()) weights.tensors[b.key()] = b.value();
+  RECA_RETURN_IF_ERROR(CopyWeights(*out, weights, "the reconfigured model"));
+  return out;
+}
+
+Status FreezeModules(UnifiedModel& model, const std::vector<std::string>& names,
+                     const std::string& field) {
+  std::vector<std::string> top;  // top-level module and parameter names
+  for (const auto& c : model.named_children()) top.push_back(c.key());
+  for (const auto& p : model.named_parameters(/*recurse=*/false)) top.push_back(p.key());
+  for (const std::string& n : names) {
+    if (std::find(top.begin(), top.end(), n) == top.end()) {
+      std::string have;
+      for (const auto& t : top) have += (have.empty() ? "" : ", ") + t;
+      return InvalidArgumentError(field + ": the " + model.family() + " model has no module '" + n +
+                                  "' (it has: " + have + ")");
+    }
+  }
+  for (auto& p : model.named_parameters()) {
+    const std::string& key = p.key();
+    const bool frozen = std::any_of(names.begin(), names.end(), [&](const std::string& n) {
+      return key == n || key.rfind(n + ".", 0) == 0;
+    });
+    p.value().set_requires_grad(!frozen);
+  }
+  return OkStatus();
 }
 
 namespace {

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "reca/status.h"
 #include "reca/unified_model.h"
@@ -15,6 +16,18 @@ namespace reca {
 // A fresh model, parameters initialised from the current torch seed.
 StatusOr<std::shared_ptr<UnifiedModel>> CreateModel(const std::string& family,
                                                     const std::string& preset);
+
+// The same model with config values replaced (e.g. {"und_image_size": "32"}),
+// its weights copied over; `model` itself when nothing changes. A value the
+// family rejects, or one that changes a weight's shape, is INVALID_ARGUMENT.
+StatusOr<std::shared_ptr<UnifiedModel>> Reconfigure(std::shared_ptr<UnifiedModel> model,
+                                                    const std::map<std::string, std::string>& overrides);
+
+// Freezes (requires_grad = false) every parameter under the top-level
+// modules or parameters `names` and unfreezes the rest. An unknown name is
+// INVALID_ARGUMENT naming the field `field` and listing the model's names.
+Status FreezeModules(UnifiedModel& model, const std::vector<std::string>& names,
+                     const std::string& field = "spec.model.frozen");
 
 // Weights (named parameters and buffers) plus ConfigMap() and `extra` as metadata.
 Status SaveModel(UnifiedModel& model, const std::string& path,

@@ -68,6 +68,13 @@ StatusOr<StepLosses> AccumulateRecaGradients(UnifiedModel& model, const StepBatc
     if (denom == 0) return InvalidArgumentError("sources: the step has no batches (all repeats are 0)");
     size_t remaining = step.recon.size() + step.i2t.size() + step.t2i.size();
     auto run = [&](const torch::Tensor& loss, double weight, double* mean, size_t n, int source) {
+      if (!loss.requires_grad()) {
+        const char* task = mean == &out.recon ? "recon" : mean == &out.i2t ? "i2t" : "t2i";
+        // A spec error (INVALID_ARGUMENT through the guard), not an autograd failure.
+        TORCH_CHECK_VALUE(false, "spec.data.sources[", source, "] (", task,
+                          "): its loss reaches no trainable parameter (spec.model.frozen freezes "
+                          "everything it uses); drop the source or unfreeze a module it uses");
+      }
       torch::Tensor scaled = loss.to(torch::kFloat32) * (weight / denom);
       if (--remaining == 0 && before_last_backward) before_last_backward();
       scaled.backward();
@@ -81,7 +88,8 @@ StatusOr<StepLosses> AccumulateRecaGradients(UnifiedModel& model, const StepBatc
       NamedTensors noise = b.noise.rows.empty() ? model.SampleGenerationNoise(images.size(0), gen)
                                                 : model.SampleGenerationNoise(b.noise);
       AutocastScope autocast(bf16);
-      Prefix prefix = model.AssemblePrefix(To(b.prompt, device), model.UnderstandingEmbed(images));
+      const torch::Tensor condition = b.condition.defined() ? b.condition.to(device) : images;
+      Prefix prefix = model.AssemblePrefix(To(b.prompt, device), model.UnderstandingEmbed(condition));
       out.forward_flops += model.UnderstandingForwardFlops(images.size(0)) +
                            model.GenerationForwardFlops(images.size(0), prefix.embeds.size(1));
       run(model.GenerationLoss(prefix, images, noise), weights.recon, &out.recon, step.recon.size(), b.source);

@@ -193,10 +193,44 @@ StatusOr<std::shared_ptr<UnifiedModel>> LoadInit(const std::string& init) {
   return CheckpointModel(init, files);
 }
 
+// spec.model's config overrides.
+std::map<std::string, std::string> ConfigOverrides(const JobSpec& spec) {
+  std::map<std::string, std::string> o;
+  if (spec.model.und_image_size > 0) o["und_image_size"] = std::to_string(spec.model.und_image_size);
+  return o;
+}
+
 StatusOr<std::shared_ptr<UnifiedModel>> InitialModel(const JobSpec& spec) {
-  if (!spec.model.init.empty()) return LoadInit(spec.model.init);
-  torch::manual_seed(spec.seed);
-  return CreateModel(spec.model.family, spec.model.preset);
+  std::shared_ptr<UnifiedModel> model;
+  if (!spec.model.init.empty()) {
+    RECA_ASSIGN_OR_RETURN(model, LoadInit(spec.model.init));
+    if (model->family() != spec.model.family) {
+      return InvalidArgumentError("spec.model.family: is '" + spec.model.family + "' but spec.model.init (" +
+                                  spec.model.init + ") holds a '" + model->family() + "' model");
+    }
+  } else {
+    torch::manual_seed(spec.seed);
+    RECA_ASSIGN_OR_RETURN(model, CreateModel(spec.model.family, spec.model.preset));
+  }
+  return Reconfigure(model, ConfigOverrides(spec));
+}
+
+// Applies spec.model.frozen (["auto"]: the family's RecA default).
+Status ApplyFrozen(UnifiedModel& model, const JobSpec& spec, std::ostream& log) {
+  const std::vector<std::string>& f = spec.model.frozen;
+  const std::vector<std::string> names = f.size() == 1 && f[0] == "auto" ? model.DefaultFrozen() : f;
+  RECA_RETURN_IF_ERROR(FreezeModules(model, names));
+  int64_t total = 0, trained = 0;
+  for (const auto& p : model.parameters()) {
+    total += p.numel();
+    if (p.requires_grad()) trained += p.numel();
+  }
+  if (trained == 0) return InvalidArgumentError("spec.model.frozen: freezes every parameter of the model");
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  log << "frozen: " << (list.empty() ? "nothing" : list) << " (" << trained << " of " << total
+      << " parameters train)\n";
+  return OkStatus();
 }
 
 // What a checkpoint holds besides the weights.
@@ -375,6 +409,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
   if (!resume_dir.empty()) {
     RECA_ASSIGN_OR_RETURN(resume_files, CheckpointStore::LoadVerified(resume_dir));
     RECA_ASSIGN_OR_RETURN(model, CheckpointModel(resume_dir, resume_files));
+    RECA_ASSIGN_OR_RETURN(model, Reconfigure(model, ConfigOverrides(spec)));
   } else {
     RECA_ASSIGN_OR_RETURN(model, InitialModel(spec));
   }
@@ -386,6 +421,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
     return InvalidArgumentError("spec.reca.max_text_tokens: " + std::to_string(spec.reca.max_text_tokens) +
                                 " exceeds the model's text length (" + std::to_string(max_text) + ")");
   }
+  RECA_RETURN_IF_ERROR(ApplyFrozen(*model, spec, log));
   const OptimOptions optim = OptimOf(spec);
   Optimizer opt(*model, optim);
 

@@ -55,6 +55,10 @@ class UnifiedModel : public torch::nn::Module {
   virtual std::string family() const = 0;
   // Flat config, stored in checkpoint metadata.
   virtual std::map<std::string, std::string> ConfigMap() const = 0;
+  // Top-level modules (or parameters) the family keeps frozen under RecA by
+  // default (the job spec's model.frozen: auto): the understanding side of
+  // decoupled models. Names are those of named_children() / named_parameters().
+  virtual std::vector<std::string> DefaultFrozen() const { return {}; }
 
   // The understanding-side visual tokens for `images` ([B, 3, H, W] in [0, 1])
   // in LLM space, with the family's resolution and gradient policy.

@@ -55,10 +55,16 @@ AttentionImpl::AttentionImpl(int64_t dim, int64_t heads)
   proj_ = register_module("proj", MakeLinear(dim, dim));
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& allowed) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& allowed,
+                                     const KeyValues* context, KeyValues* keep) {
   const int64_t b = x.size(0), len = x.size(1), dim = x.size(2);
   torch::Tensor qkv = qkv_->forward(x).view({b, len, 3, heads_, dim / heads_}).permute({2, 0, 3, 1, 4});
   torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
+  if (keep) *keep = {k, v};
+  if (context) {
+    k = torch::cat({context->k, k}, 2);
+    v = torch::cat({context->v, v}, 2);
+  }
   // Scaling q (L x d) is cheaper than scaling the scores (L x L).
   torch::Tensor att = BatchedMatmul(q * scale_, k, /*transpose_b=*/true);
   if (allowed.defined()) {
@@ -78,8 +84,9 @@ BlockImpl::BlockImpl(int64_t dim, int64_t heads, int64_t mlp_ratio) {
   fc2_ = register_module("fc2", MakeLinear(dim * mlp_ratio, dim));
 }
 
-torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& allowed) {
-  torch::Tensor h = x + attn_->forward(ln1_->forward(x), allowed);
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& allowed,
+                                 const KeyValues* context, KeyValues* keep) {
+  torch::Tensor h = x + attn_->forward(ln1_->forward(x), allowed, context, keep);
   return h + fc2_->forward(torch::gelu(fc1_->forward(ln2_->forward(h))));
 }
 
@@ -93,6 +100,17 @@ torch::Tensor RunBlocks(torch::nn::ModuleList& blocks, torch::Tensor x,
                         const torch::Tensor& allowed) {
   for (const auto& m : *blocks) x = m->as<BlockImpl>()->forward(x, allowed);
   return x;
+}
+
+torch::Tensor NormalParam(torch::nn::Module& m, const std::string& name, std::vector<int64_t> shape) {
+  torch::Tensor p = torch::empty(shape);
+  torch::nn::init::normal_(p, 0.0, 0.02);
+  return m.register_parameter(name, p);
+}
+
+double BlockFlops(int64_t depth, int64_t len, int64_t dim, int64_t mlp_ratio, int64_t context) {
+  const double l = len, d = dim;
+  return depth * ((8.0 + 4.0 * mlp_ratio) * l * d * d + 4.0 * l * (l + context) * d);
 }
 
 void InitLinearsAndNorms(torch::nn::Module& module) {

@@ -1,8 +1,12 @@
-// Transformer building blocks shared by the mar family's encoder, LLM and
-// decoder (pre-norm, fused QKV, exact GELU), written out explicitly so that
-// bench/python/reca_mar.py can mirror them op for op (the parity test).
+// Transformer building blocks shared by the model families: the mar family's
+// encoder, LLM and decoder, the flow family's ViT and experts (pre-norm,
+// fused QKV, exact GELU), written out explicitly so that bench/python/
+// reca_mar.py can mirror them op for op (the parity test).
 #ifndef RECA_MAR_LAYERS_H_
 #define RECA_MAR_LAYERS_H_
+
+#include <string>
+#include <vector>
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -24,11 +28,21 @@ torch::Tensor GradScale(const torch::Tensor& x, double scale);
 // may see itself (so padded rows never become all -inf).
 torch::Tensor CausalPaddingMask(const torch::Tensor& valid);
 
+// Keys and values of one attention layer, each [B, heads, L, head_dim].
+struct KeyValues {
+  torch::Tensor k, v;
+};
+
 class AttentionImpl : public torch::nn::Module {
  public:
   AttentionImpl(int64_t dim, int64_t heads);
   // x [B, L, D]; allowed [B, L, L] bool or undefined (full attention).
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& allowed);
+  // With `context`, the queries also attend to those keys/values (placed
+  // before x's own; allowed is then [B, L, Lctx + L]): a mixture-of-
+  // transformers layer attending to another expert's tokens. `keep`
+  // receives x's own keys and values.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& allowed,
+                        const KeyValues* context = nullptr, KeyValues* keep = nullptr);
 
  private:
   int64_t heads_;
@@ -40,7 +54,9 @@ TORCH_MODULE(Attention);
 class BlockImpl : public torch::nn::Module {
  public:
   BlockImpl(int64_t dim, int64_t heads, int64_t mlp_ratio);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& allowed);
+  // See AttentionImpl::forward for `context` and `keep`.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& allowed,
+                        const KeyValues* context = nullptr, KeyValues* keep = nullptr);
 
  private:
   torch::nn::LayerNorm ln1_{nullptr}, ln2_{nullptr};
@@ -53,6 +69,13 @@ TORCH_MODULE(Block);
 torch::Tensor RunBlocks(torch::nn::ModuleList& blocks, torch::Tensor x,
                         const torch::Tensor& allowed);
 torch::nn::ModuleList MakeBlocks(int64_t depth, int64_t dim, int64_t heads, int64_t mlp_ratio);
+
+// Registers a parameter of `shape` drawn from N(0, 0.02) (positions, mask tokens).
+torch::Tensor NormalParam(torch::nn::Module& m, const std::string& name, std::vector<int64_t> shape);
+
+// Matmul FLOPs of `depth` pre-norm blocks over `len` tokens (batch 1); with
+// `context`, each query also attends to that many extra keys.
+double BlockFlops(int64_t depth, int64_t len, int64_t dim, int64_t mlp_ratio, int64_t context = 0);
 
 // MAR-style init of every submodule (not `module` itself, which may still be
 // under construction): xavier-uniform Linear weights, zero biases, unit LayerNorm.

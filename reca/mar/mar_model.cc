@@ -13,19 +13,6 @@
 namespace reca {
 namespace {
 
-torch::Tensor NormalParam(torch::nn::Module& m, const std::string& name,
-                          std::vector<int64_t> shape) {
-  torch::Tensor p = torch::empty(shape);
-  torch::nn::init::normal_(p, 0.0, 0.02);
-  return m.register_parameter(name, p);
-}
-
-// Matmul FLOPs of `depth` pre-norm blocks over `len` tokens (batch 1).
-double BlockFlops(int64_t depth, int64_t len, int64_t dim, int64_t mlp_ratio) {
-  const double l = len, d = dim;
-  return depth * ((8.0 + 4.0 * mlp_ratio) * l * d * d + 4.0 * l * l * d);
-}
-
 // E[r] for r ~ N(1, sd) truncated to [lo, 1].
 double MeanMaskRatio(double lo, double sd) {
   const double a = (lo - 1.0) / sd;
@@ -106,18 +93,29 @@ torch::Tensor MarDecoderImpl::forward(const torch::Tensor& x_in, const torch::Te
   return x.narrow(1, buf, c_.seq_len()) + diff_pos_;
 }
 
-LlmImpl::LlmImpl(const MarConfig& c) {
-  tok_emb_ = register_module("tok_emb", torch::nn::Embedding(c.vocab_size, c.llm_dim));
-  pos_ = NormalParam(*this, "pos", {c.llm_max_positions(), c.llm_dim});
-  blocks_ = register_module("blocks", MakeBlocks(c.llm_depth, c.llm_dim, c.llm_heads, c.mlp_ratio));
-  norm_ = register_module("norm", MakeLayerNorm(c.llm_dim));
-  head_ = register_module("head", MakeLinear(c.llm_dim, c.vocab_size, /*bias=*/false));
+LlmImpl::LlmImpl(const MarConfig& c)
+    : LlmImpl(c.vocab_size, c.llm_dim, c.llm_max_positions(), c.llm_depth, c.llm_heads, c.mlp_ratio) {}
+
+LlmImpl::LlmImpl(int64_t vocab_size, int64_t dim, int64_t max_positions, int64_t depth,
+                 int64_t heads, int64_t mlp_ratio) {
+  tok_emb_ = register_module("tok_emb", torch::nn::Embedding(vocab_size, dim));
+  pos_ = NormalParam(*this, "pos", {max_positions, dim});
+  blocks_ = register_module("blocks", MakeBlocks(depth, dim, heads, mlp_ratio));
+  norm_ = register_module("norm", MakeLayerNorm(dim));
+  head_ = register_module("head", MakeLinear(dim, vocab_size, /*bias=*/false));
 }
 
-torch::Tensor LlmImpl::forward(const torch::Tensor& embeds, const torch::Tensor& valid) {
+torch::Tensor LlmImpl::forward(const torch::Tensor& embeds, const torch::Tensor& valid,
+                               std::vector<KeyValues>* keep) {
   torch::Tensor positions = (valid.to(torch::kInt64).cumsum(1) - 1).clamp_min(0);
   torch::Tensor x = embeds + pos_.index_select(0, positions.reshape({-1})).view_as(embeds);
-  return norm_->forward(RunBlocks(blocks_, x, CausalPaddingMask(valid)));
+  if (!keep) return norm_->forward(RunBlocks(blocks_, x, CausalPaddingMask(valid)));
+  const torch::Tensor allowed = CausalPaddingMask(valid);
+  keep->assign(blocks_->size(), KeyValues{});
+  for (size_t i = 0; i < blocks_->size(); ++i) {
+    x = blocks_[i]->as<BlockImpl>()->forward(x, allowed, nullptr, &(*keep)[i]);
+  }
+  return norm_->forward(x);
 }
 
 MarModel::MarModel(const MarConfig& config) : c_(config), sched_(config.diff_train_steps) {

@@ -55,12 +55,18 @@ class MarDecoderImpl : public torch::nn::Module {
 };
 TORCH_MODULE(MarDecoder);
 
+// A causal transformer language model over token and injected embeddings
+// (learned absolute positions counted over the valid positions only).
 class LlmImpl : public torch::nn::Module {
  public:
   explicit LlmImpl(const MarConfig& c);
+  LlmImpl(int64_t vocab_size, int64_t dim, int64_t max_positions, int64_t depth, int64_t heads,
+          int64_t mlp_ratio);
   torch::Tensor Embed(const torch::Tensor& ids) { return tok_emb_->forward(ids); }
-  // embeds [B, L, D], valid [B, L] -> final hidden states [B, L, D].
-  torch::Tensor forward(const torch::Tensor& embeds, const torch::Tensor& valid);
+  // embeds [B, L, D], valid [B, L] -> final hidden states [B, L, D]; `keep`
+  // (optional) receives every layer's keys and values.
+  torch::Tensor forward(const torch::Tensor& embeds, const torch::Tensor& valid,
+                        std::vector<KeyValues>* keep = nullptr);
   torch::Tensor Logits(const torch::Tensor& hidden) { return head_->forward(hidden); }
 
  private:

@@ -1,0 +1,229 @@
+#include "reca/flow/flow_model.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <torch/nn/functional/loss.h>
+#include <torch/nn/functional/pooling.h>
+#include <torch/nn/init.h>
+#include <torch/nn/modules/activation.h>
+
+#include "reca/mar/diffusion.h"
+#include "reca/tokenizer.h"
+
+namespace reca {
+namespace {
+
+torch::nn::Sequential Mlp2(int64_t in, int64_t out) {
+  return torch::nn::Sequential(MakeLinear(in, out), torch::nn::GELU(), MakeLinear(out, out));
+}
+
+// Average-pools a [1, g*g, D] position table to grid `grid`.
+torch::Tensor PoolPositions(const torch::Tensor& pos, int64_t g, int64_t grid) {
+  if (grid == g) return pos;
+  const int64_t d = pos.size(2);
+  torch::Tensor img = pos.reshape({1, g, g, d}).permute({0, 3, 1, 2});
+  img = torch::nn::functional::avg_pool2d(img, torch::nn::functional::AvgPool2dFuncOptions(g / grid));
+  return img.permute({0, 2, 3, 1}).reshape({1, grid * grid, d});
+}
+
+}  // namespace
+
+FlowVitImpl::FlowVitImpl(const FlowConfig& c) : c_(c) {
+  patch_embed_ = register_module("patch_embed", MakeLinear(c.vit_patch * c.vit_patch * 3, c.vit_dim));
+  pos_ = NormalParam(*this, "pos", {1, c.vit_grid() * c.vit_grid(), c.vit_dim});
+  blocks_ = register_module("blocks", MakeBlocks(c.vit_depth, c.vit_dim, c.vit_heads, c.mlp_ratio));
+}
+
+torch::Tensor FlowVitImpl::forward(const torch::Tensor& images) {
+  const int64_t grid = images.size(2) / c_.vit_patch;
+  torch::Tensor x = patch_embed_->forward(Patchify(images, c_.vit_patch));
+  return RunBlocks(blocks_, x + PoolPositions(pos_, c_.vit_grid(), grid), torch::Tensor());
+}
+
+FlowGenImpl::FlowGenImpl(const FlowConfig& c) {
+  x_in_ = register_module("x_in", MakeLinear(c.token_dim(), c.llm_dim));
+  pos_ = NormalParam(*this, "pos", {1, c.seq_len(), c.llm_dim});
+  time_fc1_ = register_module("time_fc1", MakeLinear(DiffMlpImpl::kFreqDim, c.llm_dim));
+  time_fc2_ = register_module("time_fc2", MakeLinear(c.llm_dim, c.llm_dim));
+  blocks_ = register_module("blocks", MakeBlocks(c.llm_depth, c.llm_dim, c.llm_heads, c.mlp_ratio));
+  norm_ = register_module("norm", MakeLayerNorm(c.llm_dim));
+  x_out_ = register_module("x_out", MakeLinear(c.llm_dim, c.token_dim()));
+}
+
+torch::Tensor FlowGenImpl::Embed(const torch::Tensor& x_t, const torch::Tensor& t) {
+  // Timesteps in [0, 1] scaled to DiT's [0, 1000] for the sinusoidal features.
+  torch::Tensor temb =
+      time_fc2_->forward(torch::silu(time_fc1_->forward(TimestepEmbedding(t * 1000.0, DiffMlpImpl::kFreqDim))));
+  return x_in_->forward(x_t) + pos_ + temb.unsqueeze(1);
+}
+
+FlowModel::FlowModel(const FlowConfig& config) : c_(config) {
+  vit_ = register_module("vit", FlowVit(c_));
+  connector_ = register_module("connector", Mlp2(c_.vit_dim, c_.llm_dim));
+  und_ = register_module("und", Llm(c_.vocab_size, c_.llm_dim, c_.llm_max_positions(), c_.llm_depth,
+                                    c_.llm_heads, c_.mlp_ratio));
+  gen_ = register_module("gen", FlowGen(c_));
+  if (c_.meta_queries > 0) {
+    meta_ = register_module("meta", Mlp2(c_.llm_dim, c_.llm_dim));
+  }
+  InitLinearsAndNorms(*this);
+  torch::NoGradGuard no_grad;
+  torch::nn::init::normal_(und_->named_parameters()["tok_emb.weight"], 0.0, 0.02);
+  if (c_.meta_queries > 0) queries_ = NormalParam(*this, "meta_queries", {1, c_.meta_queries, c_.llm_dim});
+}
+
+torch::Tensor FlowModel::UnderstandingEmbed(const torch::Tensor& images) {
+  torch::Tensor view = images;
+  if (c_.und_image_size != c_.image_size) {
+    view = torch::nn::functional::avg_pool2d(
+        images, torch::nn::functional::AvgPool2dFuncOptions(c_.image_size / c_.und_image_size));
+  }
+  return connector_->forward(vit_->forward(view));
+}
+
+Prefix FlowModel::AssemblePrefix(const PromptIds& prompt, const torch::Tensor& visual) {
+  std::vector<torch::Tensor> embeds{und_->Embed(prompt.pre)};
+  std::vector<torch::Tensor> valid{prompt.pre.ne(Tokenizer::kPad)};
+  if (visual.defined()) {
+    embeds.push_back(visual);
+    valid.push_back(torch::ones({visual.size(0), visual.size(1)},
+                                torch::TensorOptions().dtype(torch::kBool).device(visual.device())));
+  }
+  embeds.push_back(und_->Embed(prompt.post));
+  valid.push_back(prompt.post.ne(Tokenizer::kPad));
+  return {torch::cat(embeds, 1), torch::cat(valid, 1)};
+}
+
+NamedTensors FlowModel::SampleGenerationNoise(const NoiseSeeds& seeds) {
+  auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  std::vector<torch::Tensor> ts, epss;
+  for (uint64_t row_seed : seeds.rows) {
+    at::Generator g = at::detail::createCPUGenerator(row_seed);
+    ts.push_back(torch::randn({1}, g, f32));
+    epss.push_back(torch::randn({c_.seq_len(), c_.token_dim()}, g, f32));
+  }
+  // Logit-normal timesteps (BAGEL: sigmoid of a standard normal), then the shift.
+  torch::Tensor t = torch::sigmoid(torch::cat(ts));
+  const double s = c_.timestep_shift;
+  if (s != 1.0) t = s * t / (1.0 + (s - 1.0) * t);
+  return {{"t", t}, {"eps", torch::stack(epss)}};
+}
+
+FlowCondition FlowModel::Conditioning(const Prefix& prefix) {
+  FlowCondition cond;
+  if (c_.meta_queries > 0) {
+    const int64_t b = prefix.embeds.size(0), n = c_.meta_queries;
+    torch::Tensor q = queries_.to(prefix.embeds.scalar_type()).expand({b, n, c_.llm_dim});
+    torch::Tensor valid = torch::cat({prefix.valid, torch::ones({b, n}, prefix.valid.options())}, 1);
+    torch::Tensor hidden = und_->forward(torch::cat({prefix.embeds, q}, 1), valid);
+    cond.tokens = meta_->forward(hidden.narrow(1, prefix.embeds.size(1), n));
+  } else {
+    und_->forward(prefix.embeds, prefix.valid, &cond.kv);
+    cond.valid = prefix.valid;
+  }
+  return cond;
+}
+
+torch::Tensor FlowModel::Velocity(const FlowCondition& cond, const torch::Tensor& x_t,
+                                  const torch::Tensor& t) {
+  torch::Tensor h = gen_->Embed(x_t, t);
+  const int64_t b = h.size(0), s = h.size(1);
+  if (c_.meta_queries > 0) {
+    const int64_t n = cond.tokens.size(1);
+    h = RunBlocks(gen_->blocks(), torch::cat({cond.tokens, h}, 1), torch::Tensor()).narrow(1, n, s);
+    return gen_->Out(h);
+  }
+  // Latents attend to every valid prefix position and to all latents.
+  const int64_t p = cond.valid.size(1);
+  torch::Tensor allowed = torch::cat(
+      {cond.valid.unsqueeze(1).expand({b, s, p}), torch::ones({b, s, s}, cond.valid.options())}, 2);
+  auto& blocks = gen_->blocks();
+  for (size_t i = 0; i < blocks->size(); ++i) {
+    h = blocks[i]->as<BlockImpl>()->forward(h, allowed, &cond.kv[i]);
+  }
+  return gen_->Out(h);
+}
+
+torch::Tensor FlowModel::GenerationLoss(const Prefix& prefix, const torch::Tensor& images,
+                                        const NamedTensors& noise) {
+  const auto dev = images.device();
+  torch::Tensor x0 = Patchify(images, c_.patch).detach();
+  torch::Tensor t = noise.at("t").to(dev);
+  torch::Tensor eps = noise.at("eps").to(dev);
+  torch::Tensor tt = t.reshape({-1, 1, 1});
+  torch::Tensor x_t = (1.0 - tt) * x0 + tt * eps;
+  torch::Tensor v = Velocity(Conditioning(prefix), x_t, t);
+  return torch::nn::functional::mse_loss(v, eps - x0);
+}
+
+torch::Tensor FlowModel::I2TLoss(const torch::Tensor& images, const PromptIds& question,
+                                 const torch::Tensor& caption_ids) {
+  Prefix prefix = AssemblePrefix(question, UnderstandingEmbed(images));
+  const int64_t lp = prefix.embeds.size(1), lc = caption_ids.size(1);
+  torch::Tensor embeds = torch::cat({prefix.embeds, und_->Embed(caption_ids)}, 1);
+  torch::Tensor valid = torch::cat({prefix.valid, caption_ids.ne(Tokenizer::kPad)}, 1);
+  torch::Tensor logits = und_->Logits(und_->forward(embeds, valid).narrow(1, lp - 1, lc));
+  return torch::nn::functional::cross_entropy(
+      logits.reshape({-1, logits.size(-1)}), caption_ids.reshape({-1}),
+      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(Tokenizer::kPad));
+}
+
+torch::Tensor FlowModel::Generate(const Prefix& cond, const Prefix& uncond, const SampleOptions& options,
+                                  at::Generator& gen) {
+  torch::NoGradGuard no_grad;
+  const auto dev = cond.embeds.device();
+  const int64_t b = cond.embeds.size(0), steps = std::max<int64_t>(1, options.diffusion_steps);
+  const bool guided = options.cfg != 1.0;
+  const FlowCondition c = Conditioning(cond);
+  FlowCondition u;
+  if (guided) u = Conditioning(uncond);
+  torch::Tensor x = (torch::randn({b, c_.seq_len(), c_.token_dim()}, gen,
+                                  torch::TensorOptions().dtype(torch::kFloat32)) *
+                     options.temperature)
+                        .to(dev);
+  const double s = c_.timestep_shift;
+  auto shifted = [s](double t) { return s * t / (1.0 + (s - 1.0) * t); };
+  for (int64_t i = 0; i < steps; ++i) {
+    const double t = shifted(1.0 - static_cast<double>(i) / steps);
+    const double t_next = shifted(1.0 - static_cast<double>(i + 1) / steps);
+    torch::Tensor tv = torch::full({b}, t, x.options());
+    torch::Tensor v = Velocity(c, x, tv);
+    if (guided) {
+      torch::Tensor vu = Velocity(u, x, tv);
+      v = vu + options.cfg * (v - vu);
+    }
+    x = x + (t_next - t) * v;
+  }
+  return Unpatchify(x, c_.patch, c_.image_size);
+}
+
+double FlowModel::UnderstandingForwardFlops(int64_t batch) const {
+  const double n = c_.und_seq_len(), dv = c_.vit_dim, dl = c_.llm_dim;
+  const double f = 2 * n * c_.vit_patch * c_.vit_patch * 3 * dv +
+                   BlockFlops(c_.vit_depth, c_.und_seq_len(), c_.vit_dim, c_.mlp_ratio) +
+                   2 * n * (dv * dl + dl * dl);
+  return batch * f;
+}
+
+double FlowModel::GenerationForwardFlops(int64_t batch, int64_t prefix_len) const {
+  const double s = c_.seq_len(), d = c_.llm_dim, c = c_.token_dim();
+  double f = 2 * s * (c * d + d * c);
+  double cond = 0;
+  if (c_.meta_queries > 0) {
+    const int64_t n = c_.meta_queries;
+    cond = BlockFlops(c_.llm_depth, prefix_len + n, c_.llm_dim, c_.mlp_ratio) + 2.0 * n * 2 * d * d;
+    f += BlockFlops(c_.llm_depth, n + c_.seq_len(), c_.llm_dim, c_.mlp_ratio);
+  } else {
+    cond = BlockFlops(c_.llm_depth, prefix_len, c_.llm_dim, c_.mlp_ratio);
+    f += BlockFlops(c_.llm_depth, c_.seq_len(), c_.llm_dim, c_.mlp_ratio, prefix_len);
+  }
+  return batch * (f + cond) + 2.0 * batch * (DiffMlpImpl::kFreqDim * d + d * d);
+}
+
+double FlowModel::I2TForwardFlops(int64_t batch, int64_t prefix_len, int64_t caption_len) const {
+  const double f = BlockFlops(c_.llm_depth, prefix_len + caption_len, c_.llm_dim, c_.mlp_ratio) +
+                   2.0 * caption_len * c_.llm_dim * c_.vocab_size;
+  return UnderstandingForwardFlops(batch) + batch * f;
+}
+
+}  // namespace reca
