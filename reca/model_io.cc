@@ -38,18 +38,24 @@ StatusOr<std::shared_ptr<UnifiedModel>> BuildFromMap(const std::map<std::string,
 
 }  // namespace
 
-StatusOr<std::shared_ptr<UnifiedModel>> CreateModel(const std::string& family,
-                                                    const std::string& preset) {
+StatusOr<std::shared_ptr<UnifiedModel>> CreateModel(const std::string& family, const std::string& preset,
+                                                    const std::map<std::string, std::string>& overrides) {
   const int64_t vocab = Tokenizer().vocab_size();
+  std::map<std::string, std::string> cfg;
   if (family == "mar") {
     RECA_ASSIGN_OR_RETURN(MarConfig c, MarPreset(preset, vocab));
-    return BuildFromMap(c.ToMap());
-  }
-  if (family == "flow") {
+    cfg = c.ToMap();
+  } else if (family == "flow") {
     RECA_ASSIGN_OR_RETURN(FlowConfig c, FlowPreset(preset, vocab));
-    return BuildFromMap(c.ToMap());
+    cfg = c.ToMap();
+  } else {
+    return InvalidArgumentError("model.family: unknown family '" + family + "' (expected " + kFamilies + ")");
   }
-  return InvalidArgumentError("model.family: unknown family '" + family + "' (expected " + kFamilies + ")");
+  for (const auto& [k, v] : overrides) {
+    if (!cfg.count(k)) return InvalidArgumentError("model." + k + ": the " + family + " family has no such setting");
+    cfg[k] = v;
+  }
+  return BuildFromMap(cfg);
 }
 
 StatusOr<std::shared_ptr<UnifiedModel>> Reconfigure(std::shared_ptr<UnifiedModel> model,

@@ -13,9 +13,10 @@
 
 namespace reca {
 
-// A fresh model, parameters initialised from the current torch seed.
-StatusOr<std::shared_ptr<UnifiedModel>> CreateModel(const std::string& family,
-                                                    const std::string& preset);
+// A fresh model, parameters initialised from the current torch seed;
+// `overrides` replaces preset config values (e.g. {"meta_queries", "8"}).
+StatusOr<std::shared_ptr<UnifiedModel>> CreateModel(const std::string& family, const std::string& preset,
+                                                    const std::map<std::string, std::string>& overrides = {});
 
 // The same model with config values replaced (e.g. {"und_image_size": "32"}),
 // its weights copied over; `model` itself when nothing changes. A value the

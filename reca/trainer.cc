@@ -210,7 +210,7 @@ StatusOr<std::shared_ptr<UnifiedModel>> InitialModel(const JobSpec& spec) {
     }
   } else {
     torch::manual_seed(spec.seed);
-    RECA_ASSIGN_OR_RETURN(model, CreateModel(spec.model.family, spec.model.preset));
+    return CreateModel(spec.model.family, spec.model.preset, ConfigOverrides(spec));
   }
   return Reconfigure(model, ConfigOverrides(spec));
 }

@@ -1,8 +1,9 @@
-"""Python parity of the mar family (the second half of tests/parity/parity_test.sh).
+"""Python parity of a model family (the second half of tests/parity/parity_test.sh).
 
 Reads what reca-parity-dump wrote (weights.safetensors, inputs.safetensors,
 expected.safetensors), recomputes the three RecA losses and their gradients
-with bench/python/reca_mar.py, and compares every tensor:
+with bench/python/reca_mar.py or reca_flow.py (the family in the weights'
+metadata), and compares every tensor:
 
     relative error = max|python - c++| / max(max|c++|, 1e-12)  <= 1e-5
 
@@ -101,7 +102,7 @@ def check_reader(checks, sio, directory):
              for k, v in header.items() if k != "__metadata__")
     checks.check("io", "weights tensor bytes equal the file slices", ok)
     checks.check("io", "weights metadata is the model config",
-                 meta.get("family") == "mar" and "tokenizer_fingerprint" in meta, str(meta))
+                 meta.get("family") in ("mar", "flow") and "tokenizer_fingerprint" in meta, str(meta))
 
     inputs, _ = sio.load_file(os.path.join(directory, "inputs.safetensors"))
     base = torch.arange(-3, 3, dtype=torch.float64).view(2, 3) * 1.5
@@ -158,21 +159,25 @@ def check_reader(checks, sio, directory):
                  rejects("dtype", with_header(hdr.replace(b'"I64"', b'"C64"'))))
 
 
-def run_losses(checks, reca_mar, directory):
+def run_losses(checks, reca_mar, reca_flow, directory):
     import torch
 
     from safetensors_io import load_file
 
     inputs, _ = load_file(os.path.join(directory, "inputs.safetensors"))
     expected, _ = load_file(os.path.join(directory, "expected.safetensors"))
-    model = reca_mar.MarModel.from_safetensors(os.path.join(directory, "weights.safetensors"))
+    model = reca_flow.load_model(os.path.join(directory, "weights.safetensors"))
+    family = model.c.to_map()["family"]
+    print("family: %s (%s)" % (family, ", ".join("%s=%s" % kv for kv in sorted(model.c.to_map().items())
+                                                 if kv[0] in ("name", "meta_queries", "und_image_size"))))
     checks.check("model", "weights load with strict name/shape matching", True)
     params = dict(model.named_parameters())
-    # ... and MarModel.save_safetensors writes what the C++ SaveModel wrote.
-    resaved = os.path.join(directory, "python_weights.safetensors")
-    model.save_safetensors(resaved)
-    with open(resaved, "rb") as a, open(os.path.join(directory, "weights.safetensors"), "rb") as b:
-        checks.check("io", "MarModel.save_safetensors reproduces SaveModel's bytes", a.read() == b.read())
+    if family == "mar":
+        # ... and MarModel.save_safetensors writes what the C++ SaveModel wrote.
+        resaved = os.path.join(directory, "python_weights.safetensors")
+        model.save_safetensors(resaved)
+        with open(resaved, "rb") as a, open(os.path.join(directory, "weights.safetensors"), "rb") as b:
+            checks.check("io", "MarModel.save_safetensors reproduces SaveModel's bytes", a.read() == b.read())
 
     # The batches exercise padding: left-padded prompts of different lengths
     # (recon: a text-dropped sample and templates of several lengths) and
@@ -185,7 +190,8 @@ def run_losses(checks, reca_mar, directory):
                  int(cap_pads.min()) == 0 and int(cap_pads.max()) > 0, str(cap_pads.tolist()))
 
     def noise(src):
-        return {k: inputs["%s.noise.%s" % (src, k)] for k in ("mask", "t", "eps")}
+        p = "%s.noise." % src
+        return {k[len(p):]: v for k, v in inputs.items() if k.startswith(p)}
 
     def recon():
         images = inputs["recon.images"]
@@ -218,6 +224,27 @@ def run_losses(checks, reca_mar, directory):
             got = params[name].grad if name in params else None
             checks.tensor(src, prefix + name, got, expected[prefix + name])
 
+    if family == "mar":
+        check_mar_noise(checks, model, params, expected, noise("recon"))
+    else:
+        check_flow_noise(checks, model, params, noise("recon"))
+
+    # recorded_steps decodes the EncodeStepBatches layout.
+    rec = {}
+    for src in ("recon", "i2t", "t2i"):
+        for f in ("images", "pre", "post", "captions"):
+            if "%s.%s" % (src, f) in inputs:
+                rec["0.%s.0.%s" % (src, f)] = inputs["%s.%s" % (src, f)]
+                rec["1.%s.0.%s" % (src, f)] = inputs["%s.%s" % (src, f)]
+    steps = reca_mar.recorded_steps(rec)
+    checks.check("model", "recorded_steps decodes steps/sources/fields",
+                 len(steps) == 2 and all(len(s[k]) == 1 for s in steps for k in ("recon", "i2t", "t2i"))
+                 and torch.equal(steps[1]["i2t"][0]["captions"], inputs["i2t.captions"]))
+
+
+def check_mar_noise(checks, model, params, expected, cn):
+    import torch
+
     # Parity through the diffusion head is only meaningful when its zero-initialised
     # layers have moved (the dump trains a few steps first).
     for name in ("diff.blocks.0.ada.weight", "diff.final_ada.weight", "diff.final_linear.weight"):
@@ -242,21 +269,26 @@ def run_losses(checks, reca_mar, directory):
             break
     checks.check("model", "sample_generation_noise shapes and mask counts", ok)
     # C++ noise has the same shapes and dtypes.
-    cn = noise("recon")
     checks.check("model", "C++ noise layout matches", all(
         cn[k].dtype == n[k].dtype and cn[k].shape[1:] == n[k].shape[1:] for k in cn))
 
-    # recorded_steps decodes the EncodeStepBatches layout.
-    rec = {}
-    for src in ("recon", "i2t", "t2i"):
-        for f in ("images", "pre", "post", "captions"):
-            if "%s.%s" % (src, f) in inputs:
-                rec["0.%s.0.%s" % (src, f)] = inputs["%s.%s" % (src, f)]
-                rec["1.%s.0.%s" % (src, f)] = inputs["%s.%s" % (src, f)]
-    steps = reca_mar.recorded_steps(rec)
-    checks.check("model", "recorded_steps decodes steps/sources/fields",
-                 len(steps) == 2 and all(len(s[k]) == 1 for s in steps for k in ("recon", "i2t", "t2i"))
-                 and torch.equal(steps[1]["i2t"][0]["captions"], inputs["i2t.captions"]))
+
+
+def check_flow_noise(checks, model, params, cn):
+    import torch
+
+    # The warm-up steps moved the generator (its output layer is not at its initial values).
+    checks.check("model", "gen.x_out.weight is non-zero", params["gen.x_out.weight"].abs().max().item() > 1e-3)
+    gen = torch.Generator().manual_seed(0)
+    n = model.sample_generation_noise(4000, gen)
+    t = n["t"]
+    ok = (tuple(t.shape) == (4000,) and float(t.min()) > 0 and float(t.max()) < 1
+          and tuple(n["eps"].shape) == (4000, model.c.seq_len, model.c.token_dim))
+    if model.c.timestep_shift == 1.0:
+        ok = ok and abs(float(t.mean()) - 0.5) < 0.02
+    checks.check("model", "sample_generation_noise: logit-normal t in (0, 1), eps shape", ok)
+    checks.check("model", "C++ noise layout matches", all(
+        cn[k].dtype == n[k].dtype and cn[k].shape[1:] == n[k].shape[1:] for k in cn) and set(cn) == set(n))
 
 
 def main():
@@ -272,13 +304,14 @@ def main():
     import torch
 
     torch.set_num_threads(args.threads)
+    import reca_flow
     import reca_mar
     import safetensors_io
 
     checks = Checks()
     try:
         check_reader(checks, safetensors_io, args.dir)
-        run_losses(checks, reca_mar, args.dir)
+        run_losses(checks, reca_mar, reca_flow, args.dir)
     except Exception as e:  # report, then fail
         import traceback
 

@@ -1,19 +1,20 @@
 // reca-parity-dump: the C++ side of the Python parity test (check_parity.py).
 //
-// Builds a mar model (the "tiny" preset by default) from a fixed seed, takes two AdamW steps on
+// Builds a model of --family (mar or flow; the "tiny" preset by default) from a fixed seed, takes two AdamW steps on
 // shapes-world data (so that the zero-initialised AdaLN and output layers of
 // the diffusion head are non-zero and gradients flow through every layer),
 // then builds one batch of each RecA source, draws the generation noise and
 // computes each loss separately with its backward pass. Writes into --out_dir:
 //
 //   weights.safetensors   SaveModel (config in the metadata)
-//   inputs.safetensors    <src>.images/.pre/.post[/.captions], <src>.noise.{mask,t,eps},
+//   inputs.safetensors    <src>.images/.pre/.post[/.captions], <src>.noise.<key> (the
+//                         family's noise: mar mask/t/eps, flow t/eps),
 //                         dtype_check.<DTYPE> (one small tensor per safetensors dtype)
 //   expected.safetensors  <src>.loss (0-d), <src>.visual (recon/i2t understanding
 //                         tokens), <src>.grad.<param> for every parameter the loss reaches
 //
 // with <src> in recon, i2t, t2i. Every loss is a pure function of (weights,
-// inputs, noise), so bench/python/reca_mar.py must reproduce it exactly.
+// inputs, noise), so bench/python/reca_mar.py (reca_flow.py) must reproduce it exactly.
 #include <cstdint>
 #include <iostream>
 #include <map>
@@ -28,7 +29,6 @@
 #include "reca/cli_args.h"
 #include "reca/data_pipeline.h"
 #include "reca/file_util.h"
-#include "reca/mar/mar_model.h"
 #include "reca/model_io.h"
 #include "reca/objective.h"
 #include "reca/optim.h"
@@ -39,7 +39,7 @@
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: reca-parity-dump --out_dir=DIR [--seed=N] [--threads=N] [--preset=tiny|medium]
+constexpr const char* kUsage = R"(usage: reca-parity-dump --out_dir=DIR [--family=mar|flow] [--config=KEY=VALUE,...] [--seed=N] [--threads=N] [--preset=tiny|medium]
 Writes weights/inputs/expected safetensors for tests/parity/check_parity.py.
 )";
 
@@ -85,8 +85,21 @@ reca::Status Run(int argc, char** argv) {
   std::string out_dir;
   uint64_t seed = 0;
   int threads = 1;
-  std::string preset = "tiny";
+  std::string preset = "tiny", family = "mar";
   RECA_RETURN_IF_ERROR(args.Get("out_dir", &out_dir));
+  RECA_RETURN_IF_ERROR(args.Get("family", &family));
+  std::string config;  // preset overrides, e.g. meta_queries=8
+  RECA_RETURN_IF_ERROR(args.Get("config", &config));
+  std::map<std::string, std::string> overrides;
+  for (size_t a = 0; a < config.size();) {
+    size_t e = config.find(',', a);
+    if (e == std::string::npos) e = config.size();
+    const std::string kv = config.substr(a, e - a);
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos) return reca::InvalidArgumentError("--config: expected KEY=VALUE, got '" + kv + "'");
+    overrides[kv.substr(0, eq)] = kv.substr(eq + 1);
+    a = e + 1;
+  }
   RECA_RETURN_IF_ERROR(args.Get("preset", &preset));
   RECA_RETURN_IF_ERROR(args.Get("seed", &seed));
   RECA_RETURN_IF_ERROR(args.Get("threads", &threads));
@@ -96,22 +109,20 @@ reca::Status Run(int argc, char** argv) {
   RECA_RETURN_IF_ERROR(reca::MakeDirs(out_dir));
 
   const reca::Tokenizer tok;
-  RECA_ASSIGN_OR_RETURN(reca::MarConfig config, reca::MarPreset(preset, tok.vocab_size()));
-
   TensorMap inputs, expected;
-  std::shared_ptr<reca::MarModel> model;
-  RECA_RETURN_IF_ERROR(reca::TorchGuard("building the model", [&] {
-    at::set_num_threads(threads);
-    torch::manual_seed(seed);
-    model = std::make_shared<reca::MarModel>(config);
-  }));
+  at::set_num_threads(threads);
+  torch::manual_seed(seed);
+  RECA_ASSIGN_OR_RETURN(std::shared_ptr<reca::UnifiedModel> model, reca::CreateModel(family, preset, overrides));
+  const std::map<std::string, std::string> cfg = model->ConfigMap();
+  const int64_t image_size = std::stoll(cfg.at("image_size"));
+  const int64_t max_text_tokens = std::stoll(cfg.at("max_text_tokens"));
 
   // Two AdamW steps on a full RecA step (recon + i2t + t2i), large learning
   // rate, so every parameter moves away from its (partly zero) initialisation.
   reca::JobSpec data = reca::ShapesSpec(1, 1, 1, /*batch=*/4, /*cfg_drop=*/0.3, seed);
-  data.reca.max_text_tokens = config.max_text_tokens;
+  data.reca.max_text_tokens = max_text_tokens;
   RECA_ASSIGN_OR_RETURN(std::vector<reca::StepBatches> shapes,
-                        reca::BuildSteps(data, static_cast<int>(config.image_size), 6));
+                        reca::BuildSteps(data, static_cast<int>(image_size), 6));
   {
     reca::OptimOptions o;
     o.lr = 1e-2;
@@ -131,7 +142,7 @@ reca::Status Run(int argc, char** argv) {
   // The parity batches: images from a later step, prompts as described above.
   const reca::StepBatches step = shapes[5];
   reca::ReconBatch recon = step.recon[0];
-  recon.prompt = reca::MakePromptIds(tok, ReconTexts(tok, recon.images.size(0)), config.max_text_tokens);
+  recon.prompt = reca::MakePromptIds(tok, ReconTexts(tok, recon.images.size(0)), max_text_tokens);
   const reca::I2TBatch& i2t = step.i2t[0];
   // Three samples only: a batch size different from the others.
   reca::T2IBatch t2i = step.t2i[0];

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Python parity of the mar family: the C++ model writes weights, inputs, noise,
-# losses and gradients; bench/python/reca_mar.py must reproduce them to 1e-5.
+# Python parity of every native family (mar; flow in its shared-attention and
+# meta-query modes): the C++ model writes weights, inputs, noise, losses and
+# gradients; bench/python/reca_mar.py / reca_flow.py must reproduce them to 1e-5.
 #
 #   parity_test.sh [DUMP_BINARY [REPO_ROOT]]
 #
@@ -21,6 +22,11 @@ trap 'rm -rf "$out"' EXIT
 # stays cheap next to others under `ctest -j` / Bazel.
 export OMP_NUM_THREADS=1
 
-"$dump" --out_dir="$out" --seed=0 --threads=1
-"$python" "$root/tests/parity/check_parity.py" --dir="$out" \
-  --python_path="$root/bench/python" --threads=1
+for variant in "--family=mar" "--family=flow" "--family=flow --config=meta_queries=8,timestep_shift=3"; do
+  echo "=== reca-parity-dump $variant"
+  rm -rf "$out"/*
+  # shellcheck disable=SC2086 # the variant is several flags
+  "$dump" --out_dir="$out" --seed=0 --threads=1 $variant
+  "$python" "$root/tests/parity/check_parity.py" --dir="$out" \
+    --python_path="$root/bench/python" --threads=1
+done
