@@ -1,6 +1,6 @@
 #!/bin/sh
-# reca-train as separate processes: data-parallel ranks, bit-exact resume in a
-# new process, SIGTERM, kill -9 (of a rank; during checkpoint writes).
+# reca-train as separate processes: data-parallel ranks (mar and flow), bit-exact
+# resume in a new process, SIGTERM, kill -9 (of a rank; during checkpoint writes).
 #
 #   trainer_process_test.sh [RECA_TRAIN [REPO_ROOT]]
 #
@@ -81,6 +81,23 @@ timeout 120 "$train" $common --out="$tmp/seed1" --seed=1 >"$tmp/seed1.log" 2>&1 
 # measured 1.4e-6 of a different seed's (the control); we allow 1e-4.
 "$python" "$root/tests/trainer/compare_weights.py" "$tmp/straight2/model.safetensors" \
   "$tmp/one8/model.safetensors" "$tmp/seed1/model.safetensors" --root="$root" --tol=1e-4
+
+echo "== flow family (understanding side frozen): 2 Gloo ranks, bit-exact resume, 2 x 4 = 1 x 8"
+two_ranks "$tmp/flow2" --model.family=flow
+grep -q "frozen: vit, connector, und (" "$tmp/flow2.rank0.log" || { cat "$tmp/flow2.rank0.log"; fail "flow: default frozen set not applied"; }
+two_ranks "$tmp/flowsplit" --model.family=flow --stop_after=3
+two_ranks "$tmp/flowsplit" --model.family=flow
+cmp "$tmp/flow2/model.safetensors" "$tmp/flowsplit/model.safetensors" ||
+  fail "flow: 2-rank resume is not bit-exact"
+# shellcheck disable=SC2086
+timeout 120 "$train" $common --model.family=flow --out="$tmp/flow8" --batch_per_rank=8 >"$tmp/flow8.log" 2>&1 ||
+  { cat "$tmp/flow8.log"; fail "flow 1-rank run failed"; }
+# shellcheck disable=SC2086
+timeout 120 "$train" $common --model.family=flow --out="$tmp/flowseed1" --seed=1 >"$tmp/flowseed1.log" 2>&1 ||
+  { cat "$tmp/flowseed1.log"; fail "flow seed-1 run failed"; }
+"$python" "$root/tests/trainer/compare_weights.py" "$tmp/flow2/model.safetensors" \
+  "$tmp/flow8/model.safetensors" "$tmp/flowseed1/model.safetensors" --root="$root" --tol=1e-4
+echo "flow: loss $(grep -o 'step     1/6 | loss [0-9.]*' "$tmp/flow2.rank0.log" | grep -o '[0-9.]*$') -> $(grep -o 'step     6/6 | loss [0-9.]*' "$tmp/flow2.rank0.log" | grep -o '[0-9.]*$')"
 
 echo "== a rank killed with SIGKILL fails the other within a bounded time"
 port="$(free_port)"
