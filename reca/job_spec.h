@@ -51,6 +51,8 @@ struct RecaSpec {
   int64_t max_text_tokens = 40;
   double condition_blur = 0;   // Gaussian sigma (target pixels) on the recon condition image
   std::string templates_file;  // one reconstruction instruction per line; empty = the built-in 360
+  int64_t collapse_every = 50;   // copy-collapse check every N steps; 0 = off
+  double collapse_ratio = 0.2;   // alarm when held-out recon loss < this x the t2i loss
 };
 
 struct OptimizerSpec {

@@ -84,16 +84,17 @@ inline Check OneOf(std::vector<std::string> v) { Check c; c.choices = std::move(
 template <class V> void Visit(V& v, ModelSpec& s) {
   v.Field("family", &s.family,
           "model family: `mar` (Harmon-like masked autoregressive + per-token diffusion), `flow` "
-          "(BAGEL/OpenUni-like rectified flow behind a frozen understanding side)",
-          OneOf({"mar", "flow"}));
+          "(BAGEL/OpenUni-like rectified flow behind a frozen understanding side), `maskgit` "
+          "(Show-o-like masked-token prediction over VQ codes)",
+          OneOf({"mar", "flow", "maskgit"}));
   v.Field("preset", &s.preset, "size preset of the family", OneOf({"tiny", "medium"}));
   v.Field("init", &s.init,
           "start from these weights: a `.safetensors` file or a checkpoint directory "
           "(its model weights); empty = fresh initialisation from `seed`", Any());
   v.Field("frozen", &s.frozen,
           "top-level modules (or parameters) that do not train; `[auto]` = the family's RecA "
-          "default (mar: none; flow: `vit`, `connector`, `und`), `[]` = train everything "
-          "(pre-training)", Any());
+          "default (mar: none; flow: `vit`, `connector`, `und`; maskgit: `clip`, `vq`), `[]` = "
+          "train everything (pre-training)", Any());
   v.Field("und_image_size", &s.und_image_size,
           "resolution the understanding encoder sees (the information bottleneck; must divide the "
           "image size); 0 = the preset's or the init weights' value", AtLeast(0));
@@ -151,6 +152,12 @@ template <class V> void Visit(V& v, RecaSpec& s) {
   v.Field("templates_file", &s.templates_file,
           "reconstruction instructions, one per line (blank lines and `#` comments skipped); "
           "empty = the built-in 360 templates", Any());
+  v.Field("collapse_every", &s.collapse_every,
+          "copy-collapse check every N steps (and at the end) on a fixed held-out batch; 0 = off",
+          AtLeast(0));
+  v.Field("collapse_ratio", &s.collapse_ratio,
+          "alarm when the held-out reconstruction loss falls below this fraction of the same "
+          "images' text-to-image loss (the model copies its condition)", Between(0, 1));
 }
 
 template <class V> void Visit(V& v, OptimizerSpec& s) {

@@ -5,6 +5,7 @@
 
 #include "reca/flow/flow_model.h"
 #include "reca/mar/mar_model.h"
+#include "reca/maskgit/maskgit_model.h"
 #include "reca/safetensors.h"
 #include "reca/tokenizer.h"
 #include "reca/torch_guard.h"
@@ -15,7 +16,7 @@ static Status CopyWeights(UnifiedModel& model, const SafetensorsContents& file, 
 namespace {
 
 constexpr const char* kTokenizerKey = "tokenizer_fingerprint";
-constexpr const char* kFamilies = "'mar' or 'flow'";
+constexpr const char* kFamilies = "'mar', 'flow' or 'maskgit'";
 
 StatusOr<std::shared_ptr<UnifiedModel>> BuildFromMap(const std::map<std::string, std::string>& m) {
   auto fam = m.find("family");
@@ -30,6 +31,12 @@ StatusOr<std::shared_ptr<UnifiedModel>> BuildFromMap(const std::map<std::string,
     RECA_ASSIGN_OR_RETURN(FlowConfig c, FlowConfig::FromMap(m));
     return TorchGuardOr("building flow model", [&] {
       return std::static_pointer_cast<UnifiedModel>(std::make_shared<FlowModel>(c));
+    });
+  }
+  if (fam->second == "maskgit") {
+    RECA_ASSIGN_OR_RETURN(MaskGitConfig c, MaskGitConfig::FromMap(m));
+    return TorchGuardOr("building maskgit model", [&] {
+      return std::static_pointer_cast<UnifiedModel>(std::make_shared<MaskGitModel>(c));
     });
   }
   return InvalidArgumentError("model.family: unknown family '" + fam->second + "' (expected " +
@@ -47,6 +54,9 @@ StatusOr<std::shared_ptr<UnifiedModel>> CreateModel(const std::string& family, c
     cfg = c.ToMap();
   } else if (family == "flow") {
     RECA_ASSIGN_OR_RETURN(FlowConfig c, FlowPreset(preset, vocab));
+    cfg = c.ToMap();
+  } else if (family == "maskgit") {
+    RECA_ASSIGN_OR_RETURN(MaskGitConfig c, MaskGitPreset(preset, vocab));
     cfg = c.ToMap();
   } else {
     return InvalidArgumentError("model.family: unknown family '" + family + "' (expected " + kFamilies + ")");

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "reca/ckpt/checkpoint_store.h"
+#include "reca/collapse.h"
 #include "reca/data_pipeline.h"
 #include "reca/file_util.h"
 #include "reca/optim.h"
@@ -76,6 +77,7 @@ struct HeldOut {
   std::vector<Scene> scenes;
   at::Tensor images;
   ReconBatch recon;
+  T2IBatch t2i;  // the same images under their dense captions (collapse check)
 };
 
 HeldOut MakeHeldOut(int64_t image_size, int64_t count, int64_t max_text_tokens) {
@@ -90,6 +92,10 @@ HeldOut MakeHeldOut(int64_t image_size, int64_t count, int64_t max_text_tokens) 
   Tokenizer tok;
   h.recon.images = h.images;
   h.recon.prompt = MakePromptIds(tok, std::vector<std::string>(count, ReconTemplates()[0]), max_text_tokens);
+  std::vector<std::string> texts;
+  for (const Scene& scene : h.scenes) texts.push_back(std::string(kT2IPrefix) + " " + ShapesWorld::DenseCaption(scene));
+  h.t2i.images = h.images;
+  h.t2i.prompt = MakePromptIds(tok, texts, max_text_tokens);
   return h;
 }
 
@@ -507,6 +513,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
   double window_loss = 0;
   std::vector<double> window_source(sources.size(), 0.0), window_source_n(sources.size(), 0.0);
   int64_t window = 0;
+  double last_ratio = NAN;  // the latest collapse check's recon/t2i
   const auto run_start = Clock::now();
   int64_t step = start.step;
   while (step < end) {
@@ -576,18 +583,38 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
       }
     }
     const double samples_per_s = losses.samples * world / step_s;
-    metrics << nlohmann::ordered_json{{"step", step},
-                              {"rank", rank},
-                              {"loss", loss},
-                              {"loss_by_source", by_source},
-                              {"samples_per_s", samples_per_s},
-                              {"step_s", step_s},
-                              {"data_wait_s", wait_s},
-                              {"allreduce_s", comm.exposed_seconds},
-                              {"lr", lr},
-                              {"grad_norm", gnorm}}
-                   .dump()
-            << "\n";
+    nlohmann::ordered_json line{{"step", step},
+                                {"rank", rank},
+                                {"loss", loss},
+                                {"loss_by_source", by_source},
+                                {"samples_per_s", samples_per_s},
+                                {"step_s", step_s},
+                                {"data_wait_s", wait_s},
+                                {"allreduce_s", comm.exposed_seconds},
+                                {"lr", lr},
+                                {"grad_norm", gnorm}};
+    const int64_t every = spec.reca.collapse_every;
+    if (lead && every > 0 && (step % every == 0 || step == end)) {
+      RECA_ASSIGN_OR_RETURN(CollapseCheck c, CheckCopyCollapse(*model, held.recon, held.t2i,
+                                                               spec.reca.collapse_ratio, device));
+      line["heldout_recon_loss"] = c.recon_loss;
+      line["heldout_t2i_loss"] = c.t2i_loss;
+      line["collapse_ratio"] = c.ratio;
+      line["collapse_alarm"] = c.alarm ? 1 : 0;
+      if (c.alarm && !summary.collapse_alarm) {
+        log << "COLLAPSE ALARM at step " << step << ": held-out reconstruction loss " << Fmt(c.recon_loss)
+            << " is " << Fmt(c.ratio, 3) << "x the text-to-image loss " << Fmt(c.t2i_loss) << " (alarm below "
+            << spec.reca.collapse_ratio << "): the generator is copying its condition instead of reading "
+               "it; strengthen the bottleneck (a lower model.und_image_size, reca.condition_blur) or stop the job\n";
+      } else if (!c.alarm && summary.collapse_alarm) {
+        log << "collapse alarm cleared at step " << step << " (recon/t2i " << Fmt(c.ratio, 3) << ")\n";
+      }
+      summary.collapse_alarm = c.alarm;
+      summary.collapse_ratio = c.ratio;
+      summary.collapse_alarm_checks += c.alarm ? 1 : 0;
+      last_ratio = c.ratio;
+    }
+    metrics << line.dump() << "\n";
     metrics.flush();
     if (!metrics) return InternalError(metrics_path + ": write failed");
     summary.last_loss = loss;
@@ -600,6 +627,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
           << Fmt(gnorm, 3) << " | " << Fmt(samples_per_s, 1) << " samples/s | step "
           << Fmt(step_s * 1e3, 0) << " ms | data wait " << Fmt(wait_s * 1e3, 1) << " ms";
       if (world > 1) log << " | all-reduce " << Fmt(comm.exposed_seconds * 1e3, 1) << " ms";
+      if (!std::isnan(last_ratio)) log << " | recon/t2i " << Fmt(last_ratio, 3);
       log << "\n";
       log.flush();
       window_loss = 0;

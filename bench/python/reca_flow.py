@@ -32,6 +32,8 @@ import safetensors_io  # noqa: E402
 from reca_mar import PAD, Linear, causal_padding_mask, patchify, unpatchify, timestep_embedding  # noqa: E402
 
 FREQ_DIM = 256  # reca/mar/diffusion.h DiffMlpImpl::kFreqDim
+# UnifiedModel::DefaultFrozen per family (reca-train's model.frozen: auto).
+DEFAULT_FROZEN = {"mar": (), "flow": ("vit", "connector", "und")}
 
 _INT_FIELDS = (
     "image_size", "patch", "und_image_size", "vit_patch", "vit_dim", "vit_depth", "vit_heads",

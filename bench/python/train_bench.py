@@ -1,5 +1,7 @@
-"""The Python peer of the training-speed benchmark: the same mar model
-(bench/python/reca_mar.py), the same initial weights and recorded batches as
+"""The Python peer of the training-speed benchmark: the same model (the
+family in the weights' metadata: bench/python/reca_mar.py or reca_flow.py,
+with the family's default frozen modules, as reca-train's model.frozen: auto),
+the same initial weights and recorded batches as
 `reca-train --batches_file`, the same step (noise sampling, forward/backward
 over every batch of the step with gradient accumulation, clipping, AdamW with
 no decay on 1-D parameters, warm-up + cosine LR), timed the same way (the
@@ -15,6 +17,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reca_flow  # noqa: E402
 import reca_mar  # noqa: E402
 
 
@@ -41,8 +44,12 @@ def main():
     torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
 
-    model = reca_mar.MarModel.load_safetensors(args.init).to(dev)
+    model = reca_flow.load_model(args.init).to(dev)
     model.train()
+    frozen = reca_flow.DEFAULT_FROZEN.get(model.c.to_map()["family"], ())
+    for name, p in model.named_parameters():
+        if name.split(".")[0] in frozen:
+            p.requires_grad_(False)
     steps = [{k: [{n: t.to(dev) for n, t in b.items()} for b in v] for k, v in s.items()}
              for s in reca_mar.recorded_steps(args.batches)]
 
@@ -57,8 +64,9 @@ def main():
     def sync():
         if dev.type == "cuda":
             torch.cuda.synchronize()
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    trained = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trained if p.dim() >= 2]
+    no_decay = [p for p in trained if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.02},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.95), eps=1e-8)

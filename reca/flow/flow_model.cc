@@ -28,16 +28,18 @@ torch::Tensor PoolPositions(const torch::Tensor& pos, int64_t g, int64_t grid) {
 
 }  // namespace
 
-FlowVitImpl::FlowVitImpl(const FlowConfig& c) : c_(c) {
-  patch_embed_ = register_module("patch_embed", MakeLinear(c.vit_patch * c.vit_patch * 3, c.vit_dim));
-  pos_ = NormalParam(*this, "pos", {1, c.vit_grid() * c.vit_grid(), c.vit_dim});
-  blocks_ = register_module("blocks", MakeBlocks(c.vit_depth, c.vit_dim, c.vit_heads, c.mlp_ratio));
+FlowVitImpl::FlowVitImpl(int64_t image_size, int64_t patch, int64_t dim, int64_t depth, int64_t heads,
+                         int64_t mlp_ratio)
+    : patch_(patch), grid_(image_size / patch) {
+  patch_embed_ = register_module("patch_embed", MakeLinear(patch * patch * 3, dim));
+  pos_ = NormalParam(*this, "pos", {1, grid_ * grid_, dim});
+  blocks_ = register_module("blocks", MakeBlocks(depth, dim, heads, mlp_ratio));
 }
 
 torch::Tensor FlowVitImpl::forward(const torch::Tensor& images) {
-  const int64_t grid = images.size(2) / c_.vit_patch;
-  torch::Tensor x = patch_embed_->forward(Patchify(images, c_.vit_patch));
-  return RunBlocks(blocks_, x + PoolPositions(pos_, c_.vit_grid(), grid), torch::Tensor());
+  const int64_t grid = images.size(2) / patch_;
+  torch::Tensor x = patch_embed_->forward(Patchify(images, patch_));
+  return RunBlocks(blocks_, x + PoolPositions(pos_, grid_, grid), torch::Tensor());
 }
 
 FlowGenImpl::FlowGenImpl(const FlowConfig& c) {
@@ -58,7 +60,8 @@ torch::Tensor FlowGenImpl::Embed(const torch::Tensor& x_t, const torch::Tensor& 
 }
 
 FlowModel::FlowModel(const FlowConfig& config) : c_(config) {
-  vit_ = register_module("vit", FlowVit(c_));
+  vit_ = register_module("vit", FlowVit(c_.image_size, c_.vit_patch, c_.vit_dim, c_.vit_depth, c_.vit_heads,
+                                         c_.mlp_ratio));
   connector_ = register_module("connector", Mlp2(c_.vit_dim, c_.llm_dim));
   und_ = register_module("und", Llm(c_.vocab_size, c_.llm_dim, c_.llm_max_positions(), c_.llm_depth,
                                     c_.llm_heads, c_.mlp_ratio));

@@ -38,15 +38,20 @@
 
 namespace reca {
 
+// A ViT over [0, 1] pixels (normalised to [-1, 1], SigLIP/CLIP-style):
+// patch embedding, learned positions for `image_size` (average-pooled for a
+// lower-resolution input), `depth` blocks and no final norm: the penultimate
+// layer of a (depth + 1)-layer encoder. Also the maskgit family's CLIP.
 class FlowVitImpl : public torch::nn::Module {
  public:
-  explicit FlowVitImpl(const FlowConfig& c);
-  // Pixels [B, 3, s, s] (s a divisor of image_size, multiple of vit_patch)
-  // -> tokens [B, (s / vit_patch)^2, vit_dim].
+  FlowVitImpl(int64_t image_size, int64_t patch, int64_t dim, int64_t depth, int64_t heads,
+              int64_t mlp_ratio);
+  // Pixels [B, 3, s, s] (s a divisor of image_size, multiple of patch)
+  // -> tokens [B, (s / patch)^2, dim].
   torch::Tensor forward(const torch::Tensor& images);
 
  private:
-  FlowConfig c_;
+  int64_t patch_, grid_;
   torch::nn::Linear patch_embed_{nullptr};
   torch::Tensor pos_;
   torch::nn::ModuleList blocks_{nullptr};

@@ -68,6 +68,10 @@ class LlmImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& embeds, const torch::Tensor& valid,
                         std::vector<KeyValues>* keep = nullptr);
   torch::Tensor Logits(const torch::Tensor& hidden) { return head_->forward(hidden); }
+  // For callers that run further tokens through the blocks against `keep`'s
+  // keys/values (the flow and maskgit generation paths).
+  torch::nn::ModuleList& blocks() { return blocks_; }
+  torch::Tensor Norm(const torch::Tensor& hidden) { return norm_->forward(hidden); }
 
  private:
   torch::nn::Embedding tok_emb_{nullptr};
