@@ -33,7 +33,7 @@ from reca_mar import PAD, Linear, causal_padding_mask, patchify, unpatchify, tim
 
 FREQ_DIM = 256  # reca/mar/diffusion.h DiffMlpImpl::kFreqDim
 # UnifiedModel::DefaultFrozen per family (reca-train's model.frozen: auto).
-DEFAULT_FROZEN = {"mar": (), "flow": ("vit", "connector", "und")}
+DEFAULT_FROZEN = {"mar": (), "flow": ("vit", "connector", "und"), "maskgit": ("clip", "vq")}
 
 _INT_FIELDS = (
     "image_size", "patch", "und_image_size", "vit_patch", "vit_dim", "vit_depth", "vit_heads",
@@ -147,6 +147,32 @@ def block_with_context(blk, x, allowed, context=None):
     return h + blk.fc2(F.gelu(blk.fc1(blk.ln2(h)))), own
 
 
+def llm_key_values(llm, embeds, valid):
+    """reca_mar.Llm over a prefix, returning every layer's (keys, values) (LlmImpl::forward's `keep`)."""
+    positions = (valid.to(torch.int64).cumsum(1) - 1).clamp_min(0)
+    x = embeds + llm.pos.index_select(0, positions.reshape(-1)).view_as(embeds)
+    allowed = causal_padding_mask(valid)
+    kv = []
+    for blk in llm.blocks:
+        x, own = block_with_context(blk, x, allowed)
+        kv.append(own)
+    return kv
+
+
+def copy_weights(model, tensors, path):
+    """Copies a SaveModel file's tensors into `model`: names and shapes must match exactly."""
+    targets = model.state_dict(keep_vars=True)
+    if set(targets) != set(tensors):
+        raise ValueError("%s: tensors differ from the model's: only file %s, only model %s"
+                         % (path, sorted(set(tensors) - set(targets)), sorted(set(targets) - set(tensors))))
+    with torch.no_grad():
+        for name, p in targets.items():
+            if tuple(tensors[name].shape) != tuple(p.shape):
+                raise ValueError("%s: tensor '%s' has shape %s, the model expects %s"
+                                 % (path, name, list(tensors[name].shape), list(p.shape)))
+            p.copy_(tensors[name])
+
+
 def pool_positions(pos, g, grid):
     if grid == g:
         return pos
@@ -157,6 +183,9 @@ def pool_positions(pos, g, grid):
 
 
 class FlowVit(nn.Module):
+    """reca/flow/flow_model.cc FlowVitImpl; `c` has vit_patch, vit_grid, vit_dim, vit_depth,
+    vit_heads and mlp_ratio (a FlowConfig, or the maskgit family's CLIP shape)."""
+
     def __init__(self, c):
         super().__init__()
         self.c = c
@@ -213,16 +242,7 @@ class FlowModel(nn.Module):
     def from_safetensors(cls, path):
         tensors, meta = safetensors_io.load_file(path)
         model = cls(FlowConfig.from_map(meta))
-        targets = model.state_dict(keep_vars=True)
-        if set(targets) != set(tensors):
-            raise ValueError("%s: tensors differ from the model's: only file %s, only model %s"
-                             % (path, sorted(set(tensors) - set(targets)), sorted(set(targets) - set(tensors))))
-        with torch.no_grad():
-            for name, p in targets.items():
-                if tuple(tensors[name].shape) != tuple(p.shape):
-                    raise ValueError("%s: tensor '%s' has shape %s, the model expects %s"
-                                     % (path, name, list(tensors[name].shape), list(p.shape)))
-                p.copy_(tensors[name])
+        copy_weights(model, tensors, path)
         model.file_metadata = dict(meta)
         return model
 
@@ -268,14 +288,7 @@ class FlowModel(nn.Module):
             hidden = self.und(torch.cat([embeds, q], 1), v)
             return {"tokens": self.meta(hidden.narrow(1, embeds.size(1), n))}
         # The und expert over the prefix, keeping every layer's keys/values.
-        positions = (valid.to(torch.int64).cumsum(1) - 1).clamp_min(0)
-        x = embeds + self.und.pos.index_select(0, positions.reshape(-1)).view_as(embeds)
-        allowed = causal_padding_mask(valid)
-        kv = []
-        for blk in self.und.blocks:
-            x, own = block_with_context(blk, x, allowed)
-            kv.append(own)
-        return {"kv": kv, "valid": valid}
+        return {"kv": llm_key_values(self.und, embeds, valid), "valid": valid}
 
     def velocity(self, cond, x_t, t):
         h = self.gen.embed(x_t, t)
@@ -338,11 +351,14 @@ class FlowModel(nn.Module):
 
 
 def load_model(path):
-    """The model a SaveModel file describes, whichever family (mar or flow)."""
+    """The model a SaveModel file describes, whichever family (mar, flow or maskgit)."""
     _, meta = safetensors_io.load_file(path)
     family = meta.get("family")
     if family == "flow":
         return FlowModel.from_safetensors(path)
     if family == "mar":
         return reca_mar.MarModel.from_safetensors(path)
+    if family == "maskgit":
+        import reca_maskgit  # noqa: E402 (imports this module)
+        return reca_maskgit.MaskGitModel.from_safetensors(path)
     raise ValueError("%s: unknown model family %r" % (path, family))

@@ -102,7 +102,7 @@ def check_reader(checks, sio, directory):
              for k, v in header.items() if k != "__metadata__")
     checks.check("io", "weights tensor bytes equal the file slices", ok)
     checks.check("io", "weights metadata is the model config",
-                 meta.get("family") in ("mar", "flow") and "tokenizer_fingerprint" in meta, str(meta))
+                 meta.get("family") in ("mar", "flow", "maskgit") and "tokenizer_fingerprint" in meta, str(meta))
 
     inputs, _ = sio.load_file(os.path.join(directory, "inputs.safetensors"))
     base = torch.arange(-3, 3, dtype=torch.float64).view(2, 3) * 1.5
@@ -226,8 +226,10 @@ def run_losses(checks, reca_mar, reca_flow, directory):
 
     if family == "mar":
         check_mar_noise(checks, model, params, expected, noise("recon"))
-    else:
+    elif family == "flow":
         check_flow_noise(checks, model, params, noise("recon"))
+    else:
+        check_maskgit_noise(checks, model, inputs, noise("recon"))
 
     # recorded_steps decodes the EncodeStepBatches layout.
     rec = {}
@@ -289,6 +291,23 @@ def check_flow_noise(checks, model, params, cn):
     checks.check("model", "sample_generation_noise: logit-normal t in (0, 1), eps shape", ok)
     checks.check("model", "C++ noise layout matches", all(
         cn[k].dtype == n[k].dtype and cn[k].shape[1:] == n[k].shape[1:] for k in cn) and set(cn) == set(n))
+
+
+def check_maskgit_noise(checks, model, inputs, cn):
+    import torch
+
+    # The codebook came with the weights and tokenizes the inputs: every image
+    # is close to its VQ reconstruction.
+    images = inputs["recon.images"]
+    mse = float((model.vq.decode(model.vq.encode(images)) - images).pow(2).mean())
+    checks.check("model", "VQ codebook round trip MSE %.4f < 0.01" % mse, mse < 0.01)
+    gen = torch.Generator().manual_seed(0)
+    n = model.sample_generation_noise(2000, gen)
+    frac = float(n["mask"].sum(1).double().mean()) / model.c.seq_len
+    checks.check("model", "cosine mask schedule: mean masked fraction %.3f ~ 2/pi" % frac,
+                 abs(frac - 2 / math.pi - 0.5 / model.c.seq_len) < 0.02 and bool(n["mask"].sum(1).min() >= 1))
+    checks.check("model", "C++ noise layout matches", set(cn) == set(n) and all(
+        cn[k].dtype == n[k].dtype and cn[k].shape[1:] == n[k].shape[1:] for k in cn))
 
 
 def main():

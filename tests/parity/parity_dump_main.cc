@@ -39,7 +39,7 @@
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: reca-parity-dump --out_dir=DIR [--family=mar|flow] [--config=KEY=VALUE,...] [--seed=N] [--threads=N] [--preset=tiny|medium]
+constexpr const char* kUsage = R"(usage: reca-parity-dump --out_dir=DIR [--family=mar|flow|maskgit] [--config=KEY=VALUE,...] [--seed=N] [--threads=N] [--preset=tiny|medium]
 Writes weights/inputs/expected safetensors for tests/parity/check_parity.py.
 )";
 

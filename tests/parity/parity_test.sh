@@ -1,7 +1,7 @@
 #!/bin/sh
 # Python parity of every native family (mar; flow in its shared-attention and
-# meta-query modes): the C++ model writes weights, inputs, noise, losses and
-# gradients; bench/python/reca_mar.py / reca_flow.py must reproduce them to 1e-5.
+# meta-query modes; maskgit): the C++ model writes weights, inputs, noise,
+# losses and gradients; bench/python/reca_<family>.py must reproduce them to 1e-5.
 #
 #   parity_test.sh [DUMP_BINARY [REPO_ROOT]]
 #
@@ -22,7 +22,8 @@ trap 'rm -rf "$out"' EXIT
 # stays cheap next to others under `ctest -j` / Bazel.
 export OMP_NUM_THREADS=1
 
-for variant in "--family=mar" "--family=flow" "--family=flow --config=meta_queries=8,timestep_shift=3"; do
+for variant in "--family=mar" "--family=flow" "--family=flow --config=meta_queries=8,timestep_shift=3" \
+  "--family=maskgit"; do
   echo "=== reca-parity-dump $variant"
   rm -rf "$out"/*
   # shellcheck disable=SC2086 # the variant is several flags
