@@ -8,7 +8,7 @@
 namespace reca {
 
 StatusOr<CollapseCheck> CheckCopyCollapse(UnifiedModel& model, const ReconBatch& recon,
-                                          const T2IBatch& t2i, double threshold,
+                                          const T2IBatch& t2i, double threshold, double t2i_level,
                                           const c10::Device& device) {
   return TorchGuardOr("copy-collapse check", [&]() -> CollapseCheck {
     torch::NoGradGuard no_grad;
@@ -22,7 +22,8 @@ StatusOr<CollapseCheck> CheckCopyCollapse(UnifiedModel& model, const ReconBatch&
     c.t2i_loss =
         model.T2ILoss({t2i.prompt.pre.to(device), t2i.prompt.post.to(device)}, t2i.images.to(device), noise)
             .item<double>();
-    c.ratio = c.t2i_loss > 0 ? c.recon_loss / c.t2i_loss : 1.0;
+    const double level = t2i_level > 0 ? t2i_level : c.t2i_loss;
+    c.ratio = level > 0 ? c.recon_loss / level : 1.0;
     c.alarm = c.ratio < threshold;
     return c;
   });

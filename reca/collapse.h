@@ -1,10 +1,13 @@
 // The copy-collapse detector (reca-method.md §6: "recon loss falling far
 // below the T2I loss level"). Without an information bottleneck between the
 // condition and the target, RecA teaches the generator to copy its
-// condition: the reconstruction loss falls towards zero while the family's
-// ordinary generation loss (text-to-image on the same held-out images) stays
-// where it was. The detector compares the two on a fixed held-out batch with
-// fixed noise and raises an alarm when recon / t2i drops below a threshold.
+// condition: the reconstruction loss falls towards zero, far below the
+// family's ordinary generation-loss level (text-to-image on the same
+// held-out images). The detector measures both on a fixed held-out batch with
+// fixed noise; the level is the text-to-image loss when the run started (so
+// that a model forgetting text-to-image, which raises the current t2i loss,
+// is not mistaken for one copying), and the alarm goes off when
+// recon / level drops below a threshold.
 #ifndef RECA_COLLAPSE_H_
 #define RECA_COLLAPSE_H_
 
@@ -19,14 +22,15 @@ namespace reca {
 struct CollapseCheck {
   double recon_loss = 0;  // conditioned on each image's own understanding embedding
   double t2i_loss = 0;    // conditioned on its dense caption only
-  double ratio = 0;       // recon_loss / t2i_loss
+  double ratio = 0;       // recon_loss / the reference t2i level
   bool alarm = false;     // ratio < threshold
 };
 
 // Both losses without gradients, each batch under the same fixed noise.
-// `recon` and `t2i` must hold the same images.
+// `recon` and `t2i` must hold the same images. `t2i_level` is the reference
+// generation-loss level (<= 0: this check's own t2i loss).
 StatusOr<CollapseCheck> CheckCopyCollapse(UnifiedModel& model, const ReconBatch& recon,
-                                          const T2IBatch& t2i, double threshold,
+                                          const T2IBatch& t2i, double threshold, double t2i_level,
                                           const c10::Device& device);
 
 }  // namespace reca

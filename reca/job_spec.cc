@@ -349,7 +349,7 @@ std::vector<SourceSpec> DefaultSources(const std::string& family) {
   i2t.name = "shapes-i2t";
   i2t.task = "i2t";
   i2t.repeat = 2;
-  if (family == "flow") return {recon};
+  if (family == "flow" || family == "torchscript") return {recon};
   return {recon, i2t};
 }
 
@@ -394,6 +394,12 @@ Status ValidateJobSpec(const JobSpec& spec) {
     if (!names.insert(name).second) {
       return InvalidArgumentError(p + ".name: '" + name + "' is used by another source");
     }
+  }
+  if ((spec.model.family == "torchscript") != !spec.model.module.empty()) {
+    return InvalidArgumentError(spec.model.module.empty()
+                                    ? "spec.model.module: required for family torchscript (a TorchScript .pt file)"
+                                    : "spec.model.module: only for family torchscript (family is " +
+                                          spec.model.family + ")");
   }
   const std::vector<std::string>& frozen = spec.model.frozen;
   if (frozen.size() > 1 && std::find(frozen.begin(), frozen.end(), "auto") != frozen.end()) {

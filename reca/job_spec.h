@@ -24,6 +24,7 @@ struct ModelSpec {
   std::string init;  // safetensors weights or a checkpoint directory; empty = fresh init
   std::vector<std::string> frozen = {"auto"};  // top-level modules; ["auto"] = the family's default
   int64_t und_image_size = 0;  // 0 = the preset's (or the init weights') value
+  std::string module;  // torchscript: the scripted model (.pt)
 };
 
 struct SourceSpec {
@@ -114,8 +115,9 @@ struct JobSpec {
 };
 
 // The RecA recipe of `family` on the shapes world: reconstruction x2 plus,
-// for shared-weight models (mar), captioning x2; decoupled models (flow)
-// keep their understanding side frozen and get no captioning stream.
+// for shared-weight models (mar, maskgit), captioning x2; decoupled models
+// (flow) keep their understanding side frozen and get no captioning stream;
+// a torchscript model gets reconstruction only (add i2t if it shares weights).
 std::vector<SourceSpec> DefaultSources(const std::string& family = "mar");
 
 // Parses a JSON tree (a YAML file converted by ReadJobSpecFile, or the

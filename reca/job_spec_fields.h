@@ -85,8 +85,8 @@ template <class V> void Visit(V& v, ModelSpec& s) {
   v.Field("family", &s.family,
           "model family: `mar` (Harmon-like masked autoregressive + per-token diffusion), `flow` "
           "(BAGEL/OpenUni-like rectified flow behind a frozen understanding side), `maskgit` "
-          "(Show-o-like masked-token prediction over VQ codes)",
-          OneOf({"mar", "flow", "maskgit"}));
+          "(Show-o-like masked-token prediction over VQ codes), `torchscript` (your own model: "
+          "`module`)", OneOf({"mar", "flow", "maskgit", "torchscript"}));
   v.Field("preset", &s.preset, "size preset of the family", OneOf({"tiny", "medium"}));
   v.Field("init", &s.init,
           "start from these weights: a `.safetensors` file or a checkpoint directory "
@@ -98,6 +98,9 @@ template <class V> void Visit(V& v, ModelSpec& s) {
   v.Field("und_image_size", &s.und_image_size,
           "resolution the understanding encoder sees (the information bottleneck; must divide the "
           "image size); 0 = the preset's or the init weights' value", AtLeast(0));
+  v.Field("module", &s.module,
+          "family `torchscript`: the TorchScript file of your model (the contract: "
+          "tools/export_torchscript.py); its parameters' requires_grad decides what trains", Any());
 }
 
 template <class V> void Visit(V& v, SourceSpec& s) {
@@ -157,7 +160,8 @@ template <class V> void Visit(V& v, RecaSpec& s) {
           AtLeast(0));
   v.Field("collapse_ratio", &s.collapse_ratio,
           "alarm when the held-out reconstruction loss falls below this fraction of the same "
-          "images' text-to-image loss (the model copies its condition)", Between(0, 1));
+          "images' text-to-image loss at the start of the run (the model copies its condition)",
+          Between(0, 1));
 }
 
 template <class V> void Visit(V& v, OptimizerSpec& s) {

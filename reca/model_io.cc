@@ -6,6 +6,7 @@
 #include "reca/flow/flow_model.h"
 #include "reca/mar/mar_model.h"
 #include "reca/maskgit/maskgit_model.h"
+#include "reca/torchscript/torchscript_model.h"
 #include "reca/safetensors.h"
 #include "reca/tokenizer.h"
 #include "reca/torch_guard.h"
@@ -16,7 +17,7 @@ static Status CopyWeights(UnifiedModel& model, const SafetensorsContents& file, 
 namespace {
 
 constexpr const char* kTokenizerKey = "tokenizer_fingerprint";
-constexpr const char* kFamilies = "'mar', 'flow' or 'maskgit'";
+constexpr const char* kFamilies = "'mar', 'flow', 'maskgit' or 'torchscript'";
 
 StatusOr<std::shared_ptr<UnifiedModel>> BuildFromMap(const std::map<std::string, std::string>& m) {
   auto fam = m.find("family");
@@ -39,6 +40,13 @@ StatusOr<std::shared_ptr<UnifiedModel>> BuildFromMap(const std::map<std::string,
       return std::static_pointer_cast<UnifiedModel>(std::make_shared<MaskGitModel>(c));
     });
   }
+  if (fam->second == "torchscript") {
+    auto it = m.find("module");
+    if (it == m.end() || it->second.empty()) {
+      return InvalidArgumentError("spec.model.module: required for family torchscript (a TorchScript .pt file)");
+    }
+    return LoadTorchScriptModel(it->second);
+  }
   return InvalidArgumentError("model.family: unknown family '" + fam->second + "' (expected " +
                               kFamilies + ")");
 }
@@ -58,6 +66,8 @@ StatusOr<std::shared_ptr<UnifiedModel>> CreateModel(const std::string& family, c
   } else if (family == "maskgit") {
     RECA_ASSIGN_OR_RETURN(MaskGitConfig c, MaskGitPreset(preset, vocab));
     cfg = c.ToMap();
+  } else if (family == "torchscript") {
+    cfg = {{"family", "torchscript"}, {"module", ""}};  // the module brings its own shape
   } else {
     return InvalidArgumentError("model.family: unknown family '" + family + "' (expected " + kFamilies + ")");
   }

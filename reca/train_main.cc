@@ -12,6 +12,7 @@
 #include "reca/cli_args.h"
 #include "reca/job_spec.h"
 #include "reca/spec_file.h"
+#include "reca/tokenizer.h"
 #include "reca/trainer.h"
 
 namespace {
@@ -43,6 +44,7 @@ Runtime flags (how this process runs, not what the job is):
   --deterministic          deterministic CUDA kernels: bit-exact GPU runs and resumes
                            (CPU runs always are)
   --print_spec             print the effective spec as JSON and exit
+  --print_vocab_size       print the tokenizer's vocabulary size (tools/export_torchscript.py)
   --spec_reference         print the field reference (Markdown) and exit
   --spec_proto             print the job spec as a .proto schema (proto/reca/v1/job_spec.proto)
 Benchmark helpers:
@@ -67,13 +69,18 @@ reca::StatusOr<int> EnvInt(const char* env, int fallback) {
 
 reca::Status Run(int argc, char** argv) {
   RECA_ASSIGN_OR_RETURN(reca::CliArgs args, reca::CliArgs::Parse(argc, argv));
-  bool help = false, print_spec = false, reference = false, proto = false;
+  bool help = false, print_spec = false, reference = false, proto = false, vocab = false;
   RECA_RETURN_IF_ERROR(args.Get("help", &help));
+  RECA_RETURN_IF_ERROR(args.Get("print_vocab_size", &vocab));
   RECA_RETURN_IF_ERROR(args.Get("print_spec", &print_spec));
   RECA_RETURN_IF_ERROR(args.Get("spec_reference", &reference));
   RECA_RETURN_IF_ERROR(args.Get("spec_proto", &proto));
   if (help) {
     std::cout << kUsage;
+    return reca::OkStatus();
+  }
+  if (vocab) {
+    std::cout << reca::Tokenizer().vocab_size() << "\n";
     return reca::OkStatus();
   }
   if (reference) {

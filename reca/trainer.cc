@@ -203,6 +203,7 @@ StatusOr<std::shared_ptr<UnifiedModel>> LoadInit(const std::string& init) {
 std::map<std::string, std::string> ConfigOverrides(const JobSpec& spec) {
   std::map<std::string, std::string> o;
   if (spec.model.und_image_size > 0) o["und_image_size"] = std::to_string(spec.model.und_image_size);
+  if (!spec.model.module.empty()) o["module"] = spec.model.module;
   return o;
 }
 
@@ -224,8 +225,11 @@ StatusOr<std::shared_ptr<UnifiedModel>> InitialModel(const JobSpec& spec) {
 // Applies spec.model.frozen (["auto"]: the family's RecA default).
 Status ApplyFrozen(UnifiedModel& model, const JobSpec& spec, std::ostream& log) {
   const std::vector<std::string>& f = spec.model.frozen;
-  const std::vector<std::string> names = f.size() == 1 && f[0] == "auto" ? model.DefaultFrozen() : f;
-  RECA_RETURN_IF_ERROR(FreezeModules(model, names));
+  const bool automatic = f.size() == 1 && f[0] == "auto";
+  const std::vector<std::string> names = automatic ? model.DefaultFrozen() : f;
+  // `auto` with no family default keeps the parameters' own requires_grad
+  // (a torchscript model decides itself).
+  if (!automatic || !names.empty()) RECA_RETURN_IF_ERROR(FreezeModules(model, names));
   int64_t total = 0, trained = 0;
   for (const auto& p : model.parameters()) {
     total += p.numel();
@@ -234,7 +238,7 @@ Status ApplyFrozen(UnifiedModel& model, const JobSpec& spec, std::ostream& log) 
   if (trained == 0) return InvalidArgumentError("spec.model.frozen: freezes every parameter of the model");
   std::string list;
   for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-  log << "frozen: " << (list.empty() ? "nothing" : list) << " (" << trained << " of " << total
+  log << "frozen: " << (list.empty() ? (automatic ? "as the model says" : "nothing") : list) << " (" << trained << " of " << total
       << " parameters train)\n";
   return OkStatus();
 }
@@ -513,7 +517,18 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
   double window_loss = 0;
   std::vector<double> window_source(sources.size(), 0.0), window_source_n(sources.size(), 0.0);
   int64_t window = 0;
-  double last_ratio = NAN;  // the latest collapse check's recon/t2i
+  double last_ratio = NAN;  // the latest collapse check's recon / t2i level
+  // The generation-loss level the collapse detector compares against: the
+  // held-out text-to-image loss before this run's first step.
+  double t2i_level = 0;
+  bool t2i_drift_logged = false;
+  if (lead && spec.reca.collapse_every > 0) {
+    RECA_ASSIGN_OR_RETURN(CollapseCheck c0, CheckCopyCollapse(*model, held.recon, held.t2i,
+                                                              spec.reca.collapse_ratio, 0, device));
+    t2i_level = c0.t2i_loss;
+    log << "collapse detector: held-out text-to-image level " << Fmt(t2i_level) << ", reconstruction "
+        << Fmt(c0.recon_loss) << "; alarm when reconstruction < " << spec.reca.collapse_ratio << "x the level\n";
+  }
   const auto run_start = Clock::now();
   int64_t step = start.step;
   while (step < end) {
@@ -596,14 +611,21 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
     const int64_t every = spec.reca.collapse_every;
     if (lead && every > 0 && (step % every == 0 || step == end)) {
       RECA_ASSIGN_OR_RETURN(CollapseCheck c, CheckCopyCollapse(*model, held.recon, held.t2i,
-                                                               spec.reca.collapse_ratio, device));
+                                                               spec.reca.collapse_ratio, t2i_level, device));
+      if (c.t2i_loss > 1.5 * t2i_level && !t2i_drift_logged) {
+        t2i_drift_logged = true;
+        log << "warning at step " << step << ": the held-out text-to-image loss rose from " << Fmt(t2i_level)
+            << " to " << Fmt(c.t2i_loss) << ": the model is forgetting text-to-image generation (add a t2i "
+               "source, lower optimizer.lr or freeze more)\n";
+      }
       line["heldout_recon_loss"] = c.recon_loss;
       line["heldout_t2i_loss"] = c.t2i_loss;
       line["collapse_ratio"] = c.ratio;
+      line["collapse_t2i_level"] = t2i_level;
       line["collapse_alarm"] = c.alarm ? 1 : 0;
       if (c.alarm && !summary.collapse_alarm) {
         log << "COLLAPSE ALARM at step " << step << ": held-out reconstruction loss " << Fmt(c.recon_loss)
-            << " is " << Fmt(c.ratio, 3) << "x the text-to-image loss " << Fmt(c.t2i_loss) << " (alarm below "
+            << " is " << Fmt(c.ratio, 3) << "x the model's text-to-image level " << Fmt(t2i_level) << " (alarm below "
             << spec.reca.collapse_ratio << "): the generator is copying its condition instead of reading "
                "it; strengthen the bottleneck (a lower model.und_image_size, reca.condition_blur) or stop the job\n";
       } else if (!c.alarm && summary.collapse_alarm) {

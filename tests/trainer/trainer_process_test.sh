@@ -1,5 +1,5 @@
 #!/bin/sh
-# reca-train as separate processes: data-parallel ranks (mar and flow), bit-exact
+# reca-train as separate processes: data-parallel ranks (mar, flow, torchscript), bit-exact
 # resume in a new process, SIGTERM, kill -9 (of a rank; during checkpoint writes).
 #
 #   trainer_process_test.sh [RECA_TRAIN [REPO_ROOT]]
@@ -98,6 +98,43 @@ timeout 120 "$train" $common --model.family=flow --out="$tmp/flowseed1" --seed=1
 "$python" "$root/tests/trainer/compare_weights.py" "$tmp/flow2/model.safetensors" \
   "$tmp/flow8/model.safetensors" "$tmp/flowseed1/model.safetensors" --root="$root" --tol=1e-4
 echo "flow: loss $(grep -o 'step     1/6 | loss [0-9.]*' "$tmp/flow2.rank0.log" | grep -o '[0-9.]*$') -> $(grep -o 'step     6/6 | loss [0-9.]*' "$tmp/flow2.rank0.log" | grep -o '[0-9.]*$')"
+
+echo "== torchscript family (tools/export_torchscript.py): loss falls, 2 ranks, bit-exact resume, contract errors"
+vocab="$("$train" --print_vocab_size)"
+"$python" "$root/tools/export_torchscript.py" --out="$tmp/umm.pt" --vocab_size="$vocab" 2>/dev/null
+ts="--model.family=torchscript --model.module=$tmp/umm.pt"
+# shellcheck disable=SC2086
+timeout 120 "$train" $common $ts --steps=30 --log_every=29 --out="$tmp/ts1" >"$tmp/ts1.log" 2>&1 ||
+  { cat "$tmp/ts1.log"; fail "torchscript 1-rank run failed"; }
+grep -q "frozen: as the model says (340656 of 346896 parameters train)" "$tmp/ts1.log" ||
+  { grep frozen "$tmp/ts1.log"; fail "torchscript: the module's requires_grad was not kept"; }
+first=$(grep -o 'step     1/30 | loss [0-9.]*' "$tmp/ts1.log" | grep -o '[0-9.]*$')
+last=$(grep -o 'step    30/30 | loss [0-9.]*' "$tmp/ts1.log" | grep -o '[0-9.]*$')
+"$python" -c "import sys; sys.exit(0 if $last < 0.85 * $first else 1)" ||
+  fail "torchscript: loss did not fall ($first -> $last)"
+echo "torchscript: loss $first -> $last over 30 steps"
+# shellcheck disable=SC2086
+two_ranks "$tmp/ts2" $ts
+# shellcheck disable=SC2086
+two_ranks "$tmp/tssplit" $ts --stop_after=3
+# shellcheck disable=SC2086
+two_ranks "$tmp/tssplit" $ts
+cmp "$tmp/ts2/model.safetensors" "$tmp/tssplit/model.safetensors" ||
+  fail "torchscript: 2-rank resume is not bit-exact"
+echo "torchscript: 2-rank final weights identical after stop + resume"
+"$python" "$root/tests/trainer/make_bad_torchscript.py" "$tmp" "$vocab" "$root" >/dev/null 2>&1
+for bad in "no_i2t.pt:lacks method 'i2t_loss'" \
+           "flat_visual.pt:method 'understanding_embed' returned \[2, 1536\]" \
+           "not_a_module.pt:spec.model.module: .* is not a TorchScript module" \
+           "missing.pt:spec.model.module: .*cannot read"; do
+  file="${bad%%:*}" want="${bad#*:}"
+  rc=0
+  timeout 60 "$train" --model.family=torchscript --model.module="$tmp/$file" --steps=1 \
+    --out="$tmp/bad" >"$tmp/bad.log" 2>&1 || rc=$?
+  [ "$rc" -ne 0 ] && grep -q "INVALID_ARGUMENT: .*$want" "$tmp/bad.log" ||
+    { cat "$tmp/bad.log"; fail "$file: expected an INVALID_ARGUMENT naming '$want'"; }
+  echo "$file: $(tail -1 "$tmp/bad.log" | cut -c1-160)"
+done
 
 echo "== a rank killed with SIGKILL fails the other within a bounded time"
 port="$(free_port)"
