@@ -309,7 +309,8 @@ StatusOr<StepBatches> DataPipeline::BuildStep(SamplerState* state) {
       const int src = static_cast<int>(i);
       if (s.task == "recon") {
         out.recon.push_back({images, MakePromptIds(tok_, texts, max_tokens), src, noise,
-                             GaussianBlur(images, spec_.reca.condition_blur)});
+                             spec_.reca.condition_blur > 0 ? GaussianBlur(images, spec_.reca.condition_blur)
+                                                           : at::Tensor()});
       } else if (s.task == "i2t") {
         out.i2t.push_back({images, MakePromptIds(tok_, texts, max_tokens),
                            MakeCaptionIds(tok_, captions, max_tokens), src});

@@ -265,3 +265,52 @@ TEST(DataPipelineTest, PrefetchingMatchesSynchronousBuilds) {
 
 }  // namespace
 }  // namespace reca
+
+namespace reca {
+namespace {
+
+TEST(DataPipelineTest, TemplatesFileAndConditionBlur) {
+  const std::string dir = TmpDir("templates");
+  ASSERT_TRUE(MakeDirs(dir).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/t.txt", "# my instructions\n\n  describe the image .  \nwhat is in this image ?\n").ok());
+  JobSpec spec = ShapesSpec(2, 0, 0, 8, /*cfg_drop=*/0.0);
+  spec.reca.templates_file = dir + "/t.txt";
+  spec.reca.condition_blur = 1.5;
+  std::ostringstream log;
+  StatusOr<std::vector<StepBatches>> steps = BuildSteps(spec, 32, 3);
+  ASSERT_TRUE(steps.ok()) << steps.status();
+  // Only the file's two instructions (trimmed, comments and blanks skipped).
+  Tokenizer tok;
+  std::set<std::vector<int64_t>> prompts;
+  const PromptIds want =
+      MakePromptIds(tok, {"describe the image .", "what is in this image ?"}, spec.reca.max_text_tokens);
+  for (const StepBatches& s : *steps) {
+    for (const ReconBatch& b : s.recon) {
+      for (int64_t i = 0; i < b.prompt.post.size(0); ++i) {
+        at::Tensor row = b.prompt.post[i];
+        row = row.index({row.ne(Tokenizer::kPad)});
+        prompts.insert(std::vector<int64_t>(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel()));
+      }
+      // The condition is the blurred target: same mean, less gradient energy.
+      ASSERT_TRUE(b.condition.defined());
+      EXPECT_TRUE(at::allclose(b.condition, GaussianBlur(b.images, 1.5)));
+      EXPECT_NEAR(b.condition.mean().item<double>(), b.images.mean().item<double>(), 1e-2);
+      auto dx = [](const at::Tensor& t) { return (t.narrow(3, 1, 31) - t.narrow(3, 0, 31)).pow(2).mean().item<double>(); };
+      EXPECT_LT(dx(b.condition), 0.5 * dx(b.images));
+    }
+  }
+  EXPECT_EQ(prompts.size(), 2u);
+  // A blur of 0 leaves no condition (the images themselves are used).
+  spec.reca.condition_blur = 0;
+  EXPECT_FALSE((*BuildSteps(spec, 32, 1))[0].recon[0].condition.defined());
+  // Errors name the field and file.
+  spec.reca.templates_file = dir + "/missing.txt";
+  EXPECT_NE(BuildSteps(spec, 32, 1).status().ToString().find("spec.reca.templates_file: " + dir + "/missing.txt"),
+            std::string::npos);
+  ASSERT_TRUE(WriteFileAtomic(dir + "/empty.txt", "# nothing\n\n").ok());
+  spec.reca.templates_file = dir + "/empty.txt";
+  EXPECT_NE(BuildSteps(spec, 32, 1).status().ToString().find("no templates"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace reca

@@ -128,7 +128,7 @@ template <class V> void Visit(V& v, DataSpec& s) {
          "the data sources; empty = reconstruction x2 + captioning x2 on the shapes world");
   v.Field("resize", &s.resize,
           "how images become the model's resolution: `center_crop` scales the shorter side and "
-          "crops the centre, `stretch` scales both; `auto` = the family's policy (mar: center_crop)",
+          "crops the centre, `stretch` scales both; `auto` = the family's policy (all native families: center_crop)",
           OneOf({"auto", "center_crop", "stretch"}));
   v.Field("prefetch_steps", &s.prefetch_steps, "steps of batches prepared ahead on the loader thread",
           AtLeast(1));

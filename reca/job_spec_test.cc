@@ -75,6 +75,17 @@ TEST(JobSpecTest, ErrorsNameTheField) {
   EXPECT_EQ(ErrorOf("optimizer: {lr: 0}"), "spec.optimizer.lr: must be > 0");
   EXPECT_EQ(ErrorOf("optimizer: {lr: -1e-3}"), "spec.optimizer.lr: must be > 0");
   EXPECT_EQ(ErrorOf("reca: {cfg_drop: 1.0}"), "spec.reca.cfg_drop: must be in [0, 1)");
+  EXPECT_EQ(ErrorOf("model: {family: dit}"),
+            "spec.model.family: must be one of mar, flow, maskgit, torchscript (got 'dit')");
+  EXPECT_EQ(ErrorOf("model: {family: torchscript}"),
+            "spec.model.module: required for family torchscript (a TorchScript .pt file)");
+  EXPECT_EQ(ErrorOf("model: {family: flow, module: m.pt}"),
+            "spec.model.module: only for family torchscript (family is flow)");
+  EXPECT_EQ(ErrorOf("model: {frozen: [auto, vit]}"),
+            "spec.model.frozen: `auto` stands alone (the family's default); list module names instead");
+  EXPECT_EQ(ErrorOf("model: {und_image_size: -1}"), "spec.model.und_image_size: must be >= 0");
+  EXPECT_EQ(ErrorOf("reca: {condition_blur: 100}"), "spec.reca.condition_blur: must be in [0, 64]");
+  EXPECT_EQ(ErrorOf("reca: {collapse_ratio: 2}"), "spec.reca.collapse_ratio: must be in [0, 1]");
   EXPECT_EQ(ErrorOf("steps: 0"), "spec.steps: must be >= 1");
   EXPECT_EQ(ErrorOf("steps: 1.5"), "spec.steps: expected an integer, got number 1.5");
   EXPECT_EQ(ErrorOf("steps: lots"), "spec.steps: expected an integer, got string \"lots\"");

@@ -6,6 +6,7 @@
 
 #include "gtest/gtest.h"
 #include "reca/batch.h"
+#include "reca/collapse.h"
 #include "reca/data_pipeline.h"
 #include "reca/model_io.h"
 #include "reca/objective.h"
@@ -203,6 +204,30 @@ TEST(FlowModelTest, FitsOneBatchAndSamples) {
   EXPECT_GE(a.min().item<float>(), 0.0f);
   EXPECT_LE(a.max().item<float>(), 1.0f);
   EXPECT_TRUE(torch::equal(a, b));
+}
+
+TEST(FlowModelTest, CopyCollapseCheckComparesReconstructionWithTheT2iLevel) {
+  auto model = MakeModel(2);
+  StepBatches step = ShapesStep(6);
+  ReconBatch recon = step.recon[0];
+  T2IBatch t2i = step.t2i[0];
+  t2i.images = recon.images;  // the same images under captions
+  t2i.prompt.pre = t2i.prompt.pre.narrow(0, 0, 6);
+  t2i.prompt.post = t2i.prompt.post.narrow(0, 0, 6);
+  const c10::Device cpu(c10::kCPU);
+  StatusOr<CollapseCheck> own = CheckCopyCollapse(*model, recon, t2i, 0.2, 0, cpu);
+  ASSERT_TRUE(own.ok()) << own.status();
+  EXPECT_GT(own->recon_loss, 0);
+  EXPECT_GT(own->t2i_loss, 0);
+  EXPECT_NEAR(own->ratio, own->recon_loss / own->t2i_loss, 1e-12);  // level 0: this check's t2i
+  EXPECT_FALSE(own->alarm);  // an untrained model copies nothing
+  // Fixed noise: the same numbers again; against a given level, the ratio is to that level.
+  StatusOr<CollapseCheck> again = CheckCopyCollapse(*model, recon, t2i, 0.2, 10 * own->t2i_loss, cpu);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->recon_loss, own->recon_loss);
+  EXPECT_NEAR(again->ratio, own->recon_loss / (10 * own->t2i_loss), 1e-12);
+  EXPECT_EQ(again->alarm, again->ratio < 0.2);
+  EXPECT_TRUE(CheckCopyCollapse(*model, recon, t2i, 2 * own->ratio, 0, cpu)->alarm);
 }
 
 TEST(FlowModelTest, SavesAndLoadsThroughModelIo) {

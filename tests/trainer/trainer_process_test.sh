@@ -85,6 +85,9 @@ timeout 120 "$train" $common --out="$tmp/seed1" --seed=1 >"$tmp/seed1.log" 2>&1 
 echo "== flow family (understanding side frozen): 2 Gloo ranks, bit-exact resume, 2 x 4 = 1 x 8"
 two_ranks "$tmp/flow2" --model.family=flow
 grep -q "frozen: vit, connector, und (" "$tmp/flow2.rank0.log" || { cat "$tmp/flow2.rank0.log"; fail "flow: default frozen set not applied"; }
+# The copy-collapse detector measured its level before step 1 and checked at the end.
+grep -q "collapse detector: held-out text-to-image level" "$tmp/flow2.rank0.log" || fail "flow: no collapse detector"
+grep '"step":6,' "$tmp/flow2/metrics.jsonl" | grep -q '"collapse_alarm":0' || fail "flow: no collapse check in metrics.jsonl"
 two_ranks "$tmp/flowsplit" --model.family=flow --stop_after=3
 two_ranks "$tmp/flowsplit" --model.family=flow
 cmp "$tmp/flow2/model.safetensors" "$tmp/flowsplit/model.safetensors" ||
