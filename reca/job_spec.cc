@@ -401,6 +401,13 @@ Status ValidateJobSpec(const JobSpec& spec) {
                                     : "spec.model.module: only for family torchscript (family is " +
                                           spec.model.family + ")");
   }
+  for (size_t i = 0; i < spec.model.config.size(); ++i) {
+    const std::string& kv = spec.model.config[i];
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == kv.size()) {
+      return InvalidArgumentError("spec.model.config[" + std::to_string(i) + "]: expected key=value, got '" + kv + "'");
+    }
+  }
   const std::vector<std::string>& frozen = spec.model.frozen;
   if (frozen.size() > 1 && std::find(frozen.begin(), frozen.end(), "auto") != frozen.end()) {
     return InvalidArgumentError("spec.model.frozen: `auto` stands alone (the family's default); list module names instead");

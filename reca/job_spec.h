@@ -25,6 +25,7 @@ struct ModelSpec {
   std::vector<std::string> frozen = {"auto"};  // top-level modules; ["auto"] = the family's default
   int64_t und_image_size = 0;  // 0 = the preset's (or the init weights') value
   std::string module;  // torchscript: the scripted model (.pt)
+  std::vector<std::string> config;  // "key=value" overrides of the preset's config
 };
 
 struct SourceSpec {

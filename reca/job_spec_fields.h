@@ -101,6 +101,10 @@ template <class V> void Visit(V& v, ModelSpec& s) {
   v.Field("module", &s.module,
           "family `torchscript`: the TorchScript file of your model (the contract: "
           "tools/export_torchscript.py); its parameters' requires_grad decides what trains", Any());
+  v.Field("config", &s.config,
+          "`key=value` overrides of the family's config, e.g. `[meta_queries=8]` (flow: OpenUni's "
+          "learnable queries), `[timestep_shift=3]`, `[vq_condition=1]` (maskgit: condition on the "
+          "image's own VQ tokens); the keys are those in the weights' metadata", Any());
 }
 
 template <class V> void Visit(V& v, SourceSpec& s) {

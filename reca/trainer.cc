@@ -202,6 +202,7 @@ StatusOr<std::shared_ptr<UnifiedModel>> LoadInit(const std::string& init) {
 // spec.model's config overrides.
 std::map<std::string, std::string> ConfigOverrides(const JobSpec& spec) {
   std::map<std::string, std::string> o;
+  for (const std::string& kv : spec.model.config) o[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
   if (spec.model.und_image_size > 0) o["und_image_size"] = std::to_string(spec.model.und_image_size);
   if (!spec.model.module.empty()) o["module"] = spec.model.module;
   return o;
@@ -248,6 +249,7 @@ struct ResumeState {
   int64_t step = 0;
   SamplerState sampler;
   DataStats data;  // the bad-sample budget used so far
+  double collapse_t2i_level = 0;  // the collapse detector's reference (0: none yet)
 };
 
 constexpr const char* kStateFormat = "reca-train-state/1";
@@ -255,7 +257,8 @@ constexpr const char* kStateFormat = "reca-train-state/1";
 StatusOr<std::map<std::string, std::string>> CheckpointFiles(UnifiedModel& model, const Optimizer& opt,
                                                              const JobSpec& spec, int64_t step,
                                                              const SamplerState& sampler,
-                                                             const DataStats& stats, int world) {
+                                                             const DataStats& stats, int world,
+                                                             double collapse_t2i_level) {
   std::map<std::string, std::string> files;
   RECA_ASSIGN_OR_RETURN(files["model.safetensors"], EncodeModel(model, {{"step", std::to_string(step)}}));
   RECA_ASSIGN_OR_RETURN(files["optimizer.safetensors"],
@@ -269,6 +272,9 @@ StatusOr<std::map<std::string, std::string>> CheckpointFiles(UnifiedModel& model
       {"rng", {{"seed", spec.seed}, {"scheme", "splitmix64(seed, source, position); splitmix64(seed, step)"}}},
       {"world_size", world},
       {"data", {{"samples_read", stats.samples_read}, {"bad_samples", stats.bad_samples}}},
+      // The level the whole job's collapse checks compare against (measured
+      // before its first step, not again on resume).
+      {"collapse_t2i_level", collapse_t2i_level},
       {"spec", JobSpecToJson(spec)},
   };
   files["state.json"] = state.dump(2) + "\n";
@@ -292,6 +298,7 @@ Status Restore(const std::string& dir, std::map<std::string, std::string>& files
   out->step = state.value("step", int64_t{-1});
   if (out->step < 0) return DataLossError(dir + "/state.json: no step");
   RECA_ASSIGN_OR_RETURN(out->sampler, SamplerState::FromJson(state["sampler"], num_sources));
+  out->collapse_t2i_level = state.value("collapse_t2i_level", 0.0);
   if (state.contains("data") && state["data"].is_object()) {
     out->data.samples_read = state["data"].value("samples_read", int64_t{0});
     out->data.bad_samples = state["data"].value("bad_samples", int64_t{0});
@@ -494,13 +501,27 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
   if (data) data->Start(start.step, end, start.sampler);
   SamplerState sampler = start.sampler;
 
+  // The collapse detector's reference level: the held-out text-to-image loss
+  // before the job's first step (kept in checkpoints, so a resumed job keeps it).
+  double t2i_level = start.collapse_t2i_level;  // a resumed job keeps its level
+  bool t2i_drift_logged = false;
+  if (lead && spec.reca.collapse_every > 0) {
+    RECA_ASSIGN_OR_RETURN(CollapseCheck c0, CheckCopyCollapse(*model, held.recon, held.t2i,
+                                                              spec.reca.collapse_ratio, t2i_level, device));
+    if (t2i_level <= 0) t2i_level = c0.t2i_loss;
+    log << "collapse detector: held-out text-to-image level " << Fmt(t2i_level)
+        << (start.collapse_t2i_level > 0 ? " (from the checkpoint)" : "") << ", now: text-to-image "
+        << Fmt(c0.t2i_loss) << ", reconstruction " << Fmt(c0.recon_loss) << "; alarm when reconstruction < "
+        << spec.reca.collapse_ratio << "x the level\n";
+  }
+
   // Rank 0 writes; every rank then waits for it in a barrier with a long
   // timeout, so a slow disk is not mistaken for a dead peer.
   auto commit = [&](int64_t step) -> Status {
     if (!lead) return dp->Barrier(rt.slow_barrier_timeout_s);
     const auto t0 = Clock::now();
     RECA_ASSIGN_OR_RETURN(auto files, CheckpointFiles(*model, opt, spec, step, sampler,
-                                                      data ? data->stats() : DataStats{}, world));
+                                                      data ? data->stats() : DataStats{}, world, t2i_level));
     int64_t bytes = 0;
     for (const auto& [name, content] : files) bytes += static_cast<int64_t>(content.size());
     RECA_ASSIGN_OR_RETURN(std::string dir, store.Commit(step, files, static_cast<int>(spec.checkpoint.keep)));
@@ -520,15 +541,6 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
   double last_ratio = NAN;  // the latest collapse check's recon / t2i level
   // The generation-loss level the collapse detector compares against: the
   // held-out text-to-image loss before this run's first step.
-  double t2i_level = 0;
-  bool t2i_drift_logged = false;
-  if (lead && spec.reca.collapse_every > 0) {
-    RECA_ASSIGN_OR_RETURN(CollapseCheck c0, CheckCopyCollapse(*model, held.recon, held.t2i,
-                                                              spec.reca.collapse_ratio, 0, device));
-    t2i_level = c0.t2i_loss;
-    log << "collapse detector: held-out text-to-image level " << Fmt(t2i_level) << ", reconstruction "
-        << Fmt(c0.recon_loss) << "; alarm when reconstruction < " << spec.reca.collapse_ratio << "x the level\n";
-  }
   const auto run_start = Clock::now();
   int64_t step = start.step;
   while (step < end) {

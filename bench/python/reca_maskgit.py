@@ -30,7 +30,7 @@ from reca_mar import PAD, Linear, patchify, unpatchify  # noqa: E402
 _INT_FIELDS = (
     "image_size", "patch", "codebook_size", "vq_fit_images", "vq_fit_iters", "und_image_size",
     "clip_patch", "clip_dim", "clip_depth", "clip_heads", "llm_dim", "llm_depth", "llm_heads",
-    "mlp_ratio", "vocab_size", "max_text_tokens",
+    "mlp_ratio", "vocab_size", "max_text_tokens", "vq_condition",
 )
 
 
@@ -55,6 +55,7 @@ class MaskGitConfig:
     mlp_ratio: int = 4
     vocab_size: int = 0
     max_text_tokens: int = 40
+    vq_condition: int = 0
 
     @property
     def seq_len(self):
@@ -87,6 +88,8 @@ class MaskGitConfig:
             raise ValueError("checkpoint metadata: family is not 'maskgit'")
         c = cls(name=m.get("name", "tiny"))
         for k in _INT_FIELDS:
+            if k == "vq_condition" and k not in m:
+                continue  # added later; older weights lack it
             if k not in m or not re.fullmatch(r"\s*[+-]?\d+", m[k]):
                 raise ValueError("checkpoint metadata: %s missing or not an integer" % k)
             setattr(c, k, int(m[k]))
@@ -148,13 +151,20 @@ class MaskGitModel(nn.Module):
 
     @property
     def num_visual_tokens(self):
+        if self.c.vq_condition:
+            return self.c.seq_len
         return (self.c.und_image_size // self.c.clip_patch) ** 2
 
     def understanding_embed(self, images):
         c = self.c
         view = images
-        if c.und_image_size != c.image_size:
-            view = F.avg_pool2d(images, c.image_size // c.und_image_size)
+        f = c.image_size // c.und_image_size
+        if f != 1:
+            view = F.avg_pool2d(images, f)
+        if c.vq_condition:
+            if f != 1:
+                view = view.repeat_interleave(f, 2).repeat_interleave(f, 3)
+            return self.img.emb(self.vq.encode(view)) + self.img.pos
         return self.projector(self.clip(view))
 
     def assemble_prefix(self, pre_ids, visual, post_ids):

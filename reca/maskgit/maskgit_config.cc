@@ -9,6 +9,8 @@ namespace {
 struct IntField {
   const char* key;
   int64_t MaskGitConfig::*ptr;
+  int64_t min = 1;
+  bool optional = false;  // added later: older weights lack it (the default then)
 };
 
 const std::vector<IntField>& IntFields() {
@@ -24,6 +26,7 @@ const std::vector<IntField>& IntFields() {
       {"llm_heads", &MaskGitConfig::llm_heads},       {"mlp_ratio", &MaskGitConfig::mlp_ratio},
       {"vocab_size", &MaskGitConfig::vocab_size},
       {"max_text_tokens", &MaskGitConfig::max_text_tokens},
+      {"vq_condition", &MaskGitConfig::vq_condition, 0, /*optional=*/true},
   };
   return kFields;
 }
@@ -32,7 +35,9 @@ const std::vector<IntField>& IntFields() {
 
 Status MaskGitConfig::Validate() const {
   for (const IntField& f : IntFields()) {
-    if (this->*f.ptr < 1) return InvalidArgumentError(std::string("model.") + f.key + ": must be >= 1");
+    if (this->*f.ptr < f.min) {
+      return InvalidArgumentError(std::string("model.") + f.key + ": must be >= " + std::to_string(f.min));
+    }
   }
   if (image_size % patch != 0) return InvalidArgumentError("model.image_size: must be a multiple of model.patch");
   if (image_size % clip_patch != 0) {
@@ -46,6 +51,7 @@ Status MaskGitConfig::Validate() const {
     return InvalidArgumentError("model.*_heads: each width must be divisible by its head count");
   }
   if (codebook_size < 2) return InvalidArgumentError("model.codebook_size: must be >= 2");
+  if (vq_condition > 1) return InvalidArgumentError("model.vq_condition: must be 0 or 1");
   return OkStatus();
 }
 
@@ -66,6 +72,7 @@ StatusOr<MaskGitConfig> MaskGitConfig::FromMap(const std::map<std::string, std::
   if (auto it = m.find("name"); it != m.end()) c.name = it->second;
   for (const IntField& f : IntFields()) {
     auto it = m.find(f.key);
+    if (it == m.end() && f.optional) continue;
     if (it == m.end()) return InvalidArgumentError(std::string("checkpoint metadata: missing ") + f.key);
     char* end = nullptr;
     c.*f.ptr = std::strtoll(it->second.c_str(), &end, 10);

@@ -32,6 +32,11 @@ struct MaskGitConfig {
   int64_t mlp_ratio = 4;
   int64_t vocab_size = 0;        // set from the tokenizer
   int64_t max_text_tokens = 40;
+  // 1: the condition is the VQ tokens of the image itself, average-pooled to
+  // und_image_size and scaled back up (Show-o's VQGAN variant, reca-method.md
+  // §1.4): at und_image_size = image_size nothing stops the model from
+  // copying its condition, the setting the copy-collapse detector is for.
+  int64_t vq_condition = 0;
 
   int64_t grid() const { return image_size / patch; }
   int64_t seq_len() const { return grid() * grid(); }
@@ -39,7 +44,7 @@ struct MaskGitConfig {
   int64_t mask_id() const { return codebook_size; }  // the [MASK] image token
   int64_t clip_grid() const { return image_size / clip_patch; }
   int64_t und_grid() const { return und_image_size / clip_patch; }
-  int64_t und_seq_len() const { return und_grid() * und_grid(); }
+  int64_t und_seq_len() const { return vq_condition ? seq_len() : und_grid() * und_grid(); }
   int64_t llm_max_positions() const { return 8 + 2 * max_text_tokens + clip_grid() * clip_grid(); }
 
   Status Validate() const;

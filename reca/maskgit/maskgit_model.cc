@@ -97,9 +97,12 @@ MaskGitModel::MaskGitModel(const MaskGitConfig& config) : c_(config) {
 
 torch::Tensor MaskGitModel::UnderstandingEmbed(const torch::Tensor& images) {
   torch::Tensor view = images;
-  if (c_.und_image_size != c_.image_size) {
-    view = torch::nn::functional::avg_pool2d(
-        images, torch::nn::functional::AvgPool2dFuncOptions(c_.image_size / c_.und_image_size));
+  const int64_t f = c_.image_size / c_.und_image_size;
+  if (f != 1) view = torch::nn::functional::avg_pool2d(images, torch::nn::functional::AvgPool2dFuncOptions(f));
+  if (c_.vq_condition) {
+    // The image's own tokens (of the down-then-up view): no encoder at all.
+    if (f != 1) view = view.repeat_interleave(f, 2).repeat_interleave(f, 3);
+    return img_->Embed(vq_->Encode(view));
   }
   return projector_->forward(clip_->forward(view));
 }

@@ -92,6 +92,8 @@ two_ranks "$tmp/flowsplit" --model.family=flow --stop_after=3
 two_ranks "$tmp/flowsplit" --model.family=flow
 cmp "$tmp/flow2/model.safetensors" "$tmp/flowsplit/model.safetensors" ||
   fail "flow: 2-rank resume is not bit-exact"
+grep -q "collapse detector: held-out text-to-image level [0-9.]* (from the checkpoint)" "$tmp/flowsplit.rank0.log" ||
+  fail "flow: the resumed job re-measured its collapse level"
 # shellcheck disable=SC2086
 timeout 120 "$train" $common --model.family=flow --out="$tmp/flow8" --batch_per_rank=8 >"$tmp/flow8.log" 2>&1 ||
   { cat "$tmp/flow8.log"; fail "flow 1-rank run failed"; }
