@@ -121,6 +121,25 @@ std::vector<MetricFamily> SnapshotFamilies(const MetricsSnapshot& m,
     if (r.progress.step() > 0)
       f.Gauge(r.progress.allreduce_seconds(), rank_labels(r));
   }
+  f.Begin("reca_job_model_flops_per_second",
+          "A rank's latest model FLOP/s (3 x forward matmul FLOPs / step time); "
+          "divide by the device's peak for MFU.", G);
+  for (const RankSnapshot& r : m.ranks) {
+    if (r.progress.model_flops_per_second() > 0)
+      f.Gauge(r.progress.model_flops_per_second(), rank_labels(r));
+  }
+  f.Begin("reca_job_collapse_ratio",
+          "Copy-collapse check: held-out reconstruction loss / the job's "
+          "text-to-image level (rank 0, every reca.collapse_every steps).", G);
+  for (const RankSnapshot& r : m.ranks) {
+    if (r.progress.collapse_ratio() > 0) f.Gauge(r.progress.collapse_ratio(), rank_labels(r));
+  }
+  f.Begin("reca_job_collapse_alarm",
+          "1 while the latest copy-collapse check is below reca.collapse_ratio.", G);
+  for (const RankSnapshot& r : m.ranks) {
+    if (r.progress.collapse_ratio() > 0)
+      f.Gauge(r.progress.collapse_alarm() ? 1 : 0, rank_labels(r));
+  }
   f.Begin("reca_job_progress_age_seconds",
           "Since a rank last reported progress.", G);
   for (const RankSnapshot& r : m.ranks) {

@@ -76,6 +76,9 @@ class PrometheusExportTest : public ::testing::Test {
     s->mutable_progress()->set_step(step);
     s->mutable_progress()->set_loss(0.5);
     s->mutable_progress()->set_samples_per_second(120);
+    s->mutable_progress()->set_model_flops_per_second(2.5e9);
+    s->mutable_progress()->set_collapse_ratio(0.125);
+    s->mutable_progress()->set_collapse_alarm(true);
     v1::MetricPoint* p = s->add_points();
     p->set_name("step_s");
     p->set_step(step);
@@ -108,6 +111,9 @@ TEST_F(PrometheusExportTest, LiveStateBecomesSeriesThatLeaveWithTheJob) {
   EXPECT_TRUE(Has(text, "reca_job_steps_total{" + job + ",rank=\"0\"} 5"))
       << text;
   EXPECT_TRUE(Has(text, "reca_job_loss{" + job + ",rank=\"0\"} 0.5")) << text;
+  EXPECT_TRUE(Has(text, "reca_job_model_flops_per_second{" + job + ",rank=\"0\"} 2500000000")) << text;
+  EXPECT_TRUE(Has(text, "reca_job_collapse_ratio{" + job + ",rank=\"0\"} 0.125")) << text;
+  EXPECT_TRUE(Has(text, "reca_job_collapse_alarm{" + job + ",rank=\"0\"} 1")) << text;
   // 5 steps x batch_per_rank 16 x the default sources' 4 batches.
   EXPECT_TRUE(Has(text, "reca_job_samples_total{" + job + ",rank=\"0\"} 320"))
       << text;

@@ -618,6 +618,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
                                 {"step_s", step_s},
                                 {"data_wait_s", wait_s},
                                 {"allreduce_s", comm.exposed_seconds},
+                                {"model_flops_per_s", 3.0 * losses.forward_flops / step_s},
                                 {"lr", lr},
                                 {"grad_norm", gnorm}};
     const int64_t every = spec.reca.collapse_every;

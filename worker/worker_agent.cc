@@ -55,6 +55,10 @@ struct WorkerAgent::Rank {
   std::optional<CheckpointScanner> checkpoints;  // rank 0 only
   std::deque<v1::MetricPoint> points;            // read, not yet delivered
   std::optional<v1::RankProgress> progress;
+  // The latest copy-collapse check read (metrics lines carry one every
+  // reca.collapse_every steps).
+  double collapse_ratio = 0;
+  bool collapse_alarm = false;
   bool exited = false;
   bool metrics_drained = false;  // exited and the file read to its end
   bool exit_heartbeat_sent = false;
@@ -462,6 +466,10 @@ void WorkerAgent::TopUpMetrics(Rank& r) {
     }
     read_any = true;
     for (const MetricRecord& m : records) {
+      if (const double ratio = m.Get("collapse_ratio", -1); ratio >= 0) {
+        r.collapse_ratio = ratio;
+        r.collapse_alarm = m.Get("collapse_alarm") > 0;
+      }
       for (const auto& [name, value] : m.values) {
         v1::MetricPoint* p = &r.points.emplace_back();
         p->set_name(name);
@@ -483,6 +491,9 @@ void WorkerAgent::TopUpMetrics(Rank& r) {
     p.set_step_seconds(latest->Get("step_s"));
     p.set_data_wait_seconds(latest->Get("data_wait_s"));
     p.set_allreduce_seconds(latest->Get("allreduce_s"));
+    p.set_model_flops_per_second(latest->Get("model_flops_per_s"));
+    p.set_collapse_ratio(r.collapse_ratio);
+    p.set_collapse_alarm(r.collapse_alarm);
     p.set_update_unix_micros(now_micros);
     r.progress = p;
   }

@@ -237,6 +237,33 @@ TEST_F(WorkerAgentTest, RepeatedAssignmentsStartOnce) {
   EXPECT_EQ(launcher_.launch_calls, 2);
 }
 
+TEST_F(WorkerAgentTest, ProgressCarriesFlopsAndTheLatestCollapseCheck) {
+  Start(MakeAssignment("j", 1, 0));
+  const std::string metrics = out_ + "/metrics.jsonl";
+  // Step 2 carries a collapse check; step 3 does not, and keeps it.
+  WriteText(metrics,
+            MetricLine(1) +
+                R"({"step":2,"rank":0,"loss":1.5,"model_flops_per_s":2e9,"heldout_recon_loss":0.1,)"
+                R"("heldout_t2i_loss":0.9,"collapse_ratio":0.1,"collapse_alarm":1})"
+                "\n" +
+                R"({"step":3,"rank":0,"loss":1.4,"model_flops_per_s":3e9})" "\n");
+  agent().Tick();
+  ASSERT_EQ(LastHeartbeat().ranks_size(), 1);
+  const v1::RankProgress& p = LastHeartbeat().ranks(0).progress();
+  EXPECT_EQ(p.step(), 3);
+  EXPECT_DOUBLE_EQ(p.model_flops_per_second(), 3e9);
+  EXPECT_DOUBLE_EQ(p.collapse_ratio(), 0.1);
+  EXPECT_TRUE(p.collapse_alarm());
+  // A later check clears the alarm.
+  WriteText(metrics, R"({"step":4,"rank":0,"loss":1.3,"collapse_ratio":0.5,"collapse_alarm":0})" "\n", /*append=*/true);
+  clock_.AdvanceTime(absl::Seconds(1));
+  agent().Tick();
+  const v1::RankProgress& q = LastHeartbeat().ranks(0).progress();
+  EXPECT_EQ(q.step(), 4);
+  EXPECT_DOUBLE_EQ(q.collapse_ratio(), 0.5);
+  EXPECT_FALSE(q.collapse_alarm());
+}
+
 TEST_F(WorkerAgentTest, ForwardsProgressAndMetricPoints) {
   Start(MakeAssignment("j", 1, 1));
   const std::string metrics = out_ + "/metrics.rank1.jsonl";

@@ -44,6 +44,7 @@ JOB_TIMEOUT_S = 240
 def tiny_spec(name, steps=12, every=6):
     return {"name": name, "steps": steps, "batch_per_rank": 2, "log_every": 4,
             "model": {"family": "mar", "preset": "tiny"},
+            "reca": {"collapse_every": 2},  # the collapse series appear mid-run
             "checkpoint": {"every": every, "keep": 0}}
 
 
