@@ -106,7 +106,8 @@ echo "flow: loss $(grep -o 'step     1/6 | loss [0-9.]*' "$tmp/flow2.rank0.log" 
 
 echo "== torchscript family (tools/export_torchscript.py): loss falls, 2 ranks, bit-exact resume, contract errors"
 vocab="$("$train" --print_vocab_size)"
-"$python" "$root/tools/export_torchscript.py" --out="$tmp/umm.pt" --vocab_size="$vocab" 2>/dev/null
+"$python" "$root/tools/export_torchscript.py" --out="$tmp/umm.pt" --vocab_size="$vocab" >"$tmp/export.log" 2>&1 ||
+  { cat "$tmp/export.log"; fail "tools/export_torchscript.py failed"; }
 ts="--model.family=torchscript --model.module=$tmp/umm.pt"
 # shellcheck disable=SC2086
 timeout 120 "$train" $common $ts --steps=30 --log_every=29 --out="$tmp/ts1" >"$tmp/ts1.log" 2>&1 ||
@@ -127,7 +128,8 @@ two_ranks "$tmp/tssplit" $ts
 cmp "$tmp/ts2/model.safetensors" "$tmp/tssplit/model.safetensors" ||
   fail "torchscript: 2-rank resume is not bit-exact"
 echo "torchscript: 2-rank final weights identical after stop + resume"
-"$python" "$root/tests/trainer/make_bad_torchscript.py" "$tmp" "$vocab" "$root" >/dev/null 2>&1
+"$python" "$root/tests/trainer/make_bad_torchscript.py" "$tmp" "$vocab" "$root" >"$tmp/bad_export.log" 2>&1 ||
+  { cat "$tmp/bad_export.log"; fail "make_bad_torchscript.py failed"; }
 for bad in "no_i2t.pt:lacks method 'i2t_loss'" \
            "flat_visual.pt:method 'understanding_embed' returned \[2, 1536\]" \
            "not_a_module.pt:spec.model.module: .* is not a TorchScript module" \
