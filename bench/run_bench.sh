@@ -5,7 +5,7 @@
 # measured here, for MFU. Rounds alternate C++ / Python so that both see the
 # same machine noise; each side's best round is reported.
 #
-#   bench/run_bench.sh                 # mar and flow, tiny and medium
+#   bench/run_bench.sh                 # mar, flow and maskgit; tiny and medium
 #   FAMILIES=flow PRESETS=tiny ROUNDS=3 THREADS=1 bench/run_bench.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -15,13 +15,13 @@ PY=/usr/bin/python3
 THREADS=${THREADS:-1}  # torch intra-op threads; GEMMs use all cores through OpenBLAS
 ROUNDS=${ROUNDS:-3}
 PRESETS=${PRESETS:-tiny medium}
-FAMILIES=${FAMILIES:-mar flow}
+FAMILIES=${FAMILIES:-mar flow maskgit}
 OUT=${OUT:-build/bench}
 mkdir -p "$OUT"
 
 declare -A BATCH=([tiny]=16 [medium]=8)
 declare -A STEPS=([tiny]=25 [medium]=6)
-declare -A PER_STEP=([mar]=4 [flow]=2)  # batches per step of the family's default sources
+declare -A PER_STEP=([mar]=4 [flow]=2 [maskgit]=4)  # batches per step of the family's default sources
 
 gemm=$($PY bench/python/gemm_rate.py --threads "$THREADS" | awk '/gemm_flops_per_second/ {print $2}')
 calc() { $PY -c "print($1)"; }
