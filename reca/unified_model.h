@@ -17,6 +17,8 @@
 #include <ATen/core/Generator.h>
 #include <torch/nn/module.h>
 
+#include "reca/tokenizer.h"
+
 namespace reca {
 
 using NamedTensors = std::map<std::string, torch::Tensor>;
@@ -33,6 +35,22 @@ struct Prefix {
   torch::Tensor embeds;  // [B, L, D]
   torch::Tensor valid;   // [B, L] bool
 };
+
+// [embed(pre)] [visual (may be undefined)] [embed(post)] and which positions
+// are real (not padding): the prompt layout every family uses.
+template <class Embed>
+Prefix AssemblePromptPrefix(const PromptIds& prompt, const torch::Tensor& visual, Embed&& embed) {
+  std::vector<torch::Tensor> embeds{embed(prompt.pre)};
+  std::vector<torch::Tensor> valid{prompt.pre.ne(Tokenizer::kPad)};
+  if (visual.defined()) {
+    embeds.push_back(visual);
+    valid.push_back(torch::ones({visual.size(0), visual.size(1)},
+                                torch::TensorOptions().dtype(torch::kBool).device(visual.device())));
+  }
+  embeds.push_back(embed(prompt.post));
+  valid.push_back(prompt.post.ne(Tokenizer::kPad));
+  return {torch::cat(embeds, 1), torch::cat(valid, 1)};
+}
 
 // Seeds of a generation loss's randomness: `batch` for what is shared by the
 // batch (MAR's mask ratio), one per row for the rest. Rows are keyed by the

@@ -1,20 +1,16 @@
 #include "reca/flow/flow_config.h"
 
-#include <cstdlib>
-#include <sstream>
 #include <vector>
+
+#include "reca/model_config.h"
 
 namespace reca {
 namespace {
 
-struct IntField {
-  const char* key;
-  int64_t FlowConfig::*ptr;
-  int64_t min;
-};
+using Int = ConfigInt<FlowConfig>;
 
-const std::vector<IntField>& IntFields() {
-  static const std::vector<IntField> kFields = {
+const std::vector<Int>& IntFields() {
+  static const std::vector<Int> kFields = {
       {"image_size", &FlowConfig::image_size, 1}, {"patch", &FlowConfig::patch, 1},
       {"und_image_size", &FlowConfig::und_image_size, 1},
       {"vit_patch", &FlowConfig::vit_patch, 1},   {"vit_dim", &FlowConfig::vit_dim, 1},
@@ -28,14 +24,15 @@ const std::vector<IntField>& IntFields() {
   return kFields;
 }
 
+const std::vector<ConfigDouble<FlowConfig>>& DoubleFields() {
+  static const std::vector<ConfigDouble<FlowConfig>> kFields = {{"timestep_shift", &FlowConfig::timestep_shift}};
+  return kFields;
+}
+
 }  // namespace
 
 Status FlowConfig::Validate() const {
-  for (const IntField& f : IntFields()) {
-    if (this->*f.ptr < f.min) {
-      return InvalidArgumentError(std::string("model.") + f.key + ": must be >= " + std::to_string(f.min));
-    }
-  }
+  RECA_RETURN_IF_ERROR(CheckConfigInts(*this, IntFields()));
   if (image_size % patch != 0) return InvalidArgumentError("model.image_size: must be a multiple of model.patch");
   if (image_size % vit_patch != 0) {
     return InvalidArgumentError("model.image_size: must be a multiple of model.vit_patch");
@@ -52,43 +49,12 @@ Status FlowConfig::Validate() const {
 }
 
 std::map<std::string, std::string> FlowConfig::ToMap() const {
-  std::map<std::string, std::string> m;
-  m["family"] = "flow";
-  m["name"] = name;
-  for (const IntField& f : IntFields()) m[f.key] = std::to_string(this->*f.ptr);
-  std::ostringstream os;
-  os.precision(17);
-  os << timestep_shift;
-  m["timestep_shift"] = os.str();
-  return m;
+  return ConfigToMap(*this, "flow", IntFields(), DoubleFields());
 }
 
 StatusOr<FlowConfig> FlowConfig::FromMap(const std::map<std::string, std::string>& m) {
-  auto fam = m.find("family");
-  if (fam == m.end() || fam->second != "flow") {
-    return InvalidArgumentError("checkpoint metadata: family is not 'flow'");
-  }
   FlowConfig c;
-  if (auto it = m.find("name"); it != m.end()) c.name = it->second;
-  auto get = [&](const char* key) -> StatusOr<std::string> {
-    auto it = m.find(key);
-    if (it == m.end()) return InvalidArgumentError(std::string("checkpoint metadata: missing ") + key);
-    return it->second;
-  };
-  for (const IntField& f : IntFields()) {
-    RECA_ASSIGN_OR_RETURN(std::string v, get(f.key));
-    char* end = nullptr;
-    c.*f.ptr = std::strtoll(v.c_str(), &end, 10);
-    if (end == v.c_str() || *end != '\0') {
-      return InvalidArgumentError(std::string("checkpoint metadata: ") + f.key + " is not an integer");
-    }
-  }
-  RECA_ASSIGN_OR_RETURN(std::string shift, get("timestep_shift"));
-  char* end = nullptr;
-  c.timestep_shift = std::strtod(shift.c_str(), &end);
-  if (end == shift.c_str() || *end != '\0') {
-    return InvalidArgumentError("checkpoint metadata: timestep_shift is not a number");
-  }
+  RECA_RETURN_IF_ERROR(ConfigFromMap(m, "flow", IntFields(), DoubleFields(), &c));
   RECA_RETURN_IF_ERROR(c.Validate());
   return c;
 }

@@ -1,23 +1,17 @@
 #include "reca/mar/mar_config.h"
 
-#include <cstdlib>
-#include <sstream>
 #include <vector>
+
+#include "reca/model_config.h"
 
 namespace reca {
 namespace {
 
-struct IntField {
-  const char* key;
-  int64_t MarConfig::*ptr;
-};
-struct DoubleField {
-  const char* key;
-  double MarConfig::*ptr;
-};
+using Int = ConfigInt<MarConfig>;
+using Double = ConfigDouble<MarConfig>;
 
-const std::vector<IntField>& IntFields() {
-  static const std::vector<IntField> kFields = {
+const std::vector<Int>& IntFields() {
+  static const std::vector<Int> kFields = {
       {"image_size", &MarConfig::image_size},   {"patch", &MarConfig::patch},
       {"und_image_size", &MarConfig::und_image_size},
       {"buffer_tokens", &MarConfig::buffer_tokens},
@@ -35,8 +29,8 @@ const std::vector<IntField>& IntFields() {
   return kFields;
 }
 
-const std::vector<DoubleField>& DoubleFields() {
-  static const std::vector<DoubleField> kFields = {
+const std::vector<Double>& DoubleFields() {
+  static const std::vector<Double> kFields = {
       {"und_grad_scale", &MarConfig::und_grad_scale},
       {"mask_ratio_min", &MarConfig::mask_ratio_min},
       {"mask_ratio_std", &MarConfig::mask_ratio_std},
@@ -47,12 +41,7 @@ const std::vector<DoubleField>& DoubleFields() {
 }  // namespace
 
 Status MarConfig::Validate() const {
-  auto positive = [](int64_t v) { return v > 0; };
-  for (const IntField& f : IntFields()) {
-    if (!positive(this->*f.ptr)) {
-      return InvalidArgumentError(std::string("model.") + f.key + ": must be > 0");
-    }
-  }
+  RECA_RETURN_IF_ERROR(CheckConfigInts(*this, IntFields()));
   if (image_size % patch != 0) return InvalidArgumentError("model.image_size: must be a multiple of model.patch");
   if (und_image_size % patch != 0 || und_image_size > image_size ||
       grid() % und_grid() != 0) {
@@ -73,44 +62,12 @@ Status MarConfig::Validate() const {
 }
 
 std::map<std::string, std::string> MarConfig::ToMap() const {
-  std::map<std::string, std::string> m;
-  m["family"] = "mar";
-  m["name"] = name;
-  for (const IntField& f : IntFields()) m[f.key] = std::to_string(this->*f.ptr);
-  for (const DoubleField& f : DoubleFields()) {
-    std::ostringstream os;
-    os.precision(17);
-    os << this->*f.ptr;
-    m[f.key] = os.str();
-  }
-  return m;
+  return ConfigToMap(*this, "mar", IntFields(), DoubleFields());
 }
 
 StatusOr<MarConfig> MarConfig::FromMap(const std::map<std::string, std::string>& m) {
-  auto fam = m.find("family");
-  if (fam == m.end() || fam->second != "mar") {
-    return InvalidArgumentError("checkpoint metadata: family is not 'mar'");
-  }
   MarConfig c;
-  if (auto it = m.find("name"); it != m.end()) c.name = it->second;
-  for (const IntField& f : IntFields()) {
-    auto it = m.find(f.key);
-    if (it == m.end()) return InvalidArgumentError(std::string("checkpoint metadata: missing ") + f.key);
-    char* end = nullptr;
-    c.*f.ptr = std::strtoll(it->second.c_str(), &end, 10);
-    if (end == it->second.c_str() || *end != '\0') {
-      return InvalidArgumentError(std::string("checkpoint metadata: ") + f.key + " is not an integer");
-    }
-  }
-  for (const DoubleField& f : DoubleFields()) {
-    auto it = m.find(f.key);
-    if (it == m.end()) return InvalidArgumentError(std::string("checkpoint metadata: missing ") + f.key);
-    char* end = nullptr;
-    c.*f.ptr = std::strtod(it->second.c_str(), &end);
-    if (end == it->second.c_str() || *end != '\0') {
-      return InvalidArgumentError(std::string("checkpoint metadata: ") + f.key + " is not a number");
-    }
-  }
+  RECA_RETURN_IF_ERROR(ConfigFromMap(m, "mar", IntFields(), DoubleFields(), &c));
   RECA_RETURN_IF_ERROR(c.Validate());
   return c;
 }

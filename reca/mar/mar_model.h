@@ -68,6 +68,12 @@ class LlmImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& embeds, const torch::Tensor& valid,
                         std::vector<KeyValues>* keep = nullptr);
   torch::Tensor Logits(const torch::Tensor& hidden) { return head_->forward(hidden); }
+  // [Embed(pre)] [visual (may be undefined)] [Embed(post)] and which
+  // positions are real: the prompt layout of every family.
+  Prefix AssemblePrefix(const PromptIds& prompt, const torch::Tensor& visual);
+  // Captioning cross-entropy of `caption_ids` ([B, Lc], right-padded) read
+  // after `prefix`, each token predicted from the position before it.
+  torch::Tensor CaptionLoss(const Prefix& prefix, const torch::Tensor& caption_ids);
   // For callers that run further tokens through the blocks against `keep`'s
   // keys/values (the flow and maskgit generation paths).
   torch::nn::ModuleList& blocks() { return blocks_; }

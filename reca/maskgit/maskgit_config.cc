@@ -1,20 +1,16 @@
 #include "reca/maskgit/maskgit_config.h"
 
-#include <cstdlib>
 #include <vector>
+
+#include "reca/model_config.h"
 
 namespace reca {
 namespace {
 
-struct IntField {
-  const char* key;
-  int64_t MaskGitConfig::*ptr;
-  int64_t min = 1;
-  bool optional = false;  // added later: older weights lack it (the default then)
-};
+using Int = ConfigInt<MaskGitConfig>;
 
-const std::vector<IntField>& IntFields() {
-  static const std::vector<IntField> kFields = {
+const std::vector<Int>& IntFields() {
+  static const std::vector<Int> kFields = {
       {"image_size", &MaskGitConfig::image_size},     {"patch", &MaskGitConfig::patch},
       {"codebook_size", &MaskGitConfig::codebook_size},
       {"vq_fit_images", &MaskGitConfig::vq_fit_images},
@@ -34,11 +30,7 @@ const std::vector<IntField>& IntFields() {
 }  // namespace
 
 Status MaskGitConfig::Validate() const {
-  for (const IntField& f : IntFields()) {
-    if (this->*f.ptr < f.min) {
-      return InvalidArgumentError(std::string("model.") + f.key + ": must be >= " + std::to_string(f.min));
-    }
-  }
+  RECA_RETURN_IF_ERROR(CheckConfigInts(*this, IntFields()));
   if (image_size % patch != 0) return InvalidArgumentError("model.image_size: must be a multiple of model.patch");
   if (image_size % clip_patch != 0) {
     return InvalidArgumentError("model.image_size: must be a multiple of model.clip_patch");
@@ -56,30 +48,12 @@ Status MaskGitConfig::Validate() const {
 }
 
 std::map<std::string, std::string> MaskGitConfig::ToMap() const {
-  std::map<std::string, std::string> m;
-  m["family"] = "maskgit";
-  m["name"] = name;
-  for (const IntField& f : IntFields()) m[f.key] = std::to_string(this->*f.ptr);
-  return m;
+  return ConfigToMap(*this, "maskgit", IntFields());
 }
 
 StatusOr<MaskGitConfig> MaskGitConfig::FromMap(const std::map<std::string, std::string>& m) {
-  auto fam = m.find("family");
-  if (fam == m.end() || fam->second != "maskgit") {
-    return InvalidArgumentError("checkpoint metadata: family is not 'maskgit'");
-  }
   MaskGitConfig c;
-  if (auto it = m.find("name"); it != m.end()) c.name = it->second;
-  for (const IntField& f : IntFields()) {
-    auto it = m.find(f.key);
-    if (it == m.end() && f.optional) continue;
-    if (it == m.end()) return InvalidArgumentError(std::string("checkpoint metadata: missing ") + f.key);
-    char* end = nullptr;
-    c.*f.ptr = std::strtoll(it->second.c_str(), &end, 10);
-    if (end == it->second.c_str() || *end != '\0') {
-      return InvalidArgumentError(std::string("checkpoint metadata: ") + f.key + " is not an integer");
-    }
-  }
+  RECA_RETURN_IF_ERROR(ConfigFromMap(m, "maskgit", IntFields(), {}, &c));
   RECA_RETURN_IF_ERROR(c.Validate());
   return c;
 }

@@ -108,16 +108,7 @@ torch::Tensor MaskGitModel::UnderstandingEmbed(const torch::Tensor& images) {
 }
 
 Prefix MaskGitModel::AssemblePrefix(const PromptIds& prompt, const torch::Tensor& visual) {
-  std::vector<torch::Tensor> embeds{llm_->Embed(prompt.pre)};
-  std::vector<torch::Tensor> valid{prompt.pre.ne(Tokenizer::kPad)};
-  if (visual.defined()) {
-    embeds.push_back(visual);
-    valid.push_back(torch::ones({visual.size(0), visual.size(1)},
-                                torch::TensorOptions().dtype(torch::kBool).device(visual.device())));
-  }
-  embeds.push_back(llm_->Embed(prompt.post));
-  valid.push_back(prompt.post.ne(Tokenizer::kPad));
-  return {torch::cat(embeds, 1), torch::cat(valid, 1)};
+  return llm_->AssemblePrefix(prompt, visual);
 }
 
 NamedTensors MaskGitModel::SampleGenerationNoise(const NoiseSeeds& seeds) {
@@ -161,14 +152,7 @@ torch::Tensor MaskGitModel::GenerationLoss(const Prefix& prefix, const torch::Te
 
 torch::Tensor MaskGitModel::I2TLoss(const torch::Tensor& images, const PromptIds& question,
                                     const torch::Tensor& caption_ids) {
-  Prefix prefix = AssemblePrefix(question, UnderstandingEmbed(images));
-  const int64_t lp = prefix.embeds.size(1), lc = caption_ids.size(1);
-  torch::Tensor embeds = torch::cat({prefix.embeds, llm_->Embed(caption_ids)}, 1);
-  torch::Tensor valid = torch::cat({prefix.valid, caption_ids.ne(Tokenizer::kPad)}, 1);
-  torch::Tensor logits = llm_->Logits(llm_->forward(embeds, valid).narrow(1, lp - 1, lc));
-  return torch::nn::functional::cross_entropy(
-      logits.reshape({-1, logits.size(-1)}), caption_ids.reshape({-1}),
-      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(Tokenizer::kPad));
+  return llm_->CaptionLoss(AssemblePrefix(question, UnderstandingEmbed(images)), caption_ids);
 }
 
 torch::Tensor MaskGitModel::Generate(const Prefix& cond, const Prefix& uncond, const SampleOptions& options,

@@ -79,17 +79,9 @@ class TorchScriptModel : public UnifiedModel {
   }
   int64_t NumVisualTokens() const override { return num_visual_tokens_; }
   Prefix AssemblePrefix(const PromptIds& prompt, const torch::Tensor& visual) override {
-    std::vector<torch::Tensor> embeds{Embed(prompt.pre)};
-    std::vector<torch::Tensor> valid{prompt.pre.ne(Tokenizer::kPad)};
-    if (visual.defined()) {
-      embeds.push_back(visual);
-      valid.push_back(torch::ones({visual.size(0), visual.size(1)},
-                                  torch::TensorOptions().dtype(torch::kBool).device(visual.device())));
-    }
-    embeds.push_back(Embed(prompt.post));
-    valid.push_back(prompt.post.ne(Tokenizer::kPad));
-    return {torch::cat(embeds, 1), torch::cat(valid, 1)};
+    return AssemblePromptPrefix(prompt, visual, [this](const torch::Tensor& ids) { return Embed(ids); });
   }
+
 
   // One standard-normal draw per key and row, from the row's seed.
   using UnifiedModel::SampleGenerationNoise;
