@@ -14,7 +14,6 @@ reca_mar's, as in C++ (reca/mar/layers.h).
 """
 
 import dataclasses
-import math
 import os
 import re
 import sys
@@ -147,6 +146,27 @@ def block_with_context(blk, x, allowed, context=None):
     return h + blk.fc2(F.gelu(blk.fc1(blk.ln2(h)))), own
 
 
+def assemble_prompt(llm, pre_ids, visual, post_ids):
+    """[pre] [visual (may be None)] [post] -> (embeds, valid): AssemblePromptPrefix."""
+    embeds = [llm.embed(pre_ids)]
+    valid = [pre_ids.ne(PAD)]
+    if visual is not None:
+        embeds.append(visual)
+        valid.append(torch.ones(visual.size(0), visual.size(1), dtype=torch.bool, device=visual.device))
+    embeds.append(llm.embed(post_ids))
+    valid.append(post_ids.ne(PAD))
+    return torch.cat(embeds, 1), torch.cat(valid, 1)
+
+
+def caption_loss(llm, embeds, valid, captions):
+    """LlmImpl::CaptionLoss: cross-entropy of the captions read after the prefix."""
+    lp, lc = embeds.size(1), captions.size(1)
+    embeds = torch.cat([embeds, llm.embed(captions)], 1)
+    valid = torch.cat([valid, captions.ne(PAD)], 1)
+    logits = llm.logits(llm(embeds, valid).narrow(1, lp - 1, lc))
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), captions.reshape(-1), ignore_index=PAD)
+
+
 def llm_key_values(llm, embeds, valid):
     """reca_mar.Llm over a prefix, returning every layer's (keys, values) (LlmImpl::forward's `keep`)."""
     positions = (valid.to(torch.int64).cumsum(1) - 1).clamp_min(0)
@@ -260,14 +280,7 @@ class FlowModel(nn.Module):
         return self.connector(self.vit(view))
 
     def assemble_prefix(self, pre_ids, visual, post_ids):
-        embeds = [self.und.embed(pre_ids)]
-        valid = [pre_ids.ne(PAD)]
-        if visual is not None:
-            embeds.append(visual)
-            valid.append(torch.ones(visual.size(0), visual.size(1), dtype=torch.bool, device=visual.device))
-        embeds.append(self.und.embed(post_ids))
-        valid.append(post_ids.ne(PAD))
-        return torch.cat(embeds, 1), torch.cat(valid, 1)
+        return assemble_prompt(self.und, pre_ids, visual, post_ids)
 
     def sample_generation_noise(self, batch, generator=None):
         """{"t": [B] logit-normal (shifted), "eps": [B, S, C]}: FlowModel::SampleGenerationNoise's
@@ -316,11 +329,7 @@ class FlowModel(nn.Module):
 
     def i2t_loss(self, images, pre_ids, post_ids, captions):
         embeds, valid = self.assemble_prefix(pre_ids, self.understanding_embed(images), post_ids)
-        lp, lc = embeds.size(1), captions.size(1)
-        embeds = torch.cat([embeds, self.und.embed(captions)], 1)
-        valid = torch.cat([valid, captions.ne(PAD)], 1)
-        logits = self.und.logits(self.und(embeds, valid).narrow(1, lp - 1, lc))
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), captions.reshape(-1), ignore_index=PAD)
+        return caption_loss(self.und, embeds, valid, captions)
 
     def t2i_loss(self, pre_ids, post_ids, images, noise):
         embeds, valid = self.assemble_prefix(pre_ids, None, post_ids)

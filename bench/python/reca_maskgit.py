@@ -25,7 +25,7 @@ if _HERE not in sys.path:
 import reca_flow  # noqa: E402
 import reca_mar  # noqa: E402
 import safetensors_io  # noqa: E402
-from reca_mar import PAD, Linear, patchify, unpatchify  # noqa: E402
+from reca_mar import Linear, patchify, unpatchify  # noqa: E402
 
 _INT_FIELDS = (
     "image_size", "patch", "codebook_size", "vq_fit_images", "vq_fit_iters", "und_image_size",
@@ -168,14 +168,7 @@ class MaskGitModel(nn.Module):
         return self.projector(self.clip(view))
 
     def assemble_prefix(self, pre_ids, visual, post_ids):
-        embeds = [self.llm.embed(pre_ids)]
-        valid = [pre_ids.ne(PAD)]
-        if visual is not None:
-            embeds.append(visual)
-            valid.append(torch.ones(visual.size(0), visual.size(1), dtype=torch.bool, device=visual.device))
-        embeds.append(self.llm.embed(post_ids))
-        valid.append(post_ids.ne(PAD))
-        return torch.cat(embeds, 1), torch.cat(valid, 1)
+        return reca_flow.assemble_prompt(self.llm, pre_ids, visual, post_ids)
 
     def sample_generation_noise(self, batch, generator=None):
         """{"mask": [B, S] bool}: the cosine schedule's distribution (not C++'s random stream)."""
@@ -208,11 +201,7 @@ class MaskGitModel(nn.Module):
 
     def i2t_loss(self, images, pre_ids, post_ids, captions):
         embeds, valid = self.assemble_prefix(pre_ids, self.understanding_embed(images), post_ids)
-        lp, lc = embeds.size(1), captions.size(1)
-        embeds = torch.cat([embeds, self.llm.embed(captions)], 1)
-        valid = torch.cat([valid, captions.ne(PAD)], 1)
-        logits = self.llm.logits(self.llm(embeds, valid).narrow(1, lp - 1, lc))
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), captions.reshape(-1), ignore_index=PAD)
+        return reca_flow.caption_loss(self.llm, embeds, valid, captions)
 
     def t2i_loss(self, pre_ids, post_ids, images, noise):
         embeds, valid = self.assemble_prefix(pre_ids, None, post_ids)
