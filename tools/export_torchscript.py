@@ -35,7 +35,6 @@ Euler sampling, and a captioning head on the same transformer.
 """
 
 import argparse
-import math
 from typing import Dict, List
 
 import torch
