@@ -1,5 +1,8 @@
 #include "reca/collapse.h"
 
+#include <iomanip>
+#include <sstream>
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/types.h>
 
@@ -27,6 +30,54 @@ StatusOr<CollapseCheck> CheckCopyCollapse(UnifiedModel& model, const ReconBatch&
     c.alarm = c.ratio < threshold;
     return c;
   });
+}
+
+namespace {
+std::string Fixed(double v, int precision) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(precision) << v;
+  return os.str();
+}
+}  // namespace
+
+Status CollapseMonitor::Start(UnifiedModel& model, std::ostream& log) {
+  RECA_ASSIGN_OR_RETURN(CollapseCheck c, CheckCopyCollapse(model, recon_, t2i_, threshold_, level_, device_));
+  if (level_ <= 0) level_ = c.t2i_loss;
+  log << "collapse detector: held-out text-to-image level " << Fixed(level_, 4)
+      << (resumed_ ? " (from the checkpoint)" : "") << ", now: text-to-image " << Fixed(c.t2i_loss, 4)
+      << ", reconstruction " << Fixed(c.recon_loss, 4) << "; alarm when reconstruction < " << threshold_
+      << "x the level\n";
+  return OkStatus();
+}
+
+Status CollapseMonitor::Check(UnifiedModel& model, int64_t step, nlohmann::ordered_json* line,
+                              std::ostream& log) {
+  RECA_ASSIGN_OR_RETURN(CollapseCheck c, CheckCopyCollapse(model, recon_, t2i_, threshold_, level_, device_));
+  if (c.t2i_loss > 1.5 * level_ && !drift_logged_) {
+    drift_logged_ = true;
+    log << "warning at step " << step << ": the held-out text-to-image loss rose from " << Fixed(level_, 4)
+        << " to " << Fixed(c.t2i_loss, 4)
+        << ": the model is forgetting text-to-image generation (add a t2i source, lower optimizer.lr or "
+           "freeze more)\n";
+  }
+  (*line)["heldout_recon_loss"] = c.recon_loss;
+  (*line)["heldout_t2i_loss"] = c.t2i_loss;
+  (*line)["collapse_ratio"] = c.ratio;
+  (*line)["collapse_t2i_level"] = level_;
+  (*line)["collapse_alarm"] = c.alarm ? 1 : 0;
+  if (c.alarm && !alarm_) {
+    log << "COLLAPSE ALARM at step " << step << ": held-out reconstruction loss " << Fixed(c.recon_loss, 4)
+        << " is " << Fixed(c.ratio, 3) << "x the model's text-to-image level " << Fixed(level_, 4)
+        << " (alarm below " << threshold_
+        << "): the generator is copying its condition instead of reading it; strengthen the bottleneck "
+           "(a lower model.und_image_size, reca.condition_blur) or stop the job\n";
+  } else if (!c.alarm && alarm_) {
+    log << "collapse alarm cleared at step " << step << " (recon/t2i " << Fixed(c.ratio, 3) << ")\n";
+  }
+  alarm_ = c.alarm;
+  last_ratio_ = c.ratio;
+  alarm_checks_ += c.alarm ? 1 : 0;
+  return OkStatus();
 }
 
 }  // namespace reca

@@ -11,7 +11,11 @@
 #ifndef RECA_COLLAPSE_H_
 #define RECA_COLLAPSE_H_
 
+#include <limits>
+#include <ostream>
+
 #include <c10/core/Device.h>
+#include <nlohmann/json.hpp>
 
 #include "reca/batch.h"
 #include "reca/status.h"
@@ -32,6 +36,36 @@ struct CollapseCheck {
 StatusOr<CollapseCheck> CheckCopyCollapse(UnifiedModel& model, const ReconBatch& recon,
                                           const T2IBatch& t2i, double threshold, double t2i_level,
                                           const c10::Device& device);
+
+// The detector over a training run: the reference level, the latest check,
+// log lines when the alarm goes on or off and when text-to-image drifts.
+class CollapseMonitor {
+ public:
+  // `level` > 0: a resumed job's level (from its checkpoint); 0: measure it.
+  CollapseMonitor(const ReconBatch& recon, const T2IBatch& t2i, double threshold, double level,
+                  const c10::Device& device)
+      : recon_(recon), t2i_(t2i), threshold_(threshold), level_(level), resumed_(level > 0), device_(device) {}
+
+  // Before the first step: measures the level unless resumed, logs it.
+  Status Start(UnifiedModel& model, std::ostream& log);
+  // A check after `step`; adds its fields to the metrics `line`.
+  Status Check(UnifiedModel& model, int64_t step, nlohmann::ordered_json* line, std::ostream& log);
+
+  double level() const { return level_; }
+  bool alarm() const { return alarm_; }
+  double last_ratio() const { return last_ratio_; }  // NaN before the first check
+  int64_t alarm_checks() const { return alarm_checks_; }
+
+ private:
+  const ReconBatch& recon_;
+  const T2IBatch& t2i_;
+  double threshold_, level_;
+  bool resumed_;
+  c10::Device device_;
+  bool alarm_ = false, drift_logged_ = false;
+  double last_ratio_ = std::numeric_limits<double>::quiet_NaN();
+  int64_t alarm_checks_ = 0;
+};
 
 }  // namespace reca
 

@@ -239,8 +239,8 @@ Status ApplyFrozen(UnifiedModel& model, const JobSpec& spec, std::ostream& log) 
   if (trained == 0) return InvalidArgumentError("spec.model.frozen: freezes every parameter of the model");
   std::string list;
   for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-  log << "frozen: " << (list.empty() ? (automatic ? "as the model says" : "nothing") : list) << " (" << trained << " of " << total
-      << " parameters train)\n";
+  if (list.empty()) list = automatic ? "as the model says" : "nothing";
+  log << "frozen: " << list << " (" << trained << " of " << total << " parameters train)\n";
   return OkStatus();
 }
 
@@ -501,19 +501,10 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
   if (data) data->Start(start.step, end, start.sampler);
   SamplerState sampler = start.sampler;
 
-  // The collapse detector's reference level: the held-out text-to-image loss
-  // before the job's first step (kept in checkpoints, so a resumed job keeps it).
-  double t2i_level = start.collapse_t2i_level;  // a resumed job keeps its level
-  bool t2i_drift_logged = false;
-  if (lead && spec.reca.collapse_every > 0) {
-    RECA_ASSIGN_OR_RETURN(CollapseCheck c0, CheckCopyCollapse(*model, held.recon, held.t2i,
-                                                              spec.reca.collapse_ratio, t2i_level, device));
-    if (t2i_level <= 0) t2i_level = c0.t2i_loss;
-    log << "collapse detector: held-out text-to-image level " << Fmt(t2i_level)
-        << (start.collapse_t2i_level > 0 ? " (from the checkpoint)" : "") << ", now: text-to-image "
-        << Fmt(c0.t2i_loss) << ", reconstruction " << Fmt(c0.recon_loss) << "; alarm when reconstruction < "
-        << spec.reca.collapse_ratio << "x the level\n";
-  }
+  // The copy-collapse detector (rank 0); its level is kept in checkpoints.
+  CollapseMonitor collapse(held.recon, held.t2i, spec.reca.collapse_ratio, start.collapse_t2i_level, device);
+  const bool check_collapse = lead && spec.reca.collapse_every > 0;
+  if (check_collapse) RECA_RETURN_IF_ERROR(collapse.Start(*model, log));
 
   // Rank 0 writes; every rank then waits for it in a barrier with a long
   // timeout, so a slow disk is not mistaken for a dead peer.
@@ -521,7 +512,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
     if (!lead) return dp->Barrier(rt.slow_barrier_timeout_s);
     const auto t0 = Clock::now();
     RECA_ASSIGN_OR_RETURN(auto files, CheckpointFiles(*model, opt, spec, step, sampler,
-                                                      data ? data->stats() : DataStats{}, world, t2i_level));
+                                                      data ? data->stats() : DataStats{}, world, collapse.level()));
     int64_t bytes = 0;
     for (const auto& [name, content] : files) bytes += static_cast<int64_t>(content.size());
     RECA_ASSIGN_OR_RETURN(std::string dir, store.Commit(step, files, static_cast<int>(spec.checkpoint.keep)));
@@ -538,9 +529,6 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
   double window_loss = 0;
   std::vector<double> window_source(sources.size(), 0.0), window_source_n(sources.size(), 0.0);
   int64_t window = 0;
-  double last_ratio = NAN;  // the latest collapse check's recon / t2i level
-  // The generation-loss level the collapse detector compares against: the
-  // held-out text-to-image loss before this run's first step.
   const auto run_start = Clock::now();
   int64_t step = start.step;
   while (step < end) {
@@ -621,33 +609,8 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
                                 {"model_flops_per_s", 3.0 * losses.forward_flops / step_s},
                                 {"lr", lr},
                                 {"grad_norm", gnorm}};
-    const int64_t every = spec.reca.collapse_every;
-    if (lead && every > 0 && (step % every == 0 || step == end)) {
-      RECA_ASSIGN_OR_RETURN(CollapseCheck c, CheckCopyCollapse(*model, held.recon, held.t2i,
-                                                               spec.reca.collapse_ratio, t2i_level, device));
-      if (c.t2i_loss > 1.5 * t2i_level && !t2i_drift_logged) {
-        t2i_drift_logged = true;
-        log << "warning at step " << step << ": the held-out text-to-image loss rose from " << Fmt(t2i_level)
-            << " to " << Fmt(c.t2i_loss) << ": the model is forgetting text-to-image generation (add a t2i "
-               "source, lower optimizer.lr or freeze more)\n";
-      }
-      line["heldout_recon_loss"] = c.recon_loss;
-      line["heldout_t2i_loss"] = c.t2i_loss;
-      line["collapse_ratio"] = c.ratio;
-      line["collapse_t2i_level"] = t2i_level;
-      line["collapse_alarm"] = c.alarm ? 1 : 0;
-      if (c.alarm && !summary.collapse_alarm) {
-        log << "COLLAPSE ALARM at step " << step << ": held-out reconstruction loss " << Fmt(c.recon_loss)
-            << " is " << Fmt(c.ratio, 3) << "x the model's text-to-image level " << Fmt(t2i_level) << " (alarm below "
-            << spec.reca.collapse_ratio << "): the generator is copying its condition instead of reading "
-               "it; strengthen the bottleneck (a lower model.und_image_size, reca.condition_blur) or stop the job\n";
-      } else if (!c.alarm && summary.collapse_alarm) {
-        log << "collapse alarm cleared at step " << step << " (recon/t2i " << Fmt(c.ratio, 3) << ")\n";
-      }
-      summary.collapse_alarm = c.alarm;
-      summary.collapse_ratio = c.ratio;
-      summary.collapse_alarm_checks += c.alarm ? 1 : 0;
-      last_ratio = c.ratio;
+    if (check_collapse && (step % spec.reca.collapse_every == 0 || step == end)) {
+      RECA_RETURN_IF_ERROR(collapse.Check(*model, step, &line, log));
     }
     metrics << line.dump() << "\n";
     metrics.flush();
@@ -662,7 +625,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
           << Fmt(gnorm, 3) << " | " << Fmt(samples_per_s, 1) << " samples/s | step "
           << Fmt(step_s * 1e3, 0) << " ms | data wait " << Fmt(wait_s * 1e3, 1) << " ms";
       if (world > 1) log << " | all-reduce " << Fmt(comm.exposed_seconds * 1e3, 1) << " ms";
-      if (!std::isnan(last_ratio)) log << " | recon/t2i " << Fmt(last_ratio, 3);
+      if (!std::isnan(collapse.last_ratio())) log << " | recon/t2i " << Fmt(collapse.last_ratio(), 3);
       log << "\n";
       log.flush();
       window_loss = 0;
@@ -692,6 +655,9 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
   if (data) data->Stop();
   summary.steps = step;
   summary.bad_samples = data ? data->stats().bad_samples : 0;
+  summary.collapse_ratio = collapse.last_ratio();
+  summary.collapse_alarm = collapse.alarm();
+  summary.collapse_alarm_checks = collapse.alarm_checks();
   if (timed_steps > 0) {
     summary.mean_step_seconds = timed_seconds / timed_steps;
     summary.samples_per_second = timed_samples / timed_seconds;
