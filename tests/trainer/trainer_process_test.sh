@@ -1,5 +1,5 @@
 #!/bin/sh
-# reca-train as separate processes: data-parallel ranks (mar, flow, torchscript), bit-exact
+# reca-train as separate processes: data-parallel ranks (mar, flow, maskgit, torchscript), bit-exact
 # resume in a new process, SIGTERM, kill -9 (of a rank; during checkpoint writes).
 #
 #   trainer_process_test.sh [RECA_TRAIN [REPO_ROOT]]
@@ -103,6 +103,15 @@ timeout 120 "$train" $common --model.family=flow --out="$tmp/flowseed1" --seed=1
 "$python" "$root/tests/trainer/compare_weights.py" "$tmp/flow2/model.safetensors" \
   "$tmp/flow8/model.safetensors" "$tmp/flowseed1/model.safetensors" --root="$root" --tol=1e-4
 echo "flow: loss $(grep -o 'step     1/6 | loss [0-9.]*' "$tmp/flow2.rank0.log" | grep -o '[0-9.]*$') -> $(grep -o 'step     6/6 | loss [0-9.]*' "$tmp/flow2.rank0.log" | grep -o '[0-9.]*$')"
+
+echo "== maskgit family (CLIP and codebook frozen): 2 Gloo ranks, bit-exact resume"
+two_ranks "$tmp/mg2" --model.family=maskgit
+grep -q "frozen: clip, vq (" "$tmp/mg2.rank0.log" || { cat "$tmp/mg2.rank0.log"; fail "maskgit: default frozen set not applied"; }
+two_ranks "$tmp/mgsplit" --model.family=maskgit --stop_after=3
+two_ranks "$tmp/mgsplit" --model.family=maskgit
+cmp "$tmp/mg2/model.safetensors" "$tmp/mgsplit/model.safetensors" ||
+  fail "maskgit: 2-rank resume is not bit-exact"
+echo "maskgit: loss $(grep -o 'step     1/6 | loss [0-9.]*' "$tmp/mg2.rank0.log" | grep -o '[0-9.]*$') -> $(grep -o 'step     6/6 | loss [0-9.]*' "$tmp/mg2.rank0.log" | grep -o '[0-9.]*$'), resume bit-exact"
 
 echo "== torchscript family (tools/export_torchscript.py): loss falls, 2 ranks, bit-exact resume, contract errors"
 vocab="$("$train" --print_vocab_size)"
