@@ -19,7 +19,10 @@ namespace {
 constexpr const char* kTokenizerKey = "tokenizer_fingerprint";
 constexpr const char* kFamilies = "'mar', 'flow', 'maskgit' or 'torchscript'";
 
-StatusOr<std::shared_ptr<UnifiedModel>> BuildFromMap(const std::map<std::string, std::string>& m) {
+// `fresh`: a new model (fitted parts, e.g. maskgit's codebook, are fitted);
+// otherwise its weights are about to be copied in.
+StatusOr<std::shared_ptr<UnifiedModel>> BuildFromMap(const std::map<std::string, std::string>& m,
+                                                     bool fresh = false) {
   auto fam = m.find("family");
   if (fam == m.end()) return InvalidArgumentError("model metadata has no 'family'");
   if (fam->second == "mar") {
@@ -37,7 +40,7 @@ StatusOr<std::shared_ptr<UnifiedModel>> BuildFromMap(const std::map<std::string,
   if (fam->second == "maskgit") {
     RECA_ASSIGN_OR_RETURN(MaskGitConfig c, MaskGitConfig::FromMap(m));
     return TorchGuardOr("building maskgit model", [&] {
-      return std::static_pointer_cast<UnifiedModel>(std::make_shared<MaskGitModel>(c));
+      return std::static_pointer_cast<UnifiedModel>(std::make_shared<MaskGitModel>(c, /*fit_codebook=*/fresh));
     });
   }
   if (fam->second == "torchscript") {
@@ -75,7 +78,7 @@ StatusOr<std::shared_ptr<UnifiedModel>> CreateModel(const std::string& family, c
     if (!cfg.count(k)) return InvalidArgumentError("model." + k + ": the " + family + " family has no such setting");
     cfg[k] = v;
   }
-  return BuildFromMap(cfg);
+  return BuildFromMap(cfg, /*fresh=*/true);
 }
 
 StatusOr<std::shared_ptr<UnifiedModel>> Reconfigure(std::shared_ptr<UnifiedModel> model,

@@ -77,7 +77,7 @@ MaskGitImageImpl::MaskGitImageImpl(const MaskGitConfig& c) {
   head_ = register_module("head", MakeLinear(c.llm_dim, c.codebook_size));
 }
 
-MaskGitModel::MaskGitModel(const MaskGitConfig& config) : c_(config) {
+MaskGitModel::MaskGitModel(const MaskGitConfig& config, bool fit_codebook) : c_(config) {
   vq_ = register_module("vq", VqCodebook(c_));
   clip_ = register_module("clip", FlowVit(c_.image_size, c_.clip_patch, c_.clip_dim, c_.clip_depth,
                                           c_.clip_heads, c_.mlp_ratio));
@@ -92,7 +92,7 @@ MaskGitModel::MaskGitModel(const MaskGitConfig& config) : c_(config) {
   auto params = named_parameters();
   torch::nn::init::normal_(params["llm.tok_emb.weight"], 0.0, 0.02);
   torch::nn::init::normal_(params["img.emb.weight"], 0.0, 0.02);
-  vq_->Fit();
+  if (fit_codebook) vq_->Fit();
 }
 
 torch::Tensor MaskGitModel::UnderstandingEmbed(const torch::Tensor& images) {

@@ -62,8 +62,8 @@ TORCH_MODULE(MaskGitImage);
 class MaskGitModel : public UnifiedModel {
  public:
   // Builds and initialises the parameters from the current torch seed and
-  // fits the VQ codebook.
-  explicit MaskGitModel(const MaskGitConfig& config);
+  // fits the VQ codebook (unless weights, codebook included, are loaded next).
+  explicit MaskGitModel(const MaskGitConfig& config, bool fit_codebook = true);
 
   const MaskGitConfig& config() const { return c_; }
   std::string family() const override { return "maskgit"; }
