@@ -385,7 +385,8 @@ Status SaveInitialWeights(const JobSpec& spec, const std::string& path) {
 
 Status DumpBatches(const JobSpec& spec, int64_t count, const std::string& path) {
   RECA_RETURN_IF_ERROR(ValidateJobSpec(spec));
-  RECA_ASSIGN_OR_RETURN(std::shared_ptr<UnifiedModel> model, CreateModel(spec.model.family, spec.model.preset));
+  RECA_ASSIGN_OR_RETURN(std::shared_ptr<UnifiedModel> model,
+                        CreateModel(spec.model.family, spec.model.preset, ConfigOverrides(spec)));
   RECA_ASSIGN_OR_RETURN(std::vector<StepBatches> steps,
                         BuildSteps(spec, std::stoi(model->ConfigMap().at("image_size")), count));
   return WriteSafetensors(path, EncodeStepBatches(steps), {{"steps", std::to_string(count)}});
