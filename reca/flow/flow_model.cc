@@ -3,31 +3,12 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <torch/nn/functional/loss.h>
-#include <torch/nn/functional/pooling.h>
 #include <torch/nn/init.h>
-#include <torch/nn/modules/activation.h>
 
 #include "reca/mar/diffusion.h"
 #include "reca/tokenizer.h"
 
 namespace reca {
-namespace {
-
-torch::nn::Sequential Mlp2(int64_t in, int64_t out) {
-  return torch::nn::Sequential(MakeLinear(in, out), torch::nn::GELU(), MakeLinear(out, out));
-}
-
-// Average-pools a [1, g*g, D] position table to grid `grid`.
-torch::Tensor PoolPositions(const torch::Tensor& pos, int64_t g, int64_t grid) {
-  if (grid == g) return pos;
-  const int64_t d = pos.size(2);
-  torch::Tensor img = pos.reshape({1, g, g, d}).permute({0, 3, 1, 2});
-  img = torch::nn::functional::avg_pool2d(img, torch::nn::functional::AvgPool2dFuncOptions(g / grid));
-  return img.permute({0, 2, 3, 1}).reshape({1, grid * grid, d});
-}
-
-}  // namespace
-
 FlowVitImpl::FlowVitImpl(int64_t image_size, int64_t patch, int64_t dim, int64_t depth, int64_t heads,
                          int64_t mlp_ratio)
     : patch_(patch), grid_(image_size / patch) {
@@ -62,12 +43,12 @@ torch::Tensor FlowGenImpl::Embed(const torch::Tensor& x_t, const torch::Tensor& 
 FlowModel::FlowModel(const FlowConfig& config) : c_(config) {
   vit_ = register_module("vit", FlowVit(c_.image_size, c_.vit_patch, c_.vit_dim, c_.vit_depth, c_.vit_heads,
                                          c_.mlp_ratio));
-  connector_ = register_module("connector", Mlp2(c_.vit_dim, c_.llm_dim));
+  connector_ = register_module("connector", MakeGeluMlp(c_.vit_dim, c_.llm_dim));
   und_ = register_module("und", Llm(c_.vocab_size, c_.llm_dim, c_.llm_max_positions(), c_.llm_depth,
                                     c_.llm_heads, c_.mlp_ratio));
   gen_ = register_module("gen", FlowGen(c_));
   if (c_.meta_queries > 0) {
-    meta_ = register_module("meta", Mlp2(c_.llm_dim, c_.llm_dim));
+    meta_ = register_module("meta", MakeGeluMlp(c_.llm_dim, c_.llm_dim));
   }
   InitLinearsAndNorms(*this);
   torch::NoGradGuard no_grad;
@@ -76,12 +57,7 @@ FlowModel::FlowModel(const FlowConfig& config) : c_(config) {
 }
 
 torch::Tensor FlowModel::UnderstandingEmbed(const torch::Tensor& images) {
-  torch::Tensor view = images;
-  if (c_.und_image_size != c_.image_size) {
-    view = torch::nn::functional::avg_pool2d(
-        images, torch::nn::functional::AvgPool2dFuncOptions(c_.image_size / c_.und_image_size));
-  }
-  return connector_->forward(vit_->forward(view));
+  return connector_->forward(vit_->forward(DownsampleView(images, c_.image_size / c_.und_image_size)));
 }
 
 Prefix FlowModel::AssemblePrefix(const PromptIds& prompt, const torch::Tensor& visual) {

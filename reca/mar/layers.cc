@@ -3,7 +3,9 @@
 #include <cmath>
 #include <limits>
 
+#include <torch/nn/functional/pooling.h>
 #include <torch/nn/init.h>
+#include <torch/nn/modules/activation.h>
 #include <torch/autograd.h>
 
 #include "reca/mar/small_bmm.h"
@@ -29,6 +31,10 @@ class GradScaleFn : public torch::autograd::Function<GradScaleFn> {
 
 torch::nn::Linear MakeLinear(int64_t in, int64_t out, bool bias) {
   return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+}
+
+torch::nn::Sequential MakeGeluMlp(int64_t in, int64_t out) {
+  return torch::nn::Sequential(MakeLinear(in, out), torch::nn::GELU(), MakeLinear(out, out));
 }
 
 torch::nn::LayerNorm MakeLayerNorm(int64_t dim, bool affine) {
@@ -100,6 +106,19 @@ torch::Tensor RunBlocks(torch::nn::ModuleList& blocks, torch::Tensor x,
                         const torch::Tensor& allowed) {
   for (const auto& m : *blocks) x = m->as<BlockImpl>()->forward(x, allowed);
   return x;
+}
+
+torch::Tensor DownsampleView(const torch::Tensor& images, int64_t factor) {
+  if (factor == 1) return images;
+  return torch::nn::functional::avg_pool2d(images, torch::nn::functional::AvgPool2dFuncOptions(factor));
+}
+
+torch::Tensor PoolPositions(const torch::Tensor& pos, int64_t g, int64_t grid) {
+  if (grid == g) return pos;
+  const int64_t d = pos.size(2);
+  torch::Tensor img = pos.reshape({1, g, g, d}).permute({0, 3, 1, 2});
+  img = torch::nn::functional::avg_pool2d(img, torch::nn::functional::AvgPool2dFuncOptions(g / grid));
+  return img.permute({0, 2, 3, 1}).reshape({1, grid * grid, d});
 }
 
 torch::Tensor NormalParam(torch::nn::Module& m, const std::string& name, std::vector<int64_t> shape) {

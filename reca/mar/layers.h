@@ -10,6 +10,7 @@
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
@@ -18,6 +19,9 @@ namespace reca {
 inline constexpr double kLayerNormEps = 1e-6;
 
 torch::nn::Linear MakeLinear(int64_t in, int64_t out, bool bias = true);
+// Linear(in, out) - GELU - Linear(out, out): the flow connector and meta-query
+// projector, maskgit's mm_projector.
+torch::nn::Sequential MakeGeluMlp(int64_t in, int64_t out);
 torch::nn::LayerNorm MakeLayerNorm(int64_t dim, bool affine = true);
 
 // Forward value unchanged; gradient multiplied by `scale` (Harmon's x0.1 into
@@ -69,6 +73,13 @@ TORCH_MODULE(Block);
 torch::Tensor RunBlocks(torch::nn::ModuleList& blocks, torch::Tensor x,
                         const torch::Tensor& allowed);
 torch::nn::ModuleList MakeBlocks(int64_t depth, int64_t dim, int64_t heads, int64_t mlp_ratio);
+
+// The lower-resolution view an understanding encoder gets: `images`
+// [B, 3, H, W] average-pooled by `factor` (themselves when it is 1).
+torch::Tensor DownsampleView(const torch::Tensor& images, int64_t factor);
+// A [1, g*g, D] learned position table average-pooled to grid `grid` (a
+// divisor of g) for a lower-resolution input; the table itself at g.
+torch::Tensor PoolPositions(const torch::Tensor& pos, int64_t g, int64_t grid);
 
 // Registers a parameter of `shape` drawn from N(0, 0.02) (positions, mask tokens).
 torch::Tensor NormalParam(torch::nn::Module& m, const std::string& name, std::vector<int64_t> shape);

@@ -5,7 +5,6 @@
 #include <cmath>
 
 #include <torch/nn/functional/loss.h>
-#include <torch/nn/functional/pooling.h>
 #include <torch/nn/init.h>
 
 #include "reca/tokenizer.h"
@@ -58,10 +57,7 @@ torch::Tensor MarEncoderImpl::forward(const torch::Tensor& tokens, const torch::
   if (grid != c_.grid()) {
     // A lower-resolution view reuses the learned grid, average-pooled.
     const int64_t g = c_.grid();
-    torch::Tensor img = pos_.narrow(1, buf, g * g).reshape({1, g, g, d}).permute({0, 3, 1, 2});
-    img = torch::nn::functional::avg_pool2d(
-        img, torch::nn::functional::AvgPool2dFuncOptions(g / grid));
-    pos = torch::cat({pos_.narrow(1, 0, buf), img.permute({0, 2, 3, 1}).reshape({1, grid * grid, d})}, 1);
+    pos = torch::cat({pos_.narrow(1, 0, buf), PoolPositions(pos_.narrow(1, buf, g * g), g, grid)}, 1);
   }
   x = z_proj_ln_->forward(x + pos);
   if (visible.defined()) {
@@ -133,11 +129,7 @@ MarModel::MarModel(const MarConfig& config) : c_(config), sched_(config.diff_tra
 }
 
 torch::Tensor MarModel::UnderstandingEmbed(const torch::Tensor& images) {
-  torch::Tensor view = images;
-  if (c_.und_image_size != c_.image_size) {
-    view = torch::nn::functional::avg_pool2d(
-        images, torch::nn::functional::AvgPool2dFuncOptions(c_.image_size / c_.und_image_size));
-  }
+  torch::Tensor view = DownsampleView(images, c_.image_size / c_.und_image_size);
   torch::Tensor x = enc_->forward(Patchify(view, c_.patch), torch::Tensor(), c_.und_grid());
   // Harmon moves the buffer tokens behind the image tokens.
   x = torch::cat({x.narrow(1, c_.buffer_tokens, c_.und_seq_len()), x.narrow(1, 0, c_.buffer_tokens)}, 1);

@@ -7,9 +7,7 @@
 #include <limits>
 
 #include <torch/nn/functional/loss.h>
-#include <torch/nn/functional/pooling.h>
 #include <torch/nn/init.h>
-#include <torch/nn/modules/activation.h>
 
 #include "reca/batch.h"
 #include "reca/shapes_world.h"
@@ -81,9 +79,7 @@ MaskGitModel::MaskGitModel(const MaskGitConfig& config, bool fit_codebook) : c_(
   vq_ = register_module("vq", VqCodebook(c_));
   clip_ = register_module("clip", FlowVit(c_.image_size, c_.clip_patch, c_.clip_dim, c_.clip_depth,
                                           c_.clip_heads, c_.mlp_ratio));
-  projector_ = register_module(
-      "projector", torch::nn::Sequential(MakeLinear(c_.clip_dim, c_.llm_dim), torch::nn::GELU(),
-                                         MakeLinear(c_.llm_dim, c_.llm_dim)));
+  projector_ = register_module("projector", MakeGeluMlp(c_.clip_dim, c_.llm_dim));
   llm_ = register_module("llm", Llm(c_.vocab_size, c_.llm_dim, c_.llm_max_positions(), c_.llm_depth,
                                     c_.llm_heads, c_.mlp_ratio));
   img_ = register_module("img", MaskGitImage(c_));
@@ -96,9 +92,8 @@ MaskGitModel::MaskGitModel(const MaskGitConfig& config, bool fit_codebook) : c_(
 }
 
 torch::Tensor MaskGitModel::UnderstandingEmbed(const torch::Tensor& images) {
-  torch::Tensor view = images;
   const int64_t f = c_.image_size / c_.und_image_size;
-  if (f != 1) view = torch::nn::functional::avg_pool2d(images, torch::nn::functional::AvgPool2dFuncOptions(f));
+  torch::Tensor view = DownsampleView(images, f);
   if (c_.vq_condition) {
     // The image's own tokens (of the down-then-up view): no encoder at all.
     if (f != 1) view = view.repeat_interleave(f, 2).repeat_interleave(f, 3);
