@@ -401,13 +401,7 @@ Status ValidateJobSpec(const JobSpec& spec) {
                                     : "spec.model.module: only for family torchscript (family is " +
                                           spec.model.family + ")");
   }
-  for (size_t i = 0; i < spec.model.config.size(); ++i) {
-    const std::string& kv = spec.model.config[i];
-    const size_t eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == kv.size()) {
-      return InvalidArgumentError("spec.model.config[" + std::to_string(i) + "]: expected key=value, got '" + kv + "'");
-    }
-  }
+  RECA_RETURN_IF_ERROR(ParseConfigEntries(spec.model.config, "spec.model.config").status());
   const std::vector<std::string>& frozen = spec.model.frozen;
   if (frozen.size() > 1 && std::find(frozen.begin(), frozen.end(), "auto") != frozen.end()) {
     return InvalidArgumentError("spec.model.frozen: `auto` stands alone (the family's default); list module names instead");
@@ -419,6 +413,20 @@ Status ValidateJobSpec(const JobSpec& spec) {
     return InvalidArgumentError("spec.schedule.warmup_steps: must be <= spec.steps");
   }
   return OkStatus();
+}
+
+StatusOr<std::map<std::string, std::string>> ParseConfigEntries(const std::vector<std::string>& entries,
+                                                                const std::string& field) {
+  std::map<std::string, std::string> out;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const std::string& kv = entries[i];
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == kv.size()) {
+      return InvalidArgumentError(field + "[" + std::to_string(i) + "]: expected key=value, got '" + kv + "'");
+    }
+    out[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return out;
 }
 
 StatusOr<JobSpec> JobSpecFromJson(const json& tree) {

@@ -9,6 +9,7 @@
 #define RECA_JOB_SPEC_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -130,6 +131,11 @@ StatusOr<JobSpec> JobSpecFromJson(const nlohmann::json& tree);
 nlohmann::json JobSpecToJson(const JobSpec& spec);
 // Field-level checks (also run by JobSpecFromJson).
 Status ValidateJobSpec(const JobSpec& spec);
+
+// `key=value` entries (model.config) as a map; an entry without a key, an
+// '=' or a value is INVALID_ARGUMENT naming `field`[i].
+StatusOr<std::map<std::string, std::string>> ParseConfigEntries(const std::vector<std::string>& entries,
+                                                                const std::string& field);
 
 // Sets `path` ("optimizer.lr", "data.sources.0.repeat") in `tree` to
 // `value`, read as a JSON literal when it is one (3, 1e-4, true, [..]) and

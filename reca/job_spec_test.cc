@@ -84,6 +84,8 @@ TEST(JobSpecTest, ErrorsNameTheField) {
   EXPECT_EQ(ErrorOf("model: {frozen: [auto, vit]}"),
             "spec.model.frozen: `auto` stands alone (the family's default); list module names instead");
   EXPECT_EQ(ErrorOf("model: {und_image_size: -1}"), "spec.model.und_image_size: must be >= 0");
+  EXPECT_EQ(ErrorOf("model: {config: [meta_queries=8, shift]}"),
+            "spec.model.config[1]: expected key=value, got 'shift'");
   EXPECT_EQ(ErrorOf("reca: {condition_blur: 100}"), "spec.reca.condition_blur: must be in [0, 64]");
   EXPECT_EQ(ErrorOf("reca: {collapse_ratio: 2}"), "spec.reca.collapse_ratio: must be in [0, 1]");
   EXPECT_EQ(ErrorOf("steps: 0"), "spec.steps: must be >= 1");

@@ -200,15 +200,15 @@ StatusOr<std::shared_ptr<UnifiedModel>> LoadInit(const std::string& init) {
 }
 
 // spec.model's config overrides.
-std::map<std::string, std::string> ConfigOverrides(const JobSpec& spec) {
-  std::map<std::string, std::string> o;
-  for (const std::string& kv : spec.model.config) o[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
+StatusOr<std::map<std::string, std::string>> ConfigOverrides(const JobSpec& spec) {
+  RECA_ASSIGN_OR_RETURN(auto o, ParseConfigEntries(spec.model.config, "spec.model.config"));
   if (spec.model.und_image_size > 0) o["und_image_size"] = std::to_string(spec.model.und_image_size);
   if (!spec.model.module.empty()) o["module"] = spec.model.module;
   return o;
 }
 
 StatusOr<std::shared_ptr<UnifiedModel>> InitialModel(const JobSpec& spec) {
+  RECA_ASSIGN_OR_RETURN(const auto overrides, ConfigOverrides(spec));
   std::shared_ptr<UnifiedModel> model;
   if (!spec.model.init.empty()) {
     RECA_ASSIGN_OR_RETURN(model, LoadInit(spec.model.init));
@@ -218,9 +218,9 @@ StatusOr<std::shared_ptr<UnifiedModel>> InitialModel(const JobSpec& spec) {
     }
   } else {
     torch::manual_seed(spec.seed);
-    return CreateModel(spec.model.family, spec.model.preset, ConfigOverrides(spec));
+    return CreateModel(spec.model.family, spec.model.preset, overrides);
   }
-  return Reconfigure(model, ConfigOverrides(spec));
+  return Reconfigure(model, overrides);
 }
 
 // Applies spec.model.frozen (["auto"]: the family's RecA default).
@@ -385,8 +385,9 @@ Status SaveInitialWeights(const JobSpec& spec, const std::string& path) {
 
 Status DumpBatches(const JobSpec& spec, int64_t count, const std::string& path) {
   RECA_RETURN_IF_ERROR(ValidateJobSpec(spec));
+  RECA_ASSIGN_OR_RETURN(const auto overrides, ConfigOverrides(spec));
   RECA_ASSIGN_OR_RETURN(std::shared_ptr<UnifiedModel> model,
-                        CreateModel(spec.model.family, spec.model.preset, ConfigOverrides(spec)));
+                        CreateModel(spec.model.family, spec.model.preset, overrides));
   RECA_ASSIGN_OR_RETURN(std::vector<StepBatches> steps,
                         BuildSteps(spec, std::stoi(model->ConfigMap().at("image_size")), count));
   return WriteSafetensors(path, EncodeStepBatches(steps), {{"steps", std::to_string(count)}});
@@ -427,7 +428,8 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
   if (!resume_dir.empty()) {
     RECA_ASSIGN_OR_RETURN(resume_files, CheckpointStore::LoadVerified(resume_dir));
     RECA_ASSIGN_OR_RETURN(model, CheckpointModel(resume_dir, resume_files));
-    RECA_ASSIGN_OR_RETURN(model, Reconfigure(model, ConfigOverrides(spec)));
+    RECA_ASSIGN_OR_RETURN(const auto overrides, ConfigOverrides(spec));
+    RECA_ASSIGN_OR_RETURN(model, Reconfigure(model, overrides));
   } else {
     RECA_ASSIGN_OR_RETURN(model, InitialModel(spec));
   }

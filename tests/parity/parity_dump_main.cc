@@ -15,6 +15,7 @@
 //
 // with <src> in recon, i2t, t2i. Every loss is a pure function of (weights,
 // inputs, noise), so bench/python/reca_mar.py (reca_flow.py) must reproduce it exactly.
+#include <algorithm>
 #include <cstdint>
 #include <iostream>
 #include <map>
@@ -29,6 +30,7 @@
 #include "reca/cli_args.h"
 #include "reca/data_pipeline.h"
 #include "reca/file_util.h"
+#include "reca/job_spec.h"
 #include "reca/model_io.h"
 #include "reca/objective.h"
 #include "reca/optim.h"
@@ -90,16 +92,13 @@ reca::Status Run(int argc, char** argv) {
   RECA_RETURN_IF_ERROR(args.Get("family", &family));
   std::string config;  // preset overrides, e.g. meta_queries=8
   RECA_RETURN_IF_ERROR(args.Get("config", &config));
-  std::map<std::string, std::string> overrides;
+  std::vector<std::string> entries;
   for (size_t a = 0; a < config.size();) {
-    size_t e = config.find(',', a);
-    if (e == std::string::npos) e = config.size();
-    const std::string kv = config.substr(a, e - a);
-    const size_t eq = kv.find('=');
-    if (eq == std::string::npos) return reca::InvalidArgumentError("--config: expected KEY=VALUE, got '" + kv + "'");
-    overrides[kv.substr(0, eq)] = kv.substr(eq + 1);
+    const size_t e = std::min(config.find(',', a), config.size());
+    entries.push_back(config.substr(a, e - a));
     a = e + 1;
   }
+  RECA_ASSIGN_OR_RETURN(const auto overrides, reca::ParseConfigEntries(entries, "--config"));
   RECA_RETURN_IF_ERROR(args.Get("preset", &preset));
   RECA_RETURN_IF_ERROR(args.Get("seed", &seed));
   RECA_RETURN_IF_ERROR(args.Get("threads", &threads));
