@@ -76,7 +76,6 @@ Status CollapseMonitor::Check(UnifiedModel& model, int64_t step, nlohmann::order
   }
   alarm_ = c.alarm;
   last_ratio_ = c.ratio;
-  alarm_checks_ += c.alarm ? 1 : 0;
   return OkStatus();
 }
 

@@ -52,9 +52,7 @@ class CollapseMonitor {
   Status Check(UnifiedModel& model, int64_t step, nlohmann::ordered_json* line, std::ostream& log);
 
   double level() const { return level_; }
-  bool alarm() const { return alarm_; }
   double last_ratio() const { return last_ratio_; }  // NaN before the first check
-  int64_t alarm_checks() const { return alarm_checks_; }
 
  private:
   const ReconBatch& recon_;
@@ -64,7 +62,6 @@ class CollapseMonitor {
   c10::Device device_;
   bool alarm_ = false, drift_logged_ = false;
   double last_ratio_ = std::numeric_limits<double>::quiet_NaN();
-  int64_t alarm_checks_ = 0;
 };
 
 }  // namespace reca

@@ -67,9 +67,9 @@ StatusOr<StepLosses> AccumulateRecaGradients(UnifiedModel& model, const StepBatc
         step.recon.size() + step.i2t.size() + step.t2i.size());
     if (denom == 0) return InvalidArgumentError("sources: the step has no batches (all repeats are 0)");
     size_t remaining = step.recon.size() + step.i2t.size() + step.t2i.size();
-    auto run = [&](const torch::Tensor& loss, double weight, double* mean, size_t n, int source) {
+    auto run = [&](const torch::Tensor& loss, double weight, double* mean, size_t n, int source,
+                   const char* task) {
       if (!loss.requires_grad()) {
-        const char* task = mean == &out.recon ? "recon" : mean == &out.i2t ? "i2t" : "t2i";
         // A spec error (INVALID_ARGUMENT through the guard), not an autograd failure.
         TORCH_CHECK_VALUE(false, "spec.data.sources[", source, "] (", task,
                           "): its loss reaches no trainable parameter (spec.model.frozen freezes "
@@ -92,7 +92,8 @@ StatusOr<StepLosses> AccumulateRecaGradients(UnifiedModel& model, const StepBatc
       Prefix prefix = model.AssemblePrefix(To(b.prompt, device), model.UnderstandingEmbed(condition));
       out.forward_flops += model.UnderstandingForwardFlops(images.size(0)) +
                            model.GenerationForwardFlops(images.size(0), prefix.embeds.size(1));
-      run(model.GenerationLoss(prefix, images, noise), weights.recon, &out.recon, step.recon.size(), b.source);
+      run(model.GenerationLoss(prefix, images, noise), weights.recon, &out.recon, step.recon.size(), b.source,
+          "recon");
     }
     for (const I2TBatch& b : step.i2t) {
       torch::Tensor images = b.images.to(device);
@@ -101,7 +102,7 @@ StatusOr<StepLosses> AccumulateRecaGradients(UnifiedModel& model, const StepBatc
       const int64_t prefix_len =
           b.question.pre.size(1) + model.NumVisualTokens() + b.question.post.size(1);
       out.forward_flops += model.I2TForwardFlops(images.size(0), prefix_len, b.captions.size(1));
-      run(loss, weights.i2t, &out.i2t, step.i2t.size(), b.source);
+      run(loss, weights.i2t, &out.i2t, step.i2t.size(), b.source, "i2t");
     }
     for (const T2IBatch& b : step.t2i) {
       torch::Tensor images = b.images.to(device);
@@ -111,7 +112,7 @@ StatusOr<StepLosses> AccumulateRecaGradients(UnifiedModel& model, const StepBatc
       PromptIds prompt = To(b.prompt, device);
       out.forward_flops +=
           model.GenerationForwardFlops(images.size(0), prompt.pre.size(1) + prompt.post.size(1));
-      run(model.T2ILoss(prompt, images, noise), weights.t2i, &out.t2i, step.t2i.size(), b.source);
+      run(model.T2ILoss(prompt, images, noise), weights.t2i, &out.t2i, step.t2i.size(), b.source, "t2i");
     }
     return out;
   });

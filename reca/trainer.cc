@@ -658,9 +658,6 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
   if (data) data->Stop();
   summary.steps = step;
   summary.bad_samples = data ? data->stats().bad_samples : 0;
-  summary.collapse_ratio = collapse.last_ratio();
-  summary.collapse_alarm = collapse.alarm();
-  summary.collapse_alarm_checks = collapse.alarm_checks();
   if (timed_steps > 0) {
     summary.mean_step_seconds = timed_seconds / timed_steps;
     summary.samples_per_second = timed_samples / timed_seconds;

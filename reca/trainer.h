@@ -6,7 +6,6 @@
 #ifndef RECA_TRAINER_H_
 #define RECA_TRAINER_H_
 
-#include <cmath>
 #include <cstdint>
 #include <ostream>
 #include <string>
@@ -57,12 +56,6 @@ struct TrainSummary {
   // from the understanding side.
   double heldout_recon_loss_mismatched = 0;
   int64_t bad_samples = 0;
-  // The copy-collapse detector (reca.collapse_every): the latest check's
-  // held-out recon / t2i loss ratio, whether it alarmed, and how many
-  // checks alarmed in all.
-  double collapse_ratio = NAN;
-  bool collapse_alarm = false;
-  int64_t collapse_alarm_checks = 0;
 };
 
 StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& runtime,

@@ -135,7 +135,6 @@ class TorchScriptModel : public UnifiedModel {
       return fail("understanding_embed", "returned " + Shape(visual) + ", expected [2, V, D] float for 2 images");
     }
     num_visual_tokens_ = visual.size(1);
-    Tokenizer tok;
     PromptIds prompt = {torch::full({2, 1}, Tokenizer::kUser, torch::kInt64),
                         torch::full({2, 3}, Tokenizer::kAssistant, torch::kInt64)};
     RECA_RETURN_IF_ERROR(tensor_of("embed_text", module_.run_method("embed_text", prompt.post), &text));
