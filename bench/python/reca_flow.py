@@ -15,7 +15,6 @@ reca_mar's, as in C++ (reca/mar/layers.h).
 
 import dataclasses
 import os
-import re
 import sys
 import types
 
@@ -106,22 +105,11 @@ class FlowConfig:
         return self
 
     def to_map(self):
-        m = {"family": "flow", "name": self.name}
-        m.update({k: str(getattr(self, k)) for k in _INT_FIELDS})
-        m["timestep_shift"] = "%.17g" % self.timestep_shift
-        return m
+        return reca_mar.config_to_map(self, "flow", _INT_FIELDS, ("timestep_shift",))
 
     @classmethod
     def from_map(cls, m):
-        if m.get("family") != "flow":
-            raise ValueError("checkpoint metadata: family is not 'flow'")
-        c = cls(name=m.get("name", "tiny"))
-        for k in _INT_FIELDS:
-            if k not in m or not re.fullmatch(r"\s*[+-]?\d+", m[k]):
-                raise ValueError("checkpoint metadata: %s missing or not an integer" % k)
-            setattr(c, k, int(m[k]))
-        c.timestep_shift = float(m["timestep_shift"])
-        return c.validate()
+        return reca_mar.config_from_map(cls, m, "flow", _INT_FIELDS, ("timestep_shift",)).validate()
 
 
 def attention_with_context(attn, x, allowed, context=None):

@@ -41,6 +41,8 @@ import safetensors_io  # noqa: E402
 __all__ = [
     "PAD",
     "LAYER_NORM_EPS",
+    "config_to_map",
+    "config_from_map",
     "MarConfig",
     "GradScale",
     "grad_scale",
@@ -79,6 +81,38 @@ _INT_FIELDS = (
     "diff_train_steps", "diff_batch_mul", "vocab_size", "max_text_tokens",
 )
 _FLOAT_FIELDS = ("und_grad_scale", "mask_ratio_min", "mask_ratio_std")
+
+
+def config_to_map(c, family, int_fields, float_fields=()):
+    """reca/model_config.h ConfigToMap: {"family", "name", every field}, doubles with 17 digits."""
+    m = {"family": family, "name": c.name}
+    m.update({k: str(getattr(c, k)) for k in int_fields})
+    m.update({k: "%.17g" % getattr(c, k) for k in float_fields})
+    return m
+
+
+def config_from_map(cls, m, family, int_fields, float_fields=(), optional=()):
+    """reca/model_config.h ConfigFromMap: a `cls` config from metadata; fields in `optional`
+    (added after the family shipped) keep their defaults when missing. Not validated."""
+    if m.get("family") != family:
+        raise ValueError("checkpoint metadata: family is not '%s'" % family)
+    c = cls(name=m.get("name", "tiny"))
+    for k in int_fields:
+        if k not in m and k in optional:
+            continue
+        if k not in m:
+            raise ValueError("checkpoint metadata: missing " + k)
+        if not re.fullmatch(r"\s*[+-]?\d+", m[k]):
+            raise ValueError("checkpoint metadata: %s is not an integer" % k)
+        setattr(c, k, int(m[k]))
+    for k in float_fields:
+        if k not in m:
+            raise ValueError("checkpoint metadata: missing " + k)
+        try:
+            setattr(c, k, float(m[k]))
+        except ValueError:
+            raise ValueError("checkpoint metadata: %s is not a number" % k) from None
+    return c
 
 
 @dataclasses.dataclass
@@ -158,30 +192,11 @@ class MarConfig:
 
     def to_map(self):
         """The flat metadata form (MarConfig::ToMap: doubles with 17 digits)."""
-        m = {"family": "mar", "name": self.name}
-        m.update({k: str(getattr(self, k)) for k in _INT_FIELDS})
-        m.update({k: "%.17g" % getattr(self, k) for k in _FLOAT_FIELDS})
-        return m
+        return config_to_map(self, "mar", _INT_FIELDS, _FLOAT_FIELDS)
 
     @classmethod
     def from_map(cls, m):
-        if m.get("family") != "mar":
-            raise ValueError("checkpoint metadata: family is not 'mar'")
-        c = cls(name=m.get("name", "tiny"))
-        for k in _INT_FIELDS:
-            if k not in m:
-                raise ValueError("checkpoint metadata: missing " + k)
-            if not re.fullmatch(r"\s*[+-]?\d+", m[k]):
-                raise ValueError("checkpoint metadata: %s is not an integer" % k)
-            setattr(c, k, int(m[k]))
-        for k in _FLOAT_FIELDS:
-            if k not in m:
-                raise ValueError("checkpoint metadata: missing " + k)
-            try:
-                setattr(c, k, float(m[k]))
-            except ValueError:
-                raise ValueError("checkpoint metadata: %s is not a number" % k) from None
-        return c.validate()
+        return config_from_map(cls, m, "mar", _INT_FIELDS, _FLOAT_FIELDS).validate()
 
     @classmethod
     def preset(cls, name, vocab_size):

@@ -11,7 +11,6 @@ VqCodebookImpl::Fit: k-means++ then Lloyd iterations on shapes-world patches).
 import dataclasses
 import math
 import os
-import re
 import sys
 import types
 
@@ -78,22 +77,12 @@ class MaskGitConfig:
         return 8 + 2 * self.max_text_tokens + self.clip_grid * self.clip_grid
 
     def to_map(self):
-        m = {"family": "maskgit", "name": self.name}
-        m.update({k: str(getattr(self, k)) for k in _INT_FIELDS})
-        return m
+        return reca_mar.config_to_map(self, "maskgit", _INT_FIELDS)
 
     @classmethod
     def from_map(cls, m):
-        if m.get("family") != "maskgit":
-            raise ValueError("checkpoint metadata: family is not 'maskgit'")
-        c = cls(name=m.get("name", "tiny"))
-        for k in _INT_FIELDS:
-            if k == "vq_condition" and k not in m:
-                continue  # added later; older weights lack it
-            if k not in m or not re.fullmatch(r"\s*[+-]?\d+", m[k]):
-                raise ValueError("checkpoint metadata: %s missing or not an integer" % k)
-            setattr(c, k, int(m[k]))
-        return c
+        # vq_condition came later: older weights lack it.
+        return reca_mar.config_from_map(cls, m, "maskgit", _INT_FIELDS, optional=("vq_condition",))
 
 
 class VqCodebook(nn.Module):
