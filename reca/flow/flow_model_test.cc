@@ -2,13 +2,11 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
-#include <torch/optim/adamw.h>
-
 #include "gtest/gtest.h"
 #include "reca/batch.h"
 #include "reca/collapse.h"
-#include "reca/data_pipeline.h"
 #include "reca/model_io.h"
+#include "reca/model_test_util.h"
 #include "reca/objective.h"
 #include "reca/tokenizer.h"
 
@@ -20,26 +18,6 @@ FlowConfig Tiny() { return *FlowPreset("tiny", Tokenizer().vocab_size()); }
 std::shared_ptr<FlowModel> MakeModel(uint64_t seed = 0, FlowConfig c = Tiny()) {
   torch::manual_seed(seed);
   return std::make_shared<FlowModel>(c);
-}
-
-StepBatches ShapesStep(int64_t batch, int64_t step = 3) {
-  StatusOr<std::vector<StepBatches>> steps = BuildSteps(ShapesSpec(1, 1, 1, batch, 0.1), 32, step + 1);
-  EXPECT_TRUE(steps.ok()) << steps.status();
-  return steps->back();
-}
-
-// Parameters with a non-zero gradient, by top-level module name.
-std::set<std::string> Reached(FlowModel& m) {
-  std::set<std::string> out;
-  for (auto& p : m.named_parameters()) {
-    const torch::Tensor& g = p.value().grad();
-    if (g.defined() && g.abs().sum().item<double>() > 0) out.insert(p.key().substr(0, p.key().find('.')));
-  }
-  return out;
-}
-
-void ZeroGrads(FlowModel& m) {
-  for (auto& p : m.parameters()) p.mutable_grad() = torch::Tensor();
 }
 
 TEST(FlowModelTest, NoiseIsLogitNormalAndShifted) {
@@ -124,15 +102,13 @@ TEST(FlowModelTest, DefaultFrozenTrainsOnlyTheGenerator) {
   NamedTensors noise = model->SampleGenerationNoise(4, gen);
   model->GenerationLoss(model->AssemblePrefix(r.prompt, model->UnderstandingEmbed(r.images)), r.images, noise)
       .backward();
-  EXPECT_EQ(Reached(*model), (std::set<std::string>{"connector", "gen", "und", "vit"}));
-  ZeroGrads(*model);
+  EXPECT_EQ(ReachedModules(*model), (std::set<std::string>{"connector", "gen", "und", "vit"}));
 
   ASSERT_TRUE(FreezeModules(*model, model->DefaultFrozen()).ok());
   torch::Tensor loss =
       model->GenerationLoss(model->AssemblePrefix(r.prompt, model->UnderstandingEmbed(r.images)), r.images, noise);
   loss.backward();
-  EXPECT_EQ(Reached(*model), (std::set<std::string>{"gen"}));
-  ZeroGrads(*model);
+  EXPECT_EQ(ReachedModules(*model), (std::set<std::string>{"gen"}));
   // Captioning reaches nothing trainable when the understanding side is frozen.
   const I2TBatch& c = step.i2t[0];
   EXPECT_FALSE(model->I2TLoss(c.images, c.question, c.captions).requires_grad());
@@ -162,7 +138,7 @@ TEST(FlowModelTest, MetaQueriesCarryTheCondition) {
   NamedTensors noise = model->SampleGenerationNoise(4, gen);
   Prefix prefix = model->AssemblePrefix(r.prompt, model->UnderstandingEmbed(r.images));
   model->GenerationLoss(prefix, r.images, noise).backward();
-  EXPECT_EQ(Reached(*model), (std::set<std::string>{"gen", "meta", "meta_queries"}));
+  EXPECT_EQ(ReachedModules(*model), (std::set<std::string>{"gen", "meta", "meta_queries"}));
   // The visual tokens reach the generator only through the queries.
   torch::NoGradGuard no_grad;
   Prefix other{model->AssemblePrefix(r.prompt, model->UnderstandingEmbed(r.images.flip(3))).embeds, prefix.valid};
@@ -175,23 +151,7 @@ TEST(FlowModelTest, FitsOneBatchAndSamples) {
   auto model = MakeModel(4);
   ASSERT_TRUE(FreezeModules(*model, model->DefaultFrozen()).ok());
   ReconBatch r = ShapesStep(8).recon[0];
-  std::vector<torch::Tensor> params;
-  for (auto& p : model->parameters()) {
-    if (p.requires_grad()) params.push_back(p);
-  }
-  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(2e-3).weight_decay(0));
-  // The same noise every step: the loss of that draw must fall steadily.
-  at::Generator gen = at::detail::createCPUGenerator(11);
-  NamedTensors noise = model->SampleGenerationNoise(8, gen);
-  double first = 0, last = 0;
-  for (int i = 0; i < 40; ++i) {
-    opt.zero_grad();
-    torch::Tensor loss = model->GenerationLoss(
-        model->AssemblePrefix(r.prompt, model->UnderstandingEmbed(r.images)), r.images, noise);
-    loss.backward();
-    opt.step();
-    (i == 0 ? first : last) = loss.item<double>();
-  }
+  const auto [first, last] = FitOneBatch(*model, r, 40);
   EXPECT_LT(last, 0.5 * first) << first << " -> " << last;
 
   Prefix cond = model->AssemblePrefix(r.prompt, model->UnderstandingEmbed(r.images));

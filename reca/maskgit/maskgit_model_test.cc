@@ -6,12 +6,11 @@
 #include <set>
 
 #include <torch/nn/functional/loss.h>
-#include <torch/optim/adamw.h>
 
 #include "gtest/gtest.h"
 #include "reca/batch.h"
-#include "reca/data_pipeline.h"
 #include "reca/model_io.h"
+#include "reca/model_test_util.h"
 #include "reca/tokenizer.h"
 
 namespace reca {
@@ -22,22 +21,6 @@ MaskGitConfig Tiny() { return *MaskGitPreset("tiny", Tokenizer().vocab_size()); 
 std::shared_ptr<MaskGitModel> MakeModel(uint64_t seed = 0, MaskGitConfig c = Tiny()) {
   torch::manual_seed(seed);
   return std::make_shared<MaskGitModel>(c);
-}
-
-StepBatches ShapesStep(int64_t batch, int64_t step = 3) {
-  StatusOr<std::vector<StepBatches>> steps = BuildSteps(ShapesSpec(1, 1, 1, batch, 0.1), 32, step + 1);
-  EXPECT_TRUE(steps.ok()) << steps.status();
-  return steps->back();
-}
-
-std::set<std::string> Reached(MaskGitModel& m) {
-  std::set<std::string> out;
-  for (auto& p : m.named_parameters()) {
-    const torch::Tensor& g = p.value().grad();
-    if (g.defined() && g.abs().sum().item<double>() > 0) out.insert(p.key().substr(0, p.key().find('.')));
-    p.value().mutable_grad() = torch::Tensor();
-  }
-  return out;
 }
 
 TEST(MaskGitModelTest, FittedCodebookTokenizesShapesFaithfully) {
@@ -80,7 +63,7 @@ TEST(MaskGitModelTest, LossIsCrossEntropyOnMaskedTokensAndReachesTheSharedLlm) {
   // Untrained: close to ln(K) = ln(256) = 5.55.
   EXPECT_NEAR(loss.item<double>(), std::log(256.0), 1.0);
   loss.backward();
-  EXPECT_EQ(Reached(*model), (std::set<std::string>{"img", "llm", "projector"}));
+  EXPECT_EQ(ReachedModules(*model), (std::set<std::string>{"img", "llm", "projector"}));
   // The loss is the mean cross-entropy over the masked positions only.
   torch::NoGradGuard no_grad;
   torch::Tensor ids = model->vq()->Encode(r.images);
@@ -95,29 +78,14 @@ TEST(MaskGitModelTest, LossIsCrossEntropyOnMaskedTokensAndReachesTheSharedLlm) {
     torch::AutoGradMode grad(true);
     model->I2TLoss(c.images, c.question, c.captions).backward();
   }
-  EXPECT_EQ(Reached(*model), (std::set<std::string>{"llm", "projector"}));
+  EXPECT_EQ(ReachedModules(*model), (std::set<std::string>{"llm", "projector"}));
 }
 
 TEST(MaskGitModelTest, FitsOneBatchAndDecodesIteratively) {
   auto model = MakeModel(4);
   ASSERT_TRUE(FreezeModules(*model, model->DefaultFrozen()).ok());
   ReconBatch r = ShapesStep(8).recon[0];
-  std::vector<torch::Tensor> params;
-  for (auto& p : model->parameters()) {
-    if (p.requires_grad()) params.push_back(p);
-  }
-  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(2e-3).weight_decay(0));
-  at::Generator gen = at::detail::createCPUGenerator(11);
-  NamedTensors noise = model->SampleGenerationNoise(8, gen);
-  double first = 0, last = 0;
-  for (int i = 0; i < 40; ++i) {
-    opt.zero_grad();
-    torch::Tensor loss = model->GenerationLoss(
-        model->AssemblePrefix(r.prompt, model->UnderstandingEmbed(r.images)), r.images, noise);
-    loss.backward();
-    opt.step();
-    (i == 0 ? first : last) = loss.item<double>();
-  }
+  const auto [first, last] = FitOneBatch(*model, r, 40);
   EXPECT_LT(last, 0.5 * first) << first << " -> " << last;
 
   Prefix cond = model->AssemblePrefix(r.prompt, model->UnderstandingEmbed(r.images));
