@@ -155,15 +155,24 @@ def caption_loss(llm, embeds, valid, captions):
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), captions.reshape(-1), ignore_index=PAD)
 
 
+def keys_values(attn, x):
+    """AttentionImpl::KeysValues: only the keys and values of x."""
+    b, n, d = x.shape
+    qkv = attn.qkv(x).view(b, n, 3, attn.heads, d // attn.heads).permute(2, 0, 3, 1, 4)
+    return qkv[1], qkv[2]
+
+
 def llm_key_values(llm, embeds, valid):
-    """reca_mar.Llm over a prefix, returning every layer's (keys, values) (LlmImpl::forward's `keep`)."""
+    """LlmImpl::PrefixKeyValues: every layer's (keys, values) over a prefix, nothing past them."""
     positions = (valid.to(torch.int64).cumsum(1) - 1).clamp_min(0)
     x = embeds + llm.pos.index_select(0, positions.reshape(-1)).view_as(embeds)
     allowed = causal_padding_mask(valid)
     kv = []
-    for blk in llm.blocks:
+    for blk in llm.blocks[:-1]:
         x, own = block_with_context(blk, x, allowed)
         kv.append(own)
+    last = llm.blocks[-1]
+    kv.append(keys_values(last.attn, last.ln1(x)))
     return kv
 
 

@@ -88,7 +88,7 @@ FlowCondition FlowModel::Conditioning(const Prefix& prefix) {
     torch::Tensor hidden = und_->forward(torch::cat({prefix.embeds, q}, 1), valid);
     cond.tokens = meta_->forward(hidden.narrow(1, prefix.embeds.size(1), n));
   } else {
-    und_->forward(prefix.embeds, prefix.valid, &cond.kv);
+    cond.kv = und_->PrefixKeyValues(prefix.embeds, prefix.valid);
     cond.valid = prefix.valid;
   }
   return cond;

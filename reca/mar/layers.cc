@@ -82,6 +82,12 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   return proj_->forward(out);
 }
 
+KeyValues AttentionImpl::KeysValues(const torch::Tensor& x) {
+  const int64_t b = x.size(0), len = x.size(1), dim = x.size(2);
+  torch::Tensor qkv = qkv_->forward(x).view({b, len, 3, heads_, dim / heads_}).permute({2, 0, 3, 1, 4});
+  return {qkv[1], qkv[2]};
+}
+
 BlockImpl::BlockImpl(int64_t dim, int64_t heads, int64_t mlp_ratio) {
   ln1_ = register_module("ln1", MakeLayerNorm(dim));
   attn_ = register_module("attn", Attention(dim, heads));

@@ -47,6 +47,8 @@ class AttentionImpl : public torch::nn::Module {
   // receives x's own keys and values.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& allowed,
                         const KeyValues* context = nullptr, KeyValues* keep = nullptr);
+  // Only the keys and values forward's `keep` would receive.
+  KeyValues KeysValues(const torch::Tensor& x);
 
  private:
   int64_t heads_;
@@ -61,6 +63,8 @@ class BlockImpl : public torch::nn::Module {
   // See AttentionImpl::forward for `context` and `keep`.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& allowed,
                         const KeyValues* context = nullptr, KeyValues* keep = nullptr);
+  // Only the keys and values forward's `keep` would receive (no attention, no MLP).
+  KeyValues KeysValues(const torch::Tensor& x) { return attn_->KeysValues(ln1_->forward(x)); }
 
  private:
   torch::nn::LayerNorm ln1_{nullptr}, ln2_{nullptr};

@@ -101,17 +101,23 @@ LlmImpl::LlmImpl(int64_t vocab_size, int64_t dim, int64_t max_positions, int64_t
   head_ = register_module("head", MakeLinear(dim, vocab_size, /*bias=*/false));
 }
 
-torch::Tensor LlmImpl::forward(const torch::Tensor& embeds, const torch::Tensor& valid,
-                               std::vector<KeyValues>* keep) {
+torch::Tensor LlmImpl::WithPositions(const torch::Tensor& embeds, const torch::Tensor& valid) {
   torch::Tensor positions = (valid.to(torch::kInt64).cumsum(1) - 1).clamp_min(0);
-  torch::Tensor x = embeds + pos_.index_select(0, positions.reshape({-1})).view_as(embeds);
-  if (!keep) return norm_->forward(RunBlocks(blocks_, x, CausalPaddingMask(valid)));
+  return embeds + pos_.index_select(0, positions.reshape({-1})).view_as(embeds);
+}
+
+torch::Tensor LlmImpl::forward(const torch::Tensor& embeds, const torch::Tensor& valid) {
+  return norm_->forward(RunBlocks(blocks_, WithPositions(embeds, valid), CausalPaddingMask(valid)));
+}
+
+std::vector<KeyValues> LlmImpl::PrefixKeyValues(const torch::Tensor& embeds, const torch::Tensor& valid) {
+  torch::Tensor x = WithPositions(embeds, valid);
   const torch::Tensor allowed = CausalPaddingMask(valid);
-  keep->assign(blocks_->size(), KeyValues{});
-  for (size_t i = 0; i < blocks_->size(); ++i) {
-    x = blocks_[i]->as<BlockImpl>()->forward(x, allowed, nullptr, &(*keep)[i]);
-  }
-  return norm_->forward(x);
+  const size_t depth = blocks_->size();
+  std::vector<KeyValues> kv(depth);
+  for (size_t i = 0; i + 1 < depth; ++i) x = blocks_[i]->as<BlockImpl>()->forward(x, allowed, nullptr, &kv[i]);
+  kv[depth - 1] = blocks_[depth - 1]->as<BlockImpl>()->KeysValues(x);
+  return kv;
 }
 
 MarModel::MarModel(const MarConfig& config) : c_(config), sched_(config.diff_train_steps) {

@@ -63,10 +63,11 @@ class LlmImpl : public torch::nn::Module {
   LlmImpl(int64_t vocab_size, int64_t dim, int64_t max_positions, int64_t depth, int64_t heads,
           int64_t mlp_ratio);
   torch::Tensor Embed(const torch::Tensor& ids) { return tok_emb_->forward(ids); }
-  // embeds [B, L, D], valid [B, L] -> final hidden states [B, L, D]; `keep`
-  // (optional) receives every layer's keys and values.
-  torch::Tensor forward(const torch::Tensor& embeds, const torch::Tensor& valid,
-                        std::vector<KeyValues>* keep = nullptr);
+  // embeds [B, L, D], valid [B, L] -> final hidden states [B, L, D].
+  torch::Tensor forward(const torch::Tensor& embeds, const torch::Tensor& valid);
+  // Every layer's keys and values over a prefix (what tokens after it attend
+  // to); nothing past them is computed (no last MLP, no final norm).
+  std::vector<KeyValues> PrefixKeyValues(const torch::Tensor& embeds, const torch::Tensor& valid);
   torch::Tensor Logits(const torch::Tensor& hidden) { return head_->forward(hidden); }
   // [Embed(pre)] [visual (may be undefined)] [Embed(post)] and which
   // positions are real: the prompt layout of every family.
@@ -74,12 +75,15 @@ class LlmImpl : public torch::nn::Module {
   // Captioning cross-entropy of `caption_ids` ([B, Lc], right-padded) read
   // after `prefix`, each token predicted from the position before it.
   torch::Tensor CaptionLoss(const Prefix& prefix, const torch::Tensor& caption_ids);
-  // For callers that run further tokens through the blocks against `keep`'s
-  // keys/values (the flow and maskgit generation paths).
+  // For callers that run further tokens through the blocks against
+  // PrefixKeyValues (the flow and maskgit generation paths).
   torch::nn::ModuleList& blocks() { return blocks_; }
   torch::Tensor Norm(const torch::Tensor& hidden) { return norm_->forward(hidden); }
 
  private:
+  // embeds plus the learned position of each valid position (padding skipped).
+  torch::Tensor WithPositions(const torch::Tensor& embeds, const torch::Tensor& valid);
+
   torch::nn::Embedding tok_emb_{nullptr};
   torch::Tensor pos_;
   torch::nn::ModuleList blocks_{nullptr};

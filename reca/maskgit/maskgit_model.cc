@@ -131,9 +131,7 @@ torch::Tensor MaskGitModel::ImageLogits(const std::vector<KeyValues>& kv, const 
 }
 
 std::vector<KeyValues> MaskGitModel::PrefixKeyValues(const Prefix& prefix) {
-  std::vector<KeyValues> kv;
-  llm_->forward(prefix.embeds, prefix.valid, &kv);
-  return kv;
+  return llm_->PrefixKeyValues(prefix.embeds, prefix.valid);
 }
 
 torch::Tensor MaskGitModel::GenerationLoss(const Prefix& prefix, const torch::Tensor& images,
