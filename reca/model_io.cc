@@ -12,12 +12,45 @@
 #include "reca/torch_guard.h"
 
 namespace reca {
-static Status CopyWeights(UnifiedModel& model, const SafetensorsContents& file, const std::string& path);
-
 namespace {
 
 constexpr const char* kTokenizerKey = "tokenizer_fingerprint";
 constexpr const char* kFamilies = "'mar', 'flow', 'maskgit' or 'torchscript'";
+
+// Named parameters and buffers: what a weights file holds.
+std::map<std::string, at::Tensor> ModelTensors(UnifiedModel& model) {
+  std::map<std::string, at::Tensor> tensors;
+  for (const auto& p : model.named_parameters()) tensors[p.key()] = p.value();
+  for (const auto& b : model.named_buffers()) tensors[b.key()] = b.value();
+  return tensors;
+}
+
+// Copies `file`'s tensors into `model`; names and shapes must match exactly.
+Status CopyWeights(UnifiedModel& model, const SafetensorsContents& file, const std::string& path) {
+  if (auto it = file.metadata.find(kTokenizerKey);
+      it != file.metadata.end() && it->second != std::to_string(Tokenizer().fingerprint())) {
+    return FailedPreconditionError(path + ": written with a different tokenizer vocabulary");
+  }
+  return TorchGuard("loading weights from " + path, [&]() -> Status {
+    torch::NoGradGuard no_grad;
+    std::map<std::string, at::Tensor> targets = ModelTensors(model);
+    for (const auto& [name, t] : targets) {
+      auto it = file.tensors.find(name);
+      if (it == file.tensors.end()) return DataLossError(path + ": missing tensor '" + name + "'");
+      if (it->second.sizes() != t.sizes()) {
+        std::ostringstream os;
+        os << path << ": tensor '" << name << "' has shape " << it->second.sizes()
+           << ", the model expects " << t.sizes();
+        return InvalidArgumentError(os.str());
+      }
+    }
+    for (const auto& [name, t] : file.tensors) {
+      if (!targets.count(name)) return InvalidArgumentError(path + ": unexpected tensor '" + name + "'");
+    }
+    for (auto& [name, t] : targets) t.copy_(file.tensors.at(name));
+    return OkStatus();
+  });
+}
 
 // `fresh`: a new model (fitted parts, e.g. maskgit's codebook, are fitted);
 // otherwise its weights are about to be copied in.
@@ -96,8 +129,7 @@ StatusOr<std::shared_ptr<UnifiedModel>> Reconfigure(std::shared_ptr<UnifiedModel
   if (!changed) return model;
   RECA_ASSIGN_OR_RETURN(std::shared_ptr<UnifiedModel> out, BuildFromMap(cfg));
   SafetensorsContents weights;
-  for (const auto& p : model->named_parameters()) weights.tensors[p.key()] = p.value();
-  for (const auto& b : model->named_buffers()) weights.tensors[b.key()] = b.value();
+  weights.tensors = ModelTensors(*model);
   RECA_RETURN_IF_ERROR(CopyWeights(*out, weights, "the reconfigured model"));
   return out;
 }
@@ -133,12 +165,6 @@ std::map<std::string, std::string> ModelMetadata(UnifiedModel& model,
   for (const auto& [k, v] : extra) meta[k] = v;
   return meta;
 }
-std::map<std::string, at::Tensor> ModelTensors(UnifiedModel& model) {
-  std::map<std::string, at::Tensor> tensors;
-  for (const auto& p : model.named_parameters()) tensors[p.key()] = p.value();
-  for (const auto& b : model.named_buffers()) tensors[b.key()] = b.value();
-  return tensors;
-}
 }  // namespace
 
 Status SaveModel(UnifiedModel& model, const std::string& path,
@@ -150,33 +176,6 @@ StatusOr<std::string> EncodeModel(UnifiedModel& model, const std::map<std::strin
   return EncodeSafetensors(ModelTensors(model), ModelMetadata(model, extra));
 }
 
-static Status CopyWeights(UnifiedModel& model, const SafetensorsContents& file, const std::string& path) {
-  if (auto it = file.metadata.find(kTokenizerKey);
-      it != file.metadata.end() && it->second != std::to_string(Tokenizer().fingerprint())) {
-    return FailedPreconditionError(path + ": written with a different tokenizer vocabulary");
-  }
-  return TorchGuard("loading weights from " + path, [&]() -> Status {
-    torch::NoGradGuard no_grad;
-    std::map<std::string, at::Tensor> targets;
-    for (const auto& p : model.named_parameters()) targets[p.key()] = p.value();
-    for (const auto& b : model.named_buffers()) targets[b.key()] = b.value();
-    for (const auto& [name, t] : targets) {
-      auto it = file.tensors.find(name);
-      if (it == file.tensors.end()) return DataLossError(path + ": missing tensor '" + name + "'");
-      if (it->second.sizes() != t.sizes()) {
-        std::ostringstream os;
-        os << path << ": tensor '" << name << "' has shape " << it->second.sizes()
-           << ", the model expects " << t.sizes();
-        return InvalidArgumentError(os.str());
-      }
-    }
-    for (const auto& [name, t] : file.tensors) {
-      if (!targets.count(name)) return InvalidArgumentError(path + ": unexpected tensor '" + name + "'");
-    }
-    for (auto& [name, t] : targets) t.copy_(file.tensors.at(name));
-    return OkStatus();
-  });
-}
 
 Status LoadModelWeights(UnifiedModel& model, const std::string& path) {
   RECA_ASSIGN_OR_RETURN(SafetensorsContents file, ReadSafetensors(path));
