@@ -225,11 +225,15 @@ def run_losses(checks, reca_mar, reca_flow, directory):
             checks.tensor(src, prefix + name, got, expected[prefix + name])
 
     if family == "mar":
-        check_mar_noise(checks, model, params, expected, noise("recon"))
+        n = check_mar_noise(checks, model, params, expected)
     elif family == "flow":
-        check_flow_noise(checks, model, params, noise("recon"))
+        n = check_flow_noise(checks, model, params)
     else:
-        check_maskgit_noise(checks, model, inputs, noise("recon"))
+        n = check_maskgit_noise(checks, model, inputs)
+    # C++ noise has the same keys, shapes (past the batch) and dtypes as Python's.
+    cn = noise("recon")
+    checks.check("model", "C++ noise layout matches", set(cn) == set(n) and all(
+        cn[k].dtype == n[k].dtype and cn[k].shape[1:] == n[k].shape[1:] for k in cn))
 
     # recorded_steps decodes the EncodeStepBatches layout.
     rec = {}
@@ -244,7 +248,8 @@ def run_losses(checks, reca_mar, reca_flow, directory):
                  and torch.equal(steps[1]["i2t"][0]["captions"], inputs["i2t.captions"]))
 
 
-def check_mar_noise(checks, model, params, expected, cn):
+def check_mar_noise(checks, model, params, expected):
+    """The mar-specific checks; returns a Python noise sample."""
     import torch
 
     # Parity through the diffusion head is only meaningful when its zero-initialised
@@ -270,13 +275,12 @@ def check_mar_noise(checks, model, params, expected, cn):
         if not ok:
             break
     checks.check("model", "sample_generation_noise shapes and mask counts", ok)
-    # C++ noise has the same shapes and dtypes.
-    checks.check("model", "C++ noise layout matches", all(
-        cn[k].dtype == n[k].dtype and cn[k].shape[1:] == n[k].shape[1:] for k in cn))
+    return n
 
 
 
-def check_flow_noise(checks, model, params, cn):
+def check_flow_noise(checks, model, params):
+    """The flow-specific checks; returns a Python noise sample."""
     import torch
 
     # The warm-up steps moved the generator (its output layer is not at its initial values).
@@ -289,11 +293,11 @@ def check_flow_noise(checks, model, params, cn):
     if model.c.timestep_shift == 1.0:
         ok = ok and abs(float(t.mean()) - 0.5) < 0.02
     checks.check("model", "sample_generation_noise: logit-normal t in (0, 1), eps shape", ok)
-    checks.check("model", "C++ noise layout matches", all(
-        cn[k].dtype == n[k].dtype and cn[k].shape[1:] == n[k].shape[1:] for k in cn) and set(cn) == set(n))
+    return n
 
 
-def check_maskgit_noise(checks, model, inputs, cn):
+def check_maskgit_noise(checks, model, inputs):
+    """The maskgit-specific checks; returns a Python noise sample."""
     import torch
 
     # The codebook came with the weights and tokenizes the inputs: every image
@@ -306,8 +310,7 @@ def check_maskgit_noise(checks, model, inputs, cn):
     frac = float(n["mask"].sum(1).double().mean()) / model.c.seq_len
     checks.check("model", "cosine mask schedule: mean masked fraction %.3f ~ 2/pi" % frac,
                  abs(frac - 2 / math.pi - 0.5 / model.c.seq_len) < 0.02 and bool(n["mask"].sum(1).min() >= 1))
-    checks.check("model", "C++ noise layout matches", set(cn) == set(n) and all(
-        cn[k].dtype == n[k].dtype and cn[k].shape[1:] == n[k].shape[1:] for k in cn))
+    return n
 
 
 def main():
