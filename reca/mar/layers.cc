@@ -1,14 +1,13 @@
 #include "reca/mar/layers.h"
 
 #include <cmath>
-#include <limits>
 
 #include <torch/nn/functional/pooling.h>
 #include <torch/nn/init.h>
 #include <torch/nn/modules/activation.h>
 #include <torch/autograd.h>
 
-#include "reca/mar/small_bmm.h"
+#include "reca/mar/attention_core.h"
 
 namespace reca {
 namespace {
@@ -63,29 +62,16 @@ AttentionImpl::AttentionImpl(int64_t dim, int64_t heads)
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& allowed,
                                      const KeyValues* context, KeyValues* keep) {
-  const int64_t b = x.size(0), len = x.size(1), dim = x.size(2);
-  torch::Tensor qkv = qkv_->forward(x).view({b, len, 3, heads_, dim / heads_}).permute({2, 0, 3, 1, 4});
-  torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
-  if (keep) *keep = {k, v};
-  if (context) {
-    k = torch::cat({context->k, k}, 2);
-    v = torch::cat({context->v, v}, 2);
-  }
-  // Scaling q (L x d) is cheaper than scaling the scores (L x L).
-  torch::Tensor att = BatchedMatmul(q * scale_, k, /*transpose_b=*/true);
-  if (allowed.defined()) {
-    att = att.masked_fill(allowed.unsqueeze(1).logical_not(),
-                          -std::numeric_limits<float>::infinity());
-  }
-  att = att.softmax(-1);
-  torch::Tensor out = BatchedMatmul(att, v).transpose(1, 2).reshape({b, len, dim});
-  return proj_->forward(out);
+  torch::Tensor qkv = qkv_->forward(x);
+  if (keep) SplitKeysValues(qkv, heads_, &keep->k, &keep->v);
+  return proj_->forward(AttentionCore(qkv, heads_, scale_, allowed, context ? context->k : torch::Tensor(),
+                                      context ? context->v : torch::Tensor()));
 }
 
 KeyValues AttentionImpl::KeysValues(const torch::Tensor& x) {
-  const int64_t b = x.size(0), len = x.size(1), dim = x.size(2);
-  torch::Tensor qkv = qkv_->forward(x).view({b, len, 3, heads_, dim / heads_}).permute({2, 0, 3, 1, 4});
-  return {qkv[1], qkv[2]};
+  KeyValues kv;
+  SplitKeysValues(qkv_->forward(x), heads_, &kv.k, &kv.v);
+  return kv;
 }
 
 BlockImpl::BlockImpl(int64_t dim, int64_t heads, int64_t mlp_ratio) {
