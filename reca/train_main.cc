@@ -30,6 +30,8 @@ Runtime flags (how this process runs, not what the job is):
   --threads=N              LibTorch intra-op threads (default 1: GEMMs use OpenBLAS's own
                            pool of all cores; 0 = all cores)
   --device=cpu|cuda[:i]    --bf16 (bfloat16 autocast, CUDA only)
+  --peak_flops=F           the device's peak FLOP/s for MFU (default: measure a dense GEMM
+                           on the device at start)
   --rank=R --world_size=W  data-parallel rank (env RANK, WORLD_SIZE; default 0 of 1)
   --master_addr=HOST --master_port=P   rank 0's TCPStore (env MASTER_ADDR, MASTER_PORT)
   --local_addr=ADDR        address this rank's Gloo transport binds to
@@ -100,6 +102,8 @@ reca::Status Run(int argc, char** argv) {
   RECA_RETURN_IF_ERROR(args.Get("threads", &rt.threads));
   RECA_RETURN_IF_ERROR(args.Get("device", &rt.device));
   RECA_RETURN_IF_ERROR(args.Get("bf16", &rt.bf16));
+  RECA_RETURN_IF_ERROR(args.Get("peak_flops", &rt.peak_flops));
+  if (rt.peak_flops < 0) return reca::InvalidArgumentError("--peak_flops: must be >= 0 (0 = measure)");
   RECA_ASSIGN_OR_RETURN(rt.dist.rank, EnvInt("RANK", 0));
   RECA_ASSIGN_OR_RETURN(rt.dist.world, EnvInt("WORLD_SIZE", 1));
   RECA_ASSIGN_OR_RETURN(rt.dist.master_port, EnvInt("MASTER_PORT", rt.dist.master_port));

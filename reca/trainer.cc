@@ -30,6 +30,7 @@
 #include "reca/image_io.h"
 #include "reca/model_io.h"
 #include "reca/objective.h"
+#include "reca/peak_flops.h"
 #include "reca/rng.h"
 #include "reca/safetensors.h"
 #include "reca/torch_guard.h"
@@ -470,13 +471,19 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
   }
   RECA_RETURN_IF_ERROR(dp->Attach(params));
 
+  double peak = rt.peak_flops;
+  if (peak <= 0) {
+    RECA_ASSIGN_OR_RETURN(peak, MeasureGemmFlops(device, rt.bf16));
+  }
+
   int64_t num_params = 0;
   for (const auto& p : model->parameters()) num_params += p.numel();
   log << "reca-train: job=" << spec.name << " family=" << model->family() << " preset=" << cfg.at("name")
       << " params=" << num_params << " device=" << rt.device << " threads=" << threads
       << " blas_threads=" << BlasThreads() << " rank=" << rank << "/" << world
       << " backend=" << dp->backend() << " batch_per_rank=" << spec.batch_per_rank
-      << " steps=" << spec.steps << "\n";
+      << " steps=" << spec.steps << " peak=" << Fmt(peak / 1e9, 1) << "GFLOP/s"
+      << (rt.peak_flops > 0 ? " (--peak_flops)" : " (measured GEMM)") << "\n";
 
   HeldOut held = MakeHeldOut(image_size, std::max<int64_t>(16, spec.samples.count), max_text);
   const at::Tensor mismatched = held.images.roll(1, 0);
@@ -527,6 +534,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
   model->train();
   TrainSummary summary;
   summary.first_step = start.step;
+  summary.peak_flops = peak;
   double timed_seconds = 0, timed_samples = 0, timed_flops = 0, timed_wait = 0, timed_allreduce = 0;
   int64_t timed_steps = 0;
   double window_loss = 0;
@@ -610,6 +618,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
                                 {"data_wait_s", wait_s},
                                 {"allreduce_s", comm.exposed_seconds},
                                 {"model_flops_per_s", 3.0 * losses.forward_flops / step_s},
+                                {"mfu", 3.0 * losses.forward_flops / step_s / peak},
                                 {"lr", lr},
                                 {"grad_norm", gnorm}};
     if (check_collapse && (step % spec.reca.collapse_every == 0 || step == end)) {
@@ -662,6 +671,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
     summary.mean_step_seconds = timed_seconds / timed_steps;
     summary.samples_per_second = timed_samples / timed_seconds;
     summary.model_flops_per_second = timed_flops / timed_seconds;
+    summary.mfu = summary.model_flops_per_second / peak;
     summary.data_wait_share = timed_wait / timed_seconds;
     summary.allreduce_share = timed_allreduce / timed_seconds;
   }
@@ -679,7 +689,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
       << " rank" << (world > 1 ? "s" : "") << "), " << Fmt(summary.mean_step_seconds * 1e3, 1)
       << " ms/step, data wait " << Fmt(summary.data_wait_share * 100, 1) << "%, all-reduce "
       << Fmt(summary.allreduce_share * 100, 1) << "%, " << Fmt(summary.model_flops_per_second / 1e9, 1)
-      << " model GFLOP/s per rank; bad samples skipped: " << summary.bad_samples << "\n";
+      << " model GFLOP/s per rank (MFU " << Fmt(summary.mfu * 100, 1) << "%); bad samples skipped: " << summary.bad_samples << "\n";
 
   const std::string final_weights = rt.out_dir + "/model.safetensors";
   RECA_RETURN_IF_ERROR(SaveModel(*model, final_weights, {{"step", std::to_string(step)}, {"job", spec.name}}));

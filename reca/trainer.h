@@ -25,6 +25,9 @@ struct RuntimeOptions {
   int threads = 1;
   std::string device = "cpu";
   bool bf16 = false;        // bfloat16 autocast (CUDA)
+  // The device's peak FLOP/s, the denominator of MFU; 0 = measure a dense
+  // GEMM on the device at start (reca/peak_flops.h).
+  double peak_flops = 0;
   DistOptions dist;
   // How long other ranks wait for rank 0 to commit a checkpoint or write
   // grids (a barrier; a dead rank 0 still fails them at once).
@@ -50,6 +53,8 @@ struct TrainSummary {
   double data_wait_share = 0;      // of the step time
   double allreduce_share = 0;      // exposed all-reduce time / step time
   double model_flops_per_second = 0;  // 3 x forward matmul FLOPs / step time
+  double peak_flops = 0;              // RuntimeOptions::peak_flops, or as measured
+  double mfu = 0;                     // model_flops_per_second / peak_flops
   double heldout_recon_loss = 0;   // fixed batch, fixed noise, at the end
   // The same with every image conditioned on another image's understanding
   // embedding: the gap to heldout_recon_loss is what reconstruction takes
