@@ -122,11 +122,16 @@ std::vector<MetricFamily> SnapshotFamilies(const MetricsSnapshot& m,
       f.Gauge(r.progress.allreduce_seconds(), rank_labels(r));
   }
   f.Begin("reca_job_model_flops_per_second",
-          "A rank's latest model FLOP/s (3 x forward matmul FLOPs / step time); "
-          "divide by the device's peak for MFU.", G);
+          "A rank's latest model FLOP/s (3 x forward matmul FLOPs / step time).", G);
   for (const RankSnapshot& r : m.ranks) {
     if (r.progress.model_flops_per_second() > 0)
       f.Gauge(r.progress.model_flops_per_second(), rank_labels(r));
+  }
+  f.Begin("reca_job_mfu_ratio",
+          "A rank's latest model FLOP/s utilisation: model FLOP/s / the device's "
+          "peak (reca-worker --peak_flops, or a GEMM the trainer measured).", G);
+  for (const RankSnapshot& r : m.ranks) {
+    if (r.progress.mfu() > 0) f.Gauge(r.progress.mfu(), rank_labels(r));
   }
   f.Begin("reca_job_collapse_ratio",
           "Copy-collapse check: held-out reconstruction loss / the job's "

@@ -77,6 +77,7 @@ class PrometheusExportTest : public ::testing::Test {
     s->mutable_progress()->set_loss(0.5);
     s->mutable_progress()->set_samples_per_second(120);
     s->mutable_progress()->set_model_flops_per_second(2.5e9);
+    s->mutable_progress()->set_mfu(0.25);
     s->mutable_progress()->set_collapse_ratio(0.125);
     s->mutable_progress()->set_collapse_alarm(true);
     v1::MetricPoint* p = s->add_points();
@@ -112,6 +113,7 @@ TEST_F(PrometheusExportTest, LiveStateBecomesSeriesThatLeaveWithTheJob) {
       << text;
   EXPECT_TRUE(Has(text, "reca_job_loss{" + job + ",rank=\"0\"} 0.5")) << text;
   EXPECT_TRUE(Has(text, "reca_job_model_flops_per_second{" + job + ",rank=\"0\"} 2500000000")) << text;
+  EXPECT_TRUE(Has(text, "reca_job_mfu_ratio{" + job + ",rank=\"0\"} 0.25")) << text;
   EXPECT_TRUE(Has(text, "reca_job_collapse_ratio{" + job + ",rank=\"0\"} 0.125")) << text;
   EXPECT_TRUE(Has(text, "reca_job_collapse_alarm{" + job + ",rank=\"0\"} 1")) << text;
   // 5 steps x batch_per_rank 16 x the default sources' 4 batches.

@@ -1,5 +1,6 @@
 // reca-train: one rank of a RecA / pre-training job. See README.md ("Job
 // spec" and "Running the trainer") and `reca-train --help`.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -161,7 +162,23 @@ reca::Status Run(int argc, char** argv) {
 
 }  // namespace
 
+// glibc's malloc serves the large CPU tensors of a step (attention scores,
+// activations: megabytes each) with fresh mmaps, or returns the heap's top to
+// the kernel, and every step then page-faults its memory in again (medium
+// maskgit: 1.7 M faults in 6 steps). A training process holds a steady working
+// set, so keep freed memory up to 1 GiB: 60% fewer faults, 4-6% shorter steps
+// (bench/RESULTS.md). The MALLOC_*_ environment variables still win.
+void KeepFreedMemory() {
+  for (const char* env : {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"}) {
+    if (std::getenv(env) != nullptr) return;
+  }
+  ::mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum
+  ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  ::mallopt(M_TOP_PAD, 64 << 20);
+}
+
 int main(int argc, char** argv) {
+  KeepFreedMemory();
   reca::Status s = Run(argc, argv);
   if (!s.ok()) {
     std::cerr << "reca-train: " << s << "\n";

@@ -88,6 +88,8 @@ absl::StatusOr<ProcessSpec> PrepareRankLaunch(const v1::Assignment& a,
       return absl::InvalidArgumentError(
           absl::StrCat("assignment: gpu_index ", a.gpu_index(), " < 0"));
     p.argv.push_back("--device=cuda");
+    if (o.gpu_peak_flops > 0)
+      p.argv.push_back(absl::StrCat("--peak_flops=", o.gpu_peak_flops));
     p.env["CUDA_VISIBLE_DEVICES"] = absl::StrCat(a.gpu_index());
   }
   p.log_path = dir + "/train.log";

@@ -18,6 +18,7 @@ struct RankLaunchOptions {
   std::string local_addr;    // --local_addr: the worker's address
   std::string worker_id;
   int default_threads = 1;  // when the assignment says 0
+  double gpu_peak_flops = 0;  // GPU ranks' --peak_flops (0 = the trainer measures)
 };
 
 // <output_dir>/ranks/rank-<R>: spec.json and train.log (the process's log).

@@ -84,6 +84,15 @@ TEST(RankLaunchTest, GpuRankSeesOnlyItsDevice) {
   ASSERT_TRUE(gpu.ok()) << gpu.status();
   EXPECT_EQ(gpu->env.at("CUDA_VISIBLE_DEVICES"), "3");
   EXPECT_EQ(gpu->argv.back(), "--device=cuda");
+  // A configured GPU peak reaches GPU ranks only; CPU ranks measure theirs.
+  o.gpu_peak_flops = 989e12;
+  gpu = PrepareRankLaunch(a, o);
+  ASSERT_TRUE(gpu.ok()) << gpu.status();
+  EXPECT_EQ(gpu->argv.back(), "--peak_flops=9.89e+14");
+  a.set_accelerator(v1::CPU);
+  cpu = PrepareRankLaunch(a, o);
+  ASSERT_TRUE(cpu.ok()) << cpu.status();
+  EXPECT_EQ(cpu->argv.back(), "--progress=false");
 }
 
 }  // namespace

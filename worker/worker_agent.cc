@@ -215,6 +215,7 @@ void WorkerAgent::Launch(const v1::Assignment& a) {
   lo.local_addr = options_.address;
   lo.worker_id = options_.worker_id;
   lo.default_threads = options_.default_threads;
+  lo.gpu_peak_flops = options_.gpu_peak_flops;
   absl::StatusOr<ProcessSpec> spec = PrepareRankLaunch(a, lo);
   if (!spec.ok()) return ReportLaunchFailure(a, spec.status().ToString());
   absl::StatusOr<std::unique_ptr<Process>> process =
@@ -492,6 +493,7 @@ void WorkerAgent::TopUpMetrics(Rank& r) {
     p.set_data_wait_seconds(latest->Get("data_wait_s"));
     p.set_allreduce_seconds(latest->Get("allreduce_s"));
     p.set_model_flops_per_second(latest->Get("model_flops_per_s"));
+    p.set_mfu(latest->Get("mfu"));
     p.set_collapse_ratio(r.collapse_ratio);
     p.set_collapse_alarm(r.collapse_alarm);
     p.set_update_unix_micros(now_micros);

@@ -36,6 +36,7 @@ struct WorkerOptions {
   int rendezvous_port_max = 29699;
   std::string trainer_path = "reca-train";
   int default_threads = 1;  // --threads when an assignment says 0
+  double gpu_peak_flops = 0;  // --gpu_peak_flops (0 = the trainer measures)
   // SIGTERM -> SIGKILL on cancel and shutdown.
   absl::Duration stop_grace = absl::Seconds(30);
   absl::Duration register_backoff_initial = absl::Milliseconds(500);

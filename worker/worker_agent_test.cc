@@ -237,7 +237,7 @@ TEST_F(WorkerAgentTest, RepeatedAssignmentsStartOnce) {
   EXPECT_EQ(launcher_.launch_calls, 2);
 }
 
-TEST_F(WorkerAgentTest, ProgressCarriesFlopsAndTheLatestCollapseCheck) {
+TEST_F(WorkerAgentTest, ProgressCarriesFlopsMfuAndTheLatestCollapseCheck) {
   Start(MakeAssignment("j", 1, 0));
   const std::string metrics = out_ + "/metrics.jsonl";
   // Step 2 carries a collapse check; step 3 does not, and keeps it.
@@ -246,12 +246,13 @@ TEST_F(WorkerAgentTest, ProgressCarriesFlopsAndTheLatestCollapseCheck) {
                 R"({"step":2,"rank":0,"loss":1.5,"model_flops_per_s":2e9,"heldout_recon_loss":0.1,)"
                 R"("heldout_t2i_loss":0.9,"collapse_ratio":0.1,"collapse_alarm":1})"
                 "\n" +
-                R"({"step":3,"rank":0,"loss":1.4,"model_flops_per_s":3e9})" "\n");
+                R"({"step":3,"rank":0,"loss":1.4,"model_flops_per_s":3e9,"mfu":0.6})" "\n");
   agent().Tick();
   ASSERT_EQ(LastHeartbeat().ranks_size(), 1);
   const v1::RankProgress& p = LastHeartbeat().ranks(0).progress();
   EXPECT_EQ(p.step(), 3);
   EXPECT_DOUBLE_EQ(p.model_flops_per_second(), 3e9);
+  EXPECT_DOUBLE_EQ(p.mfu(), 0.6);
   EXPECT_DOUBLE_EQ(p.collapse_ratio(), 0.1);
   EXPECT_TRUE(p.collapse_alarm());
   // A later check clears the alarm.

@@ -42,6 +42,9 @@ ABSL_FLAG(std::string, trainer, "",
 ABSL_FLAG(
     int32_t, threads, 1,
     "LibTorch threads per rank when the job does not say (0 = all cores)");
+ABSL_FLAG(double, gpu_peak_flops, 0,
+          "one GPU's peak FLOP/s for MFU (e.g. 989e12: H100 SXM, dense bf16); "
+          "0, and CPU ranks, measure a dense GEMM at start");
 ABSL_FLAG(double, stop_grace_s, 30,
           "seconds a stopped rank gets after SIGTERM before SIGKILL");
 ABSL_FLAG(double, rpc_deadline_s, 10,
@@ -55,7 +58,7 @@ constexpr int kUsageError = 2;
 const char* const kFlags[] = {
     "coordinator",  "worker_id",        "address",       "cpu_slots",
     "gpu_slots",    "rendezvous_ports", "trainer",       "threads",
-    "stop_grace_s", "rpc_deadline_s",   "metrics_listen"};
+    "stop_grace_s", "rpc_deadline_s",   "metrics_listen", "gpu_peak_flops"};
 
 // The options, or a usage error naming the flag.
 bool BuildOptions(reca::WorkerOptions* o, std::string* error) {
@@ -98,6 +101,9 @@ bool BuildOptions(reca::WorkerOptions* o, std::string* error) {
   }
   o->default_threads = absl::GetFlag(FLAGS_threads);
   if (o->default_threads < 0) return fail("threads", "must be >= 0");
+  o->gpu_peak_flops = absl::GetFlag(FLAGS_gpu_peak_flops);
+  if (!std::isfinite(o->gpu_peak_flops) || o->gpu_peak_flops < 0)
+    return fail("gpu_peak_flops", "must be a number >= 0 (0 = measure)");
   const double grace = absl::GetFlag(FLAGS_stop_grace_s);
   if (!std::isfinite(grace) || grace < 0)
     return fail("stop_grace_s", "must be a number >= 0");

@@ -104,7 +104,10 @@ DASHBOARDS = {
         panel("All-reduce share of a step",
               [(f"reca_job_allreduce_seconds{J} / {STEP_MEAN}", "rank {{rank}}")],
               unit="percentunit"),
-        panel("Model FLOP/s by rank (MFU = this / the device's peak)",
+        panel("MFU by rank", [(f"reca_job_mfu_ratio{J}", "rank {{rank}}")], unit="percentunit",
+              desc="Model FLOP/s / the device's peak: reca-worker --gpu_peak_flops, "
+                   "else a dense GEMM the trainer measured on its device."),
+        panel("Model FLOP/s by rank",
               [(f"reca_job_model_flops_per_second{J}", "rank {{rank}}")], unit="flops"),
         panel("Copy-collapse check: reconstruction / text-to-image level",
               [(f"reca_job_collapse_ratio{J}", "recon / t2i level"),
