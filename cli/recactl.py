@@ -615,7 +615,9 @@ def cmd_get(args, client):
     if job.queue_reason and job.state == pb.job_pb2.QUEUED:
         lines.append(("queued", job.queue_reason))
     if job.failure:
-        lines.append(("failure", job.failure))
+        lines.append(("failure" if _state(job.state) == "FAILED" else "last failure", job.failure))
+    if job.restarts or job.max_restarts:
+        lines.append(("restarts", f"{job.restarts} of {job.max_restarts}"))
     lines += [("owner", f"{job.owner or '-'} (priority {job.priority})"),
               ("resources", _resources(job)),
               ("submitted", f"{_fmt_time(job.submit_unix_micros)} "

@@ -124,6 +124,7 @@ std::string CauseName(ExitInfo::Cause cause) {
     case ExitInfo::Cause::kError: return "error";
     case ExitInfo::Cause::kSignal: return "signal";
     case ExitInfo::Cause::kOutOfMemory: return "out_of_memory";
+    case ExitInfo::Cause::kInvalidJob: return "invalid_job";
   }
   return "unknown";
 }
@@ -138,9 +139,14 @@ ExitInfo ClassifyExit(int wait_status, const std::string& log_tail) {
       e.message = "exited 0";
       return e;
     }
-    // reca-train maps out-of-memory (CUDA or host) to RESOURCE_EXHAUSTED.
-    e.cause = line.find("RESOURCE_EXHAUSTED") != std::string::npos ? ExitInfo::Cause::kOutOfMemory
-                                                                    : ExitInfo::Cause::kError;
+    // reca-train maps out-of-memory (CUDA or host) to RESOURCE_EXHAUSTED,
+    // and faults of the job itself (spec, data, model, a non-finite loss) to
+    // these three codes.
+    auto says = [&](const char* code) { return line.find(code) != std::string::npos; };
+    e.cause = says("RESOURCE_EXHAUSTED") ? ExitInfo::Cause::kOutOfMemory
+              : says("INVALID_ARGUMENT") || says("NOT_FOUND") || says("FAILED_PRECONDITION")
+                  ? ExitInfo::Cause::kInvalidJob
+                  : ExitInfo::Cause::kError;
     e.message = line.empty() ? "exited " + std::to_string(e.exit_code) : line;
     return e;
   }

@@ -27,9 +27,11 @@ struct ProcessSpec {
 
 // How a process ended, classified for the coordinator's restart policy.
 struct ExitInfo {
-  enum class Cause { kSuccess, kError, kSignal, kOutOfMemory };
+  // kInvalidJob: the program said its input is at fault (INVALID_ARGUMENT,
+  // NOT_FOUND, FAILED_PRECONDITION), so running it again cannot help.
+  enum class Cause { kSuccess, kError, kSignal, kOutOfMemory, kInvalidJob };
   Cause cause = Cause::kSuccess;
-  int exit_code = 0;  // kError, kOutOfMemory (when it exited)
+  int exit_code = 0;  // kError, kInvalidJob, kOutOfMemory (when it exited)
   int signal = 0;     // kSignal, kOutOfMemory (when killed)
   // The process's own last error line when its log has one (our programs
   // print "reca-train: CODE: message", "reca-eval: CODE: message"), else a

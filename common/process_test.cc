@@ -39,7 +39,7 @@ TEST(ProcessTest, ErrorCarriesTheTrainersOwnMessage) {
   const std::string log = Log("error");
   ExitInfo e = RunShell(
       "echo 'step 1/10 | loss 0.5'; echo 'reca-train: INVALID_ARGUMENT: spec.steps: must be >= 1' >&2; exit 2", log);
-  EXPECT_EQ(e.cause, ExitInfo::Cause::kError);
+  EXPECT_EQ(e.cause, ExitInfo::Cause::kInvalidJob);  // the job's own fault: no retry helps
   EXPECT_EQ(e.exit_code, 2);
   EXPECT_EQ(e.message, "reca-train: INVALID_ARGUMENT: spec.steps: must be >= 1");
   std::ifstream in(log);
@@ -51,6 +51,11 @@ TEST(ProcessTest, ErrorCarriesTheTrainersOwnMessage) {
   e = RunShell("echo 'reca-eval: NOT_FOUND: /ck/30: no such checkpoint'; echo 'bye'; exit 1",
                Log("error-eval"));
   EXPECT_EQ(e.message, "reca-eval: NOT_FOUND: /ck/30: no such checkpoint");
+  EXPECT_EQ(e.cause, ExitInfo::Cause::kInvalidJob);
+
+  // Anything else (a peer gone mid all-reduce, a crash) is an error a retry may fix.
+  e = RunShell("echo 'reca-train: INTERNAL: Gloo: connection closed by peer' >&2; exit 2", Log("error-gloo"));
+  EXPECT_EQ(e.cause, ExitInfo::Cause::kError);
 }
 
 TEST(ProcessTest, OutOfMemoryIsItsOwnCause) {

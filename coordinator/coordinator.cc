@@ -64,7 +64,9 @@ absl::Status Coordinator::Load() {
     bool holds = false;
     for (int r = 0; r < entry.job.attempt().placements_size(); ++r)
       holds |= HoldsSlot(entry.job, r);
-    if (entry.job.state() == v1::QUEUED || IsActive(entry.job.state()) || holds)
+    if (entry.job.state() == v1::QUEUED ||
+        entry.job.state() == v1::RESTARTING || IsActive(entry.job.state()) ||
+        holds)
       unfinished_.insert(id);
     jobs_.emplace(id, std::move(entry));
   }
@@ -163,17 +165,67 @@ bool Coordinator::HoldsSlot(const v1::Job& job, int rank) {
 
 absl::Status Coordinator::FailJob(JobEntry& entry, v1::Job updated,
                                   const std::string& failure,
-                                  const std::string& reason) {
-  updated.set_state(v1::FAILED);
+                                  const std::string& reason, bool retryable,
+                                  WriteBatch extra) {
   updated.set_failure(failure);
   updated.set_failure_reason(reason);
+  const int64_t epoch = updated.attempt().epoch();
+  if (retryable && !updated.cancel_requested() &&
+      updated.restarts() < updated.max_restarts()) {
+    updated.set_state(v1::RESTARTING);
+    updated.set_restarts(updated.restarts() + 1);
+    const std::string from =
+        updated.latest_checkpoint_step() >= 0
+            ? absl::StrCat("its checkpoint at step ",
+                           updated.latest_checkpoint_step())
+            : std::string("the start (no checkpoint yet)");
+    const std::string message = absl::StrCat(
+        "attempt (epoch ", epoch, ") failed: ", failure, "; restart ",
+        updated.restarts(), " of ", updated.max_restarts(), " from ", from,
+        " once its other ranks have stopped");
+    RECA_RETURN_IF_ERROR(
+        CommitJob(entry, std::move(updated), message, std::move(extra)));
+    return MaybeFinish(entry);
+  }
+  std::string message = "failed: " + failure;
+  if (!retryable) {
+    absl::StrAppend(&message, " (", reason, ": not retried)");
+  } else if (updated.max_restarts() > 0 && !updated.cancel_requested()) {
+    absl::StrAppend(&message, " (all ", updated.max_restarts(),
+                    " restarts used)");
+  }
+  updated.set_state(v1::FAILED);
   updated.set_end_unix_micros(NowMicros());
   RECA_RETURN_IF_ERROR(
-      CommitJob(entry, std::move(updated), "failed: " + failure));
+      CommitJob(entry, std::move(updated), message, std::move(extra)));
   return MaybeFinish(entry);
 }
 
+absl::Status Coordinator::MaybeRequeue(JobEntry& entry) {
+  const v1::Job& job = entry.job;
+  for (int r = 0; r < job.attempt().placements_size(); ++r) {
+    if (HoldsSlot(job, r)) return absl::OkStatus();  // still stopping
+  }
+  v1::Job updated = job;
+  if (job.cancel_requested()) {
+    updated.set_state(v1::CANCELLED);
+    updated.set_end_unix_micros(NowMicros());
+    RECA_RETURN_IF_ERROR(CommitJob(
+        entry, std::move(updated), "cancelled while restarting; every rank has stopped"));
+    unfinished_.erase(job.id());
+    return absl::OkStatus();
+  }
+  updated.set_state(v1::QUEUED);
+  updated.set_queue_reason("restarting: waiting for a gang placement");
+  return CommitJob(
+      entry, std::move(updated),
+      absl::StrCat("every rank of epoch ", job.attempt().epoch(),
+                   " has stopped; queued again (restart ", job.restarts(),
+                   " of ", job.max_restarts(), ")"));
+}
+
 absl::Status Coordinator::MaybeFinish(JobEntry& entry) {
+  if (entry.job.state() == v1::RESTARTING) return MaybeRequeue(entry);
   const v1::Job& job = entry.job;
   const int ranks = job.attempt().placements_size();
   if (IsActive(job.state())) {
@@ -213,6 +265,13 @@ absl::Status Coordinator::Tick() {
   absl::MutexLock lock(&mu_);
   ExpireClaims();
   RECA_RETURN_IF_ERROR(ExpireLeases());
+  // A restart whose ranks all stopped before a coordinator restart.
+  const std::vector<std::string> jobs(unfinished_.begin(), unfinished_.end());
+  for (const std::string& id : jobs) {
+    JobEntry& entry = jobs_.at(id);
+    if (entry.job.state() == v1::RESTARTING)
+      RECA_RETURN_IF_ERROR(MaybeRequeue(entry));
+  }
   return ScheduleQueued();
 }
 
@@ -257,20 +316,16 @@ absl::Status Coordinator::DropWorker(const std::string& worker_id,
     if (lost.empty()) continue;
     for (int r : lost) updated.mutable_attempt()->add_exited_ranks(r);
     if (IsActive(updated.state()) && !updated.cancel_requested()) {
-      updated.set_state(v1::FAILED);
-      updated.set_failure(
-          absl::StrCat(why, " (rank ", absl::StrJoin(lost, ", rank "), ")"));
-      updated.set_failure_reason("worker_lost");
-      updated.set_end_unix_micros(NowMicros());
-      const std::string message = "failed: " + updated.failure();
-      RECA_RETURN_IF_ERROR(
-          CommitJob(*entry, std::move(updated), message, std::move(drop)));
+      RECA_RETURN_IF_ERROR(FailJob(
+          *entry, std::move(updated),
+          absl::StrCat(why, " (rank ", absl::StrJoin(lost, ", rank "), ")"),
+          "worker_lost", /*retryable=*/true, std::move(drop)));
     } else {
       RECA_RETURN_IF_ERROR(
           CommitJob(*entry, std::move(updated), why, std::move(drop)));
+      RECA_RETURN_IF_ERROR(MaybeFinish(*entry));
     }
     drop = WriteBatch();
-    RECA_RETURN_IF_ERROR(MaybeFinish(*entry));
   }
   if (!drop.empty()) RECA_RETURN_IF_ERROR(deps_.store.Write(drop));
   workers_.erase(worker_id);

@@ -159,12 +159,20 @@ class Coordinator : public JobHandler,
   void NotifyWatchers(const v1::Job& job,
                       const std::vector<v1::JobEvent>& events)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // A terminal state when every rank has exited (or the job failed).
+  // A terminal state when every rank has exited (or the job failed); a
+  // RESTARTING job whose ranks have all stopped is queued again.
   absl::Status MaybeFinish(JobEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // `reason`: Job.failure_reason's class.
+  // The attempt failed. `reason`: Job.failure_reason's class. When a retry
+  // can fix it (`retryable`) and restarts are left, the job goes RESTARTING:
+  // its other ranks are stopped, then it is queued again and resumes from
+  // its last committed checkpoint; otherwise it FAILED. `extra` is written
+  // with the transition.
   absl::Status FailJob(JobEntry& entry, v1::Job updated,
-                       const std::string& failure, const std::string& reason)
+                       const std::string& failure, const std::string& reason,
+                       bool retryable, WriteBatch extra = {})
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // RESTARTING: queued again (or CANCELLED) once no rank holds a slot.
+  absl::Status MaybeRequeue(JobEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ExpireLeases() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status DropWorker(const std::string& worker_id, const std::string& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -2,7 +2,10 @@
 // switch) and a fake clock, no server, no sleeping.
 #include "coordinator/coordinator.h"
 
+#include <algorithm>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/memory_kv_store.h"
@@ -48,6 +51,7 @@ class CoordinatorTest : public ::testing::Test {
     r.set_request_id(request_id);
     r.mutable_spec()->set_name("tiny");
     r.mutable_spec()->set_steps(10);
+    r.mutable_spec()->set_max_restarts(max_restarts_);
     r.mutable_resources()->set_ranks(ranks);
     r.set_priority(priority);
     return r;
@@ -107,6 +111,7 @@ class CoordinatorTest : public ::testing::Test {
     r.set_epoch(epoch >= 0 ? epoch : job.attempt().epoch());
     r.set_rank(rank);
     r.set_cause(cause);
+    if (cause == v1::EXIT_CAUSE_SIGNAL) r.set_signal(15);
     if (cause == v1::EXIT_CAUSE_ERROR) {
       r.set_exit_code(1);
       r.set_message("reca-train: DATA_LOSS: shard-3.tar: truncated");
@@ -134,7 +139,207 @@ class CoordinatorTest : public ::testing::Test {
   FakeClock clock_;
   std::unique_ptr<Coordinator> c_;
   std::string l1_, l2_;
+  int max_restarts_ = 0;  // spec.max_restarts of submitted jobs (the restart tests set it)
 };
+
+// --- the restart policy ------------------------------------------------------
+
+class RestartTest : public CoordinatorTest {
+ protected:
+  void SetUp() override {
+    CoordinatorTest::SetUp();
+    max_restarts_ = 2;
+  }
+
+  // Starts every rank of the job's current attempt.
+  v1::Job StartAll(const v1::Job& job) {
+    for (const v1::Placement& p : job.attempt().placements()) {
+      const std::string& lease = p.worker_id() == "w1" ? l1_ : l2_;
+      auto beat = Beat(p.worker_id(), lease);
+      EXPECT_TRUE(beat.ok()) << beat.status();
+      EXPECT_TRUE(Beat(p.worker_id(), lease, {Running(job, p.rank())}).ok());
+    }
+    return Get(job.id());
+  }
+
+  std::vector<std::string> Events(const std::string& id) {
+    v1::GetJobRequest r;
+    r.set_job_id(id);
+    r.set_include_events(true);
+    auto response = c_->HandleGetJob(r);
+    EXPECT_TRUE(response.ok()) << response.status();
+    std::vector<std::string> out;
+    if (response.ok()) {
+      for (const v1::JobEvent& e : response->events()) out.push_back(e.message());
+    }
+    return out;
+  }
+
+  bool HasEvent(const std::string& id, const std::string& text) {
+    const std::vector<std::string> events = Events(id);
+    return std::any_of(events.begin(), events.end(),
+                       [&](const std::string& e) { return e.find(text) != std::string::npos; });
+  }
+};
+
+TEST_F(RestartTest, ACrashedRankRestartsTheGangFromTheLastCheckpoint) {
+  v1::Job job = StartTwoRankJob();
+  EXPECT_EQ(job.max_restarts(), 2);
+  const int64_t first_epoch = job.attempt().epoch();
+  v1::ReportCheckpointRequest ck;
+  ck.set_worker_id("w1");
+  ck.set_lease_id(l1_);
+  ck.mutable_checkpoint()->set_job_id(job.id());
+  ck.mutable_checkpoint()->set_epoch(first_epoch);
+  ck.mutable_checkpoint()->set_step(5);
+  ck.mutable_checkpoint()->set_path("/runs/ck/step-5");
+  ASSERT_TRUE(c_->HandleReportCheckpoint(ck).ok());
+
+  ASSERT_TRUE(Exit("w2", l2_, job, 1, v1::EXIT_CAUSE_SIGNAL).ok());
+  job = Get(job.id());
+  EXPECT_EQ(job.state(), v1::RESTARTING);
+  EXPECT_EQ(job.restarts(), 1);
+  EXPECT_EQ(job.failure_reason(), "signal");
+  // The surviving rank is stopped, and holds its slot until it has.
+  auto beat = Beat("w1", l1_, {Running(job, 0)});
+  ASSERT_EQ(beat->cancellations_size(), 1);
+  EXPECT_EQ(beat->assignments_size(), 0);
+  ASSERT_TRUE(Exit("w1", l1_, job, 0, v1::EXIT_CAUSE_SIGNAL).ok());
+
+  // Queued again and placed at once, under a new epoch; the old one is fenced off.
+  job = Get(job.id());
+  ASSERT_EQ(job.state(), v1::SCHEDULED);
+  EXPECT_GT(job.attempt().epoch(), first_epoch);
+  EXPECT_EQ(job.latest_checkpoint_step(), 5);
+  ck.mutable_checkpoint()->set_step(6);
+  EXPECT_EQ(c_->HandleReportCheckpoint(ck).status().code(), absl::StatusCode::kFailedPrecondition);
+  job = StartAll(job);
+  EXPECT_EQ(job.state(), v1::RUNNING);
+  for (int r = 0; r < 2; ++r) {
+    const std::string& w = job.attempt().placements(r).worker_id();
+    ASSERT_TRUE(Exit(w, w == "w1" ? l1_ : l2_, job, r).ok());
+  }
+  EXPECT_EQ(Get(job.id()).state(), v1::SUCCEEDED);
+
+  EXPECT_TRUE(HasEvent(job.id(), "attempt (epoch " + std::to_string(first_epoch) +
+                                      ") failed: rank 1 on w2: killed by signal 15; restart 1 of 2 "
+                                      "from its checkpoint at step 5"))
+      << testing::PrintToString(Events(job.id()));
+  EXPECT_TRUE(HasEvent(job.id(), "queued again (restart 1 of 2)"));
+}
+
+TEST_F(RestartTest, RestartsRunOutThenTheJobFails) {
+  v1::Job job = StartTwoRankJob();
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    for (int r = 0; r < 2; ++r) {
+      const std::string& w = job.attempt().placements(r).worker_id();
+      ASSERT_TRUE(Exit(w, w == "w1" ? l1_ : l2_, job, r, r == 0 ? v1::EXIT_CAUSE_ERROR : v1::EXIT_CAUSE_SIGNAL).ok());
+    }
+    job = Get(job.id());
+    if (attempt < 2) {
+      ASSERT_EQ(job.state(), v1::SCHEDULED) << attempt;
+      EXPECT_EQ(job.restarts(), attempt + 1);
+      job = StartAll(job);
+    }
+  }
+  EXPECT_EQ(job.state(), v1::FAILED);
+  EXPECT_EQ(job.restarts(), 2);
+  EXPECT_EQ(job.failure_reason(), "error");
+  EXPECT_TRUE(HasEvent(job.id(), "(all 2 restarts used)")) << testing::PrintToString(Events(job.id()));
+}
+
+TEST_F(RestartTest, FaultsOfTheJobItselfFailAtOnce) {
+  struct Case {
+    v1::ExitCause cause;
+    int signal;
+    const char* reason;
+  };
+  for (const Case& c : {Case{v1::EXIT_CAUSE_INVALID_JOB, 0, "invalid_job"},
+                        Case{v1::EXIT_CAUSE_OUT_OF_MEMORY, 0, "out_of_memory"},
+                        Case{v1::EXIT_CAUSE_LAUNCH_FAILED, 0, "launch_failed"}}) {
+    SCOPED_TRACE(c.reason);
+    Restart();
+    v1::Job job = StartTwoRankJob();
+    v1::ReportExitRequest r;
+    r.set_worker_id("w1");
+    r.set_lease_id(l1_);
+    r.set_job_id(job.id());
+    r.set_epoch(job.attempt().epoch());
+    r.set_rank(0);
+    r.set_cause(c.cause);
+    r.set_exit_code(2);
+    ASSERT_TRUE(c_->HandleReportExit(r).ok());
+    job = Get(job.id());
+    EXPECT_EQ(job.state(), v1::FAILED);
+    EXPECT_EQ(job.restarts(), 0);
+    EXPECT_EQ(job.failure_reason(), c.reason);
+    EXPECT_TRUE(HasEvent(job.id(), std::string("(") + c.reason + ": not retried)"));
+    ASSERT_TRUE(Exit("w2", l2_, job, 1, v1::EXIT_CAUSE_SIGNAL).ok());
+  }
+  // An unrequested SIGKILL may be the OOM killer or a kill -9: retried.
+  Restart();
+  v1::Job job = StartTwoRankJob();
+  v1::ReportExitRequest r;
+  r.set_worker_id("w1");
+  r.set_lease_id(l1_);
+  r.set_job_id(job.id());
+  r.set_epoch(job.attempt().epoch());
+  r.set_rank(0);
+  r.set_cause(v1::EXIT_CAUSE_OUT_OF_MEMORY);
+  r.set_signal(9);
+  ASSERT_TRUE(c_->HandleReportExit(r).ok());
+  EXPECT_EQ(Get(job.id()).state(), v1::RESTARTING);
+}
+
+TEST_F(RestartTest, ALostWorkerRestartsTheJobOnTheFleetThatIsLeft) {
+  l1_ = Register("w1", 2);
+  l2_ = Register("w2", 1);
+  v1::Job job = Submit(2);
+  ASSERT_EQ(job.state(), v1::SCHEDULED);
+  ASSERT_EQ(job.attempt().placements(0).worker_id(), "w1");
+  job = StartAll(job);
+  ASSERT_EQ(job.state(), v1::RUNNING);
+  // w2 never held a rank; w1 goes silent with both of them.
+  for (int i = 0; i < 3; ++i) {
+    clock_.AdvanceTime(absl::Seconds(5));
+    ASSERT_TRUE(Beat("w2", l2_).ok());
+    ASSERT_TRUE(c_->Tick().ok());
+  }
+  job = Get(job.id());
+  EXPECT_EQ(job.failure_reason(), "worker_lost");
+  EXPECT_EQ(job.restarts(), 1);
+  // Its ranks went with w1, so nothing is left to stop: queued again, and
+  // waiting for 2 slots (w2 has 1).
+  EXPECT_EQ(job.state(), v1::QUEUED);
+  EXPECT_NE(job.queue_reason().find("waiting for 2 free cpu slots"), std::string::npos) << job.queue_reason();
+  l1_ = Register("w1", 2);
+  job = Get(job.id());
+  EXPECT_EQ(job.state(), v1::SCHEDULED);
+}
+
+TEST_F(RestartTest, CancelWhileRestartingStopsIt) {
+  v1::Job job = StartTwoRankJob();
+  ASSERT_TRUE(Exit("w2", l2_, job, 1, v1::EXIT_CAUSE_ERROR).ok());
+  ASSERT_EQ(Get(job.id()).state(), v1::RESTARTING);
+  v1::CancelJobRequest cancel;
+  cancel.set_job_id(job.id());
+  ASSERT_TRUE(c_->HandleCancelJob(cancel).ok());
+  EXPECT_EQ(Get(job.id()).state(), v1::RESTARTING);  // rank 0 is still stopping
+  ASSERT_TRUE(Exit("w1", l1_, job, 0, v1::EXIT_CAUSE_SIGNAL).ok());
+  EXPECT_EQ(Get(job.id()).state(), v1::CANCELLED);
+}
+
+TEST_F(RestartTest, ACoordinatorRestartMidRestartFinishesIt) {
+  v1::Job job = StartTwoRankJob();
+  ASSERT_TRUE(Exit("w2", l2_, job, 1, v1::EXIT_CAUSE_ERROR).ok());
+  Restart();  // the coordinator process restarts from its store
+  EXPECT_EQ(Get(job.id()).state(), v1::RESTARTING);
+  l1_ = Register("w1");  // re-registering loses the worker's old rank, so it has stopped
+  l2_ = Register("w2");
+  ASSERT_TRUE(c_->Tick().ok());
+  EXPECT_EQ(Get(job.id()).state(), v1::SCHEDULED);
+  EXPECT_EQ(Get(job.id()).restarts(), 1);
+}
 
 TEST_F(CoordinatorTest, SubmitValidatesWithFieldPaths) {
   v1::SubmitJobRequest r = Request(1);

@@ -115,6 +115,7 @@ absl::StatusOr<v1::SubmitJobResponse> Coordinator::HandleSubmitJob(
   job.set_output_dir(absl::StrCat(options_.runs_root, "/", job.id()));
   job.set_total_steps(summary.steps);
   job.set_samples_per_rank_step(summary.samples_per_rank_step);
+  job.set_max_restarts(summary.max_restarts);
   job.set_submit_unix_micros(NowMicros());
   job.set_latest_checkpoint_step(-1);
   job.set_request_id(request.request_id());

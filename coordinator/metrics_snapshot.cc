@@ -50,6 +50,7 @@ MetricsSnapshot Coordinator::Snapshot() const {
     js.state = job.state();
     js.ranks = job.attempt().placements_size();
     js.total_steps = job.total_steps();
+    js.restarts = job.restarts();
     js.latest_checkpoint_step = job.latest_checkpoint_step();
     js.last_checkpoint_unix_s = job.latest_checkpoint_unix_micros() / 1e6;
     js.start_unix_s = job.start_unix_micros() / 1e6;

@@ -42,6 +42,7 @@ struct JobSnapshot {
   v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
   int ranks = 0;
   int64_t total_steps = 0;
+  int restarts = 0;  // Job.restarts
   int64_t latest_checkpoint_step = -1;
   double last_checkpoint_unix_s = 0;  // 0 = none yet
   double start_unix_s = 0;            // RUNNING since (0 = not yet)

@@ -64,6 +64,11 @@ std::vector<MetricFamily> SnapshotFamilies(const MetricsSnapshot& m,
   f.Begin("reca_job_ranks", "Data-parallel ranks of a running job.", G);
   for (const JobSnapshot& j : m.active_jobs)
     f.Gauge(j.ranks, {{"job_id", j.id}});
+  f.Begin("reca_job_restarts_total",
+          "Times a running job was restarted from its last committed "
+          "checkpoint after a failed attempt (max: spec.max_restarts).", C);
+  for (const JobSnapshot& j : m.active_jobs)
+    f.Counter(j.restarts, {{"job_id", j.id}});
   f.Begin("reca_job_total_steps", "Steps a running job will take.", G);
   for (const JobSnapshot& j : m.active_jobs)
     f.Gauge(j.total_steps, {{"job_id", j.id}});

@@ -3,6 +3,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/unknown_field_set.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -59,7 +60,8 @@ absl::StatusOr<SpecSummary> ValidateSpec(const v1::JobSpec& spec,
   for (const SourceSpec& source : parsed->effective_sources())
     batches += source.repeat;
   return SpecSummary{parsed->name, parsed->steps,
-                     parsed->batch_per_rank * batches};
+                     parsed->batch_per_rank * batches,
+                     static_cast<int>(std::min<int64_t>(parsed->max_restarts, 1000))};
 }
 
 absl::Status ValidateResources(const v1::Resources& resources) {

@@ -27,6 +27,7 @@ struct SpecSummary {
   // Samples one rank trains on per step: batch_per_rank x the sources'
   // repeats (the trainer's effective sources).
   int64_t samples_per_rank_step = 0;
+  int max_restarts = 0;
 };
 
 // INVALID_ARGUMENT "spec.optimizer.lr: must be > 0" and the like.

@@ -1,6 +1,7 @@
 // Coordinator: the WorkerService handlers (leases, progress, assignments,
 // checkpoints, exits).
 #include <algorithm>
+#include <csignal>
 #include <iostream>
 #include <set>
 #include <utility>
@@ -29,6 +30,8 @@ std::string CauseReason(v1::ExitCause cause) {
       return "out_of_memory";
     case v1::EXIT_CAUSE_LAUNCH_FAILED:
       return "launch_failed";
+    case v1::EXIT_CAUSE_INVALID_JOB:
+      return "invalid_job";
     default:
       return "unknown";
   }
@@ -46,6 +49,8 @@ std::string CauseText(const v1::ReportExitRequest& r) {
       return "out of memory";
     case v1::EXIT_CAUSE_LAUNCH_FAILED:
       return "could not start";
+    case v1::EXIT_CAUSE_INVALID_JOB:
+      return absl::StrCat("rejected the job (exit ", r.exit_code(), ")");
     default:
       return "unknown exit";
   }
@@ -333,8 +338,18 @@ absl::StatusOr<v1::ReportExitResponse> Coordinator::HandleReportExit(
   }
   if (request.cause() != v1::EXIT_CAUSE_SUCCESS && IsActive(job.state()) &&
       !job.cancel_requested()) {
+    // A job's own fault (its spec, data, model, a non-finite loss, a
+    // reported out-of-memory) comes back on every attempt. An unrequested
+    // SIGKILL may be the kernel's OOM killer or a person's kill -9: it is
+    // retried, and max_restarts bounds a real OOM.
+    const bool retryable =
+        request.cause() == v1::EXIT_CAUSE_ERROR ||
+        request.cause() == v1::EXIT_CAUSE_SIGNAL ||
+        request.cause() == v1::EXIT_CAUSE_UNSPECIFIED ||
+        (request.cause() == v1::EXIT_CAUSE_OUT_OF_MEMORY &&
+         request.signal() == SIGKILL);
     RECA_RETURN_IF_ERROR(FailJob(*entry, std::move(updated), what,
-                                 CauseReason(request.cause())));
+                                 CauseReason(request.cause()), retryable));
   } else {
     RECA_RETURN_IF_ERROR(CommitJob(*entry, std::move(updated), what));
     RECA_RETURN_IF_ERROR(MaybeFinish(*entry));

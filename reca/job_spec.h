@@ -99,6 +99,7 @@ struct JobSpec {
   int64_t steps = 1000;
   int64_t batch_per_rank = 16;
   int64_t log_every = 10;
+  int64_t max_restarts = 3;  // the coordinator's restart policy (reca-train ignores it)
   ModelSpec model;
   DataSpec data;
   RecaSpec reca;

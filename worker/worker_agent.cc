@@ -37,6 +37,8 @@ v1::ExitCause ToProto(ExitInfo::Cause cause) {
       return v1::EXIT_CAUSE_SIGNAL;
     case ExitInfo::Cause::kOutOfMemory:
       return v1::EXIT_CAUSE_OUT_OF_MEMORY;
+    case ExitInfo::Cause::kInvalidJob:
+      return v1::EXIT_CAUSE_INVALID_JOB;
   }
   return v1::EXIT_CAUSE_UNSPECIFIED;
 }
