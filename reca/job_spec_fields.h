@@ -222,11 +222,6 @@ template <class V> void Visit(V& v, JobSpec& s) {
           "samples per batch on each rank (global batch = ranks x this)", AtLeast(1));
   v.Field("log_every", &s.log_every, "a log line every N steps (metrics.jsonl gets every step)",
           AtLeast(1));
-  v.Field("max_restarts", &s.max_restarts,
-          "times the coordinator restarts the whole gang from the last committed checkpoint after a "
-          "failure a retry can fix (a lost worker, a crashed or killed rank); a fault of the job "
-          "itself (spec, data, model, non-finite loss, out of memory) fails it at once",
-          AtLeast(0));
   v.Struct("model", &s.model, "what to train");
   v.Struct("data", &s.data, "where samples come from");
   v.Struct("reca", &s.reca, "the RecA objective");
@@ -235,6 +230,11 @@ template <class V> void Visit(V& v, JobSpec& s) {
   v.Struct("checkpoint", &s.checkpoint, "crash-safe checkpoints");
   v.Struct("samples", &s.samples, "PNG grids of reconstructions and samples");
   v.Struct("eval", &s.eval, "scoring of committed checkpoints by the evaluator");
+  v.Field("max_restarts", &s.max_restarts,
+          "times the coordinator restarts the whole gang from the last committed checkpoint after a "
+          "failure a retry can fix (a lost worker, a crashed or killed rank); a fault of the job "
+          "itself (spec, data, model, non-finite loss, out of memory) fails it at once",
+          AtLeast(0));
 }
 
 }  // namespace spec_fields
