@@ -66,6 +66,7 @@ std::vector<MetricRecord> MetricsTailer::ReadNew(size_t max_records) {
   }
   if (st.st_dev != dev_ || st.st_ino != ino_ || st.st_size < offset_) {
     // A new file (first read, or rewritten on resume): from the start.
+    if (dev_ != 0 || ino_ != 0) last_step_ = -1;
     dev_ = st.st_dev;
     ino_ = st.st_ino;
     offset_ = 0;

@@ -25,10 +25,12 @@ struct MetricRecord {
 };
 
 // Not thread-safe. Only complete lines are consumed; a line still being
-// written is read on a later call. A file that was replaced or shrank (the
-// trainer rewrites it on resume, dropping steps after the checkpoint) is
-// read again from the start, and every step not above the last step already
-// returned is skipped, so each step is returned at most once.
+// written is read on a later call; each step is returned once per file. A
+// file that was replaced or shrank (the trainer rewrites it on resume,
+// keeping the steps up to its checkpoint, then re-runs the rest) is returned
+// again from the start: the steps after the checkpoint are new values, and
+// the kept ones may never have been delivered before the last attempt died
+// (the metrics history is keyed by step, so a repeat overwrites itself).
 class MetricsTailer {
  public:
   explicit MetricsTailer(std::string path) : path_(std::move(path)) {}

@@ -312,31 +312,37 @@ TEST_F(WorkerAgentTest, ForwardsProgressAndMetricPoints) {
   EXPECT_EQ(LastHeartbeat().ranks(0).points(0).step(), 3);
 }
 
-TEST_F(WorkerAgentTest, AResumedRunsRewrittenMetricsFileIsNotForwardedTwice) {
-  // An earlier attempt wrote steps 1-5; this attempt resumes from step 3.
+TEST_F(WorkerAgentTest, AResumedRunsRewrittenMetricsFileIsForwardedWhole) {
+  // An earlier attempt wrote steps 1-5 and died before its worker forwarded
+  // 4 and 5; this attempt resumes from step 3.
   const std::string metrics = out_ + "/metrics.jsonl";
   WriteText(metrics, MetricLine(1) + MetricLine(2) + MetricLine(3) +
                          MetricLine(4) + MetricLine(5));
   Start(MakeAssignment("j", 2, 0, 1));
   agent().Tick();
   EXPECT_EQ(LastHeartbeat().ranks(0).points_size(),
-            0);  // the earlier attempt's lines
+            0);  // the earlier attempt's lines, before the trainer trims them
   // reca-train trims the file to the checkpoint (a rename over it), then
-  // re-runs steps 4 and 5 and goes on.
+  // re-runs steps 4 and 5 and goes on: the whole new file is forwarded, so no
+  // step is missing from the history (a repeat overwrites itself there).
   WriteText(metrics + ".tmp", MetricLine(1) + MetricLine(2) + MetricLine(3) +
                                   MetricLine(4) + MetricLine(5) +
                                   MetricLine(6));
   fs::rename(metrics + ".tmp", metrics);
   agent().Tick();
-  ASSERT_EQ(LastHeartbeat().ranks(0).points_size(), kPointsPerLine);
-  EXPECT_EQ(LastHeartbeat().ranks(0).points(0).step(), 6);
+  ASSERT_EQ(LastHeartbeat().ranks(0).points_size(), 6 * kPointsPerLine);
+  EXPECT_EQ(LastHeartbeat().ranks(0).points(0).step(), 1);
+  EXPECT_EQ(LastHeartbeat().ranks(0).points(5 * kPointsPerLine).step(), 6);
   EXPECT_EQ(LastHeartbeat().ranks(0).progress().step(), 6);
+  clock_.AdvanceTime(absl::Seconds(1));
+  agent().Tick();
+  EXPECT_EQ(LastHeartbeat().ranks(0).points_size(), 0);  // once per file
 
   // A file truncated in place (shorter than what was read) is read again too.
   WriteText(metrics, MetricLine(3) + MetricLine(7));
   agent().Tick();
-  ASSERT_EQ(LastHeartbeat().ranks(0).points_size(), kPointsPerLine);
-  EXPECT_EQ(LastHeartbeat().ranks(0).points(0).step(), 7);
+  ASSERT_EQ(LastHeartbeat().ranks(0).points_size(), 2 * kPointsPerLine);
+  EXPECT_EQ(LastHeartbeat().ranks(0).points(kPointsPerLine).step(), 7);
 }
 
 TEST_F(WorkerAgentTest, MetricPointsPerHeartbeatAreCappedAndTheRestFollows) {

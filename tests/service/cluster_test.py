@@ -271,6 +271,45 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual({p.rank for p in both.points}, {0, 1})
         self.assertTrue(os.path.exists(os.path.join(job.output_dir, "model.safetensors")))
 
+    def test_2b_a_killed_rank_restarts_the_gang_from_its_checkpoint(self):
+        spec = tiny_spec("it-kill-rank", steps=60, every=10)
+        spec["batch_per_rank"] = 4
+        job_id = self.submit(spec, ranks=2).job.id
+        deadline = time.time() + JOB_TIMEOUT_S
+        while True:  # until a checkpoint is committed, then SIGKILL rank 1's trainer
+            job = self.jobs.GetJob(job_service_pb2.GetJobRequest(job_id=job_id), timeout=10).job
+            self.assertNotIn(job.state, TERMINAL, self.diagnostics(job))
+            if job.latest_checkpoint_step >= 10:
+                break
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.05)
+        victim = None
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            if os.path.basename(argv[0]) == "reca-train" and f"--out={job.output_dir}" in argv \
+                    and "--rank=1" in argv:
+                victim = int(pid)
+        self.assertIsNotNone(victim, "rank 1's trainer was not found (did the job end first?)")
+        os.kill(victim, signal.SIGKILL)
+        job, events = self.watch(job_id)
+        self.assertEqual(job_pb2.JobState.Name(job.state), "SUCCEEDED", self.diagnostics(job))
+        self.assertEqual(job.restarts, 1)
+        messages = [e.message for e in events]
+        # Whichever exit is reported first (the victim's, or its peer's failed
+        # all-reduce) starts the restart; both are events.
+        self.assertTrue(any("rank 1 on w2" in m and "killed by SIGKILL" in m for m in messages), messages)
+        self.assertTrue(any("restart 1 of 3 from its checkpoint at step" in m for m in messages), messages)
+        self.assertTrue(any("queued again (restart 1 of 3)" in m for m in messages), messages)
+        with open(os.path.join(job.output_dir, "ranks", "rank-1", "train.log"), errors="replace") as f:
+            self.assertIn("resuming from", f.read())  # the new attempt started from the checkpoint
+        loss = self.jobs.GetMetrics(job_service_pb2.GetMetricsRequest(job_id=job.id, names=["loss"], rank=0),
+                                    timeout=10)
+        self.assertEqual([p.step for p in loss.points], list(range(1, 61)))  # every step, once
+
     def scrape(self, url):
         """Fetches /metrics, has promtool lint it, returns {series: value}."""
         text = urllib.request.urlopen(url, timeout=10).read().decode()
