@@ -3,7 +3,9 @@
 # PyTorch (bench/python), side by side in one script, on the same initial
 # weights, recorded batches and thread count; plus the machine's fp32 GEMM rate
 # measured here, for MFU. Rounds alternate C++ / Python so that both see the
-# same machine noise; each side's best round is reported.
+# same machine noise. Reported: each side's best round, and the median of the
+# rounds' C++/Python ratios (each pair runs back to back, so a noisy
+# neighbour skews that median least).
 #
 #   bench/run_bench.sh                 # mar, flow and maskgit; tiny and medium
 #   FAMILIES=flow PRESETS=tiny ROUNDS=3 THREADS=1 bench/run_bench.sh
@@ -30,8 +32,8 @@ printf "machine: %s, %s cores, torch threads %s (OpenBLAS: all cores); fp32 GEMM
 
 summary="$OUT/summary.md"
 {
-  echo "| family | preset | batch x batches/step | C++ samples/s | Python samples/s | C++/Python | C++ model GFLOP/s | MFU C++ | MFU Python |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| family | preset | batch x batches/step | C++ samples/s | Python samples/s | C++/Python (bests) | C++/Python (median of rounds) | C++ model GFLOP/s | MFU C++ | MFU Python |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
 } > "$summary"
 
 for family in $FAMILIES; do
@@ -47,7 +49,7 @@ for preset in $PRESETS; do
   "$TRAIN" --model.family="$family" --model.preset="$preset" --batch_per_rank="$b" \
     --dump_batches="$batches" --dump_steps=2 >/dev/null
   per_step=${PER_STEP[$family]}
-  best_cpp=0 best_py=0 cpp_gflops=0 cpp_ms=0 py_ms=0
+  best_cpp=0 best_py=0 cpp_gflops=0 cpp_ms=0 py_ms=0 ratios=""
   for round in $(seq "$ROUNDS"); do
     log="$OUT/$tag.cpp.$round.log"
     rm -rf "$OUT/$tag.run"
@@ -61,13 +63,15 @@ for preset in $PRESETS; do
     psps=$(awk '/python_samples_per_second/ {print $2}' <<<"$pyout")
     pms=$(awk '/python_ms_per_step/ {print $2}' <<<"$pyout")
     if [[ $(calc "$psps > $best_py") == True ]]; then best_py=$psps py_ms=$pms; fi
+    ratios+="$(calc "$sps / $psps"),"  # this round's pair, run back to back
     printf '  %-11s round %d: C++ %7.1f samples/s (%s ms/step) | Python %7.1f samples/s (%s ms/step)\n' \
       "$tag" "$round" "$sps" "$ms" "$psps" "$pms"
   done
   # Both sides run the same FLOPs per step; C++ reports them as GFLOP/s.
   flops_per_step=$(calc "$cpp_gflops * 1e9 * $cpp_ms / 1e3")
-  printf '| %s | %s | %s x %s | %.1f | %.1f | **%.2fx** | %.1f | %.0f%% | %.0f%% |\n' \
-    "$family" "$preset" "$b" "$per_step" "$best_cpp" "$best_py" "$(calc "$best_cpp / $best_py")" "$cpp_gflops" \
+  printf '| %s | %s | %s x %s | %.1f | %.1f | %.2fx | **%.2fx** | %.1f | %.0f%% | %.0f%% |\n' \
+    "$family" "$preset" "$b" "$per_step" "$best_cpp" "$best_py" "$(calc "$best_cpp / $best_py")" \
+    "$(calc "__import__('statistics').median([$ratios])")" "$cpp_gflops" \
     "$(calc "100 * $flops_per_step / ($cpp_ms / 1e3) / $gemm")" \
     "$(calc "100 * $flops_per_step / ($py_ms / 1e3) / $gemm")" >> "$summary"
 done
