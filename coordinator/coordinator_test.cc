@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -249,45 +250,37 @@ TEST_F(RestartTest, RestartsRunOutThenTheJobFails) {
 }
 
 TEST_F(RestartTest, FaultsOfTheJobItselfFailAtOnce) {
-  struct Case {
-    v1::ExitCause cause;
-    int signal;
-    const char* reason;
-  };
-  for (const Case& c : {Case{v1::EXIT_CAUSE_INVALID_JOB, 0, "invalid_job"},
-                        Case{v1::EXIT_CAUSE_OUT_OF_MEMORY, 0, "out_of_memory"},
-                        Case{v1::EXIT_CAUSE_LAUNCH_FAILED, 0, "launch_failed"}}) {
-    SCOPED_TRACE(c.reason);
-    Restart();
-    v1::Job job = StartTwoRankJob();
+  // Rank 0 (on w1) ends with `cause`, killed by `signal` (0 = it exited 2).
+  auto rank0_ends = [&](const v1::Job& job, v1::ExitCause cause, int signal) {
     v1::ReportExitRequest r;
     r.set_worker_id("w1");
     r.set_lease_id(l1_);
     r.set_job_id(job.id());
     r.set_epoch(job.attempt().epoch());
     r.set_rank(0);
-    r.set_cause(c.cause);
-    r.set_exit_code(2);
-    ASSERT_TRUE(c_->HandleReportExit(r).ok());
+    r.set_cause(cause);
+    if (signal > 0) r.set_signal(signal); else r.set_exit_code(2);
+    return c_->HandleReportExit(r).status();
+  };
+  for (const auto& [cause, reason] : std::vector<std::pair<v1::ExitCause, std::string>>{
+           {v1::EXIT_CAUSE_INVALID_JOB, "invalid_job"},
+           {v1::EXIT_CAUSE_OUT_OF_MEMORY, "out_of_memory"},
+           {v1::EXIT_CAUSE_LAUNCH_FAILED, "launch_failed"}}) {
+    SCOPED_TRACE(reason);
+    Restart();
+    v1::Job job = StartTwoRankJob();
+    ASSERT_TRUE(rank0_ends(job, cause, 0).ok());
     job = Get(job.id());
     EXPECT_EQ(job.state(), v1::FAILED);
     EXPECT_EQ(job.restarts(), 0);
-    EXPECT_EQ(job.failure_reason(), c.reason);
-    EXPECT_TRUE(HasEvent(job.id(), std::string("(") + c.reason + ": not retried)"));
+    EXPECT_EQ(job.failure_reason(), reason);
+    EXPECT_TRUE(HasEvent(job.id(), "(" + reason + ": not retried)"));
     ASSERT_TRUE(Exit("w2", l2_, job, 1, v1::EXIT_CAUSE_SIGNAL).ok());
   }
   // An unrequested SIGKILL may be the OOM killer or a kill -9: retried.
   Restart();
   v1::Job job = StartTwoRankJob();
-  v1::ReportExitRequest r;
-  r.set_worker_id("w1");
-  r.set_lease_id(l1_);
-  r.set_job_id(job.id());
-  r.set_epoch(job.attempt().epoch());
-  r.set_rank(0);
-  r.set_cause(v1::EXIT_CAUSE_OUT_OF_MEMORY);
-  r.set_signal(9);
-  ASSERT_TRUE(c_->HandleReportExit(r).ok());
+  ASSERT_TRUE(rank0_ends(job, v1::EXIT_CAUSE_OUT_OF_MEMORY, 9).ok());
   EXPECT_EQ(Get(job.id()).state(), v1::RESTARTING);
 }
 
