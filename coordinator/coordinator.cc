@@ -60,6 +60,7 @@ absl::Status Coordinator::Load() {
           absl::StrCat("coordinator store: ", key, ": unreadable job record"));
     }
     entry.next_event_seq = entry.job.event_count();
+    entry.last_step_at = deps_.clock.Now();
     const std::string id = entry.job.id();
     bool holds = false;
     for (int r = 0; r < entry.job.attempt().placements_size(); ++r)
@@ -265,6 +266,7 @@ absl::Status Coordinator::Tick() {
   absl::MutexLock lock(&mu_);
   ExpireClaims();
   RECA_RETURN_IF_ERROR(ExpireLeases());
+  RECA_RETURN_IF_ERROR(FailStalledJobs());
   // A restart whose ranks all stopped before a coordinator restart.
   const std::vector<std::string> jobs(unfinished_.begin(), unfinished_.end());
   for (const std::string& id : jobs) {
@@ -292,6 +294,30 @@ absl::Status Coordinator::ExpireLeases() {
     RECA_RETURN_IF_ERROR(
         DropWorker(id, absl::StrCat("worker ", id, " lost: no heartbeat for ",
                                     absl::FormatDuration(options_.lease_ttl))));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Coordinator::FailStalledJobs() {
+  if (options_.stall_timeout <= absl::ZeroDuration()) return absl::OkStatus();
+  const absl::Time now = deps_.clock.Now();
+  const std::vector<std::string> ids(unfinished_.begin(), unfinished_.end());
+  for (const std::string& id : ids) {
+    JobEntry& entry = jobs_.at(id);
+    const v1::Job& job = entry.job;
+    if (job.state() != v1::RUNNING || job.cancel_requested() ||
+        now - entry.last_step_at < options_.stall_timeout) {
+      continue;
+    }
+    int64_t step = 0;
+    for (const v1::RankProgress& p : job.progress()) step = std::max(step, p.step());
+    RECA_RETURN_IF_ERROR(FailJob(
+        entry, job,
+        absl::StrCat("no rank finished a step for ",
+                     absl::FormatDuration(now - entry.last_step_at),
+                     " (at step ", step,
+                     "): a rank is hung or blocked in a collective"),
+        "stalled", /*retryable=*/true));
   }
   return absl::OkStatus();
 }

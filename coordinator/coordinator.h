@@ -49,6 +49,11 @@ struct CoordinatorOptions {
   std::string default_owner = "local";
   // An evaluator renews its claim within this, or the task is handed out again.
   absl::Duration eval_claim_ttl = absl::Seconds(60);
+  // A RUNNING job none of whose ranks has finished a step for this long
+  // (counted from its start, a restart of the coordinator, or its last step)
+  // has a hung or blocked rank: the attempt fails ("stalled") and restarts.
+  // Zero = off.
+  absl::Duration stall_timeout = absl::Minutes(10);
 };
 
 struct CoordinatorDeps {
@@ -120,6 +125,9 @@ class Coordinator : public JobHandler,
   struct JobEntry {
     v1::Job job;
     int64_t next_event_seq = 0;
+    // When a rank last finished a step (or the job started running, or this
+    // process loaded it): the stall watchdog's clock. Not persisted.
+    absl::Time last_step_at = absl::InfinitePast();
   };
   struct WorkerEntry {
     v1::Worker record;
@@ -174,6 +182,9 @@ class Coordinator : public JobHandler,
   // RESTARTING: queued again (or CANCELLED) once no rank holds a slot.
   absl::Status MaybeRequeue(JobEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ExpireLeases() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fails the attempts of RUNNING jobs that made no step progress for
+  // options_.stall_timeout.
+  absl::Status FailStalledJobs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status DropWorker(const std::string& worker_id, const std::string& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A full scheduling pass over the queue and the fleet.

@@ -42,6 +42,9 @@ ABSL_FLAG(
     "an evaluator that has not renewed its claim for this long lost it; the "
     "checkpoint is scored by another");
 ABSL_FLAG(int, max_spec_bytes, 256 << 10, "largest job spec accepted (bytes)");
+ABSL_FLAG(double, stall_timeout_s, 600,
+          "a running job none of whose ranks finished a step for this long has "
+          "a hung rank: the attempt fails and restarts (0 = off)");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9470",
           "Prometheus /metrics address (host:port; port 0 = pick a free one; "
           "empty = off)");
@@ -83,6 +86,7 @@ int main(int argc, char** argv) {
       absl::Seconds(absl::GetFlag(FLAGS_heartbeat_interval_s));
   options.max_spec_bytes = absl::GetFlag(FLAGS_max_spec_bytes);
   options.eval_claim_ttl = absl::Seconds(absl::GetFlag(FLAGS_eval_claim_ttl_s));
+  options.stall_timeout = absl::Seconds(absl::GetFlag(FLAGS_stall_timeout_s));
   if (options.lease_ttl <= options.heartbeat_interval) {
     std::cerr << "reca-coordinator: --lease_ttl_s must be greater than "
                  "--heartbeat_interval_s\n";

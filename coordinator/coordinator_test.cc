@@ -259,7 +259,11 @@ TEST_F(RestartTest, FaultsOfTheJobItselfFailAtOnce) {
     r.set_epoch(job.attempt().epoch());
     r.set_rank(0);
     r.set_cause(cause);
-    if (signal > 0) r.set_signal(signal); else r.set_exit_code(2);
+    if (signal > 0) {
+      r.set_signal(signal);
+    } else {
+      r.set_exit_code(2);
+    }
     return c_->HandleReportExit(r).status();
   };
   for (const auto& [cause, reason] : std::vector<std::pair<v1::ExitCause, std::string>>{
@@ -308,6 +312,35 @@ TEST_F(RestartTest, ALostWorkerRestartsTheJobOnTheFleetThatIsLeft) {
   l1_ = Register("w1", 2);
   job = Get(job.id());
   EXPECT_EQ(job.state(), v1::SCHEDULED);
+}
+
+TEST_F(RestartTest, AJobWithNoStepProgressIsStalledAndRestarted) {
+  v1::Job job = StartTwoRankJob();  // the fixture's stall timeout: 10 minutes
+  // Steps keep coming for 20 minutes: no alarm.
+  for (int minute = 1; minute <= 20; ++minute) {
+    clock_.AdvanceTime(absl::Minutes(1));
+    ASSERT_TRUE(Beat("w1", l1_, {Running(job, 0, minute)}).ok());
+    ASSERT_TRUE(Beat("w2", l2_, {Running(job, 1, minute)}).ok());
+    ASSERT_TRUE(c_->Tick().ok());
+  }
+  ASSERT_EQ(Get(job.id()).state(), v1::RUNNING);
+  // Then both ranks stay alive (heartbeats, leases fine) at step 20.
+  for (int s = 0; s < 600; s += 5) {
+    clock_.AdvanceTime(absl::Seconds(5));
+    ASSERT_TRUE(Beat("w1", l1_, {Running(job, 0, 20)}).ok());
+    ASSERT_TRUE(Beat("w2", l2_, {Running(job, 1, 20)}).ok());
+    ASSERT_TRUE(c_->Tick().ok());
+    if (s + 5 < 600) {
+      ASSERT_EQ(Get(job.id()).state(), v1::RUNNING) << s;
+    }
+  }
+  job = Get(job.id());
+  EXPECT_EQ(job.state(), v1::RESTARTING);
+  EXPECT_EQ(job.failure_reason(), "stalled");
+  EXPECT_EQ(job.failure(), "no rank finished a step for 10m (at step 20): a rank is hung or blocked in a collective");
+  // Both ranks are told to stop.
+  EXPECT_EQ(Beat("w1", l1_, {Running(job, 0, 20)})->cancellations_size(), 1);
+  EXPECT_EQ(Beat("w2", l2_, {Running(job, 1, 20)})->cancellations_size(), 1);
 }
 
 TEST_F(RestartTest, CancelWhileRestartingStopsIt) {

@@ -192,6 +192,8 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(
       v1::RankProgress& current = *job.mutable_progress(rs.rank());
       const bool moved = current.step() != progress.step() ||
                          current.loss() != progress.loss();
+      if (progress.step() != current.step())
+        entry->last_step_at = deps_.clock.Now();  // the stall watchdog
       current = progress;
       if (moved && IsActive(job.state()))
         progressed.insert(job.id());  // watchers see real changes only
@@ -225,6 +227,7 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(
     if (updated.state() == v1::SCHEDULED &&
         updated.attempt().started_ranks_size() ==
             updated.attempt().placements_size()) {
+      entry.last_step_at = deps_.clock.Now();  // the stall watchdog starts
       updated.set_state(v1::RUNNING);
       updated.set_start_unix_micros(now);
       message =
