@@ -6,6 +6,7 @@
 #include <climits>
 #include <iostream>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -31,6 +32,16 @@ absl::StatusOr<int64_t> LoadCounter(const KvStore& store,
 
 bool Contains(const google::protobuf::RepeatedField<int32_t>& ranks, int rank) {
   return std::find(ranks.begin(), ranks.end(), rank) != ranks.end();
+}
+
+// Workers the job's attempts failed on repeatedly, in name order.
+std::vector<std::string> AvoidedWorkers(const v1::Job& job) {
+  std::vector<std::string> out;
+  for (const auto& [worker, failures] : job.failures_by_worker()) {
+    if (failures >= 2) out.push_back(worker);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace
@@ -167,9 +178,11 @@ bool Coordinator::HoldsSlot(const v1::Job& job, int rank) {
 absl::Status Coordinator::FailJob(JobEntry& entry, v1::Job updated,
                                   const std::string& failure,
                                   const std::string& reason, bool retryable,
+                                  const std::string& worker_id,
                                   WriteBatch extra) {
   updated.set_failure(failure);
   updated.set_failure_reason(reason);
+  if (!worker_id.empty()) ++(*updated.mutable_failures_by_worker())[worker_id];
   const int64_t epoch = updated.attempt().epoch();
   if (retryable && !updated.cancel_requested() &&
       updated.restarts() < updated.max_restarts()) {
@@ -317,7 +330,7 @@ absl::Status Coordinator::FailStalledJobs() {
                      absl::FormatDuration(now - entry.last_step_at),
                      " (at step ", step,
                      "): a rank is hung or blocked in a collective"),
-        "stalled", /*retryable=*/true));
+        "stalled", /*retryable=*/true, /*worker_id=*/""));
   }
   return absl::OkStatus();
 }
@@ -345,7 +358,7 @@ absl::Status Coordinator::DropWorker(const std::string& worker_id,
       RECA_RETURN_IF_ERROR(FailJob(
           *entry, std::move(updated),
           absl::StrCat(why, " (rank ", absl::StrJoin(lost, ", rank "), ")"),
-          "worker_lost", /*retryable=*/true, std::move(drop)));
+          "worker_lost", /*retryable=*/true, worker_id, std::move(drop)));
     } else {
       RECA_RETURN_IF_ERROR(
           CommitJob(*entry, std::move(updated), why, std::move(drop)));
@@ -445,7 +458,7 @@ absl::Status Coordinator::ScheduleQueued() {
   for (const v1::Job* job : queued) {
     requests.push_back({job->id(), std::max(1, job->resources().ranks()),
                         job->resources().accelerator() == v1::GPU,
-                        job->priority()});
+                        job->priority(), AvoidedWorkers(*job)});
   }
   std::map<std::string, WorkerCapacity> capacity;
   for (const auto& [id, w] : workers_) {
@@ -497,10 +510,14 @@ absl::Status Coordinator::ScheduleQueued() {
     attempt->set_start_unix_micros(NowMicros());
     updated.set_state(v1::SCHEDULED);
     updated.clear_queue_reason();
-    const std::string message =
+    std::string message =
         absl::StrCat("scheduled: ", absl::StrJoin(where, ", "), " (epoch ",
                      epoch, ", rendezvous ", attempt->master_addr(), ":",
                      attempt->master_port(), ")");
+    if (const std::vector<std::string> avoid = AvoidedWorkers(updated); !avoid.empty()) {
+      absl::StrAppend(&message, "; avoiding ", absl::StrJoin(avoid, ", "),
+                      " (failed there repeatedly)");
+    }
     WriteBatch batch;
     batch.Put(keys::kNextEpoch, std::to_string(epoch + 1));
     RECA_RETURN_IF_ERROR(

@@ -175,9 +175,12 @@ class Coordinator : public JobHandler,
   // its other ranks are stopped, then it is queued again and resumes from
   // its last committed checkpoint; otherwise it FAILED. `extra` is written
   // with the transition.
+  // `worker_id`: where it failed (empty: nowhere in particular); counted in
+  // Job.failures_by_worker.
   absl::Status FailJob(JobEntry& entry, v1::Job updated,
                        const std::string& failure, const std::string& reason,
-                       bool retryable, WriteBatch extra = {})
+                       bool retryable, const std::string& worker_id,
+                       WriteBatch extra = {})
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // RESTARTING: queued again (or CANCELLED) once no rank holds a slot.
   absl::Status MaybeRequeue(JobEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

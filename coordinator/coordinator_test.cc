@@ -3,6 +3,7 @@
 #include "coordinator/coordinator.h"
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -312,6 +313,32 @@ TEST_F(RestartTest, ALostWorkerRestartsTheJobOnTheFleetThatIsLeft) {
   l1_ = Register("w1", 2);
   job = Get(job.id());
   EXPECT_EQ(job.state(), v1::SCHEDULED);
+}
+
+TEST_F(RestartTest, AWorkerWhereItFailedTwiceIsAvoided) {
+  std::map<std::string, std::string> lease;
+  for (const char* w : {"w1", "w2", "w3"}) lease[w] = Register(w);
+  v1::Job job = Submit(2);
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    ASSERT_EQ(job.state(), v1::SCHEDULED) << attempt;
+    std::vector<std::string> where;
+    for (const v1::Placement& p : job.attempt().placements()) where.push_back(p.worker_id());
+    if (attempt < 3) {
+      EXPECT_EQ(where, (std::vector<std::string>{"w1", "w2"})) << attempt;
+    } else {
+      EXPECT_EQ(where, (std::vector<std::string>{"w1", "w3"}));  // w2 failed twice
+      break;
+    }
+    for (const v1::Placement& p : job.attempt().placements()) {
+      ASSERT_TRUE(Beat(p.worker_id(), lease[p.worker_id()], {Running(job, p.rank())}).ok());
+    }
+    ASSERT_TRUE(Exit("w2", lease["w2"], job, 1, v1::EXIT_CAUSE_ERROR).ok());
+    ASSERT_TRUE(Exit("w1", lease["w1"], job, 0, v1::EXIT_CAUSE_SIGNAL).ok());
+    job = Get(job.id());
+  }
+  EXPECT_EQ(job.failures_by_worker().at("w2"), 2);
+  EXPECT_EQ(job.failures_by_worker().count("w1"), 0u);  // its rank was stopped, not failed
+  EXPECT_TRUE(HasEvent(job.id(), "avoiding w2 (failed there repeatedly)"));
 }
 
 TEST_F(RestartTest, AJobWithNoStepProgressIsStalledAndRestarted) {

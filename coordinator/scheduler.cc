@@ -68,8 +68,12 @@ ScheduleResult Schedule(const std::vector<GangRequest>& queue,
     for (WorkerCapacity& w : fleet) {
       if (Free(w, gpu) > 0) order.push_back(&w);
     }
+    auto avoided = [&job](const WorkerCapacity* w) {
+      return std::find(job.avoid.begin(), job.avoid.end(), w->worker_id) != job.avoid.end();
+    };
     std::stable_sort(order.begin(), order.end(),
-                     [gpu](WorkerCapacity* a, WorkerCapacity* b) {
+                     [gpu, &avoided](WorkerCapacity* a, WorkerCapacity* b) {
+                       if (avoided(a) != avoided(b)) return !avoided(a);
                        return Free(*a, gpu) > Free(*b, gpu);
                      });
     ScheduleResult::Placed placed{job.job_id, {}};

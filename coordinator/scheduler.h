@@ -4,7 +4,8 @@
 //
 // Policy: jobs are taken by priority (higher first), then in submit order. A
 // job is placed only when all its ranks fit at once (gang), packing ranks
-// onto the workers with the most free slots first. A job that cannot fit now
+// onto the workers with the most free slots first, and onto the workers it
+// avoids last. A job that cannot fit now
 // holds back the jobs behind it that need the same kind of slot (no
 // backfill, so a big gang is never starved by small ones); a job that could
 // never fit (more slots than the whole fleet has) does not, and stays queued
@@ -29,6 +30,9 @@ struct GangRequest {
   int ranks = 1;
   bool gpu = false;
   int priority = 0;
+  // Workers this job's earlier attempts failed on repeatedly: used only for
+  // the ranks the rest of the fleet's free slots cannot take.
+  std::vector<std::string> avoid = {};
 };
 
 // Per slot kind (index 0 = CPU, 1 = GPU), as a pass leaves the fleet: what a

@@ -30,6 +30,20 @@ TEST(SchedulerTest, PacksOntoTheWorkerWithMostFreeSlots) {
             (std::vector<std::string>{"w2", "w2"}));
 }
 
+TEST(SchedulerTest, AvoidedWorkersTakeOnlyTheRanksNoOtherCan) {
+  GangRequest job{"a", 2, false};
+  job.avoid = {"w2"};
+  ScheduleResult r = Schedule({job}, {Cpu("w1", 1, 1), Cpu("w2", 4, 4), Cpu("w3", 1, 1)});
+  ASSERT_EQ(r.placed.size(), 1u);
+  EXPECT_EQ(r.placed[0].worker_per_rank, (std::vector<std::string>{"w1", "w3"}));
+  // Not enough elsewhere: the avoided worker still takes the rest (a job is
+  // never starved by its own history).
+  job.ranks = 3;
+  r = Schedule({job}, {Cpu("w1", 1, 1), Cpu("w2", 4, 4), Cpu("w3", 1, 1)});
+  ASSERT_EQ(r.placed.size(), 1u);
+  EXPECT_EQ(r.placed[0].worker_per_rank, (std::vector<std::string>{"w1", "w3", "w2"}));
+}
+
 TEST(SchedulerTest, TooBigForTheFleetStaysQueuedWithoutBlockingOthers) {
   ScheduleResult r = Schedule({{"big", 5, false}, {"small", 1, false}},
                               {Cpu("w1", 2, 2), Cpu("w2", 2, 2)});

@@ -352,7 +352,8 @@ absl::StatusOr<v1::ReportExitResponse> Coordinator::HandleReportExit(
         (request.cause() == v1::EXIT_CAUSE_OUT_OF_MEMORY &&
          request.signal() == SIGKILL);
     RECA_RETURN_IF_ERROR(FailJob(*entry, std::move(updated), what,
-                                 CauseReason(request.cause()), retryable));
+                                 CauseReason(request.cause()), retryable,
+                                 request.worker_id()));
   } else {
     RECA_RETURN_IF_ERROR(CommitJob(*entry, std::move(updated), what));
     RECA_RETURN_IF_ERROR(MaybeFinish(*entry));
