@@ -406,6 +406,20 @@ Status ValidateJobSpec(const JobSpec& spec) {
   if (frozen.size() > 1 && std::find(frozen.begin(), frozen.end(), "auto") != frozen.end()) {
     return InvalidArgumentError("spec.model.frozen: `auto` stands alone (the family's default); list module names instead");
   }
+  if (!spec.checkpoint.keep_best.empty()) {
+    const std::string& kb = spec.checkpoint.keep_best;
+    const std::string name = kb[0] == '-' ? kb.substr(1) : kb;
+    const size_t slash = name.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == name.size()) {
+      return InvalidArgumentError("spec.checkpoint.keep_best: expected `suite/metric` or `-suite/metric`, got '" +
+                                  kb + "'");
+    }
+    const std::string suite = name.substr(0, slash);
+    if (std::find(spec.eval.suites.begin(), spec.eval.suites.end(), suite) == spec.eval.suites.end()) {
+      return InvalidArgumentError("spec.checkpoint.keep_best: suite '" + suite +
+                                  "' is not in spec.eval.suites, so no checkpoint would get that score");
+    }
+  }
   if (spec.optimizer.min_lr > spec.optimizer.lr) {
     return InvalidArgumentError("spec.optimizer.min_lr: must be <= spec.optimizer.lr");
   }

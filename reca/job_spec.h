@@ -75,6 +75,7 @@ struct ScheduleSpec {
 struct CheckpointSpec {
   int64_t every = 0;  // 0 = only at the end (and on SIGTERM)
   int64_t keep = 3;   // newest N committed checkpoints; 0 = all
+  std::string keep_best;  // also the best by an eval score: "[-]suite/metric"; empty = none
 };
 
 struct SamplesSpec {

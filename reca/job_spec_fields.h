@@ -190,6 +190,11 @@ template <class V> void Visit(V& v, CheckpointSpec& s) {
   v.Field("every", &s.every,
           "commit a checkpoint every N steps; 0 = only at the end (and on SIGTERM)", AtLeast(0));
   v.Field("keep", &s.keep, "keep the newest N committed checkpoints; 0 = all", Between(0, 1000000));
+  v.Field("keep_best", &s.keep_best,
+          "also keep the best checkpoint by an evaluator score, `suite/metric` (higher is better, e.g. "
+          "`shapes_eval/overall`) or `-suite/metric` (lower is better); the suite must be in "
+          "`eval.suites`; empty = none. In the service the coordinator applies `keep` and this",
+          Any());
 }
 
 template <class V> void Visit(V& v, SamplesSpec& s) {

@@ -28,6 +28,12 @@ Runtime flags (how this process runs, not what the job is):
   --out=DIR                checkpoints/, metrics.jsonl, PNG grids, model.safetensors
                            (default runs/train)
   --resume=true|false      continue from DIR/checkpoints' newest checkpoint (default true)
+  --resume_from=CKPT|none  start from exactly this checkpoint directory (or from the start),
+                           discarding committed checkpoints after it (the service's worker
+                           passes the coordinator's record) --resume_manifest_sha256=HEX
+                           (its MANIFEST.json must hash to this)
+  --keep_checkpoints=N     overrides checkpoint.keep (the worker passes 0: the coordinator
+                           applies retention)
   --threads=N              LibTorch intra-op threads (default 1: GEMMs use OpenBLAS's own
                            pool of all cores; 0 = all cores)
   --device=cpu|cuda[:i]    --bf16 (bfloat16 autocast, CUDA only)
@@ -100,6 +106,9 @@ reca::Status Run(int argc, char** argv) {
   RECA_RETURN_IF_ERROR(args.Get("spec", &spec_path));
   RECA_RETURN_IF_ERROR(args.Get("out", &rt.out_dir));
   RECA_RETURN_IF_ERROR(args.Get("resume", &rt.resume));
+  RECA_RETURN_IF_ERROR(args.Get("resume_from", &rt.resume_from));
+  RECA_RETURN_IF_ERROR(args.Get("resume_manifest_sha256", &rt.resume_manifest_sha256));
+  RECA_RETURN_IF_ERROR(args.Get("keep_checkpoints", &rt.keep_checkpoints));
   RECA_RETURN_IF_ERROR(args.Get("threads", &rt.threads));
   RECA_RETURN_IF_ERROR(args.Get("device", &rt.device));
   RECA_RETURN_IF_ERROR(args.Get("bf16", &rt.bf16));

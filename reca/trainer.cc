@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "reca/ckpt/checkpoint_store.h"
+#include "reca/ckpt/sha256.h"
 #include "reca/collapse.h"
 #include "reca/data_pipeline.h"
 #include "reca/file_util.h"
@@ -317,6 +318,50 @@ Status Restore(const std::string& dir, std::map<std::string, std::string>& files
   return OkStatus();
 }
 
+// Which checkpoint this run starts from ("" = none), per RuntimeOptions'
+// resume fields; rank 0 discards the committed checkpoints after it.
+StatusOr<std::string> ResumePoint(const RuntimeOptions& rt, const CheckpointStore& store, bool lead,
+                                  std::ostream& log) {
+  RECA_ASSIGN_OR_RETURN(std::vector<CheckpointInfo> ckpts, store.List());
+  if (rt.resume_from.empty()) {  // standalone: the newest on disk
+    if (!ckpts.empty() && !rt.resume) {
+      return FailedPreconditionError("--resume=false, but " + store.root() + " holds checkpoints (newest: " +
+                                     ckpts.back().path + "); use another --out or remove them");
+    }
+    return ckpts.empty() ? std::string() : ckpts.back().path;
+  }
+  std::string dir;
+  int64_t step = 0;
+  if (rt.resume_from != "none") {
+    dir = rt.resume_from;
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    const size_t slash = dir.find_last_of('/');
+    if (!ParseStepDirName(slash == std::string::npos ? dir : dir.substr(slash + 1), &step)) {
+      return InvalidArgumentError("--resume_from: " + rt.resume_from + " is not a step-<N> checkpoint directory");
+    }
+    if (!rt.resume_manifest_sha256.empty()) {
+      StatusOr<std::string> manifest = ReadFile(dir + "/MANIFEST.json");
+      if (!manifest.ok()) {
+        return DataLossError("--resume_from: the recorded checkpoint " + dir + " cannot be read: " +
+                             manifest.status().ToString());
+      }
+      const std::string found = Sha256Hex(*manifest);
+      if (found != rt.resume_manifest_sha256) {
+        return DataLossError("--resume_from: " + dir + "/MANIFEST.json has sha256 " + found +
+                             ", not the recorded " + rt.resume_manifest_sha256);
+      }
+    }
+  }
+  if (lead) {
+    for (const CheckpointInfo& c : ckpts) {
+      if (dir.empty() ? c.step < 0 : c.step <= step) continue;
+      log << "discarding " << c.path << ": committed by an attempt that failed before the coordinator recorded it\n";
+      RECA_RETURN_IF_ERROR(CheckpointStore::Delete(c.path));
+    }
+  }
+  return dir;
+}
+
 // Keeps the lines of steps <= `last_step` (those the resumed run does not
 // redo; none for a fresh run), so the file holds each step once.
 Status TrimMetrics(const std::string& path, int64_t last_step) {
@@ -415,15 +460,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
 
   // Model and optimizer: from the newest committed checkpoint when resuming.
   CheckpointStore store(rt.out_dir + "/checkpoints");
-  std::string resume_dir;
-  {
-    RECA_ASSIGN_OR_RETURN(std::vector<CheckpointInfo> ckpts, store.List());
-    if (!ckpts.empty() && !rt.resume) {
-      return FailedPreconditionError("--resume=false, but " + store.root() + " holds checkpoints (newest: " +
-                                     ckpts.back().path + "); use another --out or remove them");
-    }
-    if (!ckpts.empty()) resume_dir = ckpts.back().path;
-  }
+  RECA_ASSIGN_OR_RETURN(const std::string resume_dir, ResumePoint(rt, store, lead, log));
   std::shared_ptr<UnifiedModel> model;
   std::map<std::string, std::string> resume_files;
   if (!resume_dir.empty()) {
@@ -525,7 +562,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
                                                       data ? data->stats() : DataStats{}, world, collapse.level()));
     int64_t bytes = 0;
     for (const auto& [name, content] : files) bytes += static_cast<int64_t>(content.size());
-    RECA_ASSIGN_OR_RETURN(std::string dir, store.Commit(step, files, static_cast<int>(spec.checkpoint.keep)));
+    RECA_ASSIGN_OR_RETURN(std::string dir, store.Commit(step, files, static_cast<int>(rt.keep_checkpoints >= 0 ? rt.keep_checkpoints : spec.checkpoint.keep)));
     const double s = Seconds(t0, Clock::now());
     log << "checkpoint " << dir << " committed (" << Fmt(bytes / 1e6, 1) << " MB in " << Fmt(s, 2) << " s)\n";
     return dp->Barrier(rt.slow_barrier_timeout_s);

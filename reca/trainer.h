@@ -33,6 +33,17 @@ struct RuntimeOptions {
   // grids (a barrier; a dead rank 0 still fails them at once).
   double slow_barrier_timeout_s = 1800;
   bool resume = true;       // continue from <out_dir>/checkpoints' newest checkpoint
+  // The service's resume point (the worker passes the coordinator's record):
+  // empty = the newest checkpoint on disk (standalone runs); "none" = from the
+  // start; else exactly this checkpoint directory, whose MANIFEST.json must
+  // hash to `resume_manifest_sha256` when that is set. Either way, rank 0
+  // discards the committed checkpoints on disk after that point: a failed
+  // attempt committed them and the coordinator never recorded them.
+  std::string resume_from;
+  std::string resume_manifest_sha256;
+  // >= 0: overrides spec.checkpoint.keep (the worker passes 0: in the service
+  // the coordinator applies the retention policy).
+  int64_t keep_checkpoints = -1;
   int64_t stop_after = 0;   // leave after this many steps of this run, as SIGTERM does (0 = off)
   bool progress = false;    // a progress bar with ETA on stderr
   bool heldout = true;      // held-out reconstruction loss before/after (rank 0)

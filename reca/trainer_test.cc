@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "gtest/gtest.h"
+#include "reca/ckpt/sha256.h"
 #include "reca/file_util.h"
 #include "reca/safetensors.h"
 
@@ -120,6 +121,59 @@ TEST(TrainerTest, ResumeIsBitExact) {
     EXPECT_NE(line.find("{\"step\":" + std::to_string(expect++) + ","), std::string::npos) << line;
   }
   EXPECT_EQ(expect, 7);
+}
+
+TEST(TrainerTest, ResumesOnlyFromTheRecordedCheckpoint) {
+  // The service passes the coordinator's record: step 1 here, though steps 2
+  // and 3 are on disk (a failed attempt committed them, nobody recorded them).
+  JobSpec spec = Small();
+  spec.samples.count = 0;
+  spec.checkpoint.every = 1;
+  spec.checkpoint.keep = 1;
+  std::ostringstream log;
+  const std::string straight = Tmp("recorded_straight"), out = Tmp("recorded");
+  ASSERT_TRUE(RunTraining(spec, Runtime(straight), log).ok()) << log.str();
+  RuntimeOptions first = Runtime(out);
+  first.keep_checkpoints = 0;  // overrides keep = 1: all three stay
+  ASSERT_TRUE(RunTraining(spec, first, log).ok());
+  const std::string ckpts = out + "/checkpoints/";
+  for (const char* s : {"step-00000001", "step-00000002", "step-00000003"}) {
+    ASSERT_TRUE(Exists(ckpts + s + "/MANIFEST.json")) << s;
+  }
+  const std::string manifest = Bytes(ckpts + "step-00000001/MANIFEST.json");
+
+  RuntimeOptions wrong = Runtime(out);  // a manifest that is not the recorded one
+  wrong.resume_from = ckpts + "step-00000001";
+  wrong.resume_manifest_sha256 = std::string(64, '0');
+  auto bad = RunTraining(spec, wrong, log);
+  EXPECT_EQ(bad.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(bad.status().message().find("not the recorded 0000"), std::string::npos) << bad.status();
+  EXPECT_TRUE(Exists(ckpts + "step-00000003/MANIFEST.json"));  // nothing discarded on error
+
+  RuntimeOptions recorded = Runtime(out);
+  recorded.resume_from = ckpts + "step-00000001";
+  recorded.resume_manifest_sha256 = Sha256Hex(manifest);
+  recorded.keep_checkpoints = 0;
+  std::ostringstream log2;
+  auto resumed = RunTraining(spec, recorded, log2);
+  ASSERT_TRUE(resumed.ok()) << resumed.status() << log2.str();
+  EXPECT_EQ(resumed->first_step, 1);
+  EXPECT_NE(log2.str().find("discarding " + ckpts + "step-00000002: committed by an attempt that failed"),
+            std::string::npos) << log2.str();
+  EXPECT_EQ(Bytes(straight + "/model.safetensors"), Bytes(out + "/model.safetensors"));
+  EXPECT_TRUE(Exists(ckpts + "step-00000003/MANIFEST.json"));  // committed again by this run
+
+  RuntimeOptions none = Runtime(out);  // nothing recorded: from the start
+  none.resume_from = "none";
+  std::ostringstream log3;
+  auto fresh = RunTraining(spec, none, log3);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_EQ(fresh->first_step, 0);
+  EXPECT_EQ(Bytes(straight + "/model.safetensors"), Bytes(out + "/model.safetensors"));
+
+  RuntimeOptions odd = Runtime(out);
+  odd.resume_from = out + "/checkpoints";
+  EXPECT_EQ(RunTraining(spec, odd, log).status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(TrainerTest, CorruptCheckpointFailsWithTheFileNamed) {

@@ -352,6 +352,14 @@ StatusOr<std::string> CheckpointStore::Commit(int64_t step,
   return final_dir;
 }
 
+Status CheckpointStore::Delete(const std::string& dir) {
+  std::string path = dir;
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  const size_t slash = path.find_last_of('/');
+  const std::string root = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+  return DeleteCheckpoint(root, BaseName(path));
+}
+
 StatusOr<std::vector<CheckpointInfo>> CheckpointStore::List() const {
   StatusOr<std::vector<std::string>> names = ListDir(root_);
   if (!names.ok()) {

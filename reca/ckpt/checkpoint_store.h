@@ -61,6 +61,11 @@ class CheckpointStore {
   // manifest is DataLossError naming the file and the expected vs found value.
   static StatusOr<std::map<std::string, std::string>> LoadVerified(const std::string& dir);
 
+  // Deletes the committed checkpoint directory `dir` (renamed aside first, so
+  // it stops being listed at once). One already gone is success, so a retried
+  // or concurrent deletion is harmless.
+  static Status Delete(const std::string& dir);
+
   const std::string& root() const { return root_; }
 
   // Test-only: called at named points of Commit: "tmp_dir_created",

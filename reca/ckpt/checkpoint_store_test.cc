@@ -155,6 +155,21 @@ TEST_F(CheckpointStoreTest, RetentionNeverDeletesTheNewCheckpoint) {
   EXPECT_EQ(Steps(store), (std::vector<int64_t>{5, 11}));
 }
 
+TEST_F(CheckpointStoreTest, DeleteIsIdempotent) {
+  CheckpointStore store(root_);
+  StatusOr<std::string> a = store.Commit(1, {{"w", Bytes(1000, 1)}}, 0);
+  StatusOr<std::string> b = store.Commit(2, {{"w", Bytes(1000, 2)}}, 0);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(CheckpointStore::Delete(*a).ok());
+  EXPECT_EQ(Steps(store), (std::vector<int64_t>{2}));
+  EXPECT_TRUE(HiddenEntries(root_).empty());  // nothing left aside
+  const Status again = CheckpointStore::Delete(*a);  // already gone: success
+  EXPECT_TRUE(again.ok()) << again;
+  ASSERT_TRUE(CheckpointStore::Delete(*b + "/").ok());
+  EXPECT_TRUE(Steps(store).empty());
+  EXPECT_TRUE(CheckpointStore::Delete(root_ + "/missing/step-00000009").ok());
+}
+
 TEST_F(CheckpointStoreTest, FlippedByteIsShaMismatchNamingTheFile) {
   CheckpointStore store(root_);
   const std::string data = Bytes(5000, 3);
