@@ -82,8 +82,10 @@ absl::Status Coordinator::Load() {
       unfinished_.insert(id);
     jobs_.emplace(id, std::move(entry));
   }
-  for (const auto& [id, entry] : jobs_)
+  for (const auto& [id, entry] : jobs_) {
     RECA_RETURN_IF_ERROR(QueueEvaluations(entry.job));
+    RECA_RETURN_IF_ERROR(LoadDeletions(id));
+  }
   RECA_ASSIGN_OR_RETURN(std::vector<KeyValue> workers,
                         deps_.store.Scan(keys::kWorkerPrefix));
   const absl::Time expiry = deps_.clock.Now() + options_.lease_ttl;

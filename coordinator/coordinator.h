@@ -36,6 +36,7 @@
 #include "coordinator/metrics_snapshot.h"
 #include "coordinator/scheduler.h"
 #include "reca/v1/job.pb.h"
+#include "reca/v1/worker_service.pb.h"
 
 namespace reca::coordinator {
 
@@ -217,6 +218,25 @@ class Coordinator : public JobHandler,
   absl::StatusOr<std::string> ResolveInit(const std::string& init)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // checkpoints.cc: a new attempt's resume point is the job's newest recorded
+  // checkpoint (none: from the start).
+  absl::Status FillResumePoint(const v1::Job& job, v1::Assignment* assignment)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Applies the job's retention policy (retention.h) to its recorded
+  // checkpoints: the dropped ones are retired (one synced batch with an
+  // event) and queued for deletion.
+  absl::Status RetireCheckpoints(JobEntry& entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Retired checkpoints no worker has deleted yet (Load).
+  absl::Status LoadDeletions(const std::string& job_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records the deletions a heartbeat reports as done.
+  absl::Status AckDeletions(const v1::HeartbeatRequest& request)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds deletions not handed out recently to a heartbeat's response.
+  void HandOutDeletions(v1::HeartbeatResponse* response)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   CoordinatorDeps deps_;
   const CoordinatorOptions options_;
 
@@ -243,6 +263,13 @@ class Coordinator : public JobHandler,
   std::map<std::pair<std::string, int>, StepHistogram> step_seconds_
       ABSL_GUARDED_BY(mu_);
   int64_t eval_scores_recorded_ ABSL_GUARDED_BY(mu_) = 0;  // since start
+  // Retired checkpoints to delete, by (job, step): handed to one heartbeating
+  // worker at a time, again after `handed_until` until acknowledged.
+  struct Deletion {
+    std::string path;
+    absl::Time handed_until;
+  };
+  std::map<EvalKey, Deletion> deletions_ ABSL_GUARDED_BY(mu_);
   const absl::Time started_;  // when this coordinator process loaded its state
 };
 

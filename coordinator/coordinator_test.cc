@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/memory_kv_store.h"
 #include "gtest/gtest.h"
@@ -131,6 +132,7 @@ class CoordinatorTest : public ::testing::Test {
     auto a2 = Beat("w2", l2_);
     EXPECT_EQ(a1->assignments_size(), 1);
     EXPECT_EQ(a2->assignments_size(), 1);
+    EXPECT_FALSE(a1->assignments(0).has_resume());  // nothing recorded: from the start
     EXPECT_TRUE(Beat("w1", l1_, {Running(job, 0)}).ok());
     EXPECT_EQ(Get(job.id()).state(), v1::SCHEDULED);  // rank 1 not started yet
     EXPECT_TRUE(Beat("w2", l2_, {Running(job, 1)}).ok());
@@ -195,6 +197,7 @@ TEST_F(RestartTest, ACrashedRankRestartsTheGangFromTheLastCheckpoint) {
   ck.mutable_checkpoint()->set_epoch(first_epoch);
   ck.mutable_checkpoint()->set_step(5);
   ck.mutable_checkpoint()->set_path("/runs/ck/step-5");
+  ck.mutable_checkpoint()->set_manifest_sha256("5a5a");
   ASSERT_TRUE(c_->HandleReportCheckpoint(ck).ok());
 
   ASSERT_TRUE(Exit("w2", l2_, job, 1, v1::EXIT_CAUSE_SIGNAL).ok());
@@ -215,6 +218,15 @@ TEST_F(RestartTest, ACrashedRankRestartsTheGangFromTheLastCheckpoint) {
   EXPECT_EQ(job.latest_checkpoint_step(), 5);
   ck.mutable_checkpoint()->set_step(6);
   EXPECT_EQ(c_->HandleReportCheckpoint(ck).status().code(), absl::StatusCode::kFailedPrecondition);
+  // The new attempt resumes from exactly the recorded checkpoint.
+  for (const char* w : {"w1", "w2"}) {
+    auto assigned = Beat(w, w == std::string("w1") ? l1_ : l2_);
+    ASSERT_EQ(assigned->assignments_size(), 1);
+    const v1::Checkpoint& resume = assigned->assignments(0).resume();
+    EXPECT_EQ(resume.step(), 5);
+    EXPECT_EQ(resume.path(), "/runs/ck/step-5");
+    EXPECT_EQ(resume.manifest_sha256(), "5a5a");
+  }
   job = StartAll(job);
   EXPECT_EQ(job.state(), v1::RUNNING);
   for (int r = 0; r < 2; ++r) {
@@ -914,6 +926,114 @@ TEST_F(CoordinatorTest, EvaluationsCoverBaseCheckpointsAndLastOnceEach) {
   auto metrics = c_->HandleGetMetrics(gm);
   ASSERT_EQ(metrics->points_size(), 2);  // steps 0 and 20
   EXPECT_EQ(metrics->points(1).step(), 20);
+}
+
+// --- checkpoint retention ------------------------------------------------------
+
+class RetentionTest : public CoordinatorTest {
+ protected:
+  void Report(const v1::Job& job, int64_t step) {
+    v1::ReportCheckpointRequest ck;
+    ck.set_worker_id("w1");
+    ck.set_lease_id(l1_);
+    ck.mutable_checkpoint()->set_job_id(job.id());
+    ck.mutable_checkpoint()->set_epoch(job.attempt().epoch());
+    ck.mutable_checkpoint()->set_step(step);
+    ck.mutable_checkpoint()->set_path(absl::StrCat("/runs/", job.id(), "/checkpoints/step-", step));
+    ASSERT_TRUE(c_->HandleReportCheckpoint(ck).ok());
+  }
+  std::vector<int64_t> Listed(const v1::Job& job) {
+    v1::ListCheckpointsRequest r;
+    r.set_job_id(job.id());
+    auto listed = c_->HandleListCheckpoints(r);
+    EXPECT_TRUE(listed.ok()) << listed.status();
+    std::vector<int64_t> steps;
+    for (const v1::Checkpoint& c : listed->checkpoints()) steps.push_back(c.step());
+    return steps;
+  }
+  static std::vector<int64_t> ToDelete(const v1::HeartbeatResponse& beat) {
+    std::vector<int64_t> steps;
+    for (const v1::Checkpoint& c : beat.delete_checkpoints()) steps.push_back(c.step());
+    return steps;
+  }
+  v1::Job StartOneRankJob(const v1::SubmitJobRequest& request) {
+    l1_ = Register("w1");
+    v1::Job job = c_->HandleSubmitJob(request)->job();
+    EXPECT_EQ(Beat("w1", l1_)->assignments_size(), 1);
+    EXPECT_TRUE(Beat("w1", l1_, {Running(job, 0)}).ok());
+    return Get(job.id());
+  }
+};
+
+TEST_F(RetentionTest, RetiredCheckpointsAreDeletedByAWorkerUntilAcknowledged) {
+  v1::SubmitJobRequest request = Request(1);
+  request.mutable_spec()->mutable_checkpoint()->set_keep(2);
+  const v1::Job job = StartOneRankJob(request);
+  EXPECT_EQ(job.checkpoint_keep(), 2);
+  for (int64_t step : {10, 20}) Report(job, step);
+  EXPECT_TRUE(ToDelete(*Beat("w1", l1_)).empty());
+  Report(job, 30);
+  EXPECT_EQ(Listed(job), (std::vector<int64_t>{20, 30}));
+  auto beat = Beat("w1", l1_);
+  ASSERT_EQ(ToDelete(*beat), (std::vector<int64_t>{10}));
+  EXPECT_EQ(beat->delete_checkpoints(0).path(), "/runs/" + job.id() + "/checkpoints/step-10");
+  EXPECT_TRUE(ToDelete(*Beat("w1", l1_)).empty());  // handed out: not again at once
+  clock_.AdvanceTime(absl::Seconds(6));  // no acknowledgement: handed out again
+  EXPECT_EQ(ToDelete(*Beat("w1", l1_)), (std::vector<int64_t>{10}));
+  Restart();  // the retirement is durable; the deletion is still owed
+  EXPECT_EQ(Listed(job), (std::vector<int64_t>{20, 30}));
+  EXPECT_EQ(ToDelete(*Beat("w1", l1_)), (std::vector<int64_t>{10}));
+
+  v1::HeartbeatRequest ack;
+  ack.set_worker_id("w1");
+  ack.set_lease_id(l1_);
+  v1::Checkpoint* done = ack.add_deleted_checkpoints();
+  done->set_job_id(job.id());
+  done->set_step(10);
+  ASSERT_TRUE(c_->HandleHeartbeat(ack).ok());
+  ASSERT_TRUE(c_->HandleHeartbeat(ack).ok());  // a repeated acknowledgement is harmless
+  clock_.AdvanceTime(absl::Seconds(6));
+  EXPECT_TRUE(ToDelete(*Beat("w1", l1_)).empty());
+  Restart();
+  EXPECT_TRUE(ToDelete(*Beat("w1", l1_)).empty());
+  v1::GetJobRequest get;
+  get.set_job_id(job.id());
+  get.set_include_events(true);
+  bool event = false;
+  auto got = c_->HandleGetJob(get);
+  ASSERT_TRUE(got.ok());
+  for (const v1::JobEvent& e : got->events()) {
+    event |= e.message() == "retention: checkpoint step 10 retired (keeps the newest 2); a worker deletes it";
+  }
+  EXPECT_TRUE(event);
+}
+
+v1::ReportScoresRequest Scores(const v1::EvalTask& task, const std::string& evaluator, double overall);
+
+TEST_F(RetentionTest, TheBestScoredAndTheUnscoredAreKept) {
+  v1::SubmitJobRequest request = Request(1);
+  request.mutable_spec()->mutable_checkpoint()->set_keep(1);
+  request.mutable_spec()->mutable_checkpoint()->set_keep_best("recon/psnr");
+  request.mutable_spec()->mutable_eval()->add_suites("recon");
+  const v1::Job job = StartOneRankJob(request);
+  v1::ClaimEvaluationRequest claim;
+  claim.set_evaluator_id("e1");
+  auto score = [&](double psnr) {
+    auto task = c_->HandleClaimEvaluation(claim);
+    ASSERT_TRUE(task.ok() && task->has_task());
+    ASSERT_TRUE(c_->HandleReportScores(Scores(task->task(), "e1", psnr)).ok());
+  };
+  Report(job, 10);
+  Report(job, 20);  // 10 waits for its score
+  EXPECT_EQ(Listed(job), (std::vector<int64_t>{10, 20}));
+  score(30.0);  // step 10: the best so far
+  score(25.0);  // step 20
+  EXPECT_EQ(Listed(job), (std::vector<int64_t>{10, 20}));  // the best and the newest
+  Report(job, 30);
+  EXPECT_EQ(Listed(job), (std::vector<int64_t>{10, 30}));  // 20 is neither
+  score(31.0);
+  EXPECT_EQ(Listed(job), (std::vector<int64_t>{30}));
+  EXPECT_EQ(ToDelete(*Beat("w1", l1_)), (std::vector<int64_t>{10, 20}));
 }
 
 TEST_F(CoordinatorTest, ReRegisteringWorkerLosesItsOldRanks) {

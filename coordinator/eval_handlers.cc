@@ -30,6 +30,7 @@ absl::Status Coordinator::QueueEvaluations(const v1::Job& job) {
           absl::StrCat("coordinator store: ", rows[i].first,
                        ": unreadable checkpoint record"));
     }
+    if (ckpt.retired()) continue;  // dropped by retention (not the last)
     const bool nth = every > 0 && (i + 1) % every == 0;
     const bool last = job.state() == v1::SUCCEEDED && i + 1 == rows.size();
     if (nth || last) targets.push_back({{job.id(), ckpt.step()}, ckpt.path()});
@@ -200,6 +201,7 @@ absl::StatusOr<v1::ReportScoresResponse> Coordinator::HandleReportScores(
       CommitJob(*entry, entry->job, message, std::move(batch)));
   eval_pending_.erase(key);
   eval_scores_recorded_ += static_cast<int64_t>(scores.size());
+  RECA_RETURN_IF_ERROR(RetireCheckpoints(*entry));
   return v1::ReportScoresResponse();
 }
 

@@ -116,6 +116,8 @@ absl::StatusOr<v1::SubmitJobResponse> Coordinator::HandleSubmitJob(
   job.set_total_steps(summary.steps);
   job.set_samples_per_rank_step(summary.samples_per_rank_step);
   job.set_max_restarts(summary.max_restarts);
+  job.set_checkpoint_keep(summary.checkpoint_keep);
+  job.set_checkpoint_keep_best(summary.checkpoint_keep_best);
   job.set_submit_unix_micros(NowMicros());
   job.set_latest_checkpoint_step(-1);
   job.set_request_id(request.request_id());
@@ -284,10 +286,12 @@ absl::StatusOr<v1::ListCheckpointsResponse> Coordinator::HandleListCheckpoints(
       deps_.store.Scan(keys::CheckpointPrefix(request.job_id())));
   v1::ListCheckpointsResponse response;
   for (const auto& [key, value] : rows) {
-    if (!response.add_checkpoints()->ParseFromString(value)) {
+    v1::Checkpoint ckpt;
+    if (!ckpt.ParseFromString(value)) {
       return absl::DataLossError(absl::StrCat(
           "coordinator store: ", key, ": unreadable checkpoint record"));
     }
+    if (!ckpt.retired()) *response.add_checkpoints() = std::move(ckpt);
   }
   return response;
 }

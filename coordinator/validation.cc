@@ -61,7 +61,8 @@ absl::StatusOr<SpecSummary> ValidateSpec(const v1::JobSpec& spec,
     batches += source.repeat;
   return SpecSummary{parsed->name, parsed->steps,
                      parsed->batch_per_rank * batches,
-                     static_cast<int>(std::min<int64_t>(parsed->max_restarts, 1000))};
+                     static_cast<int>(std::min<int64_t>(parsed->max_restarts, 1000)),
+                     parsed->checkpoint.keep, parsed->checkpoint.keep_best};
 }
 
 absl::Status ValidateResources(const v1::Resources& resources) {

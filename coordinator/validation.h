@@ -28,6 +28,8 @@ struct SpecSummary {
   // repeats (the trainer's effective sources).
   int64_t samples_per_rank_step = 0;
   int max_restarts = 0;
+  int64_t checkpoint_keep = 0;       // spec.checkpoint.keep
+  std::string checkpoint_keep_best;  // spec.checkpoint.keep_best
 };
 
 // INVALID_ARGUMENT "spec.optimizer.lr: must be > 0" and the like.

@@ -266,8 +266,11 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(
       a->set_threads(job.resources().threads_per_rank());
       a->set_accelerator(job.resources().accelerator());
       a->set_gpu_index(p.gpu_index());
+      RECA_RETURN_IF_ERROR(FillResumePoint(job, a));
     }
   }
+  RECA_RETURN_IF_ERROR(AckDeletions(request));
+  HandOutDeletions(&response);
   return response;
 }
 
@@ -308,6 +311,7 @@ Coordinator::HandleReportCheckpoint(
                                 ckpt.step(), ckpt.bytes() / 1e6, ckpt.path()),
                 std::move(batch)));
   RECA_RETURN_IF_ERROR(QueueEvaluations(entry->job));
+  RECA_RETURN_IF_ERROR(RetireCheckpoints(*entry));
   return v1::ReportCheckpointResponse();
 }
 

@@ -67,7 +67,13 @@ absl::StatusOr<ProcessSpec> PrepareRankLaunch(const v1::Assignment& a,
             absl::StrCat("--master_port=", a.master_port()),
             "--local_addr=" + o.local_addr,
             absl::StrCat("--threads=", threads),
-            "--progress=false"};
+            "--progress=false",
+            // Only what the coordinator recorded is resumed; it also owns
+            // retention (spec.checkpoint.keep / keep_best).
+            "--resume_from=" + (a.resume().path().empty() ? std::string("none")
+                                                          : a.resume().path()),
+            "--resume_manifest_sha256=" + a.resume().manifest_sha256(),
+            "--keep_checkpoints=0"};
   // The flags win over these in reca-train; the RECA_* ones name the attempt
   // for anything the trainer spawns and for people reading /proc.
   p.env = {{"RANK", absl::StrCat(a.rank())},

@@ -1,5 +1,6 @@
 #include "worker/rank_launch.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -92,7 +93,31 @@ TEST(RankLaunchTest, GpuRankSeesOnlyItsDevice) {
   a.set_accelerator(v1::CPU);
   cpu = PrepareRankLaunch(a, o);
   ASSERT_TRUE(cpu.ok()) << cpu.status();
-  EXPECT_EQ(cpu->argv.back(), "--progress=false");
+  EXPECT_EQ(cpu->argv.back(), "--keep_checkpoints=0");
+}
+
+TEST(RankLaunchTest, TheRankResumesFromTheRecordedCheckpointOnly) {
+  RankLaunchOptions o;
+  o.trainer_path = "reca-train";
+  v1::Assignment a;
+  a.set_job_id("j");
+  a.set_world_size(1);
+  a.set_master_addr("127.0.0.1");
+  a.set_master_port(29500);
+  a.set_output_dir(testing::TempDir() + "/rank_launch_resume");
+  auto has = [](const ProcessSpec& p, const std::string& flag) {
+    return std::find(p.argv.begin(), p.argv.end(), flag) != p.argv.end();
+  };
+  absl::StatusOr<ProcessSpec> fresh = PrepareRankLaunch(a, o);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_TRUE(has(*fresh, "--resume_from=none"));  // nothing recorded
+  a.mutable_resume()->set_path("/o/checkpoints/step-00000040");
+  a.mutable_resume()->set_manifest_sha256("ab12");
+  absl::StatusOr<ProcessSpec> resumed = PrepareRankLaunch(a, o);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_TRUE(has(*resumed, "--resume_from=/o/checkpoints/step-00000040"));
+  EXPECT_TRUE(has(*resumed, "--resume_manifest_sha256=ab12"));
+  EXPECT_TRUE(has(*resumed, "--keep_checkpoints=0"));  // the coordinator's retention
 }
 
 }  // namespace

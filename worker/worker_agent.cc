@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <utility>
@@ -14,6 +15,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/daemon_main.h"
+#include "reca/ckpt/checkpoint_store.h"
 #include "worker/checkpoint_scanner.h"
 #include "worker/metrics_tailer.h"
 #include "worker/rank_launch.h"
@@ -391,6 +393,7 @@ void WorkerAgent::SendHeartbeat() {
     budget -= n;
     taken.emplace_back(r.get(), n);
   }
+  for (const v1::Checkpoint& c : deleted_) *request.add_deleted_checkpoints() = c;
   absl::StatusOr<v1::HeartbeatResponse> response =
       deps_.coordinator.Heartbeat(request);
   if (!response.ok()) {
@@ -424,6 +427,9 @@ void WorkerAgent::SendHeartbeat() {
                     r->points.begin() + static_cast<std::ptrdiff_t>(n));
     if (r->exited) r->exit_heartbeat_sent = true;
   }
+  deleted_.clear();
+  for (const v1::Checkpoint& c : response->delete_checkpoints())
+    DeleteCheckpoint(c);
   for (const v1::Cancellation& c : response->cancellations()) {
     bool any = false;
     for (auto& r : ranks_) {
@@ -452,6 +458,31 @@ void WorkerAgent::SendHeartbeat() {
     }
     Launch(a);
   }
+}
+
+void WorkerAgent::DeleteCheckpoint(const v1::Checkpoint& c) {
+  const std::string what =
+      absl::StrCat(c.job_id(), ": checkpoint step ", c.step(), " (", c.path(), ")");
+  const std::filesystem::path path(c.path());
+  int64_t step = 0;
+  const std::filesystem::path dir =
+      path.has_filename() ? path : path.parent_path();
+  if (!ParseStepDirName(dir.filename().string(), &step) ||
+      dir.parent_path().filename() != "checkpoints") {
+    Log(absl::StrCat("not deleting ", what,
+                     ": not a checkpoints/step-<N> directory"));
+    return;
+  }
+  const Status deleted = CheckpointStore::Delete(c.path());
+  if (!deleted.ok()) {
+    Log(absl::StrCat("cannot delete ", what, " (retried later): ",
+                     deleted.ToString()));
+    return;
+  }
+  Log(absl::StrCat("deleted retired ", what));
+  v1::Checkpoint& done = deleted_.emplace_back();
+  done.set_job_id(c.job_id());
+  done.set_step(c.step());
 }
 
 void WorkerAgent::TopUpMetrics(Rank& r) {

@@ -104,8 +104,9 @@ class WorkerAgent {
   // fences itself (kills every rank) when no heartbeat succeeded within the
   // lease TTL, registers when it holds no lease (with backoff), sends queued
   // reports in order, then heartbeats: progress and metric points out,
-  // assignments launched (once per job, epoch and rank) and cancellations
-  // started (a Cancellation with epoch 0 stops every epoch of the job).
+  // assignments launched (once per job, epoch and rank), cancellations
+  // started (a Cancellation with epoch 0 stops every epoch of the job), and
+  // retired checkpoints deleted (acknowledged in the next heartbeat).
   // NOT_FOUND from Heartbeat kills every rank; the next Tick re-registers.
   void Tick();
 
@@ -152,6 +153,9 @@ class WorkerAgent {
   void KillRank(Rank& rank, const std::string& reason);
   void ReapRanks();
   void PublishStats();
+  // A retired checkpoint the coordinator asks this worker to delete: only a
+  // <...>/checkpoints/step-<N> directory; "already gone" is done too.
+  void DeleteCheckpoint(const v1::Checkpoint& checkpoint);
 
   Deps deps_;
   const WorkerOptions options_;
@@ -173,6 +177,8 @@ class WorkerAgent {
   std::vector<std::unique_ptr<Rank>> ranks_;
   std::set<RankKey> started_;  // every assignment taken, launched or not
   ReportOutbox reports_;
+  // Deleted checkpoints, acknowledged in the next heartbeat that succeeds.
+  std::vector<v1::Checkpoint> deleted_;
   WorkerStats stats_;  // the counters, updated as things happen
   mutable absl::Mutex published_mu_;
   WorkerStats published_ ABSL_GUARDED_BY(published_mu_);

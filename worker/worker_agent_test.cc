@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "reca/ckpt/checkpoint_store.h"
 #include "reca/ckpt/sha256.h"
 #include "reca/v1/worker_service.pb.h"
 #include "worker/worker_test_fakes.h"
@@ -194,7 +195,8 @@ TEST_F(WorkerAgentTest, LaunchesAnAssignmentWithTheTrainerCommandLine) {
                   "--spec=" + rank_dir + "/spec.json", "--out=" + out_,
                   "--rank=1", "--world_size=2", "--master_addr=10.0.0.1",
                   "--master_port=29601", "--local_addr=10.0.0.5", "--threads=3",
-                  "--progress=false"));
+                  "--progress=false", "--resume_from=none",
+                  "--resume_manifest_sha256=", "--keep_checkpoints=0"));
   EXPECT_EQ(spec.log_path, rank_dir + "/train.log");
   EXPECT_EQ(spec.env.at("RANK"), "1");
   EXPECT_EQ(spec.env.at("WORLD_SIZE"), "2");
@@ -218,6 +220,46 @@ TEST_F(WorkerAgentTest, LaunchesAnAssignmentWithTheTrainerCommandLine) {
   b.set_threads(8);
   EXPECT_THAT(Start(b)->spec.argv, ::testing::Contains("--threads=8"));
   EXPECT_TRUE(Logged("worker w1: job job-7 epoch 4 rank 1: launched pid 1000"));
+}
+
+TEST_F(WorkerAgentTest, DeletesRetiredCheckpointsAndAcknowledgesOnce) {
+  const std::string ckpts = out_ + "/checkpoints";
+  CheckpointStore store(ckpts);
+  ASSERT_TRUE(store.Commit(10, {{"w", "x"}}, 0).ok());
+  ASSERT_TRUE(store.Commit(20, {{"w", "y"}}, 0).ok());
+  v1::HeartbeatResponse r;
+  auto ask = [&](int64_t step, const std::string& path) {
+    v1::Checkpoint* c = r.add_delete_checkpoints();
+    c->set_job_id("j");
+    c->set_step(step);
+    c->set_path(path);
+  };
+  ask(10, ckpts + "/step-00000010");
+  ask(30, ckpts + "/step-00000030");  // already gone: deleted as well
+  ask(40, out_ + "/model.safetensors");  // not a checkpoint directory: refused
+  client_.heartbeat_script.push_back(r);
+  agent().Tick();  // registers, heartbeats, deletes
+  auto steps = [&] {
+    std::vector<int64_t> out;
+    const std::vector<CheckpointInfo> listed = store.List().value();
+    for (const CheckpointInfo& c : listed) out.push_back(c.step);
+    return out;
+  };
+  EXPECT_EQ(steps(), (std::vector<int64_t>{20}));
+  EXPECT_TRUE(Logged("not deleting j: checkpoint step 40"));
+  client_.down = true;  // the acknowledgement waits for a heartbeat that succeeds
+  clock_.AdvanceTime(absl::Seconds(1));
+  agent().Tick();
+  client_.down = false;
+  clock_.AdvanceTime(absl::Seconds(1));
+  agent().Tick();
+  const v1::HeartbeatRequest& ack = LastHeartbeat();
+  ASSERT_EQ(ack.deleted_checkpoints_size(), 2);
+  EXPECT_EQ(ack.deleted_checkpoints(0).step(), 10);
+  EXPECT_EQ(ack.deleted_checkpoints(1).step(), 30);
+  clock_.AdvanceTime(absl::Seconds(1));
+  agent().Tick();
+  EXPECT_EQ(LastHeartbeat().deleted_checkpoints_size(), 0);  // sent once
 }
 
 TEST_F(WorkerAgentTest, RepeatedAssignmentsStartOnce) {
