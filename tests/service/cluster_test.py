@@ -15,10 +15,7 @@ usage: cluster_test.py COORDINATOR WORKER TRAINER RECACTL_PY STUB EVALUATOR EVAL
 """
 import json
 import os
-import random
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,202 +23,30 @@ import time
 import unittest
 import urllib.parse
 import urllib.request
-import uuid
 
-COORDINATOR, WORKER, TRAINER, RECACTL_PY, STUB, EVALUATOR, EVAL = (
-    os.path.abspath(a) for a in sys.argv[1:8])
+import cluster_fixture
+from cluster_fixture import HERE, JOB_TIMEOUT_S, Binaries, Cluster, ServiceTest, tiny_spec, trainer_pid
+
+BINS = Binaries(sys.argv[1:8])
 del sys.argv[1:8]
-PY_STUBS = os.path.dirname(os.path.dirname(os.path.dirname(STUB)))
-sys.path.insert(0, PY_STUBS)
-
+RECACTL_PY, PY_STUBS = BINS.recactl_py, BINS.py_stubs
+cluster_fixture.load_stubs(PY_STUBS)
 import grpc  # noqa: E402
-from reca.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc  # noqa: E402
+from reca.v1 import job_pb2, job_service_pb2  # noqa: E402
 
 TERMINAL = {job_pb2.SUCCEEDED, job_pb2.FAILED, job_pb2.CANCELLED}
-JOB_TIMEOUT_S = 240
 
 
-def tiny_spec(name, steps=12, every=6):
-    return {"name": name, "steps": steps, "batch_per_rank": 2, "log_every": 4,
-            "model": {"family": "mar", "preset": "tiny"},
-            "reca": {"collapse_every": 2},  # the collapse series appear mid-run
-            "checkpoint": {"every": every, "keep": 0}}
-
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Cluster:
-    """The processes and their folders; every wait is bounded."""
-
-    def __init__(self, root):
-        self.root = root
-        self.logs = os.path.join(root, "logs")
-        os.makedirs(self.logs, exist_ok=True)
-        self.port = None
-        self.coordinator = None
-        self.workers = []
-        base = random.randrange(20000, 60000, 100)  # rendezvous ports, away from other tests'
-        self.ranges = [f"{base}-{base + 49}", f"{base + 50}-{base + 99}"]
-        # /metrics ports, fixed up front so Prometheus scrapes the same targets
-        # across the coordinator's restart and evaluators started later.
-        self.metrics = {name: f"127.0.0.1:{free_port()}" for name in ("coordinator", "w1", "w2", "e1", "e2")}
-        self.prometheus = None
-
-    def start_coordinator(self):
-        port_file = os.path.join(self.root, "port")
-        if os.path.exists(port_file):
-            os.remove(port_file)
-        listen = f"127.0.0.1:{self.port or 0}"
-        with open(os.path.join(self.logs, "coordinator.log"), "a") as log:
-            self.coordinator = subprocess.Popen(
-                [COORDINATOR, f"--listen={listen}", f"--port_file={port_file}",
-                 f"--metrics_listen={self.metrics['coordinator']}",
-                 f"--db={self.root}/db", f"--runs_root={self.root}/runs", "--lease_ttl_s=6",
-                 "--heartbeat_interval_s=0.5", "--eval_claim_ttl_s=3"],
-                stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while not os.path.exists(port_file):
-            if self.coordinator.poll() is not None or time.time() > deadline:
-                raise RuntimeError("coordinator did not start:\n" + self.log("coordinator"))
-            time.sleep(0.05)
-        with open(port_file) as f:
-            self.port = int(f.read())
-        self.address = f"127.0.0.1:{self.port}"
-
-    def url(self, name):
-        return f"http://{self.metrics[name]}/metrics"
-
-    def start_prometheus(self):
-        """A real Prometheus (Debian's) scraping every daemon each second, with the shipped alert rules."""
-        config = os.path.join(self.root, "prometheus.yml")
-        alerts = os.path.join(HERE, "..", "..", "deploy", "prometheus", "alerts.yml")
-        with open(config, "w") as f:
-            json.dump({"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                       "rule_files": [os.path.abspath(alerts)],
-                       "scrape_configs": [{"job_name": "reca", "static_configs": [
-                           {"targets": list(self.metrics.values())}]}]}, f)
-        self.prometheus_address = f"127.0.0.1:{free_port()}"
-        with open(os.path.join(self.logs, "prometheus.log"), "a") as log:
-            self.prometheus = subprocess.Popen(
-                ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={self.root}/prometheus",
-                 f"--web.listen-address={self.prometheus_address}", "--log.level=warn"],
-                stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://{self.prometheus_address}/-/ready", timeout=2)
-                return
-            except OSError:
-                if self.prometheus.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("prometheus did not start:\n" + self.log("prometheus"))
-                time.sleep(0.2)
-
-    def start_workers(self):
-        for i, ports in enumerate(self.ranges):
-            metrics = self.metrics[f"w{i + 1}"]
-            with open(os.path.join(self.logs, f"w{i + 1}.log"), "a") as log:
-                self.workers.append(subprocess.Popen(
-                    [WORKER, f"--coordinator={self.address}", f"--worker_id=w{i + 1}",
-                     "--cpu_slots=1", "--address=127.0.0.1", f"--rendezvous_ports={ports}", "--threads=1",
-                     f"--trainer={TRAINER}", "--stop_grace_s=10", f"--metrics_listen={metrics}"],
-                    stdout=log, stderr=subprocess.STDOUT))
-
-    def start_evaluator(self, name):
-        metrics = self.metrics[name]
-        with open(os.path.join(self.logs, f"{name}.log"), "a") as log:
-            proc = subprocess.Popen(
-                [EVALUATOR, f"--coordinator={self.address}", f"--evaluator_id={name}",
-                 f"--eval_binary={EVAL}", "--threads=1", "--prompts_per_tag=2",
-                 "--images_per_prompt=1", "--poll_interval_s=0.2", f"--metrics_listen={metrics}"],
-                stdout=log, stderr=subprocess.STDOUT)
-        self.workers.append(proc)  # stopped with the workers
-        return proc
-
-    def log(self, name):
-        path = os.path.join(self.logs, f"{name}.log")
-        if not os.path.exists(path):
-            return ""
-        with open(path, errors="replace") as f:
-            return f.read()[-6000:]
-
-    def stop(self):
-        procs = self.workers + [p for p in (self.coordinator, self.prometheus) if p]
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-
-
-class ClusterTest(unittest.TestCase):
+class ClusterTest(ServiceTest):
     @classmethod
     def setUpClass(cls):
         cls.root = tempfile.mkdtemp(prefix="reca-cluster-", dir=os.environ.get("TEST_TMPDIR"))
-        cls.cluster = Cluster(cls.root)
+        cls.cluster = Cluster(cls.root, BINS)
         cls.cluster.start_prometheus()
         cls.started = time.time()
         cls.cluster.start_coordinator()
         cls.cluster.start_workers()
         cls.connect()
-
-    @classmethod
-    def connect(cls):
-        if getattr(cls, "channel", None) is not None:
-            cls.channel.close()
-        # Its own subchannel (not one shared with a closed channel, still in
-        # reconnect backoff from the killed coordinator) and a short backoff.
-        cls.channel = grpc.insecure_channel(cls.cluster.address, options=[
-            ("grpc.use_local_subchannel_pool", 1), ("grpc.initial_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 1000)])
-        grpc.channel_ready_future(cls.channel).result(timeout=30)
-        cls.jobs = job_service_pb2_grpc.JobServiceStub(cls.channel)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.cluster.stop()
-        if os.environ.get("KEEP_CLUSTER_TEST_DIR"):
-            print("cluster folder kept:", cls.root)
-        else:
-            shutil.rmtree(cls.root, ignore_errors=True)
-
-    def submit(self, spec, ranks=1, request_id=None):
-        request = job_service_pb2.SubmitJobRequest(request_id=request_id or str(uuid.uuid4()))
-        from google.protobuf import json_format
-        json_format.ParseDict(spec, request.spec)
-        request.resources.ranks = ranks
-        return self.jobs.SubmitJob(request, timeout=10)
-
-    def watch(self, job_id):
-        """Follows WatchJob until the job ends; returns (job, events)."""
-        events, job = [], None
-        for update in self.jobs.WatchJob(job_service_pb2.WatchJobRequest(job_id=job_id), timeout=JOB_TIMEOUT_S):
-            job = update.job
-            events.extend(update.events)
-        self.assertIsNotNone(job)
-        return job, events
-
-    def diagnostics(self, job=None):
-        text = "\n--- coordinator ---\n" + self.cluster.log("coordinator")
-        for w in ("w1", "w2"):
-            text += f"\n--- {w} ---\n" + self.cluster.log(w)
-        if job is not None:
-            for r in range(len(job.attempt.placements)):
-                path = os.path.join(job.output_dir, "ranks", f"rank-{r}", "train.log")
-                if os.path.exists(path):
-                    with open(path, errors="replace") as f:
-                        text += f"\n--- rank {r} ---\n" + f.read()[-3000:]
-        return text
 
     def test_0_health_and_reflection(self):
         check = self.channel.unary_unary("/grpc.health.v1.Health/Check",
@@ -283,16 +108,7 @@ class ClusterTest(unittest.TestCase):
                 break
             self.assertLess(time.time(), deadline)
             time.sleep(0.05)
-        victim = None
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    argv = f.read().decode(errors="replace").split("\0")
-            except OSError:
-                continue
-            if os.path.basename(argv[0]) == "reca-train" and f"--out={job.output_dir}" in argv \
-                    and "--rank=1" in argv:
-                victim = int(pid)
+        victim = trainer_pid(job.output_dir, 1)
         self.assertIsNotNone(victim, "rank 1's trainer was not found (did the job end first?)")
         os.kill(victim, signal.SIGKILL)
         job, events = self.watch(job_id)

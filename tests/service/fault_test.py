@@ -1,0 +1,224 @@
+#!/usr/bin/python3
+"""Failures as non-events (issue 8), as processes on loopback: a SIGSTOPped
+(hung) trainer rank, a SIGKILLed worker daemon and a SIGKILLed coordinator,
+each mid-job, and then a chaos run: 10 random kill -9s over trainers, workers,
+the coordinator and the evaluator while a seeded 2-rank job runs. Every job
+still succeeds with its restarts in its events; the chaos job's final weights
+are bit-identical to an uninterrupted run's, its metric history has every step
+once, and its checkpoints verify against their manifests.
+
+usage: fault_test.py COORDINATOR WORKER TRAINER RECACTL_PY STUB EVALUATOR EVAL
+  (as cluster_test.py). CHAOS_SEED=N replays a kill schedule.
+"""
+import hashlib
+import json
+import os
+import random
+import signal
+import struct
+import sys
+import tempfile
+import time
+import unittest
+
+import cluster_fixture
+from cluster_fixture import Binaries, Cluster, ServiceTest, tiny_spec, trainer_pid
+
+BINS = Binaries(sys.argv[1:8])
+del sys.argv[1:8]
+cluster_fixture.load_stubs(BINS.py_stubs)
+from reca.v1 import job_pb2, job_service_pb2  # noqa: E402
+
+STALL_TIMEOUT_S = 15  # far below the trainers' 60 s collective timeout
+
+
+def fault_spec(name, steps, every):
+    spec = tiny_spec(name, steps=steps, every=every)
+    spec.update({"seed": 7, "max_restarts": 30})
+    spec["reca"] = {"collapse_every": 0}
+    spec["samples"] = {"count": 0}
+    return spec
+
+
+def tensors(path):
+    """A safetensors file's tensors: {name: (dtype, shape, raw bytes)}."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    header.pop("__metadata__", None)
+    return {k: (v["dtype"], v["shape"], data[v["data_offsets"][0]:v["data_offsets"][1]])
+            for k, v in header.items()}
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+class FaultTest(ServiceTest):
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="reca-fault-", dir=os.environ.get("TEST_TMPDIR"))
+        cls.cluster = Cluster(cls.root, BINS, coordinator_flags=[f"--stall_timeout_s={STALL_TIMEOUT_S}"])
+        cls.cluster.start_coordinator()
+        cls.cluster.start_workers()
+        cls.connect()
+
+    def running_with_checkpoint(self, job_id, step):
+        """Waits until the job runs with a recorded checkpoint at `step` or later."""
+        def ready():
+            job = self.get(job_id).job
+            self.assertNotIn(job.state, (job_pb2.SUCCEEDED, job_pb2.FAILED, job_pb2.CANCELLED),
+                             self.diagnostics(job))
+            return job.state == job_pb2.RUNNING and job.latest_checkpoint_step >= step
+        self.wait_until(f"{job_id} running past step {step}", ready)
+        return self.get(job_id).job
+
+    def assert_every_step_once(self, job, steps):
+        for rank in (0, 1):
+            loss = self.jobs.GetMetrics(job_service_pb2.GetMetricsRequest(
+                job_id=job.id, names=["loss"], rank=rank), timeout=10)
+            self.assertEqual([p.step for p in loss.points], list(range(1, steps + 1)), f"rank {rank}")
+
+    def restart_worker(self, name):
+        i = int(name[1:]) - 1
+        self.cluster.workers[i] = self.cluster.start_worker(name)
+
+    def test_1_a_hung_rank_is_detected_and_the_gang_restarts(self):
+        job_id = self.submit(fault_spec("fault-sigstop", 40, 5), ranks=2).job.id
+        job = self.running_with_checkpoint(job_id, 5)
+        victim = trainer_pid(job.output_dir, 1)
+        self.assertIsNotNone(victim)
+        os.kill(victim, signal.SIGSTOP)  # alive, holding its slot, and rank 0 blocks in all-reduce
+        stopped_at = time.time()
+        self.wait_until("the stall to be detected", lambda: self.get(job_id).job.restarts >= 1, job=job)
+        detected_s = time.time() - stopped_at
+        job, events = self.watch(job_id)
+        self.assertEqual(job_pb2.JobState.Name(job.state), "SUCCEEDED", self.diagnostics(job))
+        messages = [e.message for e in events] + [e.message for e in self.get(job_id).events]
+        self.assertTrue(any("no rank finished a step" in m and "restart 1 of 30" in m for m in messages), messages)
+        self.assertLess(detected_s, STALL_TIMEOUT_S + 10)
+        print(f"\nSIGSTOPped rank: the attempt failed {detected_s:.1f} s later "
+              f"(stall timeout {STALL_TIMEOUT_S} s, collective timeout 60 s)")
+        with self.assertRaises(ProcessLookupError):  # the hung rank was killed, not left behind
+            os.kill(victim, 0)
+        self.assert_every_step_once(job, 40)
+
+    def test_2_a_killed_worker_daemon_restarts_the_job(self):
+        job_id = self.submit(fault_spec("fault-worker", 40, 5), ranks=2).job.id
+        job = self.running_with_checkpoint(job_id, 5)
+        i = 1  # w2 (and its rank, which dies with it)
+        self.cluster.workers[i].kill()
+        self.cluster.workers[i].wait()
+        time.sleep(1)
+        self.restart_worker("w2")  # as its supervisor (systemd, Kubernetes) would
+        job, events = self.watch(job_id)
+        self.assertEqual(job_pb2.JobState.Name(job.state), "SUCCEEDED", self.diagnostics(job))
+        self.assertGreaterEqual(job.restarts, 1)
+        messages = [e.message for e in self.get(job_id).events]
+        self.assertTrue(any("restart 1 of 30 from its checkpoint at step" in m for m in messages), messages)
+        self.assert_every_step_once(job, 40)
+
+    def test_3_a_killed_coordinator_leaves_a_running_job_running(self):
+        job_id = self.submit(fault_spec("fault-coordinator", 40, 5), ranks=2).job.id
+        self.running_with_checkpoint(job_id, 5)
+        self.cluster.coordinator.kill()
+        self.cluster.coordinator.wait()
+        time.sleep(1)
+        self.cluster.start_coordinator()
+        self.connect()
+        job, _ = self.watch(job_id)
+        self.assertEqual(job_pb2.JobState.Name(job.state), "SUCCEEDED", self.diagnostics(job))
+        self.assertEqual(job.restarts, 0)  # nothing ran twice
+        self.assert_every_step_once(job, 40)
+
+    def test_4_chaos_ten_kills_and_the_weights_are_bit_identical(self):
+        steps = 48
+        spec = fault_spec("chaos", steps, 4)
+        spec["checkpoint"]["keep"] = 3
+        spec["eval"] = {"suites": ["recon"], "every_n_checkpoints": 3, "base": False}
+        self.cluster.start_evaluator("e1")
+        reference, _ = self.watch(self.submit(spec, ranks=2).job.id)
+        self.assertEqual(job_pb2.JobState.Name(reference.state), "SUCCEEDED", self.diagnostics(reference))
+
+        seed = int(os.environ.get("CHAOS_SEED", random.randrange(1 << 30)))
+        rng = random.Random(seed)
+        kinds = ["trainer", "worker", "coordinator", "evaluator"]
+        plan = kinds + rng.choices(kinds, weights=[4, 2, 2, 2], k=6)  # each kind at least once
+        rng.shuffle(plan)
+        job_id = self.submit(spec, ranks=2).job.id
+        job = self.running_with_checkpoint(job_id, 4)
+        schedule = []
+        started = time.time()
+        for kind in plan:
+            time.sleep(rng.uniform(1.5, 4.0))
+            schedule.append((time.time() - started, self.kill(kind, job.output_dir, rng)))
+        job, _ = self.watch(job_id)
+        print(f"\nchaos (CHAOS_SEED={seed}): " + "; ".join(f"{t:.1f}s {what}" for t, what in schedule))
+        self.assertEqual(job_pb2.JobState.Name(job.state), "SUCCEEDED", self.diagnostics(job))
+
+        # Bit-identical to the uninterrupted run.
+        got = tensors(os.path.join(job.output_dir, "model.safetensors"))
+        want = tensors(os.path.join(reference.output_dir, "model.safetensors"))
+        self.assertEqual(sorted(got), sorted(want))
+        differing = [name for name in want if got[name] != want[name]]
+        self.assertEqual(differing, [], "tensors that differ from the uninterrupted run")
+        self.assert_every_step_once(job, steps)
+        # Once scored, the job keeps its newest 3 checkpoints: each verifies against its
+        # manifest, and the retired ones are deleted from disk.
+        self.wait_until("the evaluations", lambda: self.jobs.ListEvaluations(
+            job_service_pb2.ListEvaluationsRequest(job_id=job_id), timeout=10).pending == 0)
+        ckpts = self.jobs.ListCheckpoints(job_service_pb2.ListCheckpointsRequest(job_id=job_id), timeout=10)
+        listed = [c.step for c in ckpts.checkpoints]
+        self.assertEqual(listed, [steps - 8, steps - 4, steps])
+        for c in ckpts.checkpoints:
+            manifest_path = os.path.join(c.path, "MANIFEST.json")
+            self.assertEqual(sha256(manifest_path), c.manifest_sha256, c.path)
+            with open(manifest_path) as f:
+                for entry in json.load(f)["files"]:
+                    path = os.path.join(c.path, entry["name"])
+                    self.assertEqual(os.path.getsize(path), entry["size"], path)
+                    self.assertEqual(sha256(path), entry["sha256"], path)
+        on_disk = lambda: sorted(int(n[5:]) for n in os.listdir(os.path.join(job.output_dir, "checkpoints"))
+                                 if n.startswith("step-"))
+        self.wait_until("retired checkpoints to be deleted", lambda: on_disk() == listed, timeout=60)
+        print(f"chaos result: SUCCEEDED after {job.restarts} restarts; {len(want)} tensors bit-identical "
+              f"to the uninterrupted run; steps 1..{steps} once per rank; checkpoints {listed} verified")
+
+    def kill(self, kind, output_dir, rng):
+        """SIGKILLs one process of `kind`; daemons are started again as a supervisor would."""
+        if kind == "trainer":
+            deadline = time.time() + 60
+            while True:  # the job may be between attempts
+                rank = rng.randrange(2)
+                pid = trainer_pid(output_dir, rank) or trainer_pid(output_dir, 1 - rank)
+                if pid is not None:
+                    os.kill(pid, signal.SIGKILL)
+                    return f"trainer pid {pid}"
+                self.assertLess(time.time(), deadline, "no trainer ran for 60 s" + self.diagnostics())
+                time.sleep(0.1)
+        if kind == "worker":
+            name = rng.choice(["w1", "w2"])
+            i = int(name[1:]) - 1
+            self.cluster.workers[i].kill()
+            self.cluster.workers[i].wait()
+            time.sleep(0.5)
+            self.restart_worker(name)
+            return f"worker {name}"
+        if kind == "coordinator":
+            self.cluster.coordinator.kill()
+            self.cluster.coordinator.wait()
+            time.sleep(0.5)
+            self.cluster.start_coordinator()
+            self.connect()
+            return "coordinator"
+        self.cluster.evaluators["e1"].kill()
+        self.cluster.evaluators["e1"].wait()
+        time.sleep(0.5)
+        self.cluster.start_evaluator("e1")
+        return "evaluator e1"
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
