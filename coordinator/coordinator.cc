@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/failpoint.h"
 #include "coordinator/keys.h"
 #include "coordinator/scheduler.h"
 #include "reca/status.h"
@@ -138,7 +139,9 @@ absl::Status Coordinator::CommitJob(JobEntry& entry, v1::Job updated,
     events.push_back(std::move(event));
   }
   extra.Put(keys::Job(updated.id()), updated.SerializeAsString());
+  RECA_FAILPOINT("coordinator.before_state_write");
   RECA_RETURN_IF_ERROR(deps_.store.Write(extra.set_sync(true)));
+  RECA_FAILPOINT("coordinator.after_state_write");
   entry.job = std::move(updated);
   entry.next_event_seq = entry.job.event_count();
   if (!IsActive(entry.job.state())) {  // its per-rank series leave /metrics
@@ -282,13 +285,11 @@ absl::Status Coordinator::Tick() {
   ExpireClaims();
   RECA_RETURN_IF_ERROR(ExpireLeases());
   RECA_RETURN_IF_ERROR(FailStalledJobs());
-  // A restart whose ranks all stopped before a coordinator restart.
+  // A transition a crash cut short: a restart whose ranks all stopped, or a
+  // job whose ranks all exited, before the coordinator restarted.
   const std::vector<std::string> jobs(unfinished_.begin(), unfinished_.end());
-  for (const std::string& id : jobs) {
-    JobEntry& entry = jobs_.at(id);
-    if (entry.job.state() == v1::RESTARTING)
-      RECA_RETURN_IF_ERROR(MaybeRequeue(entry));
-  }
+  for (const std::string& id : jobs)
+    RECA_RETURN_IF_ERROR(MaybeFinish(jobs_.at(id)));
   return ScheduleQueued();
 }
 

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/clock.h"
+#include "common/failpoint.h"
 #include "common/rocksdb_kv_store.h"
 #include "common/service_metrics.h"
 #include "coordinator/coordinator.h"
@@ -45,6 +46,9 @@ ABSL_FLAG(int, max_spec_bytes, 256 << 10, "largest job spec accepted (bytes)");
 ABSL_FLAG(double, stall_timeout_s, 600,
           "a running job none of whose ranks finished a step for this long has "
           "a hung rank: the attempt fails and restarts (0 = off)");
+ABSL_FLAG(std::string, failpoints, "",
+          "tests only: site=crash|error[@N],... (common/failpoint.h; also "
+          "RECA_FAILPOINTS)");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9470",
           "Prometheus /metrics address (host:port; port 0 = pick a free one; "
           "empty = off)");
@@ -74,6 +78,12 @@ int main(int argc, char** argv) {
       "reca-coordinator --listen=HOST:PORT --db=DIR --runs_root=DIR");
   absl::ParseCommandLine(argc, argv);
   using reca::coordinator::Coordinator;
+  if (const std::string f = absl::GetFlag(FLAGS_failpoints); !f.empty()) {
+    if (absl::Status s = reca::SetFailpoints(f); !s.ok()) {
+      std::cerr << "reca-coordinator: --" << s.message() << "\n";
+      return 2;
+    }
+  }
 
   reca::coordinator::CoordinatorOptions options;
   // Absolute, so that workers started from another directory find the same

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
+#include "common/failpoint.h"
 #include "common/memory_kv_store.h"
 #include "gtest/gtest.h"
 
@@ -1043,6 +1044,185 @@ TEST_F(CoordinatorTest, ReRegisteringWorkerLosesItsOldRanks) {
   EXPECT_EQ(Get(job.id()).state(), v1::FAILED);
   EXPECT_EQ(Beat("w2", l2_).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(Beat("w2", new_lease).ok());
+}
+
+// --- crash-point sweep -------------------------------------------------------
+//
+// For every failpoint site of the coordinator and every pass through it in a
+// job's whole life (register, submit, placement, start, two checkpoints,
+// success), the coordinator fails there and is replaced by a new one loaded
+// from the store, as after a crash; the clients retry as the real ones do.
+// The recovered run must end as the clean one: one job, SUCCEEDED, never
+// restarted, both checkpoints recorded once, the same events once each.
+
+namespace sweep {
+
+struct Outcome {
+  int jobs = 0;
+  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
+  int restarts = -1;
+  std::vector<int64_t> checkpoints;
+  std::vector<std::string> events;  // digits blanked (epochs, ports differ)
+  int crashes = 0;
+};
+
+class Run {
+ public:
+  Outcome Go() {
+    Restart();
+    const std::string lease = Call([&] {
+      v1::RegisterWorkerRequest r;
+      r.set_worker_id("w1");
+      r.set_address("127.0.0.1");
+      r.set_cpu_slots(1);
+      r.set_rendezvous_port_min(29600);
+      r.set_rendezvous_port_max(29609);
+      return c_->HandleRegisterWorker(r);
+    }).lease_id();
+    v1::SubmitJobRequest submit;
+    submit.set_request_id("sweep-1");
+    submit.mutable_spec()->set_steps(10);
+    submit.mutable_spec()->mutable_checkpoint()->set_keep(0);
+    submit.mutable_resources()->set_ranks(1);
+    const std::string id = Call([&] { return c_->HandleSubmitJob(submit); }).job().id();
+    auto beat = [&](bool running) {
+      return Call([&] {
+        v1::HeartbeatRequest r;
+        r.set_worker_id("w1");
+        r.set_lease_id(lease);
+        if (running) {
+          v1::RankStatus* s = r.add_ranks();
+          s->set_job_id(id);
+          s->set_epoch(Job(id).attempt().epoch());
+          s->set_running(true);
+        }
+        return c_->HandleHeartbeat(r);
+      });
+    };
+    beat(false);  // the assignment
+    beat(true);   // started: RUNNING
+    for (int64_t step : {5, 10}) {
+      Call([&] {
+        v1::ReportCheckpointRequest r;
+        r.set_worker_id("w1");
+        r.set_lease_id(lease);
+        r.mutable_checkpoint()->set_job_id(id);
+        r.mutable_checkpoint()->set_epoch(Job(id).attempt().epoch());
+        r.mutable_checkpoint()->set_step(step);
+        r.mutable_checkpoint()->set_path(absl::StrCat("/runs/", id, "/checkpoints/step-", step));
+        return c_->HandleReportCheckpoint(r);
+      });
+    }
+    Call([&] {
+      v1::ReportExitRequest r;
+      r.set_worker_id("w1");
+      r.set_lease_id(lease);
+      r.set_job_id(id);
+      r.set_epoch(Job(id).attempt().epoch());
+      r.set_cause(v1::EXIT_CAUSE_SUCCESS);
+      return c_->HandleReportExit(r);
+    });
+
+    Outcome o;
+    o.crashes = crashes_;
+    v1::ListJobsRequest list;
+    o.jobs = c_->HandleListJobs(list)->jobs_size();
+    v1::GetJobRequest get;
+    get.set_job_id(id);
+    get.set_include_events(true);
+    auto job = c_->HandleGetJob(get);
+    o.state = job->job().state();
+    o.restarts = job->job().restarts();
+    for (const v1::JobEvent& e : job->events()) {
+      std::string m = e.message();
+      for (char& ch : m) {
+        if (ch >= '0' && ch <= '9') ch = '#';
+      }
+      o.events.push_back(m);
+    }
+    v1::ListCheckpointsRequest ck;
+    ck.set_job_id(id);
+    auto listed = c_->HandleListCheckpoints(ck);
+    for (const v1::Checkpoint& c : listed->checkpoints()) o.checkpoints.push_back(c.step());
+    return o;
+  }
+
+ private:
+  void Restart() {
+    c_.reset();
+    CoordinatorOptions options;
+    options.runs_root = "/runs";
+    auto c = Coordinator::Create({store_, clock_}, options);
+    ASSERT_TRUE(c.ok()) << c.status();
+    c_ = std::move(*c);
+  }
+  v1::Job Job(const std::string& id) {
+    v1::GetJobRequest r;
+    r.set_job_id(id);
+    return c_->HandleGetJob(r)->job();
+  }
+  // Calls until it succeeds; a failure is the coordinator crashing there.
+  // Each call follows a Tick, as the daemon's main loop runs them between
+  // requests.
+  template <class F>
+  auto Call(F f) -> typename decltype(f())::value_type {
+    for (int attempt = 0;; ++attempt) {
+      if (const absl::Status tick = c_->Tick(); !tick.ok()) {
+        EXPECT_EQ(tick.code(), absl::StatusCode::kUnavailable) << tick;
+        ++crashes_;
+        Restart();
+        continue;
+      }
+      auto r = f();
+      if (r.ok() || attempt == 3) {
+        EXPECT_TRUE(r.ok()) << r.status();
+        return r.ok() ? *r : typename decltype(f())::value_type();
+      }
+      EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+      ++crashes_;
+      Restart();
+    }
+  }
+
+  MemoryKvStore store_;
+  FakeClock clock_;
+  std::unique_ptr<Coordinator> c_;
+  int crashes_ = 0;
+};
+
+}  // namespace sweep
+
+TEST(CrashPointSweepTest, RecoveryFromEveryFailpointMatchesTheCleanRun) {
+  ASSERT_TRUE(SetFailpoints("").ok());
+  const sweep::Outcome clean = sweep::Run().Go();
+  ASSERT_EQ(clean.state, v1::SUCCEEDED);
+  ASSERT_EQ(clean.checkpoints, (std::vector<int64_t>{5, 10}));
+  ASSERT_EQ(clean.jobs, 1);
+  ASSERT_EQ(clean.restarts, 0);
+  int runs = 0;
+  for (const char* site :
+       {"coordinator.before_state_write", "coordinator.after_state_write",
+        "coordinator.before_manifest_record", "coordinator.after_manifest_record",
+        "coordinator.mid_heartbeat"}) {
+    ASSERT_TRUE(SetFailpoints("").ok());
+    (void)sweep::Run().Go();
+    const int passes = FailpointHits(site);
+    EXPECT_GT(passes, 0) << site << " is never passed";
+    for (int n = 1; n <= passes; ++n) {
+      SCOPED_TRACE(absl::StrCat(site, " pass ", n, " of ", passes));
+      ASSERT_TRUE(SetFailpoints(absl::StrCat(site, "=error@", n)).ok());
+      const sweep::Outcome got = sweep::Run().Go();
+      EXPECT_EQ(got.crashes, 1);
+      EXPECT_EQ(got.jobs, clean.jobs);
+      EXPECT_EQ(got.state, clean.state);
+      EXPECT_EQ(got.restarts, clean.restarts);
+      EXPECT_EQ(got.checkpoints, clean.checkpoints);
+      EXPECT_EQ(got.events, clean.events);
+      ++runs;
+    }
+  }
+  ASSERT_TRUE(SetFailpoints("").ok());
+  std::cerr << "crash-point sweep: " << runs << " crash points, each recovered to the clean run's state\n";
 }
 
 }  // namespace

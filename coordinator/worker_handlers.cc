@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "coordinator/coordinator.h"
+#include "common/failpoint.h"
 #include "coordinator/keys.h"
 #include "reca/status.h"
 
@@ -243,6 +244,7 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(
     NotifyWatchers(entry.job, {});
   }
 
+  RECA_FAILPOINT("coordinator.mid_heartbeat");
   // What this worker should run and does not yet.
   for (const std::string& id : unfinished_) {
     const v1::Job& job = jobs_.at(id).job;
@@ -305,11 +307,13 @@ Coordinator::HandleReportCheckpoint(
   WriteBatch batch;
   batch.Put(keys::Checkpoint(ckpt.job_id(), ckpt.step()),
             record.SerializeAsString());
+  RECA_FAILPOINT("coordinator.before_manifest_record");
   RECA_RETURN_IF_ERROR(
       CommitJob(*entry, std::move(updated),
                 absl::StrFormat("checkpoint step %d committed (%.1f MB) at %s",
                                 ckpt.step(), ckpt.bytes() / 1e6, ckpt.path()),
                 std::move(batch)));
+  RECA_FAILPOINT("coordinator.after_manifest_record");
   RECA_RETURN_IF_ERROR(QueueEvaluations(entry->job));
   RECA_RETURN_IF_ERROR(RetireCheckpoints(*entry));
   return v1::ReportCheckpointResponse();
@@ -333,8 +337,11 @@ absl::StatusOr<v1::ReportExitResponse> Coordinator::HandleReportExit(
         absl::StrCat("rank ", request.rank(), " of ", job.id(),
                      " is not placed on ", request.worker_id()));
   }
-  if (Contains(job.attempt().exited_ranks(), request.rank()))
-    return v1::ReportExitResponse();  // a retry
+  if (Contains(job.attempt().exited_ranks(), request.rank())) {
+    // A retry; the transition it started may have been cut short.
+    RECA_RETURN_IF_ERROR(MaybeFinish(*entry));
+    return v1::ReportExitResponse();
+  }
   v1::Job updated = job;
   updated.mutable_attempt()->add_exited_ranks(request.rank());
   std::string what =

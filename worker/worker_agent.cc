@@ -15,6 +15,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/daemon_main.h"
+#include "common/failpoint.h"
 #include "reca/ckpt/checkpoint_store.h"
 #include "worker/checkpoint_scanner.h"
 #include "worker/metrics_tailer.h"
@@ -414,6 +415,7 @@ void WorkerAgent::SendHeartbeat() {
     CheckLeaseExpiry();
     return;
   }
+  if (!Failpoint("worker.mid_heartbeat").ok()) return;  // as if lost
   if (heartbeat_failures_ > 0)
     Log(absl::StrCat("heartbeat succeeded after ", heartbeat_failures_,
                      " failure(s)"));

@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/daemon_main.h"
+#include "common/failpoint.h"
 #include "common/process.h"
 #include "common/service_metrics.h"
 #include "worker/grpc_coordinator_client.h"
@@ -49,6 +50,9 @@ ABSL_FLAG(double, stop_grace_s, 30,
           "seconds a stopped rank gets after SIGTERM before SIGKILL");
 ABSL_FLAG(double, rpc_deadline_s, 10,
           "deadline of each call to the coordinator, seconds");
+ABSL_FLAG(std::string, failpoints, "",
+          "tests only: site=crash|error[@N],... (common/failpoint.h; also "
+          "RECA_FAILPOINTS)");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9471",
           "Prometheus /metrics address, host:port (empty = off)");
 
@@ -58,7 +62,7 @@ constexpr int kUsageError = 2;
 const char* const kFlags[] = {
     "coordinator",  "worker_id",        "address",       "cpu_slots",
     "gpu_slots",    "rendezvous_ports", "trainer",       "threads",
-    "stop_grace_s", "rpc_deadline_s",   "metrics_listen", "gpu_peak_flops"};
+    "stop_grace_s", "rpc_deadline_s",   "metrics_listen", "gpu_peak_flops", "failpoints"};
 
 // The options, or a usage error naming the flag.
 bool BuildOptions(reca::WorkerOptions* o, std::string* error) {
@@ -66,6 +70,10 @@ bool BuildOptions(reca::WorkerOptions* o, std::string* error) {
     *error = "--" + flag + ": " + what;
     return false;
   };
+  if (const std::string f = absl::GetFlag(FLAGS_failpoints); !f.empty()) {
+    if (absl::Status s = reca::SetFailpoints(f); !s.ok())
+      return fail("failpoints", std::string(s.message()));
+  }
   if (!reca::CheckHostPort("coordinator", absl::GetFlag(FLAGS_coordinator),
                            error)) {
     return false;
