@@ -618,6 +618,9 @@ def cmd_get(args, client):
         lines.append(("failure" if _state(job.state) == "FAILED" else "last failure", job.failure))
     if job.restarts or job.max_restarts:
         lines.append(("restarts", f"{job.restarts} of {job.max_restarts}"))
+    if job.preemptions:
+        lines.append(("preempted", f"{job.preemptions} time(s)"
+                      + (f", now by {job.preempted_by}" if job.preempted_by else "")))
     lines += [("owner", f"{job.owner or '-'} (priority {job.priority})"),
               ("resources", _resources(job)),
               ("submitted", f"{_fmt_time(job.submit_unix_micros)} "

@@ -235,12 +235,74 @@ absl::Status Coordinator::MaybeRequeue(JobEntry& entry) {
     return absl::OkStatus();
   }
   updated.set_state(v1::QUEUED);
-  updated.set_queue_reason("restarting: waiting for a gang placement");
+  const std::string preempted_by = job.preempted_by();
+  updated.clear_preempted_by();
+  updated.set_queue_reason(preempted_by.empty()
+                               ? "restarting: waiting for a gang placement"
+                               : "preempted by " + preempted_by +
+                                     ": waiting for a gang placement");
   return CommitJob(
       entry, std::move(updated),
-      absl::StrCat("every rank of epoch ", job.attempt().epoch(),
-                   " has stopped; queued again (restart ", job.restarts(),
-                   " of ", job.max_restarts(), ")"));
+      preempted_by.empty()
+          ? absl::StrCat("every rank of epoch ", job.attempt().epoch(),
+                         " has stopped; queued again (restart ",
+                         job.restarts(), " of ", job.max_restarts(), ")")
+          : absl::StrCat("every rank of epoch ", job.attempt().epoch(),
+                         " has stopped; queued again after preemption ",
+                         job.preemptions(), " (no restart spent)"));
+}
+
+absl::Status Coordinator::MaybePreempt(const KindSummary& kind, bool gpu) {
+  if (kind.blocker.empty()) return absl::OkStatus();
+  const JobEntry& blocker = jobs_.at(kind.blocker);
+  const int need = std::max(1, blocker.job.resources().ranks());
+  if (need > kind.total) return absl::OkStatus();  // never fits anyway
+  // Slots of this kind held per job; those of jobs already stopping count as
+  // free soon.
+  int free = kind.free;
+  std::vector<JobEntry*> victims;
+  for (const std::string& id : unfinished_) {
+    JobEntry& entry = jobs_.at(id);
+    const v1::Job& job = entry.job;
+    if ((job.resources().accelerator() == v1::GPU) != gpu) continue;
+    int held = 0;
+    for (int r = 0; r < job.attempt().placements_size(); ++r)
+      held += HoldsSlot(job, r) ? 1 : 0;
+    if (held == 0) continue;
+    if (!IsActive(job.state()) || job.cancel_requested()) {
+      free += held;
+    } else if (job.priority() < blocker.job.priority()) {
+      victims.push_back(&entry);
+    }
+  }
+  if (free >= need) return absl::OkStatus();  // waits for ranks stopping now
+  // The lowest priority first, then the most recently submitted.
+  std::sort(victims.begin(), victims.end(), [](JobEntry* a, JobEntry* b) {
+    if (a->job.priority() != b->job.priority())
+      return a->job.priority() < b->job.priority();
+    return a->job.id() > b->job.id();
+  });
+  std::vector<JobEntry*> chosen;
+  for (JobEntry* v : victims) {
+    if (free >= need) break;
+    chosen.push_back(v);
+    for (int r = 0; r < v->job.attempt().placements_size(); ++r)
+      free += HoldsSlot(v->job, r) ? 1 : 0;
+  }
+  if (free < need) return absl::OkStatus();  // preempting cannot make room
+  for (JobEntry* v : chosen) {
+    v1::Job updated = v->job;
+    updated.set_state(v1::RESTARTING);
+    updated.set_preemptions(updated.preemptions() + 1);
+    updated.set_preempted_by(blocker.job.id());
+    RECA_RETURN_IF_ERROR(CommitJob(
+        *v, std::move(updated),
+        absl::StrCat("preempted by ", blocker.job.id(), " (priority ",
+                     blocker.job.priority(), " > ", v->job.priority(),
+                     "): its ranks checkpoint and stop, then it is queued "
+                     "again and resumes from that checkpoint")));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Coordinator::MaybeFinish(JobEntry& entry) {
@@ -487,6 +549,9 @@ absl::Status Coordinator::ScheduleQueued() {
   summary_[0] = result.kinds[0];
   summary_[1] = result.kinds[1];
   summary_valid_ = true;
+  for (int kind = 0; options_.preempt && kind < 2; ++kind) {
+    RECA_RETURN_IF_ERROR(MaybePreempt(result.kinds[kind], kind == 1));
+  }
   for (const ScheduleResult::Placed& placed : result.placed) {
     JobEntry& entry = jobs_.at(placed.job_id);
     v1::Job updated = entry.job;

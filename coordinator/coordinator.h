@@ -55,6 +55,9 @@ struct CoordinatorOptions {
   // has a hung or blocked rank: the attempt fails ("stalled") and restarts.
   // Zero = off.
   absl::Duration stall_timeout = absl::Minutes(10);
+  // A queued job that fits the fleet but not its free slots preempts running
+  // jobs of lower priority (MaybePreempt). Off: priority only orders the queue.
+  bool preempt = true;
 };
 
 struct CoordinatorDeps {
@@ -182,6 +185,13 @@ class Coordinator : public JobHandler,
                        const std::string& failure, const std::string& reason,
                        bool retryable, const std::string& worker_id,
                        WriteBatch extra = {})
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // When `kind`'s first waiting job (its blocker) could run if active jobs
+  // of lower priority gave up their slots of that kind: the fewest of them,
+  // lowest priority and newest first, go RESTARTING with preempted_by set;
+  // their ranks are sent SIGTERM (they checkpoint and exit), and they are
+  // queued again without spending a restart.
+  absl::Status MaybePreempt(const KindSummary& kind, bool gpu)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // RESTARTING: queued again (or CANCELLED) once no rank holds a slot.
   absl::Status MaybeRequeue(JobEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

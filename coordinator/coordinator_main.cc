@@ -46,6 +46,9 @@ ABSL_FLAG(int, max_spec_bytes, 256 << 10, "largest job spec accepted (bytes)");
 ABSL_FLAG(double, stall_timeout_s, 600,
           "a running job none of whose ranks finished a step for this long has "
           "a hung rank: the attempt fails and restarts (0 = off)");
+ABSL_FLAG(bool, preempt, true,
+          "a queued job that fits the fleet preempts running jobs of lower "
+          "priority (they checkpoint, stop and are queued again)");
 ABSL_FLAG(std::string, failpoints, "",
           "tests only: site=crash|error[@N],... (common/failpoint.h; also "
           "RECA_FAILPOINTS)");
@@ -97,6 +100,7 @@ int main(int argc, char** argv) {
   options.max_spec_bytes = absl::GetFlag(FLAGS_max_spec_bytes);
   options.eval_claim_ttl = absl::Seconds(absl::GetFlag(FLAGS_eval_claim_ttl_s));
   options.stall_timeout = absl::Seconds(absl::GetFlag(FLAGS_stall_timeout_s));
+  options.preempt = absl::GetFlag(FLAGS_preempt);
   if (options.lease_ttl <= options.heartbeat_interval) {
     std::cerr << "reca-coordinator: --lease_ttl_s must be greater than "
                  "--heartbeat_interval_s\n";

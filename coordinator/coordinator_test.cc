@@ -32,6 +32,7 @@ class CoordinatorTest : public ::testing::Test {
     CoordinatorOptions options;
     options.runs_root = "/runs";
     options.lease_ttl = absl::Seconds(10);
+    options.preempt = preempt_;
     auto c = Coordinator::Create({store_, clock_}, options);
     ASSERT_TRUE(c.ok()) << c.status();
     c_ = std::move(*c);
@@ -145,6 +146,7 @@ class CoordinatorTest : public ::testing::Test {
   std::unique_ptr<Coordinator> c_;
   std::string l1_, l2_;
   int max_restarts_ = 0;  // spec.max_restarts of submitted jobs (the restart tests set it)
+  bool preempt_ = false;  // CoordinatorOptions.preempt (the restart tests set it)
 };
 
 // --- the restart policy ------------------------------------------------------
@@ -152,6 +154,7 @@ class CoordinatorTest : public ::testing::Test {
 class RestartTest : public CoordinatorTest {
  protected:
   void SetUp() override {
+    preempt_ = true;
     CoordinatorTest::SetUp();
     max_restarts_ = 2;
   }
@@ -381,6 +384,47 @@ TEST_F(RestartTest, AJobWithNoStepProgressIsStalledAndRestarted) {
   // Both ranks are told to stop.
   EXPECT_EQ(Beat("w1", l1_, {Running(job, 0, 20)})->cancellations_size(), 1);
   EXPECT_EQ(Beat("w2", l2_, {Running(job, 1, 20)})->cancellations_size(), 1);
+}
+
+TEST_F(RestartTest, AHigherPriorityJobPreemptsALowerOneWhichResumesLater) {
+  v1::Job low = StartTwoRankJob();  // priority 0, both slots
+  EXPECT_EQ(Submit(1, "", 0).state(), v1::QUEUED);  // the same priority waits
+  ASSERT_TRUE(c_->Tick().ok());
+  EXPECT_EQ(Get(low.id()).state(), v1::RUNNING);
+  EXPECT_EQ(Submit(3, "", 9).state(), v1::QUEUED);  // larger than the fleet: no preemption
+  ASSERT_TRUE(c_->Tick().ok());
+  EXPECT_EQ(Get(low.id()).state(), v1::RUNNING);
+
+  const v1::Job high = Submit(1, "", 5);
+  ASSERT_TRUE(c_->Tick().ok());
+  low = Get(low.id());
+  ASSERT_EQ(low.state(), v1::RESTARTING);
+  EXPECT_EQ(low.preempted_by(), high.id());
+  EXPECT_TRUE(HasEvent(low.id(), "preempted by " + high.id() + " (priority 5 > 0): its ranks checkpoint and stop"));
+  // Its ranks are told to stop (SIGTERM: they checkpoint) and keep their slots until they exit.
+  for (int r = 0; r < 2; ++r) {
+    const std::string w = r == 0 ? "w1" : "w2";
+    auto beat = Beat(w, r == 0 ? l1_ : l2_, {Running(low, r)});
+    ASSERT_EQ(beat->cancellations_size(), 1);
+    EXPECT_EQ(beat->cancellations(0).reason(), "preempted by " + high.id());
+  }
+  EXPECT_EQ(Get(high.id()).state(), v1::QUEUED);
+  ASSERT_TRUE(Exit("w1", l1_, low, 0).ok());  // exit 0 after its checkpoint
+  ASSERT_TRUE(Exit("w2", l2_, low, 1).ok());
+  low = Get(low.id());
+  EXPECT_EQ(low.state(), v1::QUEUED);
+  EXPECT_EQ(low.restarts(), 0);  // not a restart
+  EXPECT_EQ(low.preemptions(), 1);
+  EXPECT_TRUE(low.preempted_by().empty());
+  EXPECT_TRUE(HasEvent(low.id(), "queued again after preemption 1 (no restart spent)"));
+  v1::Job placed = Get(high.id());
+  ASSERT_EQ(placed.state(), v1::SCHEDULED);
+  // The high-priority job runs and ends; the preempted one is placed again.
+  placed = StartAll(placed);
+  const std::string& w = placed.attempt().placements(0).worker_id();
+  ASSERT_TRUE(Exit(w, w == "w1" ? l1_ : l2_, placed, 0).ok());
+  EXPECT_EQ(Get(high.id()).state(), v1::SUCCEEDED);
+  EXPECT_EQ(Get(low.id()).state(), v1::SCHEDULED);
 }
 
 TEST_F(RestartTest, CancelWhileRestartingStopsIt) {

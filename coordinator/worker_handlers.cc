@@ -214,9 +214,9 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(
     // Progress and points of the current attempt are recorded even after the
     // job ended: a rank's last lines often arrive after its exit report.
     if ((!IsActive(job.state()) || job.cancel_requested()) && rs.running()) {
-      cancel(rs, job.cancel_requested()
-                     ? "job cancelled"
-                     : "job " + v1::JobState_Name(job.state()));
+      cancel(rs, job.cancel_requested()      ? "job cancelled"
+                 : !job.preempted_by().empty() ? "preempted by " + job.preempted_by()
+                                               : "job " + v1::JobState_Name(job.state()));
     }
   }
   if (!points.empty()) RECA_RETURN_IF_ERROR(deps_.store.Write(points));

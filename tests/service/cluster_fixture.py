@@ -209,8 +209,9 @@ class ServiceTest(unittest.TestCase):
         else:
             shutil.rmtree(cls.root, ignore_errors=True)
 
-    def submit(self, spec, ranks=1, request_id=None):
-        request = job_service_pb2.SubmitJobRequest(request_id=request_id or str(uuid.uuid4()))
+    def submit(self, spec, ranks=1, request_id=None, priority=0):
+        request = job_service_pb2.SubmitJobRequest(request_id=request_id or str(uuid.uuid4()),
+                                                   priority=priority)
         from google.protobuf import json_format
         json_format.ParseDict(spec, request.spec)
         request.resources.ranks = ranks

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Failures as non-events (issue 8), as processes on loopback: a SIGSTOPped
+"""Failures as non-events (issue 8), as processes on loopback: a preempted
+job that checkpoints and resumes after a higher-priority one, a SIGSTOPped
 (hung) trainer rank, a SIGKILLed worker daemon and a SIGKILLed coordinator,
 each mid-job, and then a chaos run: 10 random kill -9s over trainers, workers,
 the coordinator and the evaluator while a seeded 2-rank job runs. Every job
@@ -84,6 +85,24 @@ class FaultTest(ServiceTest):
     def restart_worker(self, name):
         i = int(name[1:]) - 1
         self.cluster.workers[i] = self.cluster.start_worker(name)
+
+    def test_0_a_higher_priority_job_preempts_and_the_preempted_one_resumes(self):
+        low_id = self.submit(fault_spec("preempted", 60, 10), ranks=2).job.id
+        low = self.running_with_checkpoint(low_id, 10)
+        high_id = self.submit(fault_spec("urgent", 6, 0), ranks=1, priority=5).job.id
+        high, _ = self.watch(high_id)
+        self.assertEqual(job_pb2.JobState.Name(high.state), "SUCCEEDED", self.diagnostics(high))
+        low, _ = self.watch(low_id)
+        self.assertEqual(job_pb2.JobState.Name(low.state), "SUCCEEDED", self.diagnostics(low))
+        self.assertEqual((low.restarts, low.preemptions), (0, 1))
+        messages = [e.message for e in self.get(low_id).events]
+        self.assertTrue(any(m.startswith(f"preempted by {high_id} (priority 5 > 0)") for m in messages), messages)
+        self.assertTrue(any("queued again after preemption 1" in m for m in messages), messages)
+        with open(os.path.join(low.output_dir, "ranks", "rank-0", "train.log"), errors="replace") as f:
+            log = f.read()
+        self.assertIn("stop requested (SIGTERM): checkpoint at step", log)  # it checkpointed, then stopped
+        self.assertIn("resuming from", log)
+        self.assert_every_step_once(low, 60)
 
     def test_1_a_hung_rank_is_detected_and_the_gang_restarts(self):
         job_id = self.submit(fault_spec("fault-sigstop", 40, 5), ranks=2).job.id

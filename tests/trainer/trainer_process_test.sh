@@ -189,12 +189,21 @@ ls "$tmp/term/checkpoints" | grep -q '^step-' || fail "no committed checkpoint a
 echo "SIGTERM: $(grep 'stop requested' "$tmp/term.log")"
 
 echo "== kill -9 at random moments while checkpointing every step"
-for delay in 1.3 1.7 2.1 2.6; do
+# Each run is killed a moment after its own first commit (not after a fixed
+# time: a loaded machine may take longer than that to start), so each kill
+# lands somewhere in the step/commit cycle and every run leaves checkpoints.
+for delay in 0.05 0.3 0.55 0.8; do
+  commits=$(grep -c ' committed (' "$tmp/crash.log" 2>/dev/null || true)
   # shellcheck disable=SC2086
   "$train" $common --steps=60 --checkpoint.every=1 --checkpoint.keep=2 \
     --out="$tmp/crash" >>"$tmp/crash.log" 2>&1 &
   victim=$!
   pids="$pids $victim"
+  for _ in $(seq 600); do  # up to 60 s
+    [ "$(grep -c ' committed (' "$tmp/crash.log" || true)" -gt "${commits:-0}" ] && break
+    kill -0 "$victim" 2>/dev/null || break
+    sleep 0.1
+  done
   sleep "$delay"
   kill -9 "$victim" 2>/dev/null || true
   wait "$victim" 2>/dev/null || true
