@@ -8,8 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "coordinator/coordinator.h"
 #include "common/failpoint.h"
+#include "coordinator/coordinator.h"
 #include "coordinator/keys.h"
 #include "reca/status.h"
 

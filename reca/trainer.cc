@@ -458,8 +458,9 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
   g_stop_requested.store(false);
   StopSignals signals;
 
-  // Model and optimizer: from the newest committed checkpoint when resuming.
+  // Model and optimizer: from the resume point's checkpoint, if any.
   CheckpointStore store(rt.out_dir + "/checkpoints");
+  const int keep = static_cast<int>(rt.keep_checkpoints >= 0 ? rt.keep_checkpoints : spec.checkpoint.keep);
   RECA_ASSIGN_OR_RETURN(const std::string resume_dir, ResumePoint(rt, store, lead, log));
   std::shared_ptr<UnifiedModel> model;
   std::map<std::string, std::string> resume_files;
@@ -562,7 +563,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
                                                       data ? data->stats() : DataStats{}, world, collapse.level()));
     int64_t bytes = 0;
     for (const auto& [name, content] : files) bytes += static_cast<int64_t>(content.size());
-    RECA_ASSIGN_OR_RETURN(std::string dir, store.Commit(step, files, static_cast<int>(rt.keep_checkpoints >= 0 ? rt.keep_checkpoints : spec.checkpoint.keep)));
+    RECA_ASSIGN_OR_RETURN(std::string dir, store.Commit(step, files, keep));
     const double s = Seconds(t0, Clock::now());
     log << "checkpoint " << dir << " committed (" << Fmt(bytes / 1e6, 1) << " MB in " << Fmt(s, 2) << " s)\n";
     return dp->Barrier(rt.slow_barrier_timeout_s);
