@@ -14,12 +14,10 @@
 #include "reca/status.h"
 
 namespace reca::coordinator {
-namespace {
-
-absl::StatusOr<std::vector<v1::Checkpoint>> ReadCheckpoints(
-    const KvStore& store, const std::string& job_id) {
+absl::StatusOr<std::vector<v1::Checkpoint>> Coordinator::CheckpointRecords(
+    const std::string& job_id) const {
   RECA_ASSIGN_OR_RETURN(std::vector<KeyValue> rows,
-                        store.Scan(keys::CheckpointPrefix(job_id)));
+                        deps_.store.Scan(keys::CheckpointPrefix(job_id)));
   std::vector<v1::Checkpoint> out(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
     if (!out[i].ParseFromString(rows[i].second)) {
@@ -29,8 +27,6 @@ absl::StatusOr<std::vector<v1::Checkpoint>> ReadCheckpoints(
   }
   return out;
 }
-
-}  // namespace
 
 absl::Status Coordinator::FillResumePoint(const v1::Job& job,
                                           v1::Assignment* assignment) {
@@ -49,10 +45,10 @@ absl::Status Coordinator::FillResumePoint(const v1::Job& job,
 absl::Status Coordinator::RetireCheckpoints(JobEntry& entry) {
   const v1::Job& job = entry.job;
   if (job.checkpoint_keep() <= 0) return absl::OkStatus();
-  RECA_ASSIGN_OR_RETURN(std::optional<BestBy> best,
+  RECA_ASSIGN_OR_RETURN(std::optional<KeepBest> best,
                         ParseKeepBest(job.checkpoint_keep_best()));
   RECA_ASSIGN_OR_RETURN(std::vector<v1::Checkpoint> records,
-                        ReadCheckpoints(deps_.store, job.id()));
+                        CheckpointRecords(job.id()));
   RetentionInput in;
   in.keep = job.checkpoint_keep();
   in.best = best;
@@ -106,7 +102,7 @@ absl::Status Coordinator::RetireCheckpoints(JobEntry& entry) {
 
 absl::Status Coordinator::LoadDeletions(const std::string& job_id) {
   RECA_ASSIGN_OR_RETURN(std::vector<v1::Checkpoint> records,
-                        ReadCheckpoints(deps_.store, job_id));
+                        CheckpointRecords(job_id));
   for (const v1::Checkpoint& c : records) {
     if (c.retired() && c.deleted_unix_micros() == 0) {
       deletions_[{job_id, c.step()}] = Deletion{c.path(), absl::InfinitePast()};

@@ -260,7 +260,7 @@ absl::Status Coordinator::MaybePreempt(const KindSummary& kind, bool gpu) {
   // Slots of this kind held per job; those of jobs already stopping count as
   // free soon.
   int free = kind.free;
-  std::vector<JobEntry*> victims;
+  std::vector<std::pair<JobEntry*, int>> victims;  // and the slots they hold
   for (const std::string& id : unfinished_) {
     JobEntry& entry = jobs_.at(id);
     const v1::Job& job = entry.job;
@@ -272,22 +272,21 @@ absl::Status Coordinator::MaybePreempt(const KindSummary& kind, bool gpu) {
     if (!IsActive(job.state()) || job.cancel_requested()) {
       free += held;
     } else if (job.priority() < blocker.job.priority()) {
-      victims.push_back(&entry);
+      victims.emplace_back(&entry, held);
     }
   }
   if (free >= need) return absl::OkStatus();  // waits for ranks stopping now
   // The lowest priority first, then the most recently submitted.
-  std::sort(victims.begin(), victims.end(), [](JobEntry* a, JobEntry* b) {
-    if (a->job.priority() != b->job.priority())
-      return a->job.priority() < b->job.priority();
-    return a->job.id() > b->job.id();
+  std::sort(victims.begin(), victims.end(), [](const auto& a, const auto& b) {
+    if (a.first->job.priority() != b.first->job.priority())
+      return a.first->job.priority() < b.first->job.priority();
+    return a.first->job.id() > b.first->job.id();
   });
   std::vector<JobEntry*> chosen;
-  for (JobEntry* v : victims) {
+  for (const auto& [v, held] : victims) {
     if (free >= need) break;
     chosen.push_back(v);
-    for (int r = 0; r < v->job.attempt().placements_size(); ++r)
-      free += HoldsSlot(v->job, r) ? 1 : 0;
+    free += held;
   }
   if (free < need) return absl::OkStatus();  // preempting cannot make room
   for (JobEntry* v : chosen) {

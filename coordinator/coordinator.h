@@ -228,7 +228,10 @@ class Coordinator : public JobHandler,
   absl::StatusOr<std::string> ResolveInit(const std::string& init)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // checkpoints.cc: a new attempt's resume point is the job's newest recorded
+  // checkpoints.cc: the job's checkpoint records, by step (retired ones too).
+  absl::StatusOr<std::vector<v1::Checkpoint>> CheckpointRecords(
+      const std::string& job_id) const;
+  // A new attempt's resume point is the job's newest recorded
   // checkpoint (none: from the start).
   absl::Status FillResumePoint(const v1::Job& job, v1::Assignment* assignment)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -19,17 +19,12 @@ absl::Status Coordinator::QueueEvaluations(const v1::Job& job) {
   if ((!eval.has_base() || eval.base()) && !job.spec().model().init().empty()) {
     targets.push_back({{job.id(), 0}, job.spec().model().init()});
   }
-  RECA_ASSIGN_OR_RETURN(std::vector<KeyValue> rows,
-                        deps_.store.Scan(keys::CheckpointPrefix(job.id())));
+  RECA_ASSIGN_OR_RETURN(std::vector<v1::Checkpoint> rows,
+                        CheckpointRecords(job.id()));
   const int64_t every =
       eval.has_every_n_checkpoints() ? eval.every_n_checkpoints() : 1;
   for (size_t i = 0; i < rows.size(); ++i) {
-    v1::Checkpoint ckpt;
-    if (!ckpt.ParseFromString(rows[i].second)) {
-      return absl::DataLossError(
-          absl::StrCat("coordinator store: ", rows[i].first,
-                       ": unreadable checkpoint record"));
-    }
+    const v1::Checkpoint& ckpt = rows[i];
     if (ckpt.retired()) continue;  // dropped by retention (not the last)
     const bool nth = every > 0 && (i + 1) % every == 0;
     const bool last = job.state() == v1::SUCCEEDED && i + 1 == rows.size();

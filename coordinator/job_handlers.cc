@@ -281,16 +281,10 @@ absl::StatusOr<v1::ListCheckpointsResponse> Coordinator::HandleListCheckpoints(
           absl::StrCat("job ", request.job_id(), " not found"));
     }
   }
-  RECA_ASSIGN_OR_RETURN(
-      std::vector<KeyValue> rows,
-      deps_.store.Scan(keys::CheckpointPrefix(request.job_id())));
+  RECA_ASSIGN_OR_RETURN(std::vector<v1::Checkpoint> records,
+                        CheckpointRecords(request.job_id()));
   v1::ListCheckpointsResponse response;
-  for (const auto& [key, value] : rows) {
-    v1::Checkpoint ckpt;
-    if (!ckpt.ParseFromString(value)) {
-      return absl::DataLossError(absl::StrCat(
-          "coordinator store: ", key, ": unreadable checkpoint record"));
-    }
+  for (v1::Checkpoint& ckpt : records) {
     if (!ckpt.retired()) *response.add_checkpoints() = std::move(ckpt);
   }
   return response;

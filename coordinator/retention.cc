@@ -3,30 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "absl/strings/str_cat.h"
 
 namespace reca::coordinator {
-
-absl::StatusOr<std::optional<BestBy>> ParseKeepBest(
-    const std::string& keep_best) {
-  if (keep_best.empty()) return std::nullopt;
-  BestBy best;
-  std::string name = keep_best;
-  if (name[0] == '-') {
-    best.lower_is_better = true;
-    name = name.substr(1);
-  }
-  const size_t slash = name.find('/');
-  if (slash == std::string::npos || slash == 0 || slash + 1 == name.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("spec.checkpoint.keep_best: expected `suite/metric` or "
-                     "`-suite/metric`, got '",
-                     keep_best, "'"));
-  }
-  best.suite = name.substr(0, slash);
-  best.metric = name.substr(slash + 1);
-  return best;
-}
 
 RetentionDecision ApplyRetention(const RetentionInput& in) {
   RetentionDecision out;

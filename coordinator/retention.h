@@ -12,24 +12,14 @@
 #include <string>
 #include <vector>
 
-#include "absl/status/statusor.h"
+#include "reca/job_spec.h"
 
 namespace reca::coordinator {
-
-// keep_best parsed: "suite/metric" (higher is better) or "-suite/metric".
-struct BestBy {
-  std::string suite;
-  std::string metric;
-  bool lower_is_better = false;
-};
-// An empty `keep_best` is nullopt; a malformed one INVALID_ARGUMENT.
-absl::StatusOr<std::optional<BestBy>> ParseKeepBest(
-    const std::string& keep_best);
 
 struct RetentionInput {
   std::vector<int64_t> steps;  // recorded, not yet retired, ascending
   int64_t keep = 0;            // the newest N; <= 0 keeps all
-  std::optional<BestBy> best;
+  std::optional<KeepBest> best;  // spec.checkpoint.keep_best
   std::map<int64_t, double> scores;  // step -> best's metric, where scored
   std::set<int64_t> pinned;          // not dropped now (evaluation pending)
 };

@@ -24,7 +24,7 @@ TEST(RetentionTest, KeepsTheBestByScoreAndThePinned) {
   RetentionInput in;
   in.steps = {10, 20, 30, 40};
   in.keep = 1;
-  in.best = BestBy{"shapes_eval", "overall", false};
+  in.best = KeepBest{"shapes_eval", "overall", false};
   in.scores = {{10, 0.4}, {20, 0.7}, {30, 0.7}, {40, 0.5}, {5, 0.9}};  // 5: gone
   in.pinned = {30};  // being scored
   RetentionDecision d = ApplyRetention(in);
@@ -39,23 +39,6 @@ TEST(RetentionTest, KeepsTheBestByScoreAndThePinned) {
   d = ApplyRetention(in);
   EXPECT_FALSE(d.best.has_value());
   EXPECT_EQ(d.drop, (Steps{10, 20, 30}));
-}
-
-TEST(RetentionTest, ParsesKeepBest) {
-  auto none = ParseKeepBest("");
-  ASSERT_TRUE(none.ok());
-  EXPECT_FALSE(none->has_value());
-  auto lower = ParseKeepBest("-recon/loss");
-  ASSERT_TRUE(lower.ok() && lower->has_value());
-  EXPECT_EQ((*lower)->suite, "recon");
-  EXPECT_EQ((*lower)->metric, "loss");
-  EXPECT_TRUE((*lower)->lower_is_better);
-  for (const char* bad : {"recon", "/psnr", "recon/", "-"}) {
-    auto s = ParseKeepBest(bad);
-    EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << bad;
-    EXPECT_NE(s.status().message().find("spec.checkpoint.keep_best"),
-              std::string::npos);
-  }
 }
 
 }  // namespace

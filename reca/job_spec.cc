@@ -406,19 +406,10 @@ Status ValidateJobSpec(const JobSpec& spec) {
   if (frozen.size() > 1 && std::find(frozen.begin(), frozen.end(), "auto") != frozen.end()) {
     return InvalidArgumentError("spec.model.frozen: `auto` stands alone (the family's default); list module names instead");
   }
-  if (!spec.checkpoint.keep_best.empty()) {
-    const std::string& kb = spec.checkpoint.keep_best;
-    const std::string name = kb[0] == '-' ? kb.substr(1) : kb;
-    const size_t slash = name.find('/');
-    if (slash == std::string::npos || slash == 0 || slash + 1 == name.size()) {
-      return InvalidArgumentError("spec.checkpoint.keep_best: expected `suite/metric` or `-suite/metric`, got '" +
-                                  kb + "'");
-    }
-    const std::string suite = name.substr(0, slash);
-    if (std::find(spec.eval.suites.begin(), spec.eval.suites.end(), suite) == spec.eval.suites.end()) {
-      return InvalidArgumentError("spec.checkpoint.keep_best: suite '" + suite +
-                                  "' is not in spec.eval.suites, so no checkpoint would get that score");
-    }
+  RECA_ASSIGN_OR_RETURN(const std::optional<KeepBest> best, ParseKeepBest(spec.checkpoint.keep_best));
+  if (best && std::find(spec.eval.suites.begin(), spec.eval.suites.end(), best->suite) == spec.eval.suites.end()) {
+    return InvalidArgumentError("spec.checkpoint.keep_best: suite '" + best->suite +
+                                "' is not in spec.eval.suites, so no checkpoint would get that score");
   }
   if (spec.optimizer.min_lr > spec.optimizer.lr) {
     return InvalidArgumentError("spec.optimizer.min_lr: must be <= spec.optimizer.lr");
@@ -427,6 +418,21 @@ Status ValidateJobSpec(const JobSpec& spec) {
     return InvalidArgumentError("spec.schedule.warmup_steps: must be <= spec.steps");
   }
   return OkStatus();
+}
+
+StatusOr<std::optional<KeepBest>> ParseKeepBest(const std::string& keep_best) {
+  if (keep_best.empty()) return std::optional<KeepBest>();
+  KeepBest best;
+  best.lower_is_better = keep_best[0] == '-';
+  const std::string name = best.lower_is_better ? keep_best.substr(1) : keep_best;
+  const size_t slash = name.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == name.size()) {
+    return InvalidArgumentError("spec.checkpoint.keep_best: expected `suite/metric` or `-suite/metric`, got '" +
+                                keep_best + "'");
+  }
+  best.suite = name.substr(0, slash);
+  best.metric = name.substr(slash + 1);
+  return std::optional<KeepBest>(best);
 }
 
 StatusOr<std::map<std::string, std::string>> ParseConfigEntries(const std::vector<std::string>& entries,

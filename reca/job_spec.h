@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -138,6 +139,17 @@ Status ValidateJobSpec(const JobSpec& spec);
 // '=' or a value is INVALID_ARGUMENT naming `field`[i].
 StatusOr<std::map<std::string, std::string>> ParseConfigEntries(const std::vector<std::string>& entries,
                                                                 const std::string& field);
+
+// checkpoint.keep_best parsed: "suite/metric" (higher is better) or
+// "-suite/metric" (lower is better).
+struct KeepBest {
+  std::string suite;
+  std::string metric;
+  bool lower_is_better = false;
+};
+// An empty `keep_best` is nullopt; a malformed one INVALID_ARGUMENT naming
+// spec.checkpoint.keep_best.
+StatusOr<std::optional<KeepBest>> ParseKeepBest(const std::string& keep_best);
 
 // Sets `path` ("optimizer.lr", "data.sources.0.repeat") in `tree` to
 // `value`, read as a JSON literal when it is one (3, 1e-4, true, [..]) and

@@ -156,6 +156,29 @@ TEST(JobSpecTest, RoundTripsThroughJson) {
   EXPECT_EQ(j["optimizer"]["lr"], 5e-4);
 }
 
+TEST(JobSpecTest, ParsesKeepBest) {
+  auto none = ParseKeepBest("");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  auto lower = ParseKeepBest("-recon/loss");
+  ASSERT_TRUE(lower.ok() && lower->has_value());
+  EXPECT_EQ((*lower)->suite, "recon");
+  EXPECT_EQ((*lower)->metric, "loss");
+  EXPECT_TRUE((*lower)->lower_is_better);
+  for (const char* bad : {"recon", "/psnr", "recon/", "-"}) {
+    auto s = ParseKeepBest(bad);
+    EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(s.status().message().find("spec.checkpoint.keep_best"),
+              std::string::npos);
+  }
+  JobSpec spec;  // a suite the evaluator does not score
+  spec.checkpoint.keep_best = "recon/psnr";
+  EXPECT_THAT(std::string(ValidateJobSpec(spec).message()), HasSubstr("suite 'recon' is not in spec.eval.suites"));
+  spec.eval.suites = {"recon"};
+  EXPECT_TRUE(ValidateJobSpec(spec).ok());
+}
+
+
 TEST(JobSpecTest, OverridesSetNestedFields) {
   json tree = json::object();
   ASSERT_TRUE(ApplyOverride(&tree, "optimizer.lr", "2e-4").ok());

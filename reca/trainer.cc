@@ -334,9 +334,7 @@ StatusOr<std::string> ResumePoint(const RuntimeOptions& rt, const CheckpointStor
   int64_t step = 0;
   if (rt.resume_from != "none") {
     dir = rt.resume_from;
-    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-    const size_t slash = dir.find_last_of('/');
-    if (!ParseStepDirName(slash == std::string::npos ? dir : dir.substr(slash + 1), &step)) {
+    if (!ParseCheckpointPath(dir, &step)) {
       return InvalidArgumentError("--resume_from: " + rt.resume_from + " is not a step-<N> checkpoint directory");
     }
     if (!rt.resume_manifest_sha256.empty()) {
@@ -354,7 +352,7 @@ StatusOr<std::string> ResumePoint(const RuntimeOptions& rt, const CheckpointStor
   }
   if (lead) {
     for (const CheckpointInfo& c : ckpts) {
-      if (dir.empty() ? c.step < 0 : c.step <= step) continue;
+      if (!dir.empty() && c.step <= step) continue;
       log << "discarding " << c.path << ": committed by an attempt that failed before the coordinator recorded it\n";
       RECA_RETURN_IF_ERROR(CheckpointStore::Delete(c.path));
     }

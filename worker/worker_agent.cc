@@ -17,6 +17,7 @@
 #include "common/daemon_main.h"
 #include "common/failpoint.h"
 #include "reca/ckpt/checkpoint_store.h"
+#include "reca/file_util.h"
 #include "worker/checkpoint_scanner.h"
 #include "worker/metrics_tailer.h"
 #include "worker/rank_launch.h"
@@ -465,12 +466,9 @@ void WorkerAgent::SendHeartbeat() {
 void WorkerAgent::DeleteCheckpoint(const v1::Checkpoint& c) {
   const std::string what =
       absl::StrCat(c.job_id(), ": checkpoint step ", c.step(), " (", c.path(), ")");
-  const std::filesystem::path path(c.path());
   int64_t step = 0;
-  const std::filesystem::path dir =
-      path.has_filename() ? path : path.parent_path();
-  if (!ParseStepDirName(dir.filename().string(), &step) ||
-      dir.parent_path().filename() != "checkpoints") {
+  if (!ParseCheckpointPath(c.path(), &step) ||
+      std::filesystem::path(DirName(c.path())).filename() != "checkpoints") {
     Log(absl::StrCat("not deleting ", what,
                      ": not a checkpoints/step-<N> directory"));
     return;

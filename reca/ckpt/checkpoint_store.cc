@@ -229,11 +229,20 @@ std::string BaseName(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+std::string WithoutTrailingSlashes(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path;
+}
+
 }  // namespace
 
 bool ParseStepDirName(const std::string& name, int64_t* step) {
   const size_t n = sizeof(kStepPrefix) - 1;
   return name.compare(0, n, kStepPrefix) == 0 && ParseDigits(name, n, name.size(), step);
+}
+
+bool ParseCheckpointPath(const std::string& path, int64_t* step) {
+  return ParseStepDirName(BaseName(WithoutTrailingSlashes(path)), step);
 }
 
 CheckpointStore::CheckpointStore(std::string root) : root_(std::move(root)) {}
@@ -353,11 +362,8 @@ StatusOr<std::string> CheckpointStore::Commit(int64_t step,
 }
 
 Status CheckpointStore::Delete(const std::string& dir) {
-  std::string path = dir;
-  while (path.size() > 1 && path.back() == '/') path.pop_back();
-  const size_t slash = path.find_last_of('/');
-  const std::string root = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
-  return DeleteCheckpoint(root, BaseName(path));
+  const std::string path = WithoutTrailingSlashes(dir);
+  return DeleteCheckpoint(DirName(path), BaseName(path));
 }
 
 StatusOr<std::vector<CheckpointInfo>> CheckpointStore::List() const {

@@ -31,6 +31,10 @@ namespace reca {
 // evaluator's per-step folders): sets *step.
 bool ParseStepDirName(const std::string& name, int64_t* step);
 
+// The path of a checkpoint directory, ".../step-<digits>" (trailing slashes
+// allowed): sets *step.
+bool ParseCheckpointPath(const std::string& path, int64_t* step);
+
 struct CheckpointInfo {
   int64_t step = 0;
   std::string path;  // the committed directory

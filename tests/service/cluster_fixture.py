@@ -238,6 +238,25 @@ class ServiceTest(unittest.TestCase):
                         text += f"\n--- rank {r} ---\n" + f.read()[-3000:]
         return text
 
+    @classmethod
+    def kill_coordinator(cls, down_s=0.0):
+        """SIGKILLs the coordinator (no shutdown path runs), waits `down_s`, starts it again on the
+        same port and RocksDB, and reconnects."""
+        cls.cluster.coordinator.kill()
+        cls.cluster.coordinator.wait()
+        time.sleep(down_s)
+        cls.cluster.start_coordinator()
+        cls.connect()
+
+    def kill_worker(self, name, down_s=0.0):
+        """SIGKILLs worker `name` (its ranks die with it), waits `down_s`, and starts it again, as
+        its supervisor (systemd, Kubernetes) would."""
+        i = int(name[1:]) - 1
+        self.cluster.workers[i].kill()
+        self.cluster.workers[i].wait()
+        time.sleep(down_s)
+        self.cluster.workers[i] = self.cluster.start_worker(name)
+
     def get(self, job_id):
         return self.jobs.GetJob(job_service_pb2.GetJobRequest(job_id=job_id, include_events=True),
                                 timeout=10)

@@ -166,10 +166,7 @@ class ClusterTest(ServiceTest):
         before = {j.id: j for j in self.jobs.ListJobs(job_service_pb2.ListJobsRequest(), timeout=10).jobs}
         self.assertIn("needs 3 cpu slots; the fleet has 2", before[ids[0]].queue_reason)
 
-        self.cluster.coordinator.kill()  # SIGKILL: no shutdown path runs
-        self.cluster.coordinator.wait()
-        self.cluster.start_coordinator()  # same port, same RocksDB
-        self.connect()
+        self.kill_coordinator()
 
         after = {j.id: j for j in self.jobs.ListJobs(job_service_pb2.ListJobsRequest(), timeout=10).jobs}
         self.assertEqual(sorted(after), sorted(before))
