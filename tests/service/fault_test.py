@@ -52,6 +52,21 @@ def tensors(path):
             for k, v in header.items()}
 
 
+def last_step(output_dir):
+    """The last step rank 0 logged to its metrics file (0 before the first)."""
+    try:
+        with open(os.path.join(output_dir, "metrics.jsonl"), "rb") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return 0
+    for line in reversed(lines):
+        try:
+            return json.loads(line)["step"]
+        except ValueError:  # a line being written
+            continue
+    return 0
+
+
 def sha256(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
@@ -154,18 +169,25 @@ class FaultTest(ServiceTest):
 
         seed = int(os.environ.get("CHAOS_SEED", random.randrange(1 << 30)))
         rng = random.Random(seed)
+        print(f"\nchaos: CHAOS_SEED={seed} replays this run's kill schedule", flush=True)
         kinds = ["trainer", "worker", "coordinator", "evaluator"]
         plan = kinds + rng.choices(kinds, weights=[4, 2, 2, 2], k=6)  # each kind at least once
         rng.shuffle(plan)
+        # Each kill waits for training to pass its own step, so all 10 land while the
+        # job runs however fast this machine trains (a kill sends it back to a checkpoint).
+        at_steps = sorted(rng.sample(range(5, steps - 4), len(plan)))
         job_id = self.submit(spec, ranks=2).job.id
         job = self.running_with_checkpoint(job_id, 4)
         schedule = []
         started = time.time()
-        for kind in plan:
-            time.sleep(rng.uniform(1.5, 4.0))
-            schedule.append((time.time() - started, self.kill(kind, job.output_dir, rng)))
+        for kind, at_step in zip(plan, at_steps):
+            time.sleep(rng.uniform(0.5, 1.5))
+            self.wait_until(f"training to pass step {at_step}",
+                            lambda: last_step(job.output_dir) >= at_step, job=job)
+            what = self.kill(kind, job.output_dir, rng)
+            schedule.append(f"{time.time() - started:.1f}s step {at_step} {what}")
         job, _ = self.watch(job_id)
-        print(f"\nchaos (CHAOS_SEED={seed}): " + "; ".join(f"{t:.1f}s {what}" for t, what in schedule))
+        print("chaos kills: " + "; ".join(schedule))
         self.assertEqual(job_pb2.JobState.Name(job.state), "SUCCEEDED", self.diagnostics(job))
 
         # Bit-identical to the uninterrupted run.
