@@ -48,6 +48,9 @@ struct CoordinatorOptions {
   size_t max_spec_bytes = 256 << 10;
   int max_points_per_heartbeat = 20000;
   std::string default_owner = "local";
+  // SubmitJob answers RESOURCE_EXHAUSTED while the owner has this many jobs
+  // not yet ended (queued or running). Zero = no limit.
+  int max_unfinished_jobs_per_owner = 100;
   // An evaluator renews its claim within this, or the task is handed out again.
   absl::Duration eval_claim_ttl = absl::Seconds(60);
   // A RUNNING job none of whose ranks has finished a step for this long
@@ -75,20 +78,21 @@ class Coordinator : public JobHandler,
 
   // JobHandler
   absl::StatusOr<v1::SubmitJobResponse> HandleSubmitJob(
-      const v1::SubmitJobRequest& request) override;
+      const Caller& caller, const v1::SubmitJobRequest& request) override;
   absl::StatusOr<v1::GetJobResponse> HandleGetJob(
-      const v1::GetJobRequest& request) override;
+      const Caller& caller, const v1::GetJobRequest& request) override;
   absl::StatusOr<v1::ListJobsResponse> HandleListJobs(
-      const v1::ListJobsRequest& request) override;
+      const Caller& caller, const v1::ListJobsRequest& request) override;
   absl::StatusOr<v1::CancelJobResponse> HandleCancelJob(
-      const v1::CancelJobRequest& request) override;
+      const Caller& caller, const v1::CancelJobRequest& request) override;
   absl::StatusOr<v1::GetMetricsResponse> HandleGetMetrics(
-      const v1::GetMetricsRequest& request) override;
+      const Caller& caller, const v1::GetMetricsRequest& request) override;
   absl::StatusOr<v1::ListCheckpointsResponse> HandleListCheckpoints(
-      const v1::ListCheckpointsRequest& request) override;
+      const Caller& caller, const v1::ListCheckpointsRequest& request) override;
   absl::StatusOr<v1::ListEvaluationsResponse> HandleListEvaluations(
-      const v1::ListEvaluationsRequest& request) override;
-  absl::StatusOr<int64_t> HandleWatchJob(const v1::WatchJobRequest& request,
+      const Caller& caller, const v1::ListEvaluationsRequest& request) override;
+  absl::StatusOr<int64_t> HandleWatchJob(const Caller& caller,
+                                         const v1::WatchJobRequest& request,
                                          WatchCallback on_update) override;
   void CancelWatch(int64_t watch_id) override;
 
@@ -158,6 +162,11 @@ class Coordinator : public JobHandler,
 
   int64_t NowMicros() const { return absl::ToUnixMicros(deps_.clock.Now()); }
   JobEntry* FindJob(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The job `caller` asks for: NOT_FOUND, or PERMISSION_DENIED when it is
+  // another user's.
+  absl::StatusOr<JobEntry*> FindVisibleJob(const Caller& caller,
+                                           const std::string& id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<WorkerEntry*> CheckLease(const std::string& worker_id,
                                           const std::string& lease_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -225,7 +234,8 @@ class Coordinator : public JobHandler,
   absl::Status QueueEvaluations(const v1::Job& job)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExpireClaims() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<std::string> ResolveInit(const std::string& init)
+  absl::StatusOr<std::string> ResolveInit(const Caller& caller,
+                                          const std::string& init)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // checkpoints.cc: the job's checkpoint records, by step (retired ones too).

@@ -21,6 +21,7 @@
 #include "common/failpoint.h"
 #include "common/rocksdb_kv_store.h"
 #include "common/service_metrics.h"
+#include "coordinator/auth.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/grpc_services.h"
 #include "coordinator/prometheus_export.h"
@@ -52,6 +53,15 @@ ABSL_FLAG(bool, preempt, true,
 ABSL_FLAG(std::string, failpoints, "",
           "tests only: site=crash|error[@N],... (common/failpoint.h; also "
           "RECA_FAILPOINTS)");
+ABSL_FLAG(std::string, auth_tokens_file, "",
+          "tokens to accept besides those created with `recactl token create`: "
+          "lines \"ROLE NAME SHA256\" (the SHA-256 of each token, never the "
+          "token); read at start. `recactl local up` writes one");
+ABSL_FLAG(bool, insecure_no_auth, false,
+          "accept every call without a token, as an admin (development only)");
+ABSL_FLAG(int, max_unfinished_jobs_per_owner, 100,
+          "a user with this many jobs queued or running cannot submit more "
+          "(0 = no limit)");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9470",
           "Prometheus /metrics address (host:port; port 0 = pick a free one; "
           "empty = off)");
@@ -101,6 +111,8 @@ int main(int argc, char** argv) {
   options.eval_claim_ttl = absl::Seconds(absl::GetFlag(FLAGS_eval_claim_ttl_s));
   options.stall_timeout = absl::Seconds(absl::GetFlag(FLAGS_stall_timeout_s));
   options.preempt = absl::GetFlag(FLAGS_preempt);
+  options.max_unfinished_jobs_per_owner =
+      absl::GetFlag(FLAGS_max_unfinished_jobs_per_owner);
   if (options.lease_ttl <= options.heartbeat_interval) {
     std::cerr << "reca-coordinator: --lease_ttl_s must be greater than "
                  "--heartbeat_interval_s\n";
@@ -114,15 +126,59 @@ int main(int argc, char** argv) {
   reca::TimedKvStore timed_store(**store, *registry);
   reca::GrpcServerMetrics rpc_metrics(
       *registry, {"reca.v1.JobService", "reca.v1.WorkerService",
-                  "reca.v1.EvaluatorService", "grpc.health.v1.Health"});
+                  "reca.v1.EvaluatorService", "reca.v1.AdminService",
+                  "grpc.health.v1.Health"});
   auto coordinator =
       Coordinator::Create({timed_store, *reca::RealClock::Get()}, options);
   if (!coordinator.ok())
     return Fail(std::string(coordinator.status().ToString()));
 
-  reca::coordinator::GrpcJobService job_service(**coordinator);
-  reca::coordinator::GrpcWorkerService worker_service(**coordinator);
-  reca::coordinator::GrpcEvaluatorService evaluator_service(**coordinator);
+  // Authentication: bearer tokens, stored hashed next to the jobs.
+  auto tokens =
+      reca::coordinator::TokenStore::Open(timed_store, *reca::RealClock::Get());
+  if (!tokens.ok()) return Fail(std::string(tokens.status().ToString()));
+  if (const std::string path = absl::GetFlag(FLAGS_auth_tokens_file);
+      !path.empty()) {
+    auto text = reca::ReadFile(path);
+    if (!text.ok()) return Fail("--auth_tokens_file: " + std::string(text.status().message()));
+    auto parsed = reca::coordinator::ParseTokensFile(path, *text);
+    if (!parsed.ok()) return Fail("--auth_tokens_file: " + std::string(parsed.status().message()));
+    auto added = (*tokens)->Import(*parsed);
+    if (!added.ok()) return Fail(std::string(added.status().ToString()));
+  }
+  const bool auth = !absl::GetFlag(FLAGS_insecure_no_auth);
+  if (auth && (*tokens)->ValidCount() == 0) {
+    return Fail(
+        "no tokens to accept: pass --auth_tokens_file=FILE (lines \"ROLE NAME "
+        "SHA256\"; `recactl local up` writes one), or --insecure_no_auth for "
+        "development");
+  }
+  if (!auth) {
+    std::cerr << "reca-coordinator: WARNING: --insecure_no_auth: every caller "
+                 "is an admin; never expose this port\n";
+  }
+  auto& denied = prometheus::BuildCounter()
+                     .Name("reca_rpc_auth_denied_total")
+                     .Help("RPCs refused: no or an invalid token "
+                           "(unauthenticated), or a role that may not call the "
+                           "service (permission_denied)")
+                     .Register(*registry);
+  reca::coordinator::AuthGate gate(
+      auth ? tokens->get() : nullptr,
+      [&denied](absl::string_view service, absl::StatusCode code) {
+        denied
+            .Add({{"service", std::string(service)},
+                  {"code", code == absl::StatusCode::kUnauthenticated
+                               ? "unauthenticated"
+                               : "permission_denied"}})
+            .Increment();
+      });
+
+  reca::coordinator::GrpcJobService job_service(**coordinator, gate);
+  reca::coordinator::GrpcWorkerService worker_service(**coordinator, gate);
+  reca::coordinator::GrpcEvaluatorService evaluator_service(**coordinator,
+                                                            gate);
+  reca::coordinator::GrpcAdminService admin_service(**tokens, gate);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -133,6 +189,7 @@ int main(int argc, char** argv) {
   builder.RegisterService(&job_service);
   builder.RegisterService(&worker_service);
   builder.RegisterService(&evaluator_service);
+  builder.RegisterService(&admin_service);
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;

@@ -18,6 +18,8 @@
 namespace reca::coordinator {
 namespace {
 
+const Caller kTrusted = Caller::Trusted();
+
 #define ASSERT_OK_AND_ASSIGN(lhs, expr)            \
   auto lhs##_or = (expr);                          \
   ASSERT_TRUE(lhs##_or.ok()) << lhs##_or.status(); \
@@ -64,7 +66,7 @@ class CoordinatorTest : public ::testing::Test {
 
   v1::Job Submit(int ranks, const std::string& request_id = "",
                  int priority = 0) {
-    auto r = c_->HandleSubmitJob(Request(ranks, request_id, priority));
+    auto r = c_->HandleSubmitJob(kTrusted, Request(ranks, request_id, priority));
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? r->job() : v1::Job();
   }
@@ -72,7 +74,7 @@ class CoordinatorTest : public ::testing::Test {
   v1::Job Get(const std::string& id) {
     v1::GetJobRequest r;
     r.set_job_id(id);
-    auto job = c_->HandleGetJob(r);
+    auto job = c_->HandleGetJob(kTrusted, r);
     EXPECT_TRUE(job.ok()) << job.status();
     return job.ok() ? job->job() : v1::Job();
   }
@@ -174,7 +176,7 @@ class RestartTest : public CoordinatorTest {
     v1::GetJobRequest r;
     r.set_job_id(id);
     r.set_include_events(true);
-    auto response = c_->HandleGetJob(r);
+    auto response = c_->HandleGetJob(kTrusted, r);
     EXPECT_TRUE(response.ok()) << response.status();
     std::vector<std::string> out;
     if (response.ok()) {
@@ -433,7 +435,7 @@ TEST_F(RestartTest, CancelWhileRestartingStopsIt) {
   ASSERT_EQ(Get(job.id()).state(), v1::RESTARTING);
   v1::CancelJobRequest cancel;
   cancel.set_job_id(job.id());
-  ASSERT_TRUE(c_->HandleCancelJob(cancel).ok());
+  ASSERT_TRUE(c_->HandleCancelJob(kTrusted, cancel).ok());
   EXPECT_EQ(Get(job.id()).state(), v1::RESTARTING);  // rank 0 is still stopping
   ASSERT_TRUE(Exit("w1", l1_, job, 0, v1::EXIT_CAUSE_SIGNAL).ok());
   EXPECT_EQ(Get(job.id()).state(), v1::CANCELLED);
@@ -467,7 +469,7 @@ TEST_F(RestartTest, ACoordinatorRestartMidRestartFinishesIt) {
 TEST_F(CoordinatorTest, SubmitValidatesWithFieldPaths) {
   v1::SubmitJobRequest r = Request(1);
   r.mutable_spec()->mutable_optimizer()->set_lr(0);
-  absl::Status s = c_->HandleSubmitJob(r).status();
+  absl::Status s = c_->HandleSubmitJob(kTrusted, r).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("spec.optimizer.lr: must be > 0"),
             std::string::npos)
@@ -475,12 +477,12 @@ TEST_F(CoordinatorTest, SubmitValidatesWithFieldPaths) {
 
   r = Request(0);
   r.mutable_resources()->set_ranks(-1);
-  s = c_->HandleSubmitJob(r).status();
+  s = c_->HandleSubmitJob(kTrusted, r).status();
   EXPECT_NE(s.message().find("resources.ranks"), std::string::npos) << s;
 
   r = Request(1);
   r.mutable_spec()->mutable_model()->set_init("job:job-00000042");
-  s = c_->HandleSubmitJob(r).status();
+  s = c_->HandleSubmitJob(kTrusted, r).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("spec.model.init: job:job-00000042: no such job"),
             std::string::npos)
@@ -488,23 +490,23 @@ TEST_F(CoordinatorTest, SubmitValidatesWithFieldPaths) {
 }
 
 TEST_F(CoordinatorTest, IdempotentSubmitReturnsTheSameJob) {
-  auto first = c_->HandleSubmitJob(Request(1, "req-1"));
+  auto first = c_->HandleSubmitJob(kTrusted, Request(1, "req-1"));
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_TRUE(first->created());
-  auto again = c_->HandleSubmitJob(Request(1, "req-1"));
+  auto again = c_->HandleSubmitJob(kTrusted, Request(1, "req-1"));
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_FALSE(again->created());
   EXPECT_EQ(again->job().id(), first->job().id());
   // Survives a restart.
   Restart();
-  again = c_->HandleSubmitJob(Request(1, "req-1"));
+  again = c_->HandleSubmitJob(kTrusted, Request(1, "req-1"));
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->job().id(), first->job().id());
   // The same id for a different request is a client bug.
-  EXPECT_EQ(c_->HandleSubmitJob(Request(2, "req-1")).status().code(),
+  EXPECT_EQ(c_->HandleSubmitJob(kTrusted, Request(2, "req-1")).status().code(),
             absl::StatusCode::kAlreadyExists);
   v1::ListJobsRequest list;
-  EXPECT_EQ(c_->HandleListJobs(list)->jobs_size(), 1);
+  EXPECT_EQ(c_->HandleListJobs(kTrusted, list)->jobs_size(), 1);
 }
 
 TEST_F(CoordinatorTest, QueuedWithAReasonUntilTheFleetFits) {
@@ -570,7 +572,7 @@ TEST_F(CoordinatorTest, JobRunsToSuccessAndFreesItsSlots) {
 
   v1::ListCheckpointsRequest lc;
   lc.set_job_id(job.id());
-  auto checkpoints = c_->HandleListCheckpoints(lc);
+  auto checkpoints = c_->HandleListCheckpoints(kTrusted, lc);
   ASSERT_EQ(checkpoints->checkpoints_size(), 1);
   EXPECT_EQ(checkpoints->checkpoints(0).path(),
             "/runs/x/checkpoints/step-00000010");
@@ -578,7 +580,7 @@ TEST_F(CoordinatorTest, JobRunsToSuccessAndFreesItsSlots) {
   v1::GetMetricsRequest gm;
   gm.set_job_id(job.id());
   gm.set_rank(-1);
-  auto metrics = c_->HandleGetMetrics(gm);
+  auto metrics = c_->HandleGetMetrics(kTrusted, gm);
   ASSERT_EQ(metrics->points_size(), 1);
   EXPECT_EQ(metrics->points(0).name(), "loss");
   EXPECT_DOUBLE_EQ(metrics->points(0).value(), 0.2);
@@ -586,7 +588,7 @@ TEST_F(CoordinatorTest, JobRunsToSuccessAndFreesItsSlots) {
   // A new job can start from this one's last checkpoint.
   v1::SubmitJobRequest r = Request(1);
   r.mutable_spec()->mutable_model()->set_init("job:" + job.id());
-  auto followup = c_->HandleSubmitJob(r);
+  auto followup = c_->HandleSubmitJob(kTrusted, r);
   ASSERT_TRUE(followup.ok()) << followup.status();
   EXPECT_EQ(followup->job().spec().model().init(),
             "/runs/x/checkpoints/step-00000010");
@@ -594,7 +596,7 @@ TEST_F(CoordinatorTest, JobRunsToSuccessAndFreesItsSlots) {
   v1::GetJobRequest g;
   g.set_job_id(job.id());
   g.set_include_events(true);
-  auto events = c_->HandleGetJob(g);
+  auto events = c_->HandleGetJob(kTrusted, g);
   ASSERT_GE(events->events_size(), 5);
   EXPECT_EQ(events->events(0).state(), v1::QUEUED);
   EXPECT_EQ(events->events(events->events_size() - 1).state(), v1::SUCCEEDED);
@@ -675,11 +677,11 @@ TEST_F(CoordinatorTest, CancelQueuedAndRunningJobs) {
   v1::Job queued = Submit(1);
   v1::CancelJobRequest cancel;
   cancel.set_job_id(queued.id());
-  ASSERT_EQ(c_->HandleCancelJob(cancel)->job().state(), v1::CANCELLED);
+  ASSERT_EQ(c_->HandleCancelJob(kTrusted, cancel)->job().state(), v1::CANCELLED);
 
   v1::Job job = StartTwoRankJob();
   cancel.set_job_id(job.id());
-  auto r = c_->HandleCancelJob(cancel);
+  auto r = c_->HandleCancelJob(kTrusted, cancel);
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->job().cancel_requested());
   EXPECT_EQ(r->job().state(), v1::RUNNING);
@@ -688,7 +690,7 @@ TEST_F(CoordinatorTest, CancelQueuedAndRunningJobs) {
   ASSERT_TRUE(Exit("w2", l2_, job, 1, v1::EXIT_CAUSE_SIGNAL).ok());
   EXPECT_EQ(Get(job.id()).state(), v1::CANCELLED);
   cancel.set_job_id("job-nope");
-  EXPECT_EQ(c_->HandleCancelJob(cancel).status().code(),
+  EXPECT_EQ(c_->HandleCancelJob(kTrusted, cancel).status().code(),
             absl::StatusCode::kNotFound);
 }
 
@@ -699,12 +701,12 @@ TEST_F(CoordinatorTest,
   ASSERT_EQ(job.state(), v1::SCHEDULED);
   v1::CancelJobRequest cancel;
   cancel.set_job_id(job.id());
-  ASSERT_EQ(c_->HandleCancelJob(cancel)->job().state(),
+  ASSERT_EQ(c_->HandleCancelJob(kTrusted, cancel)->job().state(),
             v1::CANCELLED);  // no rank had started
   v1::Job next = Submit(1);
   ASSERT_EQ(next.state(), v1::SCHEDULED);
   cancel.set_job_id(next.id());
-  ASSERT_TRUE(c_->HandleCancelJob(cancel).ok());
+  ASSERT_TRUE(c_->HandleCancelJob(kTrusted, cancel).ok());
   // The worker had launched the first job's rank before the cancel reached it.
   auto beat = Beat("w1", lease, {Running(job, 0)});
   ASSERT_EQ(beat->cancellations_size(), 1);
@@ -739,16 +741,16 @@ TEST_F(CoordinatorTest, RestartLosesNothingAcknowledged) {
 TEST_F(CoordinatorTest, AFailedWriteChangesNothing) {
   v1::Job job = Submit(1);
   store_.FailWritesAfter(store_.writes());
-  absl::Status s = c_->HandleSubmitJob(Request(1)).status();
+  absl::Status s = c_->HandleSubmitJob(kTrusted, Request(1)).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
   v1::CancelJobRequest cancel;
   cancel.set_job_id(job.id());
-  EXPECT_FALSE(c_->HandleCancelJob(cancel).ok());
+  EXPECT_FALSE(c_->HandleCancelJob(kTrusted, cancel).ok());
   EXPECT_EQ(Get(job.id()).state(), v1::QUEUED);
   store_.FailWritesAfter(-1);
-  EXPECT_EQ(c_->HandleListJobs(v1::ListJobsRequest())->jobs_size(), 1);
+  EXPECT_EQ(c_->HandleListJobs(kTrusted, v1::ListJobsRequest())->jobs_size(), 1);
   Restart();
-  EXPECT_EQ(c_->HandleListJobs(v1::ListJobsRequest())->jobs_size(), 1);
+  EXPECT_EQ(c_->HandleListJobs(kTrusted, v1::ListJobsRequest())->jobs_size(), 1);
   EXPECT_EQ(Submit(1).id(), "job-00000002");
 }
 
@@ -756,12 +758,12 @@ TEST_F(CoordinatorTest, ListJobsFiltersAndPages) {
   for (int i = 0; i < 5; ++i) Submit(1);
   v1::CancelJobRequest cancel;
   cancel.set_job_id("job-00000002");
-  ASSERT_TRUE(c_->HandleCancelJob(cancel).ok());
+  ASSERT_TRUE(c_->HandleCancelJob(kTrusted, cancel).ok());
   v1::ListJobsRequest r;
   r.set_page_size(2);
   std::vector<std::string> ids;
   for (int page = 0; page < 10; ++page) {
-    auto response = c_->HandleListJobs(r);
+    auto response = c_->HandleListJobs(kTrusted, r);
     ASSERT_TRUE(response.ok());
     for (const auto& j : response->jobs()) ids.push_back(j.id());
     if (response->next_page_token().empty()) break;
@@ -770,7 +772,7 @@ TEST_F(CoordinatorTest, ListJobsFiltersAndPages) {
   EXPECT_EQ(ids.size(), 5u);
   r.Clear();
   r.add_states(v1::CANCELLED);
-  auto cancelled = c_->HandleListJobs(r);
+  auto cancelled = c_->HandleListJobs(kTrusted, r);
   ASSERT_EQ(cancelled->jobs_size(), 1);
   EXPECT_EQ(cancelled->jobs(0).id(), "job-00000002");
 }
@@ -780,7 +782,7 @@ TEST_F(CoordinatorTest, WatchSeesEveryChangeUntilCancelled) {
   std::vector<v1::WatchJobResponse> updates;
   v1::WatchJobRequest w;
   w.set_job_id(job.id());
-  auto id = c_->HandleWatchJob(
+  auto id = c_->HandleWatchJob(kTrusted, 
       w, [&](const v1::WatchJobResponse& u) { updates.push_back(u); });
   ASSERT_TRUE(id.ok());
   ASSERT_EQ(updates.size(), 1u);
@@ -840,8 +842,8 @@ TEST_F(CoordinatorTest, GpuRanksGetDistinctDevicesOnTheirWorker) {
   two.mutable_resources()->set_accelerator(v1::GPU);
   v1::SubmitJobRequest one = Request(1);
   one.mutable_resources()->set_accelerator(v1::GPU);
-  auto a = c_->HandleSubmitJob(two);
-  auto b = c_->HandleSubmitJob(one);
+  auto a = c_->HandleSubmitJob(kTrusted, two);
+  auto b = c_->HandleSubmitJob(kTrusted, one);
   ASSERT_TRUE(a.ok() && b.ok());
   v1::Job ja = Get(a->job().id()), jb = Get(b->job().id());
   ASSERT_EQ(ja.state(), v1::SCHEDULED);
@@ -877,7 +879,7 @@ TEST_F(CoordinatorTest, EvaluationsCoverBaseCheckpointsAndLastOnceEach) {
   r.mutable_spec()->mutable_eval()->add_suites("shapes_eval");
   r.mutable_spec()->mutable_eval()->add_suites("recon");
   r.mutable_spec()->mutable_eval()->set_every_n_checkpoints(2);
-  v1::Job job = c_->HandleSubmitJob(r)->job();
+  v1::Job job = c_->HandleSubmitJob(kTrusted, r)->job();
 
   v1::ClaimEvaluationRequest claim;
   claim.set_evaluator_id("e1");
@@ -953,7 +955,7 @@ TEST_F(CoordinatorTest, EvaluationsCoverBaseCheckpointsAndLastOnceEach) {
 
   v1::ListEvaluationsRequest list;
   list.set_job_id(job.id());
-  auto scores = c_->HandleListEvaluations(list);
+  auto scores = c_->HandleListEvaluations(kTrusted, list);
   ASSERT_TRUE(scores.ok());
   EXPECT_EQ(scores->pending(), 0);
   ASSERT_EQ(scores->scores_size(), 6);  // 3 checkpoints x 2 suites, once each
@@ -968,7 +970,7 @@ TEST_F(CoordinatorTest, EvaluationsCoverBaseCheckpointsAndLastOnceEach) {
   gm.set_job_id(job.id());
   gm.set_rank(-1);
   gm.add_names("eval/shapes_eval/overall");
-  auto metrics = c_->HandleGetMetrics(gm);
+  auto metrics = c_->HandleGetMetrics(kTrusted, gm);
   ASSERT_EQ(metrics->points_size(), 2);  // steps 0 and 20
   EXPECT_EQ(metrics->points(1).step(), 20);
 }
@@ -990,7 +992,7 @@ class RetentionTest : public CoordinatorTest {
   std::vector<int64_t> Listed(const v1::Job& job) {
     v1::ListCheckpointsRequest r;
     r.set_job_id(job.id());
-    auto listed = c_->HandleListCheckpoints(r);
+    auto listed = c_->HandleListCheckpoints(kTrusted, r);
     EXPECT_TRUE(listed.ok()) << listed.status();
     std::vector<int64_t> steps;
     for (const v1::Checkpoint& c : listed->checkpoints()) steps.push_back(c.step());
@@ -1003,7 +1005,7 @@ class RetentionTest : public CoordinatorTest {
   }
   v1::Job StartOneRankJob(const v1::SubmitJobRequest& request) {
     l1_ = Register("w1");
-    v1::Job job = c_->HandleSubmitJob(request)->job();
+    v1::Job job = c_->HandleSubmitJob(kTrusted, request)->job();
     EXPECT_EQ(Beat("w1", l1_)->assignments_size(), 1);
     EXPECT_TRUE(Beat("w1", l1_, {Running(job, 0)}).ok());
     return Get(job.id());
@@ -1045,7 +1047,7 @@ TEST_F(RetentionTest, RetiredCheckpointsAreDeletedByAWorkerUntilAcknowledged) {
   get.set_job_id(job.id());
   get.set_include_events(true);
   bool event = false;
-  auto got = c_->HandleGetJob(get);
+  auto got = c_->HandleGetJob(kTrusted, get);
   ASSERT_TRUE(got.ok());
   for (const v1::JobEvent& e : got->events()) {
     event |= e.message() == "retention: checkpoint step 10 retired (keeps the newest 2); a worker deletes it";
@@ -1128,7 +1130,7 @@ class Run {
     submit.mutable_spec()->set_steps(10);
     submit.mutable_spec()->mutable_checkpoint()->set_keep(0);
     submit.mutable_resources()->set_ranks(1);
-    const std::string id = Call([&] { return c_->HandleSubmitJob(submit); }).job().id();
+    const std::string id = Call([&] { return c_->HandleSubmitJob(kTrusted, submit); }).job().id();
     auto beat = [&](bool running) {
       return Call([&] {
         v1::HeartbeatRequest r;
@@ -1170,11 +1172,11 @@ class Run {
     Outcome o;
     o.crashes = crashes_;
     v1::ListJobsRequest list;
-    o.jobs = c_->HandleListJobs(list)->jobs_size();
+    o.jobs = c_->HandleListJobs(kTrusted, list)->jobs_size();
     v1::GetJobRequest get;
     get.set_job_id(id);
     get.set_include_events(true);
-    auto job = c_->HandleGetJob(get);
+    auto job = c_->HandleGetJob(kTrusted, get);
     o.state = job->job().state();
     o.restarts = job->job().restarts();
     for (const v1::JobEvent& e : job->events()) {
@@ -1186,7 +1188,7 @@ class Run {
     }
     v1::ListCheckpointsRequest ck;
     ck.set_job_id(id);
-    auto listed = c_->HandleListCheckpoints(ck);
+    auto listed = c_->HandleListCheckpoints(kTrusted, ck);
     for (const v1::Checkpoint& c : listed->checkpoints()) o.checkpoints.push_back(c.step());
     return o;
   }
@@ -1203,7 +1205,7 @@ class Run {
   v1::Job Job(const std::string& id) {
     v1::GetJobRequest r;
     r.set_job_id(id);
-    return c_->HandleGetJob(r)->job();
+    return c_->HandleGetJob(kTrusted, r)->job();
   }
   // Calls until it succeeds; a failure is the coordinator crashing there.
   // Each call follows a Tick, as the daemon's main loop runs them between

@@ -201,14 +201,11 @@ absl::StatusOr<v1::ReportScoresResponse> Coordinator::HandleReportScores(
 }
 
 absl::StatusOr<v1::ListEvaluationsResponse> Coordinator::HandleListEvaluations(
-    const v1::ListEvaluationsRequest& request) {
+    const Caller& caller, const v1::ListEvaluationsRequest& request) {
   v1::ListEvaluationsResponse response;
   {
     absl::MutexLock lock(&mu_);
-    if (FindJob(request.job_id()) == nullptr) {
-      return absl::NotFoundError(
-          absl::StrCat("job ", request.job_id(), " not found"));
-    }
+    RECA_RETURN_IF_ERROR(FindVisibleJob(caller, request.job_id()).status());
     response.set_pending(static_cast<int32_t>(std::count_if(
         eval_pending_.begin(), eval_pending_.end(),
         [&](const EvalKey& k) { return k.first == request.job_id(); })));

@@ -10,6 +10,11 @@
 namespace reca::coordinator {
 namespace {
 
+constexpr absl::string_view kJobService = "reca.v1.JobService",
+                           kWorkerService = "reca.v1.WorkerService",
+                           kEvaluatorService = "reca.v1.EvaluatorService",
+                           kAdminService = "reca.v1.AdminService";
+
 template <typename Response>
 grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context,
                                 absl::StatusOr<Response> result,
@@ -18,6 +23,17 @@ grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context,
   if (result.ok()) *response = std::move(*result);
   reactor->Finish(ToGrpcStatus(result.status()));
   return reactor;
+}
+
+// Admits the call, then replies with handle(caller).
+template <typename Response, typename Handle>
+grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context,
+                                const AuthGate& gate, absl::string_view service,
+                                Response* response, Handle handle) {
+  absl::StatusOr<Caller> caller = gate.Admit(*context, service);
+  if (!caller.ok())
+    return Reply(context, absl::StatusOr<Response>(caller.status()), response);
+  return Reply(context, handle(*caller), response);
 }
 
 bool IsTerminal(v1::JobState s) {
@@ -30,10 +46,12 @@ bool IsTerminal(v1::JobState s) {
 class WatchReactor final
     : public grpc::ServerWriteReactor<v1::WatchJobResponse> {
  public:
-  WatchReactor(JobHandler& handler, const v1::WatchJobRequest& request)
+  WatchReactor(JobHandler& handler, const absl::StatusOr<Caller>& caller,
+               const v1::WatchJobRequest& request)
       : handler_(handler) {
-    absl::StatusOr<int64_t> id = handler_.HandleWatchJob(
-        request,
+    absl::StatusOr<int64_t> id =
+        !caller.ok() ? absl::StatusOr<int64_t>(caller.status())
+                     : handler_.HandleWatchJob(*caller, request,
         [this](const v1::WatchJobResponse& update) { OnUpdate(update); });
     absl::MutexLock lock(&mu_);
     if (!id.ok()) {
@@ -112,85 +130,149 @@ class WatchReactor final
 grpc::ServerUnaryReactor* GrpcJobService::SubmitJob(
     grpc::CallbackServerContext* context, const v1::SubmitJobRequest* request,
     v1::SubmitJobResponse* response) {
-  return Reply(context, handler_.HandleSubmitJob(*request), response);
+  return Serve(context, gate_, kJobService, response, [&](const Caller& caller) {
+    return handler_.HandleSubmitJob(caller, *request);
+  });
 }
 grpc::ServerUnaryReactor* GrpcJobService::GetJob(
     grpc::CallbackServerContext* context, const v1::GetJobRequest* request,
     v1::GetJobResponse* response) {
-  return Reply(context, handler_.HandleGetJob(*request), response);
+  return Serve(context, gate_, kJobService, response, [&](const Caller& caller) {
+    return handler_.HandleGetJob(caller, *request);
+  });
 }
 grpc::ServerUnaryReactor* GrpcJobService::ListJobs(
     grpc::CallbackServerContext* context, const v1::ListJobsRequest* request,
     v1::ListJobsResponse* response) {
-  return Reply(context, handler_.HandleListJobs(*request), response);
+  return Serve(context, gate_, kJobService, response, [&](const Caller& caller) {
+    return handler_.HandleListJobs(caller, *request);
+  });
 }
 grpc::ServerUnaryReactor* GrpcJobService::CancelJob(
     grpc::CallbackServerContext* context, const v1::CancelJobRequest* request,
     v1::CancelJobResponse* response) {
-  return Reply(context, handler_.HandleCancelJob(*request), response);
+  return Serve(context, gate_, kJobService, response, [&](const Caller& caller) {
+    return handler_.HandleCancelJob(caller, *request);
+  });
 }
 grpc::ServerUnaryReactor* GrpcJobService::GetMetrics(
     grpc::CallbackServerContext* context, const v1::GetMetricsRequest* request,
     v1::GetMetricsResponse* response) {
-  return Reply(context, handler_.HandleGetMetrics(*request), response);
+  return Serve(context, gate_, kJobService, response, [&](const Caller& caller) {
+    return handler_.HandleGetMetrics(caller, *request);
+  });
 }
 grpc::ServerUnaryReactor* GrpcJobService::ListCheckpoints(
     grpc::CallbackServerContext* context,
     const v1::ListCheckpointsRequest* request,
     v1::ListCheckpointsResponse* response) {
-  return Reply(context, handler_.HandleListCheckpoints(*request), response);
+  return Serve(context, gate_, kJobService, response, [&](const Caller& caller) {
+    return handler_.HandleListCheckpoints(caller, *request);
+  });
 }
 grpc::ServerWriteReactor<v1::WatchJobResponse>* GrpcJobService::WatchJob(
     grpc::CallbackServerContext* context, const v1::WatchJobRequest* request) {
-  return new WatchReactor(handler_, *request);
+  return new WatchReactor(handler_, gate_.Admit(*context, kJobService),
+                          *request);
 }
 
 grpc::ServerUnaryReactor* GrpcWorkerService::RegisterWorker(
     grpc::CallbackServerContext* context,
     const v1::RegisterWorkerRequest* request,
     v1::RegisterWorkerResponse* response) {
-  return Reply(context, handler_.HandleRegisterWorker(*request), response);
+  return Serve(context, gate_, kWorkerService, response, [&](const Caller&) {
+    return handler_.HandleRegisterWorker(*request);
+  });
 }
 grpc::ServerUnaryReactor* GrpcWorkerService::Heartbeat(
     grpc::CallbackServerContext* context, const v1::HeartbeatRequest* request,
     v1::HeartbeatResponse* response) {
-  return Reply(context, handler_.HandleHeartbeat(*request), response);
+  return Serve(context, gate_, kWorkerService, response, [&](const Caller&) {
+    return handler_.HandleHeartbeat(*request);
+  });
 }
 grpc::ServerUnaryReactor* GrpcWorkerService::ReportCheckpoint(
     grpc::CallbackServerContext* context,
     const v1::ReportCheckpointRequest* request,
     v1::ReportCheckpointResponse* response) {
-  return Reply(context, handler_.HandleReportCheckpoint(*request), response);
+  return Serve(context, gate_, kWorkerService, response, [&](const Caller&) {
+    return handler_.HandleReportCheckpoint(*request);
+  });
 }
 grpc::ServerUnaryReactor* GrpcWorkerService::ReportExit(
     grpc::CallbackServerContext* context, const v1::ReportExitRequest* request,
     v1::ReportExitResponse* response) {
-  return Reply(context, handler_.HandleReportExit(*request), response);
+  return Serve(context, gate_, kWorkerService, response, [&](const Caller&) {
+    return handler_.HandleReportExit(*request);
+  });
 }
 
 grpc::ServerUnaryReactor* GrpcJobService::ListEvaluations(
     grpc::CallbackServerContext* context,
     const v1::ListEvaluationsRequest* request,
     v1::ListEvaluationsResponse* response) {
-  return Reply(context, handler_.HandleListEvaluations(*request), response);
+  return Serve(context, gate_, kJobService, response, [&](const Caller& caller) {
+    return handler_.HandleListEvaluations(caller, *request);
+  });
 }
 
 grpc::ServerUnaryReactor* GrpcEvaluatorService::ClaimEvaluation(
     grpc::CallbackServerContext* context,
     const v1::ClaimEvaluationRequest* request,
     v1::ClaimEvaluationResponse* response) {
-  return Reply(context, handler_.HandleClaimEvaluation(*request), response);
+  return Serve(context, gate_, kEvaluatorService, response, [&](const Caller&) {
+    return handler_.HandleClaimEvaluation(*request);
+  });
 }
 grpc::ServerUnaryReactor* GrpcEvaluatorService::RenewClaim(
     grpc::CallbackServerContext* context, const v1::RenewClaimRequest* request,
     v1::RenewClaimResponse* response) {
-  return Reply(context, handler_.HandleRenewClaim(*request), response);
+  return Serve(context, gate_, kEvaluatorService, response, [&](const Caller&) {
+    return handler_.HandleRenewClaim(*request);
+  });
 }
 grpc::ServerUnaryReactor* GrpcEvaluatorService::ReportScores(
     grpc::CallbackServerContext* context,
     const v1::ReportScoresRequest* request,
     v1::ReportScoresResponse* response) {
-  return Reply(context, handler_.HandleReportScores(*request), response);
+  return Serve(context, gate_, kEvaluatorService, response, [&](const Caller&) {
+    return handler_.HandleReportScores(*request);
+  });
+}
+
+grpc::ServerUnaryReactor* GrpcAdminService::CreateToken(
+    grpc::CallbackServerContext* context,
+    const v1::CreateTokenRequest* request, v1::CreateTokenResponse* response) {
+  return Serve(context, gate_, kAdminService, response,
+               [&](const Caller& caller) { return tokens_.Create(caller, *request); });
+}
+grpc::ServerUnaryReactor* GrpcAdminService::ListTokens(
+    grpc::CallbackServerContext* context, const v1::ListTokensRequest* request,
+    v1::ListTokensResponse* response) {
+  return Serve(context, gate_, kAdminService, response, [&](const Caller&) {
+    return absl::StatusOr<v1::ListTokensResponse>(tokens_.List(*request));
+  });
+}
+grpc::ServerUnaryReactor* GrpcAdminService::RevokeToken(
+    grpc::CallbackServerContext* context,
+    const v1::RevokeTokenRequest* request, v1::RevokeTokenResponse* response) {
+  return Serve(context, gate_, kAdminService, response,
+               [&](const Caller&) { return tokens_.Revoke(*request); });
+}
+
+absl::StatusOr<Caller> AuthGate::Admit(const grpc::ServerContextBase& context,
+                                       absl::string_view service) const {
+  if (tokens_ == nullptr) return Caller::Trusted();
+  absl::string_view authorization;
+  const auto& metadata = context.client_metadata();
+  if (auto it = metadata.find("authorization"); it != metadata.end())
+    authorization = absl::string_view(it->second.data(), it->second.size());
+  absl::StatusOr<Caller> caller = tokens_->Authenticate(authorization);
+  if (caller.ok()) {
+    if (absl::Status s = RequireRole(*caller, service); !s.ok()) caller = s;
+  }
+  if (!caller.ok() && on_denied_) on_denied_(service, caller.status().code());
+  return caller;
 }
 
 }  // namespace reca::coordinator

@@ -6,16 +6,41 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
+#include "absl/strings/string_view.h"
+
+#include "coordinator/auth.h"
 #include "coordinator/handlers.h"
+#include "reca/v1/admin_service.grpc.pb.h"
 #include "reca/v1/evaluator_service.grpc.pb.h"
 #include "reca/v1/job_service.grpc.pb.h"
 #include "reca/v1/worker_service.grpc.pb.h"
 
 namespace reca::coordinator {
 
+// Admits an RPC: the caller its "authorization: Bearer <token>" metadata names
+// (UNAUTHENTICATED otherwise), if its role may call `service`
+// (PERMISSION_DENIED otherwise). Without a TokenStore, authentication is off
+// and every caller is Caller::Trusted(). `on_denied` counts refusals.
+class AuthGate {
+ public:
+  using DeniedCallback =
+      std::function<void(absl::string_view service, absl::StatusCode code)>;
+  explicit AuthGate(const TokenStore* tokens, DeniedCallback on_denied = {})
+      : tokens_(tokens), on_denied_(std::move(on_denied)) {}
+
+  absl::StatusOr<Caller> Admit(const grpc::ServerContextBase& context,
+                               absl::string_view service) const;
+
+ private:
+  const TokenStore* tokens_;
+  DeniedCallback on_denied_;
+};
+
 class GrpcJobService final : public v1::JobService::CallbackService {
  public:
-  explicit GrpcJobService(JobHandler& handler) : handler_(handler) {}
+  GrpcJobService(JobHandler& handler, const AuthGate& gate)
+      : handler_(handler), gate_(gate) {}
 
   grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context,
                                       const v1::SubmitJobRequest* request,
@@ -47,11 +72,13 @@ class GrpcJobService final : public v1::JobService::CallbackService {
 
  private:
   JobHandler& handler_;
+  const AuthGate& gate_;
 };
 
 class GrpcWorkerService final : public v1::WorkerService::CallbackService {
  public:
-  explicit GrpcWorkerService(WorkerHandler& handler) : handler_(handler) {}
+  GrpcWorkerService(WorkerHandler& handler, const AuthGate& gate)
+      : handler_(handler), gate_(gate) {}
 
   grpc::ServerUnaryReactor* RegisterWorker(
       grpc::CallbackServerContext* context,
@@ -71,13 +98,14 @@ class GrpcWorkerService final : public v1::WorkerService::CallbackService {
 
  private:
   WorkerHandler& handler_;
+  const AuthGate& gate_;
 };
 
 class GrpcEvaluatorService final
     : public v1::EvaluatorService::CallbackService {
  public:
-  explicit GrpcEvaluatorService(EvaluatorHandler& handler)
-      : handler_(handler) {}
+  GrpcEvaluatorService(EvaluatorHandler& handler, const AuthGate& gate)
+      : handler_(handler), gate_(gate) {}
 
   grpc::ServerUnaryReactor* ClaimEvaluation(
       grpc::CallbackServerContext* context,
@@ -94,6 +122,30 @@ class GrpcEvaluatorService final
 
  private:
   EvaluatorHandler& handler_;
+  const AuthGate& gate_;
+};
+
+// Token management, for admins (`recactl token ...`).
+class GrpcAdminService final : public v1::AdminService::CallbackService {
+ public:
+  GrpcAdminService(TokenStore& tokens, const AuthGate& gate)
+      : tokens_(tokens), gate_(gate) {}
+
+  grpc::ServerUnaryReactor* CreateToken(
+      grpc::CallbackServerContext* context,
+      const v1::CreateTokenRequest* request,
+      v1::CreateTokenResponse* response) override;
+  grpc::ServerUnaryReactor* ListTokens(grpc::CallbackServerContext* context,
+                                       const v1::ListTokensRequest* request,
+                                       v1::ListTokensResponse* response) override;
+  grpc::ServerUnaryReactor* RevokeToken(
+      grpc::CallbackServerContext* context,
+      const v1::RevokeTokenRequest* request,
+      v1::RevokeTokenResponse* response) override;
+
+ private:
+  TokenStore& tokens_;
+  const AuthGate& gate_;
 };
 
 }  // namespace reca::coordinator

@@ -22,8 +22,8 @@ class GrpcServicesTest : public ::testing::Test {
         Coordinator::Create({store_, *RealClock::Get()}, CoordinatorOptions());
     ASSERT_TRUE(c.ok()) << c.status();
     coordinator_ = std::move(*c);
-    jobs_ = std::make_unique<GrpcJobService>(*coordinator_);
-    workers_ = std::make_unique<GrpcWorkerService>(*coordinator_);
+    jobs_ = std::make_unique<GrpcJobService>(*coordinator_, gate_);
+    workers_ = std::make_unique<GrpcWorkerService>(*coordinator_, gate_);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
@@ -39,6 +39,7 @@ class GrpcServicesTest : public ::testing::Test {
   void TearDown() override { server_->Shutdown(); }
 
   MemoryKvStore store_;
+  AuthGate gate_{nullptr};  // authentication off: auth_test.cc tests it
   std::unique_ptr<Coordinator> coordinator_;
   std::unique_ptr<GrpcJobService> jobs_;
   std::unique_ptr<GrpcWorkerService> workers_;

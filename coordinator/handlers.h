@@ -10,36 +10,51 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "reca/v1/admin_service.pb.h"
 #include "reca/v1/evaluator_service.pb.h"
 #include "reca/v1/job_service.pb.h"
 #include "reca/v1/worker_service.pb.h"
 
 namespace reca::coordinator {
 
+// The authenticated caller of an RPC. With authentication off (the
+// --insecure_no_auth flag, and the unit tests) it is Caller::Trusted(): an
+// admin without a name, so a job's owner is whatever the request says.
+struct Caller {
+  std::string name;
+  v1::Role role = v1::ROLE_UNSPECIFIED;
+
+  static Caller Trusted() { return {"", v1::ROLE_ADMIN}; }
+  bool admin() const { return role == v1::ROLE_ADMIN; }
+  // Whether this caller may see and cancel a job of `owner`.
+  bool Owns(const std::string& owner) const { return admin() || owner == name; }
+};
+
+// JobService: `caller` is a user (its own jobs only) or an admin (any job).
 class JobHandler {
  public:
   virtual ~JobHandler() = default;
   virtual absl::StatusOr<v1::SubmitJobResponse> HandleSubmitJob(
-      const v1::SubmitJobRequest& request) = 0;
+      const Caller& caller, const v1::SubmitJobRequest& request) = 0;
   virtual absl::StatusOr<v1::GetJobResponse> HandleGetJob(
-      const v1::GetJobRequest& request) = 0;
+      const Caller& caller, const v1::GetJobRequest& request) = 0;
   virtual absl::StatusOr<v1::ListJobsResponse> HandleListJobs(
-      const v1::ListJobsRequest& request) = 0;
+      const Caller& caller, const v1::ListJobsRequest& request) = 0;
   virtual absl::StatusOr<v1::CancelJobResponse> HandleCancelJob(
-      const v1::CancelJobRequest& request) = 0;
+      const Caller& caller, const v1::CancelJobRequest& request) = 0;
   virtual absl::StatusOr<v1::GetMetricsResponse> HandleGetMetrics(
-      const v1::GetMetricsRequest& request) = 0;
+      const Caller& caller, const v1::GetMetricsRequest& request) = 0;
   virtual absl::StatusOr<v1::ListCheckpointsResponse> HandleListCheckpoints(
-      const v1::ListCheckpointsRequest& request) = 0;
+      const Caller& caller, const v1::ListCheckpointsRequest& request) = 0;
   virtual absl::StatusOr<v1::ListEvaluationsResponse> HandleListEvaluations(
-      const v1::ListEvaluationsRequest& request) = 0;
+      const Caller& caller, const v1::ListEvaluationsRequest& request) = 0;
 
   // WatchJob: `on_update` is called at once with the job as it is, then after
   // every change of it, until CancelWatch(id) returns. It runs with the
   // handler's lock held, so it must not block and must not call the handler.
   using WatchCallback = std::function<void(const v1::WatchJobResponse&)>;
   virtual absl::StatusOr<int64_t> HandleWatchJob(
-      const v1::WatchJobRequest& request, WatchCallback on_update) = 0;
+      const Caller& caller, const v1::WatchJobRequest& request, WatchCallback on_update) = 0;
   virtual void CancelWatch(int64_t watch_id) = 0;
 };
 

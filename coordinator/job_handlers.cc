@@ -38,13 +38,27 @@ bool IsTerminal(v1::JobState s) {
 
 }  // namespace
 
-absl::StatusOr<std::string> Coordinator::ResolveInit(const std::string& init) {
-  // "job:<id>": the newest committed checkpoint of another job.
+absl::StatusOr<Coordinator::JobEntry*> Coordinator::FindVisibleJob(
+    const Caller& caller, const std::string& id) {
+  JobEntry* entry = FindJob(id);
+  if (entry == nullptr)
+    return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
+  if (!caller.Owns(entry->job.owner())) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("job ", id, " belongs to another user"));
+  }
+  return entry;
+}
+
+absl::StatusOr<std::string> Coordinator::ResolveInit(const Caller& caller,
+                                                     const std::string& init) {
+  // "job:<id>": the newest committed checkpoint of another job (of the same
+  // owner, unless an admin submits).
   const std::string id = init.substr(4);
   JobEntry* source = FindJob(id);
-  if (source == nullptr) {
+  if (source == nullptr || !caller.Owns(source->job.owner())) {
     return absl::InvalidArgumentError(
-        absl::StrCat("spec.model.init: ", init, ": no such job"));
+        absl::StrCat("spec.model.init: ", init, ": no such job of yours"));
   }
   if (source->job.latest_checkpoint_step() < 0 ||
       source->job.latest_checkpoint_path().empty()) {
@@ -57,8 +71,19 @@ absl::StatusOr<std::string> Coordinator::ResolveInit(const std::string& init) {
 }
 
 absl::StatusOr<v1::SubmitJobResponse> Coordinator::HandleSubmitJob(
-    const v1::SubmitJobRequest& request) {
-  RECA_RETURN_IF_ERROR(CheckNoUnknownFields(request, "request"));
+    const Caller& caller, const v1::SubmitJobRequest& submitted) {
+  RECA_RETURN_IF_ERROR(CheckNoUnknownFields(submitted, "request"));
+  // A user submits as itself; an admin (or a trusted caller) for anyone.
+  if (!caller.admin() && !submitted.owner().empty() &&
+      submitted.owner() != caller.name) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "owner: ", submitted.owner(), ": a user submits only as itself (",
+        caller.name, ")"));
+  }
+  v1::SubmitJobRequest request = submitted;
+  if (request.owner().empty()) {
+    request.set_owner(caller.name.empty() ? options_.default_owner : caller.name);
+  }
   RECA_RETURN_IF_ERROR(ValidateResources(request.resources()));
   RECA_ASSIGN_OR_RETURN(SpecSummary summary,
                         ValidateSpec(request.spec(), options_.max_spec_bytes));
@@ -72,6 +97,18 @@ absl::StatusOr<v1::SubmitJobResponse> Coordinator::HandleSubmitJob(
   const std::string fingerprint = Fingerprint(request);
 
   absl::MutexLock lock(&mu_);
+  if (const int limit = options_.max_unfinished_jobs_per_owner; limit > 0) {
+    const int unfinished = static_cast<int>(std::count_if(
+        unfinished_.begin(), unfinished_.end(), [&](const std::string& id) {
+          return jobs_.at(id).job.owner() == request.owner();
+        }));
+    if (unfinished >= limit) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          request.owner(), " has ", unfinished,
+          " jobs queued or running, the most allowed per owner "
+          "(--max_unfinished_jobs_per_owner); wait for some to end"));
+    }
+  }
   v1::SubmitJobResponse response;
   if (!request.request_id().empty()) {
     RECA_ASSIGN_OR_RETURN(
@@ -98,12 +135,11 @@ absl::StatusOr<v1::SubmitJobResponse> Coordinator::HandleSubmitJob(
   v1::Job job;
   job.set_id(absl::StrFormat("job-%08d", next_job_seq_));
   job.set_name(summary.name);
-  job.set_owner(request.owner().empty() ? options_.default_owner
-                                        : request.owner());
+  job.set_owner(request.owner());
   *job.mutable_spec() = request.spec();
   if (absl::StartsWith(job.spec().model().init(), "job:")) {
     RECA_ASSIGN_OR_RETURN(std::string path,
-                          ResolveInit(job.spec().model().init()));
+                          ResolveInit(caller, job.spec().model().init()));
     job.mutable_spec()->mutable_model()->set_init(path);
   }
   *job.mutable_resources() = request.resources();
@@ -150,12 +186,10 @@ absl::StatusOr<v1::SubmitJobResponse> Coordinator::HandleSubmitJob(
 }
 
 absl::StatusOr<v1::GetJobResponse> Coordinator::HandleGetJob(
-    const v1::GetJobRequest& request) {
+    const Caller& caller, const v1::GetJobRequest& request) {
   absl::MutexLock lock(&mu_);
-  JobEntry* entry = FindJob(request.job_id());
-  if (entry == nullptr)
-    return absl::NotFoundError(
-        absl::StrCat("job ", request.job_id(), " not found"));
+  RECA_ASSIGN_OR_RETURN(JobEntry * entry,
+                        FindVisibleJob(caller, request.job_id()));
   v1::GetJobResponse response;
   *response.mutable_job() = entry->job;
   if (request.include_events()) {
@@ -173,7 +207,7 @@ absl::StatusOr<v1::GetJobResponse> Coordinator::HandleGetJob(
 }
 
 absl::StatusOr<v1::ListJobsResponse> Coordinator::HandleListJobs(
-    const v1::ListJobsRequest& request) {
+    const Caller& caller, const v1::ListJobsRequest& request) {
   if (request.page_size() < 0)
     return absl::InvalidArgumentError("page_size: must be >= 0");
   const int page_size = request.page_size() == 0
@@ -193,6 +227,7 @@ absl::StatusOr<v1::ListJobsResponse> Coordinator::HandleListJobs(
     }
     if (!absl::StartsWith(job.name(), request.name_prefix())) continue;
     if (!request.owner().empty() && job.owner() != request.owner()) continue;
+    if (!caller.Owns(job.owner())) continue;  // a user lists its own jobs
     if (response.jobs_size() == page_size) {
       response.set_next_page_token(response.jobs(page_size - 1).id());
       break;
@@ -203,12 +238,10 @@ absl::StatusOr<v1::ListJobsResponse> Coordinator::HandleListJobs(
 }
 
 absl::StatusOr<v1::CancelJobResponse> Coordinator::HandleCancelJob(
-    const v1::CancelJobRequest& request) {
+    const Caller& caller, const v1::CancelJobRequest& request) {
   absl::MutexLock lock(&mu_);
-  JobEntry* entry = FindJob(request.job_id());
-  if (entry == nullptr)
-    return absl::NotFoundError(
-        absl::StrCat("job ", request.job_id(), " not found"));
+  RECA_ASSIGN_OR_RETURN(JobEntry * entry,
+                        FindVisibleJob(caller, request.job_id()));
   v1::CancelJobResponse response;
   const v1::Job& job = entry->job;
   if (IsTerminal(job.state()) || job.cancel_requested()) {
@@ -235,16 +268,13 @@ absl::StatusOr<v1::CancelJobResponse> Coordinator::HandleCancelJob(
 }
 
 absl::StatusOr<v1::GetMetricsResponse> Coordinator::HandleGetMetrics(
-    const v1::GetMetricsRequest& request) {
+    const Caller& caller, const v1::GetMetricsRequest& request) {
   if (request.limit() < 0)
     return absl::InvalidArgumentError("limit: must be >= 0");
   const size_t limit = request.limit() == 0 ? 100000 : request.limit();
   {
     absl::MutexLock lock(&mu_);
-    if (FindJob(request.job_id()) == nullptr) {
-      return absl::NotFoundError(
-          absl::StrCat("job ", request.job_id(), " not found"));
-    }
+    RECA_RETURN_IF_ERROR(FindVisibleJob(caller, request.job_id()).status());
   }
   std::vector<std::string> prefixes;
   if (request.names().empty()) {
@@ -273,13 +303,10 @@ absl::StatusOr<v1::GetMetricsResponse> Coordinator::HandleGetMetrics(
 }
 
 absl::StatusOr<v1::ListCheckpointsResponse> Coordinator::HandleListCheckpoints(
-    const v1::ListCheckpointsRequest& request) {
+    const Caller& caller, const v1::ListCheckpointsRequest& request) {
   {
     absl::MutexLock lock(&mu_);
-    if (FindJob(request.job_id()) == nullptr) {
-      return absl::NotFoundError(
-          absl::StrCat("job ", request.job_id(), " not found"));
-    }
+    RECA_RETURN_IF_ERROR(FindVisibleJob(caller, request.job_id()).status());
   }
   RECA_ASSIGN_OR_RETURN(std::vector<v1::Checkpoint> records,
                         CheckpointRecords(request.job_id()));
@@ -291,12 +318,10 @@ absl::StatusOr<v1::ListCheckpointsResponse> Coordinator::HandleListCheckpoints(
 }
 
 absl::StatusOr<int64_t> Coordinator::HandleWatchJob(
-    const v1::WatchJobRequest& request, WatchCallback on_update) {
+    const Caller& caller, const v1::WatchJobRequest& request, WatchCallback on_update) {
   absl::MutexLock lock(&mu_);
-  JobEntry* entry = FindJob(request.job_id());
-  if (entry == nullptr)
-    return absl::NotFoundError(
-        absl::StrCat("job ", request.job_id(), " not found"));
+  RECA_ASSIGN_OR_RETURN(JobEntry * entry,
+                        FindVisibleJob(caller, request.job_id()));
   v1::WatchJobResponse first;
   *first.mutable_job() = entry->job;
   const int64_t from =

@@ -14,6 +14,8 @@
 namespace reca::coordinator {
 namespace {
 
+const Caller kTrusted = Caller::Trusted();
+
 std::string Text(const MetricsSnapshot& m) {
   return ExpositionText(SnapshotFamilies(m, "test"));
 }
@@ -49,7 +51,7 @@ class PrometheusExportTest : public ::testing::Test {
     r.mutable_spec()->set_name(name);
     r.mutable_spec()->set_steps(100);
     r.mutable_resources()->set_ranks(1);
-    auto job = c_->HandleSubmitJob(r);
+    auto job = c_->HandleSubmitJob(kTrusted, r);
     EXPECT_TRUE(job.ok()) << job.status();
     return job.ok() ? job->job() : v1::Job();
   }
@@ -57,7 +59,7 @@ class PrometheusExportTest : public ::testing::Test {
   v1::Job Get(const std::string& id) {
     v1::GetJobRequest r;
     r.set_job_id(id);
-    auto job = c_->HandleGetJob(r);
+    auto job = c_->HandleGetJob(kTrusted, r);
     EXPECT_TRUE(job.ok()) << job.status();
     return job.ok() ? job->job() : v1::Job();
   }
