@@ -8,13 +8,18 @@ does not reach them), with everything under one folder:
     DIR/db             the coordinator's RocksDB
     DIR/runs           job outputs (checkpoints, metrics)
     DIR/logs/*.log     each process's stdout and stderr
+    DIR/tokens/        the cluster's bearer tokens (owner-only: the folder 0700, each
+                       file 0600): admin, user (named $USER), worker, evaluator, and
+                       hashes (what the coordinator reads: "ROLE NAME SHA256" lines)
 
 cluster.json records each process's start time (from /proc) next to its pid, so a
 later `down` never signals an unrelated process that reused the pid.
 """
 
+import hashlib
 import json
 import os
+import secrets
 import random
 import signal
 import socket
@@ -86,6 +91,52 @@ def _remove_state(local_dir):
         os.unlink(os.path.join(local_dir, STATE_FILE))
     except FileNotFoundError:
         pass
+
+
+# ---------------------------------------------------------------------------
+# Tokens.
+
+TOKEN_ROLES = ("admin", "user", "worker", "evaluator")
+
+
+def token_dir(local_dir):
+    return os.path.join(local_dir, "tokens")
+
+
+def token_path(local_dir, role):
+    return os.path.join(token_dir(local_dir), f"{role}.token")
+
+
+def make_tokens(local_dir, user):
+    """Creates DIR/tokens/<role>.token for each role (kept when present, so a second `up`
+    honours the tokens already handed out) and DIR/tokens/hashes for --auth_tokens_file.
+    Returns the path of the hashes file."""
+    folder = token_dir(local_dir)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    os.chmod(folder, 0o700)
+    names = {"admin": "admin", "user": user, "worker": "workers", "evaluator": "evaluators"}
+    lines = ["# recactl local up: ROLE NAME SHA256 of each token in this folder"]
+    for role in TOKEN_ROLES:
+        path = token_path(local_dir, role)
+        if not os.path.exists(path):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write("reca_" + secrets.token_hex(32) + "\n")
+        os.chmod(path, 0o600)
+        with open(path) as f:
+            token = f.read().strip()
+        lines.append(f"{role} {names[role]} {hashlib.sha256(token.encode()).hexdigest()}")
+    hashes = os.path.join(folder, "hashes")
+    with open(hashes, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return hashes
+
+
+def local_user():
+    """The name the local user token carries: $USER when it is a valid token name."""
+    user = os.environ.get("USER", "")
+    ok = user and len(user) <= 128 and all(c.isalnum() or c in "-_.@" for c in user)
+    return user if ok else "local"
 
 
 # ---------------------------------------------------------------------------
@@ -245,6 +296,7 @@ def up(opts, probe, out=None, err=None):
     os.makedirs(os.path.join(local_dir, "logs"), exist_ok=True)
     os.makedirs(os.path.join(local_dir, "runs"), exist_ok=True)
 
+    hashes = make_tokens(local_dir, local_user())
     port = opts.port or free_port()
     address = f"127.0.0.1:{port}"
     metrics_address = f"127.0.0.1:{free_port()}"  # Prometheus /metrics
@@ -254,7 +306,8 @@ def up(opts, probe, out=None, err=None):
         proc, record = _start("coordinator", [
             coordinator_bin, f"--listen={address}", f"--db={os.path.join(local_dir, 'db')}",
             f"--runs_root={os.path.join(local_dir, 'runs')}",
-            f"--metrics_listen={metrics_address}"] + opts.coordinator_flags, local_dir)
+            f"--metrics_listen={metrics_address}", f"--auth_tokens_file={hashes}"]
+            + opts.coordinator_flags, local_dir)
         record["metrics"] = metrics_address
         state["processes"].append(record)
         _write_state(local_dir, state)  # from here on `local down` can clean up
@@ -278,7 +331,8 @@ def up(opts, probe, out=None, err=None):
                 worker_bin, f"--coordinator={address}", f"--worker_id=w{i}",
                 f"--cpu_slots={opts.slots}", "--address=127.0.0.1",
                 f"--rendezvous_ports={lo}-{lo + PORTS_PER_WORKER - 1}", "--threads=1",
-                f"--metrics_listen={metrics}"] + opts.worker_flags, local_dir)
+                f"--metrics_listen={metrics}", f"--token_file={token_path(local_dir, 'worker')}"]
+                + opts.worker_flags, local_dir)
             wrecord["rendezvous_ports"] = [lo, lo + PORTS_PER_WORKER - 1]
             wrecord["metrics"] = metrics
             state["processes"].append(wrecord)
@@ -290,7 +344,8 @@ def up(opts, probe, out=None, err=None):
                 metrics = f"127.0.0.1:{free_port()}"
                 eproc, erecord = _start(f"e{i}", [
                     evaluator_bin, f"--coordinator={address}", f"--evaluator_id=e{i}",
-                    "--threads=1", f"--metrics_listen={metrics}"] + opts.evaluator_flags,
+                    "--threads=1", f"--metrics_listen={metrics}",
+                    f"--token_file={token_path(local_dir, 'evaluator')}"] + opts.evaluator_flags,
                     local_dir)
                 erecord["metrics"] = metrics
                 state["processes"].append(erecord)
@@ -315,6 +370,7 @@ def up(opts, probe, out=None, err=None):
     out.write(f"# local cluster in {local_dir}: coordinator {address}, {opts.workers} "
               f"worker(s) x {opts.slots} CPU slot(s), {opts.evaluators} evaluator(s)\n")
     out.write(f"export RECA_COORDINATOR={address}\n")
+    out.write(f"export RECA_TOKEN_FILE={os.path.abspath(token_path(local_dir, 'user'))}\n")
     out.flush()
     return 0
 
@@ -347,6 +403,7 @@ def status(local_dir, count_jobs, out=None):
                   f"{e.details() if hasattr(e, 'details') else e})\n")
         all_alive = False
     out.write(f"export RECA_COORDINATOR={address}\n")
+    out.write(f"export RECA_TOKEN_FILE={os.path.abspath(token_path(local_dir, 'user'))}\n")
     return 0 if all_alive else 1
 
 

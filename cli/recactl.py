@@ -75,7 +75,8 @@ def _import_stubs():
     for attempt in range(2):
         try:
             from google.protobuf import json_format as json_format_module
-            from reca.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc, job_spec_pb2
+            from reca.v1 import (admin_service_pb2, admin_service_pb2_grpc, job_pb2,
+                                 job_service_pb2, job_service_pb2_grpc, job_spec_pb2)
             break
         except ImportError as e:
             fallback = os.path.join(REPO, "build", "python")
@@ -88,7 +89,9 @@ def _import_stubs():
     grpc, json_format = grpc_module, json_format_module
     pb = argparse.Namespace(job_pb2=job_pb2, job_spec_pb2=job_spec_pb2,
                             job_service_pb2=job_service_pb2,
-                            job_service_pb2_grpc=job_service_pb2_grpc)
+                            job_service_pb2_grpc=job_service_pb2_grpc,
+                            admin_service_pb2=admin_service_pb2,
+                            admin_service_pb2_grpc=admin_service_pb2_grpc)
 
 
 # ---------------------------------------------------------------------------
@@ -366,17 +369,25 @@ def _event_line(ev):
 # The client.
 
 class Client:
-    def __init__(self, address, timeout):
+    def __init__(self, address, timeout, token=None, tls_ca=None):
         self.address = address
         self.timeout = timeout
+        # Every call carries the token; a CA file makes the channel TLS.
+        self.metadata = [("authorization", "Bearer " + token)] if token else []
         # Reconnect within a second of a restarted coordinator coming back
         # (gRPC's default backoff grows to minutes).
-        self.channel = grpc.insecure_channel(address, options=[
-            ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 1000)])
+        options = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+                   ("grpc.max_reconnect_backoff_ms", 1000)]
+        if tls_ca:
+            with open(tls_ca, "rb") as f:
+                credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+            self.channel = grpc.secure_channel(address, credentials, options=options)
+        else:
+            self.channel = grpc.insecure_channel(address, options=options)
         self.stub = pb.job_service_pb2_grpc.JobServiceStub(self.channel)
+        self.admin = pb.admin_service_pb2_grpc.AdminServiceStub(self.channel)
 
-    def call(self, method, request, attempts=READ_ATTEMPTS, retry_deadline=False):
+    def call(self, method, request, attempts=READ_ATTEMPTS, retry_deadline=False, stub=None):
         """A unary call, retried on UNAVAILABLE (the coordinator restarting) with backoff."""
         retryable = {grpc.StatusCode.UNAVAILABLE}
         if retry_deadline:
@@ -384,7 +395,8 @@ class Client:
         pause = RETRY_BACKOFF_S
         for attempt in range(1, attempts + 1):
             try:
-                return getattr(self.stub, method)(request, timeout=self.timeout)
+                return getattr(stub or self.stub, method)(request, timeout=self.timeout,
+                                                          metadata=self.metadata)
             except grpc.RpcError as e:
                 if e.code() not in retryable or attempt == attempts:
                     raise
@@ -398,7 +410,8 @@ class Client:
 
 
 def probe_coordinator(address, timeout):
-    """True when a JobService answers at `address` within `timeout` seconds."""
+    """True when a JobService answers at `address` within `timeout` seconds (asking for no
+    token: UNAUTHENTICATED is an answer)."""
     _import_stubs()
     with grpc.insecure_channel(address) as channel:
         try:
@@ -406,14 +419,17 @@ def probe_coordinator(address, timeout):
             stub = pb.job_service_pb2_grpc.JobServiceStub(channel)
             stub.ListJobs(pb.job_service_pb2.ListJobsRequest(page_size=1), timeout=timeout)
             return True
-        except (grpc.FutureTimeoutError, grpc.RpcError):
+        except grpc.FutureTimeoutError:
             return False
+        except grpc.RpcError as e:
+            return e.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-def count_jobs(address, timeout=5.0):
-    """{state name: count} over every job, for `local status`."""
+def count_jobs(address, local_dir, timeout=5.0):
+    """{state name: count} over every job, for `local status` (with the local admin token)."""
     _import_stubs()
-    client = Client(address, timeout)
+    client = Client(address, timeout, token=_read_token_file(
+        local_cluster.token_path(local_dir, "admin"), "admin token", missing_ok=True))
     try:
         counts = {}
         for job in _list_jobs(client, [], "", 0):
@@ -548,7 +564,7 @@ def watch_job(client, job_id, out, reconnect_s=None):
     request = pb.job_service_pb2.WatchJobRequest(job_id=job_id)
     while True:
         try:
-            for resp in client.stub.WatchJob(request):
+            for resp in client.stub.WatchJob(request, metadata=client.metadata):
                 down_since, pause = None, RETRY_BACKOFF_S
                 for ev in resp.events:
                     if last_seq is None or ev.seq > last_seq:
@@ -586,7 +602,7 @@ def cmd_submit(args, client):
         resources=jr.Resources(ranks=args.ranks, accelerator=jr.GPU if args.gpu else jr.CPU,
                                threads_per_rank=args.threads),
         priority=args.priority,
-        owner=args.owner)
+        owner=args.owner or "")
     # The same request (and request_id) on every retry: the coordinator creates one job.
     resp = client.call("SubmitJob", request, attempts=SUBMIT_ATTEMPTS, retry_deadline=True)
     sys.stdout.write(resp.job.id + "\n")
@@ -856,6 +872,48 @@ def cmd_eval(args, client):
     return 0
 
 
+ROLES = ("user", "worker", "evaluator", "admin")
+
+
+def _role_name(value):
+    return pb.admin_service_pb2.Role.Name(value)[len("ROLE_"):].lower()
+
+
+def cmd_token(args, client):
+    ap = pb.admin_service_pb2
+    if args.action == "create":
+        if not args.name or not args.role:
+            raise CliError("token create: NAME and --role are required", 2)
+        resp = client.call("CreateToken", ap.CreateTokenRequest(
+            name=args.name, role=ap.Role.Value("ROLE_" + args.role.upper())),
+            attempts=1, stub=client.admin)
+        if args.out:
+            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(resp.secret + "\n")
+            sys.stderr.write(f"recactl: token {resp.token.id} ({args.role} {args.name}) "
+                             f"written to {args.out} (mode 600)\n")
+        else:
+            sys.stdout.write(resp.secret + "\n")
+            sys.stderr.write(f"recactl: token {resp.token.id} ({args.role} {args.name}); "
+                             "shown once, store it now\n")
+        return 0
+    if args.action == "list":
+        resp = client.call("ListTokens", ap.ListTokensRequest(include_revoked=args.all),
+                           stub=client.admin)
+        rows = [[t.id, t.name, _role_name(t.role), _fmt_time(t.created_unix_micros),
+                 t.created_by, _fmt_time(t.revoked_unix_micros) if t.revoked_unix_micros else ""]
+                for t in resp.tokens]
+        _print_table(["ID", "NAME", "ROLE", "CREATED", "BY", "REVOKED"], rows, sys.stdout)
+        return 0
+    if not args.name:
+        raise CliError("token revoke: the token ID is required (`recactl token list`)", 2)
+    resp = client.call("RevokeToken", ap.RevokeTokenRequest(id=args.name), attempts=1,
+                       stub=client.admin)
+    sys.stdout.write(f"revoked {resp.token.id} ({_role_name(resp.token.role)} {resp.token.name})\n")
+    return 0
+
+
 def cmd_local(args):
     local_dir = os.path.abspath(args.dir)
     if args.action == "up":
@@ -866,12 +924,43 @@ def cmd_local(args):
             worker_flags=args.worker_flag or [], evaluators=args.evaluators,
             evaluator_flags=args.evaluator_flag or []), probe=probe_coordinator)
     if args.action == "status":
-        return local_cluster.status(local_dir, count_jobs=count_jobs)
+        return local_cluster.status(local_dir, count_jobs=lambda a: count_jobs(a, local_dir))
     return local_cluster.down(local_dir, grace_s=args.grace)
 
 
 # ---------------------------------------------------------------------------
 # Command line.
+
+def _read_token_file(path, what, missing_ok=False):
+    try:
+        with open(path, encoding="utf-8") as f:
+            token = f.read().strip()
+    except FileNotFoundError:
+        if missing_ok:
+            return None
+        raise CliError(f"{what}: {path}: no such file", 2)
+    except OSError as e:
+        raise CliError(f"{what}: {path}: {e.strerror}", 2)
+    if not token or any(c.isspace() for c in token):
+        raise CliError(f"{what}: {path}: expected one token", 2)
+    return token
+
+
+def resolve_token(args, address):
+    """--token-file, else $RECA_TOKEN, else $RECA_TOKEN_FILE, else, talking to the local
+    cluster, its user token (its admin token for `recactl token`); else none."""
+    if getattr(args, "token_file", None):
+        return _read_token_file(args.token_file, "--token-file")
+    if os.environ.get("RECA_TOKEN"):
+        return os.environ["RECA_TOKEN"].strip()
+    if os.environ.get("RECA_TOKEN_FILE"):
+        return _read_token_file(os.environ["RECA_TOKEN_FILE"], "$RECA_TOKEN_FILE")
+    if address == local_cluster.recorded_address(DEFAULT_LOCAL_DIR):
+        role = "admin" if args.command == "token" else "user"
+        return _read_token_file(local_cluster.token_path(DEFAULT_LOCAL_DIR, role),
+                                "local token", missing_ok=True)
+    return None
+
 
 def resolve_coordinator(flag):
     if flag:
@@ -890,6 +979,12 @@ def build_parser():
                              "runs/local/cluster.json, else " + DEFAULT_COORDINATOR + ")")
     common.add_argument("--timeout", type=float, default=argparse.SUPPRESS, metavar="SECONDS",
                         help="deadline of each call (default 30)")
+    common.add_argument("--token-file", default=argparse.SUPPRESS, metavar="FILE",
+                        help="your token (default: $RECA_TOKEN, else $RECA_TOKEN_FILE, else the "
+                             "local cluster's runs/local/tokens/user.token)")
+    common.add_argument("--tls-ca", default=argparse.SUPPRESS, metavar="PEM",
+                        help="connect with TLS, trusting this CA (default: $RECA_TLS_CA; "
+                             "unset: plaintext)")
 
     parser = argparse.ArgumentParser(
         prog="recactl", description="Client of the RecA post-training service.",
@@ -910,7 +1005,8 @@ def build_parser():
                         "data.sources[0].repeat=2 (repeatable)")
     p.add_argument("--request-id", metavar="ID",
                    help="idempotency key (default: a fresh UUID, reused on retries)")
-    p.add_argument("--owner", default=os.environ.get("USER", ""), help="default $USER")
+    p.add_argument("--owner", default="",
+                   help="admins only: submit for this user (default: your token's name)")
     p.add_argument("--wait", action="store_true",
                    help="then follow it like `watch` (on stderr); exit 0 only on SUCCEEDED")
     p.set_defaults(func=cmd_submit)
@@ -966,6 +1062,16 @@ def build_parser():
                    help="--wait: give up after this long (default 1800)")
     p.set_defaults(func=cmd_eval)
 
+    p = sub.add_parser("token", parents=[common], help="admins: create, list and revoke tokens")
+    p.add_argument("action", choices=["create", "list", "revoke"])
+    p.add_argument("name", nargs="?", metavar="NAME|ID",
+                   help="create: the user's (or worker's) name; revoke: the token id")
+    p.add_argument("--role", choices=ROLES, help="create: what the token may call")
+    p.add_argument("--out", metavar="FILE", help="create: write the token here (mode 600) "
+                                                 "instead of stdout")
+    p.add_argument("--all", action="store_true", help="list: revoked tokens too")
+    p.set_defaults(func=cmd_token)
+
     p = sub.add_parser("local", help="a coordinator and workers on this machine (loopback)")
     p.add_argument("action", choices=["up", "down", "status"])
     p.add_argument("--dir", default=DEFAULT_LOCAL_DIR,
@@ -1011,8 +1117,10 @@ def _run(args):
         _import_stubs()
         if args.command == "local":
             return cmd_local(args)
-        client = Client(resolve_coordinator(getattr(args, "coordinator", None)),
-                        getattr(args, "timeout", 30.0))
+        address = resolve_coordinator(getattr(args, "coordinator", None))
+        client = Client(address, getattr(args, "timeout", 30.0),
+                        token=resolve_token(args, address),
+                        tls_ca=getattr(args, "tls_ca", None) or os.environ.get("RECA_TLS_CA"))
         return args.func(args, client)
     except CliError as e:
         sys.stderr.write(f"recactl: {e}\n")
@@ -1027,6 +1135,9 @@ def _run(args):
         if code == grpc.StatusCode.NOT_FOUND and _job_of(args) and _job_of(args) not in details:
             details = f"job {_job_of(args)}: {details or 'not found'}"
         sys.stderr.write(f"recactl: {code.name}: {details}\n")
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            sys.stderr.write("recactl: pass your token with --token-file or $RECA_TOKEN "
+                             "(an admin creates one with `recactl token create`)\n")
         if code == grpc.StatusCode.UNAVAILABLE and client is not None:
             sys.stderr.write(f"recactl: is a coordinator running at {client.address}? "
                              "(--coordinator, $RECA_COORDINATOR, `recactl local up`)\n")

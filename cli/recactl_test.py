@@ -9,6 +9,7 @@ Also `local up/status/down` with stand-in binaries: a reca-coordinator that serv
 
 import contextlib
 import io
+import hashlib
 import json
 import os
 import shutil
@@ -703,9 +704,22 @@ class LocalClusterTest(unittest.TestCase):
         coord = state["processes"][0]["argv"]
         self.assertEqual(coord[1:], [f"--listen={address}", f"--db={self.dir}/db",
                                      f"--runs_root={self.dir}/runs",
-                                     f"--metrics_listen={state['metrics_address']}"])
+                                     f"--metrics_listen={state['metrics_address']}",
+                                     f"--auth_tokens_file={self.dir}/tokens/hashes"])
+        # Owner-only tokens, one per role, and the coordinator gets only their hashes.
+        self.assertEqual(os.stat(os.path.join(self.dir, "tokens")).st_mode & 0o777, 0o700)
+        for role in local_cluster.TOKEN_ROLES:
+            path = local_cluster.token_path(self.dir, role)
+            self.assertEqual(os.stat(path).st_mode & 0o777, 0o600, path)
+            with open(path) as f:
+                token = f.read().strip()
+            with open(os.path.join(self.dir, "tokens", "hashes")) as f:
+                hashes = f.read()
+            self.assertNotIn(token, hashes)
+            self.assertIn(hashlib.sha256(token.encode()).hexdigest(), hashes)
         w1, w2 = (p["argv"] for p in state["processes"][1:3])
         self.assertIn("--worker_id=w1", w1)
+        self.assertIn(f"--token_file={self.dir}/tokens/worker.token", w1)
         self.assertIn("--cpu_slots=3", w1)
         self.assertIn(f"--coordinator={address}", w2)
         r1 = [a for a in w1 if a.startswith("--rendezvous_ports=")][0].split("=")[1]

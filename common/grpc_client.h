@@ -1,7 +1,8 @@
-// What the daemons' coordinator clients share: a channel that reconnects
-// within a second of the coordinator coming back (gRPC's default backoff
-// grows to 2 minutes, longer than a lease), and one unary call with a
-// deadline whose status keeps its code.
+// What the daemons' coordinator clients share: how they authenticate (a
+// bearer token and, when configured, TLS with a client certificate), a
+// channel that reconnects within a second of the coordinator coming back
+// (gRPC's default backoff grows to 2 minutes, longer than a lease), and one
+// unary call with a deadline whose status keeps its code.
 #ifndef RECA_COMMON_GRPC_CLIENT_H_
 #define RECA_COMMON_GRPC_CLIENT_H_
 
@@ -11,6 +12,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
@@ -19,24 +21,34 @@
 
 namespace reca {
 
-inline std::shared_ptr<grpc::Channel> CoordinatorChannel(
-    const std::string& target) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
-                                   args);
-}
+// How a daemon proves who it is to the coordinator.
+struct ClientCredentials {
+  std::string token;  // sent as "authorization: Bearer <token>"; "" = none
+  // PEM. With a CA the channel is TLS and verifies the coordinator's
+  // certificate; with a certificate and key too it presents them (mTLS).
+  std::string tls_ca, tls_cert, tls_key;
+};
 
-// (stub->*method)(context, request, &response) with a fresh context and
-// `deadline`.
+// The daemons' flags for it: --token_file, --tls_ca, --tls_cert, --tls_key
+// (ParseDaemonFlags names).
+std::vector<std::string> ClientCredentialFlags();
+// Reads the files those flags name. Errors name the flag and the file. A
+// token file others may read is accepted with a warning on stderr.
+absl::StatusOr<ClientCredentials> ClientCredentialsFromFlags();
+
+std::shared_ptr<grpc::Channel> CoordinatorChannel(
+    const std::string& target, const ClientCredentials& credentials);
+
+// (stub->*method)(context, request, &response) with a fresh context,
+// `deadline` and, when `token` is set, the authorization header.
 template <typename Response, typename Stub, typename Method, typename Request>
 absl::StatusOr<Response> UnaryCall(Stub* stub, Method method,
                                    const Request& request,
-                                   absl::Duration deadline) {
+                                   absl::Duration deadline,
+                                   const std::string& token = "") {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
   Response response;
   const grpc::Status status = (stub->*method)(&context, request, &response);
   if (!status.ok()) return FromGrpcStatus(status);

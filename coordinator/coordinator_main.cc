@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -53,6 +55,17 @@ ABSL_FLAG(bool, preempt, true,
 ABSL_FLAG(std::string, failpoints, "",
           "tests only: site=crash|error[@N],... (common/failpoint.h; also "
           "RECA_FAILPOINTS)");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate of the coordinator: serve TLS (with --tls_key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, worker_listen, "",
+          "serve the workers' and evaluators' services here instead of on "
+          "--listen (host:port)");
+ABSL_FLAG(std::string, worker_port_file, "",
+          "write the bound --worker_listen port here once serving");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA of the workers' and evaluators' client certificates: "
+          "--worker_listen requires and verifies one (mutual TLS)");
 ABSL_FLAG(std::string, auth_tokens_file, "",
           "tokens to accept besides those created with `recactl token create`: "
           "lines \"ROLE NAME SHA256\" (the SHA-256 of each token, never the "
@@ -82,6 +95,37 @@ int Fail(const std::string& message) {
 bool WritePortFile(const std::string& path, int port) {
   return path.empty() ||
          reca::WriteFileAtomic(path, absl::StrCat(port, "\n")).ok();
+}
+
+// Plaintext without a certificate; TLS with one; and when `client_ca` is
+// set, a client certificate signed by it is required (mutual TLS).
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
+    const std::string& cert, const std::string& key,
+    const std::string& client_ca) {
+  if (cert.empty() != key.empty())
+    return absl::InvalidArgumentError("--tls_cert and --tls_key go together");
+  if (cert.empty()) {
+    if (!client_ca.empty())
+      return absl::InvalidArgumentError("--tls_client_ca needs --tls_cert");
+    return grpc::InsecureServerCredentials();
+  }
+  grpc::SslServerCredentialsOptions options(
+      client_ca.empty()
+          ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  for (auto [flag, path, out] :
+       {std::tuple{"tls_cert", cert, &pair.cert_chain},
+        std::tuple{"tls_key", key, &pair.private_key},
+        std::tuple{"tls_client_ca", client_ca, &options.pem_root_certs}}) {
+    if (path.empty()) continue;
+    auto text = reca::ReadFile(path);
+    if (!text.ok())
+      return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read ", path));
+    *out = *text;
+  }
+  options.pem_key_cert_pairs.push_back(pair);
+  return grpc::SslServerCredentials(options);
 }
 
 }  // namespace
@@ -181,29 +225,74 @@ int main(int argc, char** argv) {
   reca::coordinator::GrpcAdminService admin_service(**tokens, gate);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_listen),
-                           grpc::InsecureServerCredentials(), &port);
-  builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_request_bytes));
-  builder.RegisterService(&job_service);
-  builder.RegisterService(&worker_service);
-  builder.RegisterService(&evaluator_service);
-  builder.RegisterService(&admin_service);
-  std::vector<
-      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
-      interceptors;
-  interceptors.push_back(rpc_metrics.InterceptorFactory());
-  builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  auto server_credentials = ServerCredentials(
+      absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key), "");
+  if (!server_credentials.ok())
+    return Fail(std::string(server_credentials.status().message()));
+  // The daemons' services: on --worker_listen when set (with mutual TLS
+  // under --tls_client_ca), else next to the users' services.
+  const std::string worker_listen = absl::GetFlag(FLAGS_worker_listen);
+  auto worker_credentials =
+      worker_listen.empty()
+          ? server_credentials
+          : ServerCredentials(absl::GetFlag(FLAGS_tls_cert),
+                              absl::GetFlag(FLAGS_tls_key),
+                              absl::GetFlag(FLAGS_tls_client_ca));
+  if (!worker_credentials.ok())
+    return Fail(std::string(worker_credentials.status().message()));
+  if (!absl::GetFlag(FLAGS_tls_client_ca).empty() && worker_listen.empty())
+    return Fail("--tls_client_ca needs --worker_listen (the mutual-TLS port)");
+
+  auto build = [&](const std::string& address,
+                   std::shared_ptr<grpc::ServerCredentials> credentials,
+                   std::vector<grpc::Service*> services, int* port) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(address, credentials, port);
+    builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_request_bytes));
+    for (grpc::Service* service : services) builder.RegisterService(service);
+    std::vector<std::unique_ptr<
+        grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(rpc_metrics.InterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+    return builder.BuildAndStart();
+  };
+  std::vector<grpc::Service*> user_services = {&job_service, &admin_service};
+  std::vector<grpc::Service*> daemon_services = {&worker_service,
+                                                 &evaluator_service};
+  if (worker_listen.empty()) {
+    user_services.insert(user_services.end(), daemon_services.begin(),
+                         daemon_services.end());
+  }
+  int port = 0, worker_port = 0;
+  std::unique_ptr<grpc::Server> server = build(
+      absl::GetFlag(FLAGS_listen), *server_credentials, user_services, &port);
   if (server == nullptr || port == 0)
     return Fail("cannot listen on " + absl::GetFlag(FLAGS_listen));
+  std::unique_ptr<grpc::Server> worker_server;
+  if (!worker_listen.empty()) {
+    worker_server =
+        build(worker_listen, *worker_credentials, daemon_services, &worker_port);
+    if (worker_server == nullptr || worker_port == 0)
+      return Fail("cannot listen on --worker_listen " + worker_listen);
+  }
 
+  const bool server_credentials_tls = !absl::GetFlag(FLAGS_tls_cert).empty();
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string host = listen.substr(0, listen.rfind(':'));
   std::cerr << "reca-coordinator: serving on " << host << ":" << port << " (db "
             << absl::GetFlag(FLAGS_db) << ", runs " << options.runs_root
-            << ")\n";
+            << ")" << (server_credentials_tls ? ", TLS" : "") << "\n";
+  if (worker_server != nullptr) {
+    std::cerr << "reca-coordinator: workers and evaluators on "
+              << worker_listen.substr(0, worker_listen.rfind(':')) << ":"
+              << worker_port
+              << (absl::GetFlag(FLAGS_tls_client_ca).empty() ? ""
+                                                              : " (mutual TLS)")
+              << "\n";
+    if (!WritePortFile(absl::GetFlag(FLAGS_worker_port_file), worker_port))
+      return Fail("cannot write --worker_port_file");
+  }
   std::unique_ptr<prometheus::Exposer> exposer;
   std::shared_ptr<prometheus::Collectable> live;
   if (const std::string addr = absl::GetFlag(FLAGS_metrics_listen);
@@ -236,5 +325,8 @@ int main(int argc, char** argv) {
   }
   std::cerr << "reca-coordinator: shutting down\n";
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  if (worker_server != nullptr)
+    worker_server->Shutdown(std::chrono::system_clock::now() +
+                            std::chrono::seconds(2));
   return 0;
 }

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
@@ -17,6 +18,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/daemon_main.h"
+#include "common/grpc_client.h"
 #include "common/process.h"
 #include "common/service_metrics.h"
 #include "evaluator/evaluator_agent.h"
@@ -62,6 +64,13 @@ bool Seconds(const char* flag, double s, bool positive, absl::Duration* out,
   }
   *out = absl::Seconds(s);
   return true;
+}
+
+// kFlags and the credential flags (common/grpc_client.h).
+std::vector<std::string> DaemonFlags() {
+  std::vector<std::string> flags(std::begin(kFlags), std::end(kFlags));
+  for (const std::string& f : reca::ClientCredentialFlags()) flags.push_back(f);
+  return flags;
 }
 
 // The options, or a usage error naming the flag.
@@ -110,7 +119,7 @@ int main(int argc, char** argv) {
   reca::EvaluatorOptions options;
   absl::Duration rpc_deadline;
   if (!reca::ParseDaemonFlags(argc, argv, "reca-evaluator",
-                              {std::begin(kFlags), std::end(kFlags)}, &error) ||
+                              DaemonFlags(), &error) ||
       !BuildOptions(&options, &rpc_deadline, &error)) {
     std::cerr << "reca-evaluator: " << error << "\n";
     return kUsageError;
@@ -118,8 +127,14 @@ int main(int argc, char** argv) {
 
   const std::atomic<bool>& stop = reca::InstallStopSignals();
 
+  absl::StatusOr<reca::ClientCredentials> credentials =
+      reca::ClientCredentialsFromFlags();
+  if (!credentials.ok()) {
+    std::cerr << "reca-evaluator: " << credentials.status().message() << "\n";
+    return kUsageError;
+  }
   auto client = reca::GrpcEvaluatorClient::Create(
-      absl::GetFlag(FLAGS_coordinator), rpc_deadline);
+      absl::GetFlag(FLAGS_coordinator), rpc_deadline, *credentials);
   reca::PosixProcessLauncher launcher;
   reca::EvaluatorAgent::Deps deps{*client, launcher, *reca::RealClock::Get(),
                                   nullptr, reca::LogLine};

@@ -8,36 +8,37 @@
 
 namespace reca {
 std::unique_ptr<GrpcEvaluatorClient> GrpcEvaluatorClient::Create(
-    const std::string& target, absl::Duration deadline) {
-  auto channel = CoordinatorChannel(target);
+    const std::string& target, absl::Duration deadline,
+    const ClientCredentials& credentials) {
+  auto channel = CoordinatorChannel(target, credentials);
   return std::make_unique<GrpcEvaluatorClient>(
-      v1::EvaluatorService::NewStub(channel), deadline);
+      v1::EvaluatorService::NewStub(channel), deadline, credentials.token);
 }
 
 GrpcEvaluatorClient::GrpcEvaluatorClient(
     std::unique_ptr<v1::EvaluatorService::StubInterface> stub,
-    absl::Duration deadline)
-    : stub_(std::move(stub)), deadline_(deadline) {}
+    absl::Duration deadline, std::string token)
+    : stub_(std::move(stub)), deadline_(deadline), token_(std::move(token)) {}
 
 absl::StatusOr<v1::ClaimEvaluationResponse> GrpcEvaluatorClient::Claim(
     const v1::ClaimEvaluationRequest& request) {
   return UnaryCall<v1::ClaimEvaluationResponse>(
       stub_.get(), &v1::EvaluatorService::StubInterface::ClaimEvaluation,
-      request, deadline_);
+      request, deadline_, token_);
 }
 
 absl::StatusOr<v1::RenewClaimResponse> GrpcEvaluatorClient::Renew(
     const v1::RenewClaimRequest& request) {
   return UnaryCall<v1::RenewClaimResponse>(
       stub_.get(), &v1::EvaluatorService::StubInterface::RenewClaim, request,
-      deadline_);
+      deadline_, token_);
 }
 
 absl::StatusOr<v1::ReportScoresResponse> GrpcEvaluatorClient::Report(
     const v1::ReportScoresRequest& request) {
   return UnaryCall<v1::ReportScoresResponse>(
       stub_.get(), &v1::EvaluatorService::StubInterface::ReportScores, request,
-      deadline_);
+      deadline_, token_);
 }
 
 }  // namespace reca

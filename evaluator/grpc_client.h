@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/grpc_client.h"
 #include "evaluator/coordinator_client.h"
 #include "reca/v1/evaluator_service.grpc.pb.h"
 
@@ -19,14 +20,16 @@ namespace reca {
 // any other gRPC status keeps its code and message.
 class GrpcEvaluatorClient : public EvaluatorCoordinatorClient {
  public:
-  // Plaintext channel to `target` ("host:port"), reconnecting within about a
+  // A channel to `target` ("host:port"), reconnecting within about a
   // second of the coordinator coming back. Connects lazily.
-  static std::unique_ptr<GrpcEvaluatorClient> Create(const std::string& target,
-                                                     absl::Duration deadline);
+  static std::unique_ptr<GrpcEvaluatorClient> Create(
+      const std::string& target, absl::Duration deadline,
+      const ClientCredentials& credentials);
 
   // Over any stub (tests pass reca::v1::MockEvaluatorServiceStub).
   GrpcEvaluatorClient(std::unique_ptr<v1::EvaluatorService::StubInterface> stub,
-                      absl::Duration deadline);
+                      absl::Duration deadline,
+                        std::string token = "");
 
   absl::StatusOr<v1::ClaimEvaluationResponse> Claim(
       const v1::ClaimEvaluationRequest& request) override;
@@ -38,6 +41,7 @@ class GrpcEvaluatorClient : public EvaluatorCoordinatorClient {
  private:
   std::unique_ptr<v1::EvaluatorService::StubInterface> stub_;
   absl::Duration deadline_;
+  std::string token_;  // "" = none
 };
 
 }  // namespace reca

@@ -60,7 +60,7 @@ TEST(GrpcEvaluatorClientTest, KeepsTheStatusCodeAndMessage) {
 
 TEST(GrpcEvaluatorClientTest, AnUnreachableCoordinatorIsUnavailable) {
   // Nothing listens on port 1; the call fails fast (no wait_for_ready).
-  auto client = GrpcEvaluatorClient::Create("127.0.0.1:1", absl::Seconds(5));
+  auto client = GrpcEvaluatorClient::Create("127.0.0.1:1", absl::Seconds(5), {});
   const absl::Time start = absl::Now();
   absl::Status s = client->Claim({}).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;

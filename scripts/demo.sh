@@ -27,7 +27,7 @@ rm -rf "$DIR"
 # All 300 ShapesEval prompts, 2 images each (~1 min per checkpoint on one core; 4 by default).
 "${RECACTL[@]}" local up --dir "$DIR" --workers 2 --slots 1 --evaluator-flag=--images_per_prompt=2
 trap '"${RECACTL[@]}" local down --dir "$DIR" >/dev/null 2>&1 || true' EXIT
-export RECA_COORDINATOR
+export RECA_COORDINATOR RECA_TOKEN_FILE="$DIR/tokens/user.token"
 RECA_COORDINATOR=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["address"])' "$DIR/cluster.json")
 
 # 2 ranks x 8 samples = the global batch of 16 that examples/*.yaml use on one rank.

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/grpc_client.h"
 #include "reca/v1/worker_service.grpc.pb.h"
 #include "worker/coordinator_client.h"
 
@@ -20,13 +21,15 @@ namespace reca {
 // deadline returns DEADLINE_EXCEEDED; an unreachable coordinator UNAVAILABLE.
 class GrpcCoordinatorClient : public CoordinatorClient {
  public:
-  // Plaintext channel to `target` ("host:port"). Connects lazily.
+  // A channel to `target` ("host:port"). Connects lazily.
   static std::unique_ptr<GrpcCoordinatorClient> Create(
-      const std::string& target, absl::Duration deadline);
+      const std::string& target, absl::Duration deadline,
+      const ClientCredentials& credentials);
 
   // Over any stub (tests pass reca::v1::MockWorkerServiceStub).
   GrpcCoordinatorClient(std::unique_ptr<v1::WorkerService::StubInterface> stub,
-                        absl::Duration deadline);
+                        absl::Duration deadline,
+                        std::string token = "");
 
   absl::StatusOr<v1::RegisterWorkerResponse> Register(
       const v1::RegisterWorkerRequest& request) override;
@@ -40,6 +43,7 @@ class GrpcCoordinatorClient : public CoordinatorClient {
  private:
   std::unique_ptr<v1::WorkerService::StubInterface> stub_;
   absl::Duration deadline_;
+  std::string token_;  // "" = none
 };
 
 }  // namespace reca

@@ -71,7 +71,7 @@ TEST(GrpcCoordinatorClientTest, KeepsTheStatusCodeAndMessage) {
 
 TEST(GrpcCoordinatorClientTest, AnUnreachableCoordinatorIsUnavailable) {
   // Nothing listens on port 1; the call fails fast (no wait_for_ready).
-  auto client = GrpcCoordinatorClient::Create("127.0.0.1:1", absl::Seconds(5));
+  auto client = GrpcCoordinatorClient::Create("127.0.0.1:1", absl::Seconds(5), {});
   const absl::Time start = absl::Now();
   absl::Status s = client->Heartbeat({}).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;

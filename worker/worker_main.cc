@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/daemon_main.h"
+#include "common/grpc_client.h"
 #include "common/failpoint.h"
 #include "common/process.h"
 #include "common/service_metrics.h"
@@ -63,6 +64,13 @@ const char* const kFlags[] = {
     "coordinator",  "worker_id",        "address",       "cpu_slots",
     "gpu_slots",    "rendezvous_ports", "trainer",       "threads",
     "stop_grace_s", "rpc_deadline_s",   "metrics_listen", "gpu_peak_flops", "failpoints"};
+
+// kFlags and the credential flags (common/grpc_client.h).
+std::vector<std::string> DaemonFlags() {
+  std::vector<std::string> flags(std::begin(kFlags), std::end(kFlags));
+  for (const std::string& f : reca::ClientCredentialFlags()) flags.push_back(f);
+  return flags;
+}
 
 // The options, or a usage error naming the flag.
 bool BuildOptions(reca::WorkerOptions* o, std::string* error) {
@@ -125,7 +133,7 @@ int main(int argc, char** argv) {
   std::string error;
   reca::WorkerOptions options;
   if (!reca::ParseDaemonFlags(argc, argv, "reca-worker",
-                              {std::begin(kFlags), std::end(kFlags)}, &error) ||
+                              DaemonFlags(), &error) ||
       !BuildOptions(&options, &error)) {
     std::cerr << "reca-worker: " << error << "\n";
     return kUsageError;
@@ -138,8 +146,14 @@ int main(int argc, char** argv) {
 
   const std::atomic<bool>& stop = reca::InstallStopSignals();
 
+  absl::StatusOr<reca::ClientCredentials> credentials =
+      reca::ClientCredentialsFromFlags();
+  if (!credentials.ok()) {
+    std::cerr << "reca-worker: " << credentials.status().message() << "\n";
+    return kUsageError;
+  }
   auto client = reca::GrpcCoordinatorClient::Create(
-      absl::GetFlag(FLAGS_coordinator), absl::Seconds(rpc_deadline));
+      absl::GetFlag(FLAGS_coordinator), absl::Seconds(rpc_deadline), *credentials);
   reca::PosixProcessLauncher launcher;
   reca::WorkerAgent::Deps deps{*client, launcher, *reca::RealClock::Get(),
                                nullptr, reca::LogLine};

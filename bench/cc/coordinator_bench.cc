@@ -66,6 +66,7 @@
 #include "common/clock.h"
 #include "common/kv_store.h"
 #include "common/rocksdb_kv_store.h"
+#include "coordinator/auth.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/grpc_services.h"
 #include "coordinator/handlers.h"
@@ -292,35 +293,43 @@ class TimedKvStore : public reca::KvStore {
 };
 
 // Forwards to the coordinator and records how long HandleSubmitJob took.
+using reca::coordinator::Caller;
+
+// The heartbeat benchmark's tokens (only their hashes reach the coordinator).
+constexpr char kWorkerToken[] = "reca_bench_worker_token";
+constexpr char kUserToken[] = "reca_bench_user_token";
+
 class TimedJobHandler : public reca::coordinator::JobHandler {
  public:
   explicit TimedJobHandler(reca::coordinator::JobHandler& inner) : inner_(inner) {}
-  absl::StatusOr<v1::SubmitJobResponse> HandleSubmitJob(const v1::SubmitJobRequest& request) override {
+  absl::StatusOr<v1::SubmitJobResponse> HandleSubmitJob(const Caller& caller,
+                                                        const v1::SubmitJobRequest& request) override {
     const double t0 = Now();
-    auto r = inner_.HandleSubmitJob(request);
+    auto r = inner_.HandleSubmitJob(caller, request);
     last_submit_seconds_.store(Now() - t0);
     return r;
   }
-  absl::StatusOr<v1::GetJobResponse> HandleGetJob(const v1::GetJobRequest& r) override {
-    return inner_.HandleGetJob(r);
+  absl::StatusOr<v1::GetJobResponse> HandleGetJob(const Caller& c, const v1::GetJobRequest& r) override {
+    return inner_.HandleGetJob(c, r);
   }
-  absl::StatusOr<v1::ListJobsResponse> HandleListJobs(const v1::ListJobsRequest& r) override {
-    return inner_.HandleListJobs(r);
+  absl::StatusOr<v1::ListJobsResponse> HandleListJobs(const Caller& c, const v1::ListJobsRequest& r) override {
+    return inner_.HandleListJobs(c, r);
   }
-  absl::StatusOr<v1::CancelJobResponse> HandleCancelJob(const v1::CancelJobRequest& r) override {
-    return inner_.HandleCancelJob(r);
+  absl::StatusOr<v1::CancelJobResponse> HandleCancelJob(const Caller& c, const v1::CancelJobRequest& r) override {
+    return inner_.HandleCancelJob(c, r);
   }
-  absl::StatusOr<v1::GetMetricsResponse> HandleGetMetrics(const v1::GetMetricsRequest& r) override {
-    return inner_.HandleGetMetrics(r);
+  absl::StatusOr<v1::GetMetricsResponse> HandleGetMetrics(const Caller& c, const v1::GetMetricsRequest& r) override {
+    return inner_.HandleGetMetrics(c, r);
   }
-  absl::StatusOr<v1::ListCheckpointsResponse> HandleListCheckpoints(const v1::ListCheckpointsRequest& r) override {
-    return inner_.HandleListCheckpoints(r);
+  absl::StatusOr<v1::ListCheckpointsResponse> HandleListCheckpoints(const Caller& c, const v1::ListCheckpointsRequest& r) override {
+    return inner_.HandleListCheckpoints(c, r);
   }
-  absl::StatusOr<v1::ListEvaluationsResponse> HandleListEvaluations(const v1::ListEvaluationsRequest& r) override {
-    return inner_.HandleListEvaluations(r);
+  absl::StatusOr<v1::ListEvaluationsResponse> HandleListEvaluations(const Caller& c, const v1::ListEvaluationsRequest& r) override {
+    return inner_.HandleListEvaluations(c, r);
   }
-  absl::StatusOr<int64_t> HandleWatchJob(const v1::WatchJobRequest& r, WatchCallback on_update) override {
-    return inner_.HandleWatchJob(r, std::move(on_update));
+  absl::StatusOr<int64_t> HandleWatchJob(const Caller& c, const v1::WatchJobRequest& r,
+                                         WatchCallback on_update) override {
+    return inner_.HandleWatchJob(c, r, std::move(on_update));
   }
   void CancelWatch(int64_t id) override { inner_.CancelWatch(id); }
   double last_submit_seconds() const { return last_submit_seconds_.load(); }
@@ -343,11 +352,13 @@ void SubmitBench(const std::string& dir) {
   TimedKvStore store(**db);
   reca::coordinator::CoordinatorOptions options;
   options.runs_root = dir + "/runs";
+  options.max_unfinished_jobs_per_owner = 0;  // thousands of queued jobs
   auto coordinator = reca::coordinator::Coordinator::Create({store, *reca::RealClock::Get()}, options);
   if (!coordinator.ok()) Die(coordinator.status().ToString());
   TimedJobHandler handler(**coordinator);
-  reca::coordinator::GrpcJobService job_service(handler);
-  reca::coordinator::GrpcWorkerService worker_service(**coordinator);
+  const reca::coordinator::AuthGate gate(nullptr);  // authentication off
+  reca::coordinator::GrpcJobService job_service(handler, gate);
+  reca::coordinator::GrpcWorkerService worker_service(**coordinator, gate);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -530,6 +541,7 @@ double HandlerMicrosPerHeartbeat(const std::string& dir, int n, int jobs) {
   if (!db.ok()) Die(db.status().ToString());
   reca::coordinator::CoordinatorOptions options;
   options.runs_root = dir + "/handler_runs";
+  options.max_unfinished_jobs_per_owner = 0;
   options.lease_ttl = absl::Seconds(30);
   auto c = reca::coordinator::Coordinator::Create({**db, *reca::RealClock::Get()}, options);
   if (!c.ok()) Die(c.status().ToString());
@@ -547,7 +559,7 @@ double HandlerMicrosPerHeartbeat(const std::string& dir, int n, int jobs) {
     workers[i].lease_id = r->lease_id();
   }
   for (int j = 0; j < jobs; ++j) {
-    auto r = (*c)->HandleSubmitJob(RecaRequest(absl::StrCat("handler-", j)));
+    auto r = (*c)->HandleSubmitJob(Caller::Trusted(), RecaRequest(absl::StrCat("handler-", j)));
     if (!r.ok()) Die(r.status().ToString());
   }
   const int warm_passes = 2, passes = 5;
@@ -604,6 +616,7 @@ class HeartbeatLoad {
 
  private:
   struct Call {
+    Call() { context.AddMetadata("authorization", std::string("Bearer ") + kWorkerToken); }
     grpc::ClientContext context;
     v1::HeartbeatRequest request;
     v1::HeartbeatResponse response;
@@ -665,9 +678,17 @@ void HeartbeatBench(const std::string& dir, const std::string& bin) {
   std::printf("in-process handler: %.1f us of CPU per heartbeat\n", handler_us);
 
   const std::string port_file = dir + "/coordinator.port";
+  // Authentication on, as deployed: a worker token for the heartbeats, a user token for the jobs.
+  const std::string tokens_file = dir + "/tokens";
+  {
+    std::ofstream tokens(tokens_file);
+    tokens << "worker sim " << reca::coordinator::TokenSha256(kWorkerToken) << "\n"
+           << "user bench " << reca::coordinator::TokenSha256(kUserToken) << "\n";
+  }
   const pid_t pid = SpawnCoordinator(bin,
                                      {"--listen=127.0.0.1:0", "--port_file=" + port_file, "--metrics_listen=", "--db=" + dir + "/hb_db",
-                                      "--runs_root=" + dir + "/hb_runs", "--lease_ttl_s=30"},
+                                      "--runs_root=" + dir + "/hb_runs", "--lease_ttl_s=30",
+                                      "--auth_tokens_file=" + tokens_file, "--max_unfinished_jobs_per_owner=0"},
                                      dir + "/coordinator.log");
   g_child.store(pid);
   int port = 0;
@@ -713,6 +734,7 @@ void HeartbeatBench(const std::string& dir, const std::string& bin) {
     v1::RegisterWorkerResponse response;
     grpc::ClientContext context;
     context.set_deadline(deadline(30));
+    context.AddMetadata("authorization", std::string("Bearer ") + kWorkerToken);
     grpc::Status s = stubs[w.channel]->RegisterWorker(&context, request, &response);
     if (!s.ok()) Die("RegisterWorker " + w.id + ": " + s.error_message());
     w.lease_id = response.lease_id();
@@ -724,6 +746,7 @@ void HeartbeatBench(const std::string& dir, const std::string& bin) {
     v1::SubmitJobResponse response;
     grpc::ClientContext context;
     context.set_deadline(deadline(30));
+    context.AddMetadata("authorization", std::string("Bearer ") + kUserToken);
     grpc::Status s = job_stub->SubmitJob(&context, request, &response);
     if (!s.ok()) Die("SubmitJob: " + s.error_message());
     if (response.job().state() != v1::SCHEDULED) Die("a job was not placed at once: " + response.job().queue_reason());
@@ -765,6 +788,7 @@ void HeartbeatBench(const std::string& dir, const std::string& bin) {
   v1::ListJobsResponse running;
   grpc::ClientContext list_context;
   list_context.set_deadline(deadline(30));
+  list_context.AddMetadata("authorization", std::string("Bearer ") + kUserToken);
   if (!job_stub->ListJobs(&list_context, list, &running).ok()) Die("ListJobs failed");
   int64_t points = -1;
   if (running.jobs_size() > 0) {
@@ -774,6 +798,7 @@ void HeartbeatBench(const std::string& dir, const std::string& bin) {
     v1::GetMetricsResponse metrics;
     grpc::ClientContext metrics_context;
     metrics_context.set_deadline(deadline(30));
+    metrics_context.AddMetadata("authorization", std::string("Bearer ") + kUserToken);
     if (job_stub->GetMetrics(&metrics_context, get, &metrics).ok()) points = metrics.points_size();
   }
   KillChild();

@@ -2,6 +2,7 @@
 reca-coordinator, two reca-worker daemons, evaluators and a Prometheus, each
 started (and restarted) on demand with its log under ROOT/logs; every wait is
 bounded. Shared by cluster_test.py, fault_test.py and chaos_test.py."""
+import collections
 import json
 import os
 import random
@@ -30,6 +31,29 @@ def load_stubs(py_stubs):
     grpc, job_pb2, job_service_pb2, job_service_pb2_grpc = grpc_module, j, s, g
 
 
+class _CallDetails(collections.namedtuple(
+        "_CallDetails", ("method", "timeout", "metadata", "credentials", "wait_for_ready",
+                         "compression"))):
+    pass
+
+
+def bearer_channel(channel, token):
+    """`channel` with "authorization: Bearer <token>" on every unary and streaming call."""
+    class Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+        def _details(self, d):
+            metadata = list(d.metadata or []) + [("authorization", "Bearer " + token)]
+            return _CallDetails(d.method, d.timeout, metadata, d.credentials,
+                                d.wait_for_ready, d.compression)
+
+        def intercept_unary_unary(self, continuation, details, request):
+            return continuation(self._details(details), request)
+
+        def intercept_unary_stream(self, continuation, details, request):
+            return continuation(self._details(details), request)
+
+    return grpc.intercept_channel(channel, Bearer())
+
+
 class Binaries:
     """The test's command line: COORDINATOR WORKER TRAINER RECACTL_PY STUB EVALUATOR EVAL."""
 
@@ -38,6 +62,7 @@ class Binaries:
          self.eval) = (os.path.abspath(a) for a in argv[:7])
         # <stubs>/reca/v1/job_service_pb2.py: its folder's grandparent is the stubs root.
         self.py_stubs = os.path.dirname(os.path.dirname(os.path.dirname(self.stub)))
+        sys.path.insert(0, os.path.dirname(self.recactl_py))  # local_cluster: the tokens
 
 
 def tiny_spec(name, steps=12, every=6):
@@ -73,6 +98,16 @@ class Cluster:
         # across the coordinator's restart and evaluators started later.
         self.metrics = {name: f"127.0.0.1:{free_port()}" for name in ("coordinator", "w1", "w2", "e1", "e2")}
         self.prometheus = None
+        # Tokens as `recactl local up` makes them: ROOT/tokens/<role>.token, the hashes
+        # for the coordinator.
+        import local_cluster
+        self.token_hashes = local_cluster.make_tokens(root, "tester")
+        self.token_file = {role: local_cluster.token_path(root, role)
+                           for role in local_cluster.TOKEN_ROLES}
+
+    def token(self, role):
+        with open(self.token_file[role]) as f:
+            return f.read().strip()
 
     def start_coordinator(self):
         port_file = os.path.join(self.root, "port")
@@ -84,7 +119,8 @@ class Cluster:
                 [self.bins.coordinator, f"--listen={listen}", f"--port_file={port_file}",
                  f"--metrics_listen={self.metrics['coordinator']}",
                  f"--db={self.root}/db", f"--runs_root={self.root}/runs", "--lease_ttl_s=6",
-                 "--heartbeat_interval_s=0.5", "--eval_claim_ttl_s=3", *self.coordinator_flags],
+                 "--heartbeat_interval_s=0.5", "--eval_claim_ttl_s=3",
+                 f"--auth_tokens_file={self.token_hashes}", *self.coordinator_flags],
                 stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while not os.path.exists(port_file):
@@ -135,7 +171,8 @@ class Cluster:
                 [self.bins.worker, f"--coordinator={self.address}", f"--worker_id={name}",
                  "--cpu_slots=1", "--address=127.0.0.1", f"--rendezvous_ports={self.ranges[i]}",
                  "--threads=1", f"--trainer={self.bins.trainer}", "--stop_grace_s=10",
-                 f"--metrics_listen={self.metrics[name]}", *self.worker_flags],
+                 f"--metrics_listen={self.metrics[name]}",
+                 f"--token_file={self.token_file['worker']}", *self.worker_flags],
                 stdout=log, stderr=subprocess.STDOUT)
 
     def start_evaluator(self, name):
@@ -144,7 +181,8 @@ class Cluster:
             proc = subprocess.Popen(
                 [self.bins.evaluator, f"--coordinator={self.address}", f"--evaluator_id={name}",
                  f"--eval_binary={self.bins.eval}", "--threads=1", "--prompts_per_tag=2",
-                 "--images_per_prompt=1", "--poll_interval_s=0.2", f"--metrics_listen={metrics}"],
+                 "--images_per_prompt=1", "--poll_interval_s=0.2", f"--metrics_listen={metrics}",
+                 f"--token_file={self.token_file['evaluator']}"],
                 stdout=log, stderr=subprocess.STDOUT)
         self.evaluators[name] = proc
         return proc
@@ -199,7 +237,8 @@ class ServiceTest(unittest.TestCase):
             ("grpc.use_local_subchannel_pool", 1), ("grpc.initial_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", 1000)])
         grpc.channel_ready_future(cls.channel).result(timeout=30)
-        cls.jobs = job_service_pb2_grpc.JobServiceStub(cls.channel)
+        cls.jobs = job_service_pb2_grpc.JobServiceStub(
+            bearer_channel(cls.channel, cls.cluster.token("user")))
 
     @classmethod
     def tearDownClass(cls):

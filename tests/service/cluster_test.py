@@ -187,7 +187,8 @@ class ClusterTest(ServiceTest):
         spec_path = os.path.join(self.root, "job.yaml")
         with open(spec_path, "w") as f:
             json.dump(tiny_spec("it-recactl", steps=4, every=0), f)  # JSON is YAML
-        env = dict(os.environ, RECA_COORDINATOR=self.cluster.address, RECA_PY_STUBS=PY_STUBS)
+        env = dict(os.environ, RECA_COORDINATOR=self.cluster.address, RECA_PY_STUBS=PY_STUBS,
+                   RECA_TOKEN_FILE=self.cluster.token_file["user"])
         run = lambda *args: subprocess.run(["/usr/bin/python3", RECACTL_PY, *args], env=env, capture_output=True, text=True,
                                            timeout=JOB_TIMEOUT_S)
         submitted = run("submit", spec_path, "--ranks", "2", "--set", "optimizer.lr=2e-4")
@@ -206,6 +207,38 @@ class ClusterTest(ServiceTest):
         bad = run("submit", spec_path, "--set", "optimizer.lr=-1")
         self.assertNotEqual(bad.returncode, 0)
         self.assertIn("spec.optimizer.lr", bad.stderr)
+
+    def test_4a_recactl_tokens_create_list_revoke(self):
+        env = dict(os.environ, RECA_COORDINATOR=self.cluster.address, RECA_PY_STUBS=PY_STUBS)
+        run = lambda token_file, *args: subprocess.run(
+            ["/usr/bin/python3", RECACTL_PY, "--token-file", token_file, *args], env=env,
+            capture_output=True, text=True, timeout=60)
+        admin, user = self.cluster.token_file["admin"], self.cluster.token_file["user"]
+        alice = os.path.join(self.root, "alice.token")
+        created = run(admin, "token", "create", "alice", "--role", "user", "--out", alice)
+        self.assertEqual(created.returncode, 0, created.stderr)
+        self.assertEqual(os.stat(alice).st_mode & 0o777, 0o600)
+        listed = run(alice, "list")
+        self.assertEqual((listed.returncode, listed.stdout), (0, ""), listed)  # the tester's
+        self.assertIn("no jobs", listed.stderr)  # jobs are not alice's
+        self.assertIn("job-", run(admin, "list").stdout)  # an admin sees every job
+        denied = run(user, "token", "list")  # a user token cannot manage tokens
+        self.assertEqual(denied.returncode, 1)
+        self.assertIn("PERMISSION_DENIED", denied.stderr)
+        tokens = run(admin, "token", "list")
+        self.assertEqual(tokens.returncode, 0, tokens.stderr)
+        row = [line for line in tokens.stdout.splitlines() if " alice " in line][0]
+        revoked = run(admin, "token", "revoke", row.split()[0])
+        self.assertEqual(revoked.returncode, 0, revoked.stderr)
+        self.assertIn("(user alice)", revoked.stdout)
+        after = run(alice, "list")
+        self.assertEqual(after.returncode, 1)
+        self.assertIn("UNAUTHENTICATED: invalid token", after.stderr)
+        nobody = subprocess.run(["/usr/bin/python3", RECACTL_PY, "list"], env=env,
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual(nobody.returncode, 1)
+        self.assertIn("UNAUTHENTICATED: no token", nobody.stderr)
+        self.assertIn("--token-file", nobody.stderr)
 
 
     def test_5_every_checkpoint_scored_once_though_an_evaluator_dies(self):
