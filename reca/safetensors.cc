@@ -1,18 +1,16 @@
 #include "reca/safetensors.h"
 
 #include <cstring>
-#include <limits>
 
 #include <ATen/ATen.h>
 
 #include "nlohmann/json.hpp"
 #include "reca/file_util.h"
+#include "reca/safetensors_header.h"
 #include "reca/torch_guard.h"
 
 namespace reca {
 namespace {
-
-constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
 
 struct DtypeName {
   at::ScalarType type;
@@ -79,72 +77,19 @@ StatusOr<std::string> EncodeSafetensors(const std::map<std::string, at::Tensor>&
 
 StatusOr<SafetensorsContents> DecodeSafetensors(const std::string& bytes,
                                                 const std::string& file) {
-  auto bad = [&](const std::string& why) { return DataLossError(file + ": " + why); };
-  if (bytes.size() < 8) return bad("too short for a safetensors header");
-  uint64_t n = 0;
-  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[i])) << (8 * i);
-  if (n > kMaxHeaderBytes || n > bytes.size() - 8) return bad("header length out of range");
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + n);
-  } catch (const std::exception& e) {
-    return bad(std::string("header is not valid JSON: ") + e.what());
-  }
-  if (!header.is_object()) return bad("header is not a JSON object");
-  const uint64_t data_size = bytes.size() - 8 - n;
-  const char* base = bytes.data() + 8 + n;
+  RECA_ASSIGN_OR_RETURN(SafetensorsLayout layout, ParseSafetensorsHeader(bytes, file));
+  const char* base = bytes.data() + layout.data_offset;
   SafetensorsContents out;
+  out.metadata = std::move(layout.metadata);
   return TorchGuardOr("decoding " + file, [&]() -> StatusOr<SafetensorsContents> {
-    std::vector<std::pair<uint64_t, uint64_t>> ranges;
-    for (auto it = header.begin(); it != header.end(); ++it) {
-      if (it.key() == "__metadata__") {
-        if (!it->is_object()) return bad("__metadata__ is not an object");
-        for (auto m = it->begin(); m != it->end(); ++m) {
-          if (!m->is_string()) return bad("__metadata__." + m.key() + " is not a string");
-          out.metadata[m.key()] = m->get<std::string>();
-        }
-        continue;
-      }
-      const std::string where = "tensor '" + it.key() + "': ";
-      const nlohmann::json& e = *it;
-      if (!e.is_object() || !e.contains("dtype") || !e.contains("shape") ||
-          !e.contains("data_offsets") || !e["dtype"].is_string() || !e["shape"].is_array() ||
-          !e["data_offsets"].is_array() || e["data_offsets"].size() != 2) {
-        return bad(where + "needs dtype, shape and data_offsets[2]");
-      }
+    for (const SafetensorsEntry& e : layout.tensors) {
       at::ScalarType type;
-      if (!TypeOf(e["dtype"].get<std::string>(), &type)) {
-        return bad(where + "unsupported dtype " + e["dtype"].get<std::string>());
+      if (!TypeOf(e.dtype, &type) || c10::elementSize(type) != static_cast<size_t>(SafetensorsDtypeSize(e.dtype))) {
+        return DataLossError(file + ": tensor '" + e.name + "': unsupported dtype " + e.dtype);
       }
-      std::vector<int64_t> shape;
-      uint64_t numel = 1;
-      for (const auto& d : e["shape"]) {
-        if (!d.is_number_unsigned() && !(d.is_number_integer() && d.get<int64_t>() >= 0)) {
-          return bad(where + "shape entries must be non-negative integers");
-        }
-        const uint64_t v = d.get<uint64_t>();
-        if (v != 0 && numel > std::numeric_limits<uint64_t>::max() / v) return bad(where + "shape overflows");
-        numel *= v;
-        shape.push_back(static_cast<int64_t>(v));
-      }
-      if (!e["data_offsets"][0].is_number_unsigned() || !e["data_offsets"][1].is_number_unsigned()) {
-        return bad(where + "data_offsets must be non-negative integers");
-      }
-      const uint64_t begin = e["data_offsets"][0].get<uint64_t>();
-      const uint64_t end = e["data_offsets"][1].get<uint64_t>();
-      const uint64_t elem = c10::elementSize(type);
-      if (begin > end || end > data_size) return bad(where + "data_offsets outside the file (truncated?)");
-      if (numel > (end - begin) || (end - begin) != numel * elem) {
-        return bad(where + "byte range does not match dtype and shape");
-      }
-      ranges.emplace_back(begin, end);
-      at::Tensor t = at::empty(shape, at::TensorOptions().dtype(type));
-      if (end > begin) std::memcpy(t.data_ptr(), base + begin, end - begin);
-      out.tensors[it.key()] = t;
-    }
-    std::sort(ranges.begin(), ranges.end());
-    for (size_t i = 1; i < ranges.size(); ++i) {
-      if (ranges[i].first < ranges[i - 1].second) return bad("tensor byte ranges overlap");
+      at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(type));
+      if (e.end > e.begin) std::memcpy(t.data_ptr(), base + e.begin, e.end - e.begin);
+      out.tensors[e.name] = t;
     }
     return std::move(out);
   });

@@ -63,6 +63,20 @@ TEST(SafetensorsTest, CorruptFilesGiveErrorsNamingFileAndTensor) {
   EXPECT_EQ(ReadSafetensors(Tmp("nope.safetensors")).status().code(), StatusCode::kNotFound);
 }
 
+// Hardening (ParseSafetensorsHeader): a zero dim no longer hides an
+// overflowing product of the others, and dims past INT64_MAX are rejected
+// before they become negative tensor sizes.
+TEST(SafetensorsTest, ShapeWhoseProductOverflowsIsRejectedEvenWhenEmpty) {
+  std::string header = R"({"a":{"dtype":"U8","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}})";
+  std::string bytes(8, '\0');
+  bytes[0] = static_cast<char>(header.size());
+  bytes += header;
+  auto r = DecodeSafetensors(bytes, "f");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(r.status().message().find("tensor 'a': shape overflows"), std::string::npos) << r.status();
+}
+
 TEST(SafetensorsTest, HeaderIsEightByteAligned) {
   auto bytes = EncodeSafetensors({{"a", at::ones({1})}}, {});
   ASSERT_TRUE(bytes.ok());
