@@ -14,6 +14,7 @@
 #include <cstring>
 #include <future>
 #include <iostream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "reca/ckpt/sha256.h"
@@ -375,16 +376,9 @@ StatusOr<std::vector<CheckpointInfo>> CheckpointStore::List() const {
   return ListCommitted(root_, *names);
 }
 
-StatusOr<std::map<std::string, std::string>> CheckpointStore::LoadVerified(const std::string& dir) {
-  const std::string manifest_path = Join(dir, kManifestName);
-  StatusOr<std::string> text = ReadFile(manifest_path);
-  if (!text.ok()) {
-    if (text.status().code() == StatusCode::kNotFound) {
-      return DataLossError(dir + ": no MANIFEST.json (not a committed checkpoint)");
-    }
-    return text.status();
-  }
-  const json manifest = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+StatusOr<CheckpointManifest> ParseCheckpointManifest(const std::string& text,
+                                                     const std::string& manifest_path) {
+  const json manifest = json::parse(text, nullptr, /*allow_exceptions=*/false);
   auto malformed = [&](const std::string& why) {
     return DataLossError(manifest_path + ": malformed manifest: " + why);
   };
@@ -400,7 +394,13 @@ StatusOr<std::map<std::string, std::string>> CheckpointStore::LoadVerified(const
   const auto entries = manifest.find("files");
   if (entries == manifest.end() || !entries->is_array()) return malformed("no \"files\" array");
 
-  std::map<std::string, std::string> out;
+  if (step->is_number_unsigned() ? step->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)
+                                 : step->get<int64_t>() < 0) {
+    return malformed("\"step\" out of range");
+  }
+  CheckpointManifest out;
+  out.step = step->get<int64_t>();
+  std::set<std::string> seen;
   for (const json& entry : *entries) {
     if (!entry.is_object()) return malformed("a \"files\" entry is not an object");
     const auto name = entry.find("name");
@@ -410,13 +410,30 @@ StatusOr<std::map<std::string, std::string>> CheckpointStore::LoadVerified(const
       return malformed("a \"files\" entry has no \"name\" string");
     const std::string file = name->get<std::string>();
     if (!BadNameReason(file).empty()) return malformed("bad file name \"" + file + "\"");
-    if (out.count(file) != 0) return malformed("file \"" + file + "\" listed twice");
+    if (!seen.insert(file).second) return malformed("file \"" + file + "\" listed twice");
     if (size == entry.end() || !size->is_number_unsigned())
       return malformed("file \"" + file + "\" has no unsigned \"size\"");
     if (sha == entry.end() || !sha->is_string() || !IsHex64(sha->get<std::string>())) {
       return malformed("file \"" + file + "\" has no 64-hex-digit \"sha256\"");
     }
+    out.files.push_back({file, size->get<uint64_t>(), sha->get<std::string>()});
+  }
+  return out;
+}
 
+StatusOr<std::map<std::string, std::string>> CheckpointStore::LoadVerified(const std::string& dir) {
+  const std::string manifest_path = Join(dir, kManifestName);
+  StatusOr<std::string> text = ReadFile(manifest_path);
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) {
+      return DataLossError(dir + ": no MANIFEST.json (not a committed checkpoint)");
+    }
+    return text.status();
+  }
+  RECA_ASSIGN_OR_RETURN(const CheckpointManifest manifest, ParseCheckpointManifest(*text, manifest_path));
+  std::map<std::string, std::string> out;
+  for (const CheckpointManifest::File& entry : manifest.files) {
+    const std::string& file = entry.name;
     const std::string path = Join(dir, file);
     StatusOr<std::string> bytes = ReadFile(path);
     if (!bytes.ok()) {
@@ -425,12 +442,12 @@ StatusOr<std::map<std::string, std::string>> CheckpointStore::LoadVerified(const
       }
       return bytes.status();
     }
-    const uint64_t want_size = size->get<uint64_t>();
+    const uint64_t want_size = entry.size;
     if (bytes->size() != want_size) {
       return DataLossError(path + ": size " + std::to_string(bytes->size()) + " != manifest " +
                            std::to_string(want_size));
     }
-    const std::string want_sha = sha->get<std::string>();
+    const std::string& want_sha = entry.sha256;
     const std::string got_sha = Sha256Hex(*bytes);
     if (got_sha != want_sha) {
       return DataLossError(path + ": SHA-256 mismatch (manifest " + want_sha + ", file " + got_sha +

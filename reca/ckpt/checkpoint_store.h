@@ -35,6 +35,25 @@ bool ParseStepDirName(const std::string& name, int64_t* step);
 // allowed): sets *step.
 bool ParseCheckpointPath(const std::string& path, int64_t* step);
 
+// MANIFEST.json parsed and checked: {"format": "reca-checkpoint/1", "step":
+// <int>, "files": [{"name", "size", "sha256"}, ...]}. Names are plain file
+// names (no '/', not "." or "..", not MANIFEST.json, valid UTF-8, at most 255
+// bytes), each listed once; sha256 is 64 lowercase hex digits.
+struct CheckpointManifest {
+  struct File {
+    std::string name;
+    uint64_t size = 0;
+    std::string sha256;
+  };
+  int64_t step = 0;  // >= 0
+  std::vector<File> files;  // in manifest order
+};
+
+// Parses the text of a MANIFEST.json; anything malformed is DataLossError
+// "<manifest_path>: malformed manifest: <why>". Reads no files.
+StatusOr<CheckpointManifest> ParseCheckpointManifest(const std::string& text,
+                                                     const std::string& manifest_path);
+
 struct CheckpointInfo {
   int64_t step = 0;
   std::string path;  // the committed directory

@@ -246,7 +246,9 @@ TEST_F(CheckpointStoreTest, MalformedManifestIsDataLoss) {
                     "[{\"name\": \"x\", \"size\": -1, \"sha256\": \"" +
                     Sha256Hex("1") + "\"}]}"),
         std::string("{\"format\": \"reca-checkpoint/1\", \"step\": 1, \"files\": "
-                    "[{\"name\": \"x\", \"size\": 1, \"sha256\": \"abc\"}]}")}) {
+                    "[{\"name\": \"x\", \"size\": 1, \"sha256\": \"abc\"}]}"),
+        std::string("{\"format\": \"reca-checkpoint/1\", \"step\": -1, \"files\": []}"),
+        std::string("{\"format\": \"reca-checkpoint/1\", \"step\": 18446744073709551615, \"files\": []}")}) {
     WriteAll(manifest, text);
     StatusOr<Files> loaded = CheckpointStore::LoadVerified(*dir);
     ASSERT_FALSE(loaded.ok()) << text;

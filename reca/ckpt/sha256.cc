@@ -1,6 +1,7 @@
 #include "reca/ckpt/sha256.h"
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -136,7 +137,12 @@ void CompressShaNi(uint32_t state[8], const uint8_t* p, size_t nblocks) {
 std::atomic<bool> g_force_portable{false};
 
 bool HasShaNi() {
-  static const bool has = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+  // CPUID directly: clang 14's __builtin_cpu_supports does not know "sha".
+  static const bool has = [] {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1) || !(c & bit_SSSE3)) return false;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA) != 0;
+  }();
   return has && !g_force_portable.load(std::memory_order_relaxed);
 }
 
