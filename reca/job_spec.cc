@@ -25,6 +25,16 @@ std::string TypeName(const double*) { return "number"; }
 std::string TypeName(const bool*) { return "bool"; }
 std::string TypeName(const std::vector<std::string>*) { return "list of strings"; }
 
+// Strictly, as nlohmann::json's dump() (which throws otherwise) checks it.
+bool IsValidUtf8(const std::string& s) {
+  try {
+    (void)json(s).dump();
+    return true;
+  } catch (const json::type_error&) {
+    return false;
+  }
+}
+
 // JSON -> struct. Collects the first error; records every key it reads so
 // that leftovers are reported as unknown fields.
 class Reader {
@@ -79,13 +89,26 @@ class Reader {
  private:
   std::string Path(const char* name) const { return path_ + "." + name; }
 
+  // The offending value for an error message: invalid UTF-8 replaced (a
+  // plain dump() would throw on it), long values cut.
+  static std::string Quote(const json& j) {
+    std::string s = j.dump(-1, ' ', false, json::error_handler_t::replace);
+    if (s.size() > 200) s = s.substr(0, 200) + "...";
+    return s;
+  }
   static Status TypeError(const std::string& path, const std::string& want, const json& j) {
-    return InvalidArgumentError(path + ": expected " + want + ", got " + j.type_name() + " " +
-                                j.dump());
+    return InvalidArgumentError(path + ": expected " + want + ", got " + j.type_name() + " " + Quote(j));
+  }
+  // Spec strings end up in JSON (checkpoints, the gRPC message), which must be UTF-8.
+  static Status ReadText(const json& j, std::string* out, const std::string& path) {
+    const std::string& s = j.get_ref<const std::string&>();
+    if (!IsValidUtf8(s)) return InvalidArgumentError(path + ": not valid UTF-8 text: " + Quote(j));
+    *out = s;
+    return OkStatus();
   }
   static Status Read(const json& j, std::string* out, const std::string& path) {
     if (j.is_string()) {
-      *out = j.get<std::string>();
+      return ReadText(j, out, path);
     } else if (j.is_number() || j.is_boolean()) {
       *out = j.dump();  // YAML `name: 123`
     } else {
@@ -120,6 +143,8 @@ class Reader {
   static Status Read(const json& j, double* out, const std::string& path) {
     if (!j.is_number()) return TypeError(path, "a number", j);
     *out = j.get<double>();
+    // YAML's .inf: JSON (the canonical spec in checkpoints) cannot hold it.
+    if (std::isinf(*out)) return InvalidArgumentError(path + ": must be a finite number");
     return OkStatus();
   }
   static Status Read(const json& j, bool* out, const std::string& path) {
@@ -129,14 +154,15 @@ class Reader {
   }
   static Status Read(const json& j, std::vector<std::string>* out, const std::string& path) {
     if (j.is_string()) {  // a single shard
-      *out = {j.get<std::string>()};
-      return OkStatus();
+      out->assign(1, std::string());
+      return ReadText(j, &(*out)[0], path);
     }
     if (!j.is_array()) return TypeError(path, "a list of strings", j);
     out->clear();
     for (size_t i = 0; i < j.size(); ++i) {
       if (!j[i].is_string()) return TypeError(path + "[" + std::to_string(i) + "]", "a string", j[i]);
-      out->push_back(j[i].get<std::string>());
+      out->emplace_back();
+      RECA_RETURN_IF_ERROR(ReadText(j[i], &out->back(), path + "[" + std::to_string(i) + "]"));
     }
     return OkStatus();
   }

@@ -139,6 +139,22 @@ TEST(JobSpecTest, MalformedYamlNamesFileAndLine) {
   EXPECT_EQ(t.status().message(), "job.yaml:2: duplicate key 'steps'");
 }
 
+// Found by fuzz/job_spec_fuzzer: invalid UTF-8 in a rejected value made the
+// error message's json::dump() throw (reca-train died with std::terminate);
+// in an accepted string it made JobSpecToJson(spec).dump() throw later, when
+// the spec is written into a checkpoint. And YAML's .inf / .nan were read as
+// 0 (strtod does not know the YAML spelling); now they are rejected.
+TEST(JobSpecTest, InvalidUtf8AndInfinityAreRejectedNotThrown) {
+  EXPECT_THAT(ErrorOf("optimizer:\n  lr: -\xcf\xf5\n"), HasSubstr("spec.optimizer.lr: expected a number"));
+  EXPECT_THAT(ErrorOf("name: a\xff\n"), HasSubstr("spec.name: not valid UTF-8"));
+  EXPECT_THAT(ErrorOf("name: a\xc0\x80\n"), HasSubstr("spec.name: not valid UTF-8"));
+  EXPECT_THAT(ErrorOf("model: {frozen: [b\xfe]}\n"), HasSubstr("spec.model.frozen[0]: not valid UTF-8"));
+  EXPECT_THAT(ErrorOf("samples: {cfg: .inf}\n"), HasSubstr("spec.samples.cfg: must be a finite number"));
+  EXPECT_THAT(ErrorOf("optimizer: {grad_clip: -.Inf}\n"), HasSubstr("spec.optimizer.grad_clip: must be a finite number"));
+  EXPECT_THAT(ErrorOf("reca: {cfg_drop: .NaN}\n"), HasSubstr("spec.reca.cfg_drop: must be a number, not NaN"));
+  EXPECT_TRUE(FromYaml("name: caf\xc3\xa9\n").ok());
+}
+
 TEST(JobSpecTest, MissingFileNamesThePath) {
   StatusOr<json> t = ReadSpecTree("/nonexistent/job.yaml");
   ASSERT_FALSE(t.ok());

@@ -1,6 +1,8 @@
 #include "reca/spec_file.h"
 
+#include <cctype>
 #include <cerrno>
+#include <limits>
 #include <cstdlib>
 #include <regex>
 
@@ -42,7 +44,15 @@ nlohmann::json Scalar(const YAML::Node& n) {
     }
     return v;  // out of range: let the field's type check report it
   }
-  if (std::regex_match(v, kFloat)) return std::strtod(v.c_str(), nullptr);
+  if (std::regex_match(v, kFloat)) {
+    // strtod reads neither ".inf" nor ".nan" (it gave 0 for both).
+    const size_t dot = v.find('.');
+    if (dot != std::string::npos && dot + 1 < v.size() && std::isalpha(static_cast<unsigned char>(v[dot + 1]))) {
+      if (v[dot + 1] == 'n' || v[dot + 1] == 'N') return std::numeric_limits<double>::quiet_NaN();
+      return v[0] == '-' ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+    }
+    return std::strtod(v.c_str(), nullptr);
+  }
   return v;
 }
 
