@@ -169,6 +169,67 @@ TEST(DecodeImageTest, RejectsImagesOverMaxPixels) {
   EXPECT_TRUE(DecodeImage(png, "big.png", /*max_pixels=*/100).ok());
 }
 
+// Regressions found by fuzz/image_fuzzer (inputs also in fuzz/corpus/image/regress-*).
+TEST(DecodeImageTest, JpegHuffmanTableOfOver256CodesIsDataLoss) {
+  // SOI, then a DHT segment whose 16 code-length counts are all 255 (4080
+  // codes; at most 256 fit): stb_image wrote past its table.
+  const std::string jpeg = std::string("\xFF\xD8\xFF\xC4\x00\x13\x00", 7) + std::string(16, '\xFF');
+  StatusOr<RgbImage> r = DecodeImage(jpeg, "dht.jpg");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(r.status().message()), testing::HasSubstr("dht.jpg: corrupt or truncated image"));
+}
+
+TEST(DecodeImageTest, PngChunkLengthPastTheEndIsDataLossWithoutAllocatingIt) {
+  // An 8x8 paletted PNG (97 bytes) whose IDAT chunk claims 0x7a000019 bytes:
+  // stb_image allocated ~2 GB for it before noticing the data was missing.
+  const std::string png(
+      "\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x08\x00\x00\x00\x08"
+      "\x01\x03\x00\x00\x00\xfe\xc1\x2c\xc8\x00\x00\x00\x03\x50\x4c\x54\x45\x00\x00\xa7\x00\x00\xda\x3d"
+      "\x7a\x00\x00\x19\x49\x44\x41\x54\x78\x9c\x63\xa8\x67\xd8\x60\x70\x9f\xe1\x3d\xc3\x77\x86\xdf\x0c"
+      "\x7f\x19\xfe\x01\x00\x32\xcd\x06\xfa\x45\x57\x94\x63\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60"
+      "\x82",
+      97);
+  StatusOr<RgbImage> r = DecodeImage(png, "idat.png");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
+}
+
+// A 1x1 RGB PNG whose IDAT inflates to `inflated` bytes (a zlib bomb when
+// that is far more than the 4 bytes the pixel needs).
+std::string PngBomb(int inflated) {
+  std::vector<unsigned char> zeros(static_cast<size_t>(inflated), 0);
+  int zlen = 0;
+  unsigned char* z = stbi_zlib_compress(zeros.data(), inflated, &zlen, 8);
+  auto chunk = [](const char* type, const std::string& data) {
+    std::string c;
+    for (int i = 3; i >= 0; --i) c += static_cast<char>((data.size() >> (8 * i)) & 0xff);
+    std::string body = std::string(type, 4) + data;
+    const unsigned crc = stbiw__crc32(reinterpret_cast<unsigned char*>(body.data()), static_cast<int>(body.size()));
+    c += body;
+    for (int i = 3; i >= 0; --i) c += static_cast<char>((crc >> (8 * i)) & 0xff);
+    return c;
+  };
+  const std::string ihdr("\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00", 13);
+  std::string png = std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) +
+                    chunk("IDAT", std::string(reinterpret_cast<char*>(z), static_cast<size_t>(zlen))) +
+                    chunk("IEND", "");
+  STBIW_FREE(z);
+  return png;
+}
+
+TEST(DecodeImageTest, PngZlibBombIsDataLossNotGigabytes) {
+  // 4 bytes of real data (filter byte + RGB) decode; 8 MB for one pixel is a
+  // bomb and fails at the allocation cap (~1 MB for a 1x1 image).
+  ASSERT_TRUE(DecodeImage(PngBomb(4), "ok.png").ok());
+  const std::string bomb = PngBomb(8 << 20);
+  ASSERT_LT(bomb.size(), 128u << 10);  // stb_image_write compresses zeros ~100:1
+  StatusOr<RgbImage> r = DecodeImage(bomb, "bomb.png");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(r.status().message()), testing::HasSubstr("outofmem"));
+}
+
 // ---- ResizeImage ------------------------------------------------------------
 
 TEST(ResizeImageTest, CenterCropOfAWideImageKeepsTheMiddle) {

@@ -2,9 +2,26 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 #include "reca/data/dataset.h"
+
+// Every stb_image allocation goes through these: one larger than the decode
+// in progress can need (DecodeImage sets the cap from the image's size) fails,
+// and stb_image reports "outofmem", so a zlib bomb in a small PNG (IDAT data
+// inflating far past the pixels it declares) cannot take gigabytes.
+namespace reca {
+namespace {
+thread_local size_t g_stbi_alloc_cap = SIZE_MAX;
+void* StbiMalloc(size_t n) { return n > g_stbi_alloc_cap ? nullptr : std::malloc(n); }
+void* StbiRealloc(void* p, size_t n) { return n > g_stbi_alloc_cap ? nullptr : std::realloc(p, n); }
+}  // namespace
+}  // namespace reca
+#define STBI_MALLOC(n) reca::StbiMalloc(n)
+#define STBI_REALLOC(p, n) reca::StbiRealloc(p, n)
+#define STBI_FREE(p) std::free(p)
 
 // Static, PNG and JPEG only: this copy of stb_image is private to this file,
 // so it cannot clash with another translation unit's (tests define their own).
@@ -157,6 +174,15 @@ StatusOr<RgbImage> DecodeImage(const std::string& bytes, const std::string& orig
                                 std::to_string(h) + " pixels is over the limit of " +
                                 std::to_string(max_pixels) + " pixels");
   }
+  // The largest buffer a genuine image of w x h needs: the compressed input
+  // (PNG IDAT, doubled as it grows), or a plane of up to 8 bytes per pixel
+  // (16-bit RGBA; JPEG components padded to whole MCUs), plus slack.
+  const int64_t padded = (static_cast<int64_t>(w) + 32) * (static_cast<int64_t>(h) + 32);
+  const int64_t cap = 2 * static_cast<int64_t>(len) + 16 * padded + (1 << 20);
+  struct CapScope {
+    explicit CapScope(int64_t c) { g_stbi_alloc_cap = static_cast<size_t>(c); }
+    ~CapScope() { g_stbi_alloc_cap = SIZE_MAX; }
+  } cap_scope(cap);
   stbi_uc* px = stbi_load_from_memory(data, len, &w, &h, &comp, 3);
   if (px == nullptr) return corrupt();
   RgbImage image;
