@@ -3,7 +3,7 @@
 BUILD_DIR ?= build
 JOBS      ?= 2
 
-.PHONY: setup build cmake-build test demo bench clean
+.PHONY: setup build cmake-build test fuzz demo bench clean
 
 setup:
 	scripts/setup.sh
@@ -18,6 +18,13 @@ build: cmake-build
 # Both suites always run; scripts/run_tests.sh totals them on its last line.
 test: cmake-build
 	BUILD_DIR=$(BUILD_DIR) JOBS=$(JOBS) scripts/run_tests.sh
+
+# libFuzzer targets (README "Fuzzing"): a separate clang build in build-fuzz/,
+# then FUZZ_SECONDS of fuzzing per target; FUZZERS="tar image" picks some.
+FUZZ_SECONDS ?= 60
+FUZZERS ?=
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) fuzz/build_and_run.sh run $(FUZZERS)
 
 demo: cmake-build
 	scripts/demo.sh

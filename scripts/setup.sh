@@ -18,6 +18,9 @@ REQUIRED=(
   prometheus-cpp-dev
   libyaml-cpp-dev libpng-dev libssl-dev libstb-dev nlohmann-json3-dev
   python3-numpy python3-yaml
+  # fuzz/ (make fuzz, and the fuzz smoke run in make test): clang with
+  # libFuzzer and the sanitizer runtimes; python3-pil regenerates the corpora
+  clang-14 libclang-rt-14-dev python3-pil
   # recactl and the Python client test (grpc_python_plugin is in protobuf-compiler-grpc)
   python3-grpcio python3-protobuf
   # promtool and the server: the tests lint every /metrics exposition, unit-test
