@@ -47,8 +47,24 @@ std::vector<std::string> AvoidedWorkers(const v1::Job& job) {
 
 }  // namespace
 
+namespace {
+
+PathRoots SpecRoots(const CoordinatorOptions& options) {
+  PathRoots roots;
+  if (options.data_roots.empty()) return roots;  // anywhere
+  roots.roots = options.data_roots;
+  roots.roots.push_back(options.runs_root);
+  roots.check_relative = false;
+  return roots;
+}
+
+}  // namespace
+
 Coordinator::Coordinator(CoordinatorDeps deps, CoordinatorOptions options)
-    : deps_(deps), options_(std::move(options)), started_(deps.clock.Now()) {}
+    : deps_(deps),
+      options_(std::move(options)),
+      spec_roots_(SpecRoots(options_)),
+      started_(deps.clock.Now()) {}
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
     CoordinatorDeps deps, CoordinatorOptions options) {

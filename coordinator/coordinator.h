@@ -35,6 +35,7 @@
 #include "coordinator/handlers.h"
 #include "coordinator/metrics_snapshot.h"
 #include "coordinator/scheduler.h"
+#include "reca/path_policy.h"
 #include "reca/v1/job.pb.h"
 #include "reca/v1/worker_service.pb.h"
 
@@ -51,6 +52,10 @@ struct CoordinatorOptions {
   // SubmitJob answers RESOURCE_EXHAUSTED while the owner has this many jobs
   // not yet ended (queued or running). Zero = no limit.
   int max_unfinished_jobs_per_owner = 100;
+  // The files a spec names must be inside these (reca/path_policy.h; checked
+  // lexically here, on disk by the ranks); runs_root is always allowed.
+  // Empty: anywhere.
+  std::vector<std::string> data_roots;
   // An evaluator renews its claim within this, or the task is handed out again.
   absl::Duration eval_claim_ttl = absl::Seconds(60);
   // A RUNNING job none of whose ranks has finished a step for this long
@@ -262,6 +267,8 @@ class Coordinator : public JobHandler,
 
   CoordinatorDeps deps_;
   const CoordinatorOptions options_;
+  // options_.data_roots and runs_root, relative paths left to the ranks.
+  const PathRoots spec_roots_;
 
   mutable absl::Mutex mu_;
   std::map<std::string, JobEntry> jobs_

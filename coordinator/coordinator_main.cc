@@ -70,6 +70,11 @@ ABSL_FLAG(std::string, auth_tokens_file, "",
           "tokens to accept besides those created with `recactl token create`: "
           "lines \"ROLE NAME SHA256\" (the SHA-256 of each token, never the "
           "token); read at start. `recactl local up` writes one");
+ABSL_FLAG(std::string, data_roots, ".",
+          "the files a job spec names (model.init, model.module, manifests, "
+          "shards, templates_file) must be inside these directories "
+          "(comma-separated; --runs_root is always allowed; relative paths "
+          "are the workers' to check; empty = anywhere)");
 ABSL_FLAG(bool, insecure_no_auth, false,
           "accept every call without a token, as an admin (development only)");
 ABSL_FLAG(int, max_unfinished_jobs_per_owner, 100,
@@ -157,6 +162,13 @@ int main(int argc, char** argv) {
   options.preempt = absl::GetFlag(FLAGS_preempt);
   options.max_unfinished_jobs_per_owner =
       absl::GetFlag(FLAGS_max_unfinished_jobs_per_owner);
+  if (auto roots = reca::ParseRoots("data_roots", absl::GetFlag(FLAGS_data_roots));
+      roots.ok()) {
+    options.data_roots = *roots;
+  } else {
+    std::cerr << "reca-coordinator: " << roots.status().message() << "\n";
+    return 2;
+  }
   if (options.lease_ttl <= options.heartbeat_interval) {
     std::cerr << "reca-coordinator: --lease_ttl_s must be greater than "
                  "--heartbeat_interval_s\n";

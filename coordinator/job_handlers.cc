@@ -86,7 +86,8 @@ absl::StatusOr<v1::SubmitJobResponse> Coordinator::HandleSubmitJob(
   }
   RECA_RETURN_IF_ERROR(ValidateResources(request.resources()));
   RECA_ASSIGN_OR_RETURN(SpecSummary summary,
-                        ValidateSpec(request.spec(), options_.max_spec_bytes));
+                        ValidateSpec(request.spec(), options_.max_spec_bytes,
+                                     spec_roots_));
   if (request.request_id().size() > 128) {
     return absl::InvalidArgumentError("request_id: longer than 128 bytes");
   }

@@ -47,7 +47,8 @@ absl::Status CheckNoUnknownFields(const Message& message,
 }
 
 absl::StatusOr<SpecSummary> ValidateSpec(const v1::JobSpec& spec,
-                                         size_t max_bytes) {
+                                         size_t max_bytes,
+                                         const PathRoots& roots) {
   const size_t bytes = spec.ByteSizeLong();
   if (bytes > max_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -56,6 +57,9 @@ absl::StatusOr<SpecSummary> ValidateSpec(const v1::JobSpec& spec,
   if (absl::Status s = CheckNoUnknownFields(spec, "spec"); !s.ok()) return s;
   StatusOr<JobSpec> parsed = JobSpecFromJson(ProtoToJson(spec));
   if (!parsed.ok()) return parsed.status();
+  if (absl::Status s = ConfineSpecPaths(*parsed, roots, /*on_disk=*/false);
+      !s.ok())
+    return s;
   int64_t batches = 0;
   for (const SourceSpec& source : parsed->effective_sources())
     batches += source.repeat;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "reca/path_policy.h"
 #include "reca/v1/job.pb.h"
 #include "reca/v1/job_spec.pb.h"
 
@@ -32,9 +33,12 @@ struct SpecSummary {
   std::string checkpoint_keep_best;  // spec.checkpoint.keep_best
 };
 
-// INVALID_ARGUMENT "spec.optimizer.lr: must be > 0" and the like.
+// INVALID_ARGUMENT "spec.optimizer.lr: must be > 0" and the like; with
+// `roots`, also "spec.model.init: /etc/x is outside the allowed roots (...)"
+// (reca/path_policy.h, lexically: the files are on the workers).
 absl::StatusOr<SpecSummary> ValidateSpec(const v1::JobSpec& spec,
-                                         size_t max_bytes);
+                                         size_t max_bytes,
+                                         const PathRoots& roots = {});
 
 // INVALID_ARGUMENT "resources.ranks: must be in [1, 1024] (got 0)" and the
 // like.

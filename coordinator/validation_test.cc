@@ -55,6 +55,25 @@ TEST(ValidationTest, UnknownFieldsAreRejectedWithTheirPath) {
       << s;
 }
 
+TEST(ValidationTest, SpecPathsStayInTheDataRoots) {
+  PathRoots roots;
+  roots.roots = {"/srv/data", "/runs"};
+  roots.check_relative = false;  // the workers' to check
+  v1::JobSpec spec;
+  spec.mutable_model()->set_init("/runs/job-1/checkpoints/step-00000004");
+  EXPECT_TRUE(ValidateSpec(spec, 1 << 20, roots).ok());
+  spec.mutable_model()->set_init("job:job-00000001");  // resolved later
+  EXPECT_TRUE(ValidateSpec(spec, 1 << 20, roots).ok());
+  spec.mutable_model()->set_init("/etc/passwd");
+  EXPECT_EQ(ValidateSpec(spec, 1 << 20, roots).status().message(),
+            "spec.model.init: /etc/passwd is outside the allowed roots "
+            "(/srv/data, /runs)");
+  spec.mutable_model()->set_init("weights/../../x.safetensors");
+  EXPECT_EQ(ValidateSpec(spec, 1 << 20, roots).status().message(),
+            "spec.model.init: weights/../../x.safetensors: '..' is not "
+            "allowed in paths");
+}
+
 TEST(ValidationTest, Resources) {
   v1::Resources r;
   r.set_ranks(2000);

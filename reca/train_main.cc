@@ -12,6 +12,7 @@
 
 #include "reca/cli_args.h"
 #include "reca/job_spec.h"
+#include "reca/path_policy.h"
 #include "reca/spec_file.h"
 #include "reca/tokenizer.h"
 #include "reca/trainer.h"
@@ -32,6 +33,9 @@ Runtime flags (how this process runs, not what the job is):
                            discarding committed checkpoints after it (the service's worker
                            passes the coordinator's record) --resume_manifest_sha256=HEX
                            (its MANIFEST.json must hash to this)
+  --data_roots=DIR[,DIR]   the spec's files (model.init, model.module, manifests, shards,
+                           templates_file) must be inside these, symlinks resolved (the
+                           worker passes its --data_roots; default: anywhere)
   --keep_checkpoints=N     overrides checkpoint.keep (the worker passes 0: the coordinator
                            applies retention)
   --threads=N              LibTorch intra-op threads (default 1: GEMMs use OpenBLAS's own
@@ -109,6 +113,8 @@ reca::Status Run(int argc, char** argv) {
   RECA_RETURN_IF_ERROR(args.Get("resume_from", &rt.resume_from));
   RECA_RETURN_IF_ERROR(args.Get("resume_manifest_sha256", &rt.resume_manifest_sha256));
   RECA_RETURN_IF_ERROR(args.Get("keep_checkpoints", &rt.keep_checkpoints));
+  std::string data_roots;
+  RECA_RETURN_IF_ERROR(args.Get("data_roots", &data_roots));
   RECA_RETURN_IF_ERROR(args.Get("threads", &rt.threads));
   RECA_RETURN_IF_ERROR(args.Get("device", &rt.device));
   RECA_RETURN_IF_ERROR(args.Get("bf16", &rt.bf16));
@@ -151,6 +157,11 @@ reca::Status Run(int argc, char** argv) {
   if (!spec.ok()) {
     return reca::Status(spec.status().code(),
                         (spec_path.empty() ? "" : spec_path + ": ") + std::string(spec.status().message()));
+  }
+  if (!data_roots.empty()) {
+    reca::PathRoots roots;
+    RECA_ASSIGN_OR_RETURN(roots.roots, reca::ParseRoots("data_roots", data_roots));
+    RECA_RETURN_IF_ERROR(reca::ConfineSpecPaths(*spec, roots, /*on_disk=*/true));
   }
   if (print_spec) {
     std::cout << reca::JobSpecToJson(*spec).dump(2) << "\n";

@@ -2,6 +2,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/proto_json.h"
 #include "reca/file_util.h"
 #include "reca/status.h"
@@ -74,6 +75,14 @@ absl::StatusOr<ProcessSpec> PrepareRankLaunch(const v1::Assignment& a,
                                                           : a.resume().path()),
             "--resume_manifest_sha256=" + a.resume().manifest_sha256(),
             "--keep_checkpoints=0"};
+  if (!o.data_roots.empty()) {
+    // The jobs' runs root too: model.init names other jobs' checkpoints.
+    std::string parent = a.output_dir();
+    while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
+    parent = parent.substr(0, parent.rfind('/'));
+    p.argv.push_back("--data_roots=" + absl::StrJoin(o.data_roots, ",") + "," +
+                     (parent.empty() ? a.output_dir() : parent));
+  }
   // The flags win over these in reca-train; the RECA_* ones name the attempt
   // for anything the trainer spawns and for people reading /proc.
   p.env = {{"RANK", absl::StrCat(a.rank())},

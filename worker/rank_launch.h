@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/process.h"
@@ -19,6 +20,9 @@ struct RankLaunchOptions {
   std::string worker_id;
   int default_threads = 1;  // when the assignment says 0
   double gpu_peak_flops = 0;  // GPU ranks' --peak_flops (0 = the trainer measures)
+  // Absolute directories the spec's files must be in (reca-train
+  // --data_roots, with the job's runs root added); empty = anywhere.
+  std::vector<std::string> data_roots;
 };
 
 // <output_dir>/ranks/rank-<R>: spec.json and train.log (the process's log).

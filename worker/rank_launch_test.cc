@@ -118,6 +118,15 @@ TEST(RankLaunchTest, TheRankResumesFromTheRecordedCheckpointOnly) {
   EXPECT_TRUE(has(*resumed, "--resume_from=/o/checkpoints/step-00000040"));
   EXPECT_TRUE(has(*resumed, "--resume_manifest_sha256=ab12"));
   EXPECT_TRUE(has(*resumed, "--keep_checkpoints=0"));  // the coordinator's retention
+  EXPECT_FALSE(std::any_of(resumed->argv.begin(), resumed->argv.end(), [](const std::string& f) {
+    return f.rfind("--data_roots=", 0) == 0;  // none configured: anywhere
+  }));
+  // The worker's data roots and the jobs' runs root (model.init: job:<id>).
+  o.data_roots = {"/srv/data", "/mnt/ds"};
+  a.set_output_dir("/runs/job-7");
+  absl::StatusOr<ProcessSpec> confined = PrepareRankLaunch(a, o);
+  ASSERT_TRUE(confined.ok()) << confined.status();
+  EXPECT_EQ(confined->argv.back(), "--data_roots=/srv/data,/mnt/ds,/runs");
 }
 
 }  // namespace

@@ -222,6 +222,7 @@ void WorkerAgent::Launch(const v1::Assignment& a) {
   lo.worker_id = options_.worker_id;
   lo.default_threads = options_.default_threads;
   lo.gpu_peak_flops = options_.gpu_peak_flops;
+  lo.data_roots = options_.data_roots;
   absl::StatusOr<ProcessSpec> spec = PrepareRankLaunch(a, lo);
   if (!spec.ok()) return ReportLaunchFailure(a, spec.status().ToString());
   absl::StatusOr<std::unique_ptr<Process>> process =

@@ -37,6 +37,8 @@ struct WorkerOptions {
   std::string trainer_path = "reca-train";
   int default_threads = 1;  // --threads when an assignment says 0
   double gpu_peak_flops = 0;  // --gpu_peak_flops (0 = the trainer measures)
+  // The spec files' allowed roots (reca-train --data_roots); empty = anywhere.
+  std::vector<std::string> data_roots;
   // SIGTERM -> SIGKILL on cancel and shutdown.
   absl::Duration stop_grace = absl::Seconds(30);
   absl::Duration register_backoff_initial = absl::Milliseconds(500);

@@ -22,6 +22,7 @@
 #include "common/clock.h"
 #include "common/daemon_main.h"
 #include "common/grpc_client.h"
+#include "reca/path_policy.h"
 #include "common/failpoint.h"
 #include "common/process.h"
 #include "common/service_metrics.h"
@@ -44,6 +45,10 @@ ABSL_FLAG(std::string, trainer, "",
 ABSL_FLAG(
     int32_t, threads, 1,
     "LibTorch threads per rank when the job does not say (0 = all cores)");
+ABSL_FLAG(std::string, data_roots, ".",
+          "the files a job spec names must be inside these directories, "
+          "symlinks resolved (comma-separated; the jobs' runs root is always "
+          "allowed; empty = anywhere); its ranks check before opening any");
 ABSL_FLAG(double, gpu_peak_flops, 0,
           "one GPU's peak FLOP/s for MFU (e.g. 989e12: H100 SXM, dense bf16); "
           "0, and CPU ranks, measure a dense GEMM at start");
@@ -63,7 +68,8 @@ constexpr int kUsageError = 2;
 const char* const kFlags[] = {
     "coordinator",  "worker_id",        "address",       "cpu_slots",
     "gpu_slots",    "rendezvous_ports", "trainer",       "threads",
-    "stop_grace_s", "rpc_deadline_s",   "metrics_listen", "gpu_peak_flops", "failpoints"};
+    "stop_grace_s", "rpc_deadline_s",   "metrics_listen", "gpu_peak_flops", "failpoints",
+    "data_roots"};
 
 // kFlags and the credential flags (common/grpc_client.h).
 std::vector<std::string> DaemonFlags() {
@@ -117,6 +123,12 @@ bool BuildOptions(reca::WorkerOptions* o, std::string* error) {
   }
   o->default_threads = absl::GetFlag(FLAGS_threads);
   if (o->default_threads < 0) return fail("threads", "must be >= 0");
+  auto roots = reca::ParseRoots("data_roots", absl::GetFlag(FLAGS_data_roots));
+  if (!roots.ok()) {
+    *error = std::string(roots.status().message());
+    return false;
+  }
+  o->data_roots = *roots;
   o->gpu_peak_flops = absl::GetFlag(FLAGS_gpu_peak_flops);
   if (!std::isfinite(o->gpu_peak_flops) || o->gpu_peak_flops < 0)
     return fail("gpu_peak_flops", "must be a number >= 0 (0 = measure)");

@@ -41,7 +41,11 @@ class ClusterTest(ServiceTest):
     @classmethod
     def setUpClass(cls):
         cls.root = tempfile.mkdtemp(prefix="reca-cluster-", dir=os.environ.get("TEST_TMPDIR"))
-        cls.cluster = Cluster(cls.root, BINS)
+        # The spec's files must be in ROOT/data (the coordinator checks paths, the ranks
+        # also symlinks).
+        os.makedirs(os.path.join(cls.root, "data"))
+        roots = f"--data_roots={cls.root}/data"
+        cls.cluster = Cluster(cls.root, BINS, coordinator_flags=[roots], worker_flags=[roots])
         cls.cluster.start_prometheus()
         cls.started = time.time()
         cls.cluster.start_coordinator()
@@ -70,8 +74,30 @@ class ClusterTest(ServiceTest):
             self.submit({"optimizer": {"lr": -1}})
         self.assertEqual(lr.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
         self.assertIn("spec.optimizer.lr: must be > 0", lr.exception.details())
+        for spec, error in (({"model": {"init": "/etc/passwd"}},
+                             "spec.model.init: /etc/passwd is outside the allowed roots"),
+                            ({"reca": {"templates_file": "data/../../x"}},
+                             "spec.reca.templates_file: data/../../x: '..' is not allowed")):
+            with self.assertRaises(grpc.RpcError) as path:
+                self.submit(spec)
+            self.assertEqual(path.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertIn(error, path.exception.details())
         listed = self.jobs.ListJobs(job_service_pb2.ListJobsRequest(), timeout=10).jobs
         self.assertEqual(len(listed), 0)  # nothing refused was queued
+
+    def test_1a_a_symlink_out_of_the_data_roots_fails_only_its_job(self):
+        outside = os.path.join(self.root, "outside.txt")
+        with open(outside, "w") as f:
+            f.write("describe the image\n")
+        link = os.path.join(self.root, "data", "templates.txt")
+        os.symlink(outside, link)  # inside the root by name, outside by target
+        spec = tiny_spec("symlink-out", steps=2, every=0)
+        spec["reca"]["templates_file"] = link
+        job, _ = self.watch(self.submit(spec).job.id)  # the coordinator cannot see the link
+        self.assertEqual(job_pb2.JobState.Name(job.state), "FAILED", self.diagnostics(job))
+        self.assertEqual(job.failure_reason, "invalid_job")  # at once, no restart
+        self.assertEqual(job.restarts, 0)
+        self.assertIn(f"resolves (through a symlink) to {outside}", job.failure)
 
     def test_2_two_rank_job_runs_to_completion(self):
         submitted = self.submit(tiny_spec("it-2rank"), ranks=2)
@@ -219,8 +245,9 @@ class ClusterTest(ServiceTest):
         self.assertEqual(created.returncode, 0, created.stderr)
         self.assertEqual(os.stat(alice).st_mode & 0o777, 0o600)
         listed = run(alice, "list")
-        self.assertEqual((listed.returncode, listed.stdout), (0, ""), listed)  # the tester's
-        self.assertIn("no jobs", listed.stderr)  # jobs are not alice's
+        self.assertEqual(listed.returncode, 0, listed)
+        self.assertNotIn("job-", listed.stdout)  # the tester's jobs are not alice's
+        self.assertIn("no jobs", listed.stderr)
         self.assertIn("job-", run(admin, "list").stdout)  # an admin sees every job
         denied = run(user, "token", "list")  # a user token cannot manage tokens
         self.assertEqual(denied.returncode, 1)
