@@ -161,6 +161,19 @@ TEST(JobSpecTest, MissingFileNamesThePath) {
   EXPECT_EQ(t.status().message(), "/nonexistent/job.yaml: cannot read the job spec");
 }
 
+TEST(JobSpecTest, AJsonNumberTooLargeIsAnErrorNotATerminate) {
+  // json::parse throws out_of_range (not parse_error) for it: found by
+  // fuzz/job_spec_fuzzer (fuzz/corpus/job_spec/regress-json-number-overflow.json).
+  const std::string path = testing::TempDir() + "/overflow.json";
+  {
+    std::ofstream f(path);
+    f << "{\"steps\": 3332" << std::string(400, '4') << "}";
+  }
+  StatusOr<json> t = ReadSpecTree(path);
+  ASSERT_FALSE(t.ok());
+  EXPECT_THAT(std::string(t.status().message()), HasSubstr("number overflow"));
+}
+
 TEST(JobSpecTest, RoundTripsThroughJson) {
   StatusOr<JobSpec> s = FromYaml("seed: 3\ndata: {sources: [{type: shapes, task: t2i, repeat: 3}]}");
   ASSERT_TRUE(s.ok()) << s.status();

@@ -114,7 +114,8 @@ StatusOr<nlohmann::json> ReadSpecTree(const std::string& path) {
   if (EndsWith(path, ".json")) {
     try {
       return nlohmann::json::parse(*text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range
+                                                    // for a number too large
       return InvalidArgumentError(path + ": " + e.what());
     }
   }

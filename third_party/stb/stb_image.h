@@ -2117,6 +2117,9 @@ stbi_inline static int stbi__jpeg_huff_decode(stbi__jpeg *j, stbi__huffman *h)
 
    // convert the huffman code to the symbol id
    c = ((j->code_buffer >> (32 - k)) & stbi__bmask[k]) + h->delta[k];
+   // RECA PATCH (backport of stb_image 2.28): a malformed table's symbol id
+   // indexed past h->size (fuzz/image_fuzzer).
+   if (c < 0 || c >= 256) return -1;
    STBI_ASSERT((((j->code_buffer) >> (32 - h->size[c])) & stbi__bmask[h->size[c]]) == h->code[c]);
 
    // convert the id to a symbol
@@ -2135,6 +2138,10 @@ stbi_inline static int stbi__extend_receive(stbi__jpeg *j, int n)
    unsigned int k;
    int sgn;
    if (j->code_bits < n) stbi__grow_buffer_unsafe(j);
+   // RECA PATCH (backport of stb_image 2.28): out of bits, return 0s instead
+   // of driving code_bits negative (UB: shift exponent 33 in
+   // stbi__grow_buffer_unsafe; found by fuzz/image_fuzzer).
+   if (j->code_bits < n) return 0;
 
    sgn = j->code_buffer >> 31; // sign bit always in MSB; 0 if MSB clear (positive), 1 if MSB set (negative)
    k = stbi_lrot(j->code_buffer, n);
@@ -2149,6 +2156,10 @@ stbi_inline static int stbi__jpeg_get_bits(stbi__jpeg *j, int n)
 {
    unsigned int k;
    if (j->code_bits < n) stbi__grow_buffer_unsafe(j);
+   // RECA PATCH (backport of stb_image 2.28): out of bits, return 0s instead
+   // of driving code_bits negative (UB: shift exponent 33 in
+   // stbi__grow_buffer_unsafe; found by fuzz/image_fuzzer).
+   if (j->code_bits < n) return 0;
    k = stbi_lrot(j->code_buffer, n);
    j->code_buffer = k & ~stbi__bmask[n];
    k &= stbi__bmask[n];
@@ -2160,6 +2171,10 @@ stbi_inline static int stbi__jpeg_get_bit(stbi__jpeg *j)
 {
    unsigned int k;
    if (j->code_bits < 1) stbi__grow_buffer_unsafe(j);
+   // RECA PATCH (backport of stb_image 2.28): out of bits, return 0s instead
+   // of driving code_bits negative (UB: shift exponent 33 in
+   // stbi__grow_buffer_unsafe; found by fuzz/image_fuzzer).
+   if (j->code_bits < 1) return 0;
    k = j->code_buffer;
    j->code_buffer <<= 1;
    --j->code_bits;
@@ -2212,6 +2227,9 @@ static int stbi__jpeg_decode_block(stbi__jpeg *j, short data[64], stbi__huffman 
       if (r) { // fast-AC path
          k += (r >> 4) & 15; // run
          s = r & 15; // combined length
+         // RECA PATCH (backport of stb_image 2.28): a code longer than the bits
+         // left drove code_bits negative (UB: a shift by 32; fuzz/image_fuzzer).
+         if (s > j->code_bits) return stbi__err("bad huffman code", "Combined length longer than code bits available");
          j->code_buffer <<= s;
          j->code_bits -= s;
          // decode into unzigzag'd location
@@ -2287,6 +2305,9 @@ static int stbi__jpeg_decode_block_prog_ac(stbi__jpeg *j, short data[64], stbi__
          if (r) { // fast-AC path
             k += (r >> 4) & 15; // run
             s = r & 15; // combined length
+            // RECA PATCH (backport of stb_image 2.28): a code longer than the bits
+            // left drove code_bits negative (UB: a shift by 32; fuzz/image_fuzzer).
+            if (s > j->code_bits) return stbi__err("bad huffman code", "Combined length longer than code bits available");
             j->code_buffer <<= s;
             j->code_bits -= s;
             zig = stbi__jpeg_dezigzag[k++];
@@ -5137,7 +5158,9 @@ static int stbi__parse_png_file(stbi__png *z, int scan, int req_comp)
                p = (stbi_uc *) STBI_REALLOC_SIZED(z->idata, idata_limit_old, idata_limit); if (p == NULL) return stbi__err("outofmem", "Out of memory");
                z->idata = p;
             }
-            if (!stbi__getn(s, z->idata+ioff,c.length)) return stbi__err("outofdata","Corrupt PNG");
+            // RECA PATCH: an empty IDAT before any other copied nothing into a
+            // NULL buffer (memcpy(NULL, p, 0): UB; found by fuzz/image_fuzzer).
+            if (c.length > 0 && !stbi__getn(s, z->idata+ioff,c.length)) return stbi__err("outofdata","Corrupt PNG");
             ioff += c.length;
             break;
          }
