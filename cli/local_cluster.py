@@ -127,8 +127,10 @@ def make_tokens(local_dir, user):
             token = f.read().strip()
         lines.append(f"{role} {names[role]} {hashlib.sha256(token.encode()).hexdigest()}")
     hashes = os.path.join(folder, "hashes")
-    with open(hashes, "w") as f:
+    fd = os.open(hashes, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
         f.write("\n".join(lines) + "\n")
+    os.chmod(hashes, 0o600)
     return hashes
 
 

@@ -1135,6 +1135,9 @@ def _run(args):
         if code == grpc.StatusCode.NOT_FOUND and _job_of(args) and _job_of(args) not in details:
             details = f"job {_job_of(args)}: {details or 'not found'}"
         sys.stderr.write(f"recactl: {code.name}: {details}\n")
+        if code == grpc.StatusCode.PERMISSION_DENIED and args.command == "token":
+            sys.stderr.write("recactl: token commands need an admin token (--token-file; the local "
+                             "cluster's is runs/local/tokens/admin.token)\n")
         if code == grpc.StatusCode.UNAUTHENTICATED:
             sys.stderr.write("recactl: pass your token with --token-file or $RECA_TOKEN "
                              "(an admin creates one with `recactl token create`)\n")

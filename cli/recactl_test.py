@@ -708,6 +708,7 @@ class LocalClusterTest(unittest.TestCase):
                                      f"--auth_tokens_file={self.dir}/tokens/hashes"])
         # Owner-only tokens, one per role, and the coordinator gets only their hashes.
         self.assertEqual(os.stat(os.path.join(self.dir, "tokens")).st_mode & 0o777, 0o700)
+        self.assertEqual(os.stat(os.path.join(self.dir, "tokens", "hashes")).st_mode & 0o777, 0o600)
         for role in local_cluster.TOKEN_ROLES:
             path = local_cluster.token_path(self.dir, role)
             self.assertEqual(os.stat(path).st_mode & 0o777, 0o600, path)

@@ -123,10 +123,11 @@ TEST(RankLaunchTest, TheRankResumesFromTheRecordedCheckpointOnly) {
   }));
   // The worker's data roots and the jobs' runs root (model.init: job:<id>).
   o.data_roots = {"/srv/data", "/mnt/ds"};
-  a.set_output_dir("/runs/job-7");
+  const std::string runs = testing::TempDir() + "/rank_launch_runs";
+  a.set_output_dir(runs + "/job-7");
   absl::StatusOr<ProcessSpec> confined = PrepareRankLaunch(a, o);
   ASSERT_TRUE(confined.ok()) << confined.status();
-  EXPECT_EQ(confined->argv.back(), "--data_roots=/srv/data,/mnt/ds,/runs");
+  EXPECT_EQ(confined->argv.back(), "--data_roots=/srv/data,/mnt/ds," + runs);
 }
 
 }  // namespace

@@ -160,6 +160,11 @@ DASHBOARDS = {
                ("histogram_quantile(0.99, sum by (le, sync) "
                 "(rate(reca_store_write_seconds_bucket[5m])))", "p99 sync={{sync}}")],
               unit="s"),
+        panel("Refused calls (no or invalid token, wrong role) in the last hour",
+              [("sum by (service, code) (increase(reca_rpc_auth_denied_total[1h]))",
+                "{{service}} {{code}}")],
+              desc="UNAUTHENTICATED (no, unknown or revoked token) and PERMISSION_DENIED "
+                   "(a role calling another's service), by service"),
         panel("RocksDB write errors", [("reca_store_write_errors_total", "errors")]),
         panel("Coordinator uptime", [("time() - reca_coordinator_start_time_seconds", "uptime")],
               unit="s"),
