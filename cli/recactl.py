@@ -379,8 +379,11 @@ class Client:
         options = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
                    ("grpc.max_reconnect_backoff_ms", 1000)]
         if tls_ca:
-            with open(tls_ca, "rb") as f:
-                credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+            try:
+                with open(tls_ca, "rb") as f:
+                    credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+            except OSError as e:
+                raise CliError(f"--tls-ca: {tls_ca}: {e.strerror}", 2)
             self.channel = grpc.secure_channel(address, credentials, options=options)
         else:
             self.channel = grpc.insecure_channel(address, options=options)
@@ -602,7 +605,7 @@ def cmd_submit(args, client):
         resources=jr.Resources(ranks=args.ranks, accelerator=jr.GPU if args.gpu else jr.CPU,
                                threads_per_rank=args.threads),
         priority=args.priority,
-        owner=args.owner or "")
+        owner=args.owner)
     # The same request (and request_id) on every retry: the coordinator creates one job.
     resp = client.call("SubmitJob", request, attempts=SUBMIT_ATTEMPTS, retry_deadline=True)
     sys.stdout.write(resp.job.id + "\n")
@@ -884,11 +887,22 @@ def cmd_token(args, client):
     if args.action == "create":
         if not args.name or not args.role:
             raise CliError("token create: NAME and --role are required", 2)
-        resp = client.call("CreateToken", ap.CreateTokenRequest(
-            name=args.name, role=ap.Role.Value("ROLE_" + args.role.upper())),
-            attempts=1, stub=client.admin)
-        if args.out:
-            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = None
+        if args.out:  # before the token exists: a bad path leaves no orphan token
+            try:
+                fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except OSError as e:
+                raise CliError(f"--out: {args.out}: {e.strerror}", 2)
+        try:
+            resp = client.call("CreateToken", ap.CreateTokenRequest(
+                name=args.name, role=ap.Role.Value("ROLE_" + args.role.upper())),
+                attempts=1, stub=client.admin)
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+                os.unlink(args.out)
+            raise
+        if fd is not None:
             with os.fdopen(fd, "w") as f:
                 f.write(resp.secret + "\n")
             sys.stderr.write(f"recactl: token {resp.token.id} ({args.role} {args.name}) "

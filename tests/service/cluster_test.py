@@ -244,6 +244,9 @@ class ClusterTest(ServiceTest):
         created = run(admin, "token", "create", "alice", "--role", "user", "--out", alice)
         self.assertEqual(created.returncode, 0, created.stderr)
         self.assertEqual(os.stat(alice).st_mode & 0o777, 0o600)
+        clash = run(admin, "token", "create", "bob", "--role", "user", "--out", alice)
+        self.assertEqual(clash.returncode, 2)  # refused before a token exists
+        self.assertIn(f"--out: {alice}: File exists", clash.stderr)
         listed = run(alice, "list")
         self.assertEqual(listed.returncode, 0, listed)
         self.assertNotIn("job-", listed.stdout)  # the tester's jobs are not alice's
@@ -254,6 +257,7 @@ class ClusterTest(ServiceTest):
         self.assertIn("PERMISSION_DENIED", denied.stderr)
         tokens = run(admin, "token", "list")
         self.assertEqual(tokens.returncode, 0, tokens.stderr)
+        self.assertNotIn(" bob ", tokens.stdout)
         row = [line for line in tokens.stdout.splitlines() if " alice " in line][0]
         revoked = run(admin, "token", "revoke", row.split()[0])
         self.assertEqual(revoked.returncode, 0, revoked.stderr)
