@@ -115,6 +115,21 @@ prometheus::Family<prometheus::Histogram>& WriteSeconds(
 }
 }  // namespace
 
+AuthDeniedMetrics::AuthDeniedMetrics(prometheus::Registry& registry)
+    : denied_(prometheus::BuildCounter()
+                  .Name("reca_rpc_auth_denied_total")
+                  .Help("RPCs refused: no or an invalid token (unauthenticated), "
+                        "or a role that may not call the service "
+                        "(permission_denied)")
+                  .Register(registry)) {}
+
+void AuthDeniedMetrics::Record(const std::string& service, bool unauthenticated) {
+  denied_
+      .Add({{"service", service},
+            {"code", unauthenticated ? "unauthenticated" : "permission_denied"}})
+      .Increment();
+}
+
 TimedKvStore::TimedKvStore(KvStore& inner, prometheus::Registry& registry)
     : inner_(inner),
       synced_(WriteSeconds(registry).Add({{"sync", "true"}}, RpcBuckets())),

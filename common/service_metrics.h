@@ -31,6 +31,18 @@ namespace reca {
 // "dev".
 const char* RecaVersion();
 
+// reca_rpc_auth_denied_total{service,code}: RPCs the coordinator's
+// authentication refused (code "unauthenticated" or "permission_denied").
+class AuthDeniedMetrics {
+ public:
+  explicit AuthDeniedMetrics(prometheus::Registry& registry);
+  // `unauthenticated`: no, an unknown or a revoked token; else a wrong role.
+  void Record(const std::string& service, bool unauthenticated);
+
+ private:
+  prometheus::Family<prometheus::Counter>& denied_;
+};
+
 class GrpcServerMetrics {
  public:
   // `services`: full service names ("reca.v1.JobService") whose methods get

@@ -64,6 +64,22 @@ TEST(ServiceMetricsTest, StoreWritesAreTimedBySync) {
   EXPECT_NE(text.find("reca_store_write_errors_total 0"), std::string::npos);
 }
 
+TEST(ServiceMetricsTest, AuthDenialsByServiceAndCode) {
+  prometheus::Registry registry;
+  AuthDeniedMetrics denied(registry);
+  denied.Record("reca.v1.JobService", true);
+  denied.Record("reca.v1.JobService", true);
+  denied.Record("reca.v1.AdminService", false);
+  const std::string text = Text(registry);
+  EXPECT_NE(text.find("reca_rpc_auth_denied_total{code=\"unauthenticated\","
+                      "service=\"reca.v1.JobService\"} 2"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("reca_rpc_auth_denied_total{code=\"permission_denied\","
+                      "service=\"reca.v1.AdminService\"} 1"),
+            std::string::npos);
+}
+
 TEST(ServiceMetricsTest, ExposerServesMetricsOverHttp) {
   auto registry = std::make_shared<prometheus::Registry>();
   prometheus::BuildCounter()

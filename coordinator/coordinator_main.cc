@@ -213,21 +213,12 @@ int main(int argc, char** argv) {
     std::cerr << "reca-coordinator: WARNING: --insecure_no_auth: every caller "
                  "is an admin; never expose this port\n";
   }
-  auto& denied = prometheus::BuildCounter()
-                     .Name("reca_rpc_auth_denied_total")
-                     .Help("RPCs refused: no or an invalid token "
-                           "(unauthenticated), or a role that may not call the "
-                           "service (permission_denied)")
-                     .Register(*registry);
+  reca::AuthDeniedMetrics denied(*registry);
   reca::coordinator::AuthGate gate(
       auth ? tokens->get() : nullptr,
       [&denied](absl::string_view service, absl::StatusCode code) {
-        denied
-            .Add({{"service", std::string(service)},
-                  {"code", code == absl::StatusCode::kUnauthenticated
-                               ? "unauthenticated"
-                               : "permission_denied"}})
-            .Increment();
+        denied.Record(std::string(service),
+                      code == absl::StatusCode::kUnauthenticated);
       });
 
   reca::coordinator::GrpcJobService job_service(**coordinator, gate);
