@@ -2,14 +2,13 @@
 
 #include <sys/stat.h>
 
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <tuple>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "reca/file_util.h"
 
 ABSL_FLAG(std::string, token_file, "",
           "a file holding this daemon's token (`recactl token create`; "
@@ -27,13 +26,12 @@ namespace {
 
 absl::StatusOr<std::string> ReadFlagFile(const std::string& flag,
                                          const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  if (!in || !(text << in.rdbuf())) {
+  StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--", flag, ": cannot read ", path));
   }
-  return text.str();
+  return *text;
 }
 
 }  // namespace

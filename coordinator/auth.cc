@@ -24,10 +24,11 @@ constexpr size_t kSecretBytes = 32;
 constexpr size_t kIdDigits = 12;
 constexpr size_t kMaxNameBytes = 128;
 
-bool IsHex64(absl::string_view s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
+// Digits of a SHA-256 as stored: lowercase hex.
+bool IsLowerHex(absl::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
 }
 
 // Names are job owners and worker ids: printable, no spaces, bounded.
@@ -134,7 +135,7 @@ absl::StatusOr<std::vector<BootstrapToken>> ParseTokensFile(
     if (!role.ok()) return absl::InvalidArgumentError(where + std::string(role.status().message()));
     if (absl::Status s = CheckName(fields[1], "name"); !s.ok())
       return absl::InvalidArgumentError(where + std::string(s.message()));
-    if (!IsHex64(fields[2])) {
+    if (fields[2].size() != 64 || !IsLowerHex(fields[2])) {
       return absl::InvalidArgumentError(
           absl::StrCat(where, "the SHA-256 must be 64 lowercase hex digits (the "
                               "hash of the token, never the token)"));
@@ -237,10 +238,7 @@ v1::ListTokensResponse TokenStore::List(const v1::ListTokensRequest& request) co
 absl::StatusOr<v1::RevokeTokenResponse> TokenStore::Revoke(
     const v1::RevokeTokenRequest& request) {
   const std::string& id = request.id();
-  if (id.size() < 6 || id.size() > 64 ||
-      !std::all_of(id.begin(), id.end(), [](char c) {
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-      })) {
+  if (id.size() < 6 || id.size() > 64 || !IsLowerHex(id)) {
     return absl::InvalidArgumentError(
         "id: 6 to 64 lowercase hex digits (a token id from `recactl token list`)");
   }
