@@ -19,6 +19,7 @@
 #include "common/memory_kv_store.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/grpc_services.h"
+#include "coordinator/sweeps.h"
 #include "gtest/gtest.h"
 
 namespace reca::coordinator {
@@ -146,7 +147,10 @@ class AuthMatrixTest : public ::testing::Test {
     auto c = Coordinator::Create({store_, *RealClock::Get()}, options);
     ASSERT_TRUE(c.ok()) << c.status();
     coordinator_ = std::move(*c);
-    jobs_ = std::make_unique<GrpcJobService>(*coordinator_, *gate_);
+    auto sweeps = SweepManager::Create(store_, *RealClock::Get(), *coordinator_);
+    ASSERT_TRUE(sweeps.ok()) << sweeps.status();
+    sweeps_ = std::move(*sweeps);
+    jobs_ = std::make_unique<GrpcJobService>(*coordinator_, *sweeps_, *gate_);
     workers_ = std::make_unique<GrpcWorkerService>(*coordinator_, *gate_);
     evaluators_ = std::make_unique<GrpcEvaluatorService>(*coordinator_, *gate_);
     admin_ = std::make_unique<GrpcAdminService>(*tokens_, *gate_);
@@ -207,6 +211,7 @@ class AuthMatrixTest : public ::testing::Test {
   std::unique_ptr<TokenStore> tokens_;
   std::unique_ptr<AuthGate> gate_;
   std::unique_ptr<Coordinator> coordinator_;
+  std::unique_ptr<SweepManager> sweeps_;
   std::unique_ptr<GrpcJobService> jobs_;
   std::unique_ptr<GrpcWorkerService> workers_;
   std::unique_ptr<GrpcEvaluatorService> evaluators_;
@@ -266,12 +271,12 @@ TEST_F(AuthMatrixTest, EveryRpcAdmitsExactlyItsRoles) {
       }
     }
   }
-  EXPECT_EQ(rpcs, 8 + 3 + 4 + 3);  // a new RPC must land in this table
+  EXPECT_EQ(rpcs, 12 + 3 + 4 + 3);  // a new RPC must land in this table
   absl::MutexLock lock(&mu_);
   int denied = 0;
   for (const auto& [key, n] : denied_) denied += n;
   // 3 unauthenticated per RPC, and each role refused by the services not its own.
-  EXPECT_EQ(denied, 3 * rpcs + (8 * 2 + 3 * 3 + 4 * 3 + 3 * 3));
+  EXPECT_EQ(denied, 3 * rpcs + (12 * 2 + 3 * 3 + 4 * 3 + 3 * 3));
   EXPECT_EQ((denied_[{"reca.v1.WorkerService", absl::StatusCode::kUnauthenticated}]),
             3 * 4);
   std::printf("authorization matrix: %d RPCs x 7 callers = %d calls as the table says\n",

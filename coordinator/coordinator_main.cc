@@ -27,6 +27,7 @@
 #include "coordinator/coordinator.h"
 #include "coordinator/grpc_services.h"
 #include "coordinator/prometheus_export.h"
+#include "coordinator/sweeps.h"
 #include "reca/file_util.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
@@ -221,7 +222,12 @@ int main(int argc, char** argv) {
                       code == absl::StatusCode::kUnauthenticated);
       });
 
-  reca::coordinator::GrpcJobService job_service(**coordinator, gate);
+  reca::coordinator::SweepOptions sweep_options;
+  sweep_options.default_owner = options.default_owner;
+  auto sweeps = reca::coordinator::SweepManager::Create(
+      timed_store, *reca::RealClock::Get(), **coordinator, sweep_options);
+  if (!sweeps.ok()) return Fail(std::string(sweeps.status().ToString()));
+  reca::coordinator::GrpcJobService job_service(**coordinator, **sweeps, gate);
   reca::coordinator::GrpcWorkerService worker_service(**coordinator, gate);
   reca::coordinator::GrpcEvaluatorService evaluator_service(**coordinator,
                                                             gate);
@@ -324,6 +330,8 @@ int main(int argc, char** argv) {
   while (!g_stop.load()) {
     absl::Status s = (*coordinator)->Tick();
     if (!s.ok()) std::cerr << "reca-coordinator: tick: " << s << "\n";
+    s = (*sweeps)->Tick();
+    if (!s.ok()) std::cerr << "reca-coordinator: sweeps: " << s << "\n";
     absl::SleepFor(absl::Milliseconds(200));
   }
   std::cerr << "reca-coordinator: shutting down\n";

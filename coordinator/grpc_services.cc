@@ -216,6 +216,35 @@ grpc::ServerUnaryReactor* GrpcJobService::ListEvaluations(
   });
 }
 
+grpc::ServerUnaryReactor* GrpcJobService::SubmitSweep(
+    grpc::CallbackServerContext* context, const v1::SubmitSweepRequest* request,
+    v1::SubmitSweepResponse* response) {
+  return Serve(context, gate_, kJobService, response, [&](const Caller& caller) {
+    return sweeps_.HandleSubmitSweep(caller, *request);
+  });
+}
+grpc::ServerUnaryReactor* GrpcJobService::GetSweep(
+    grpc::CallbackServerContext* context, const v1::GetSweepRequest* request,
+    v1::GetSweepResponse* response) {
+  return Serve(context, gate_, kJobService, response, [&](const Caller& caller) {
+    return sweeps_.HandleGetSweep(caller, *request);
+  });
+}
+grpc::ServerUnaryReactor* GrpcJobService::ListSweeps(
+    grpc::CallbackServerContext* context, const v1::ListSweepsRequest* request,
+    v1::ListSweepsResponse* response) {
+  return Serve(context, gate_, kJobService, response, [&](const Caller& caller) {
+    return sweeps_.HandleListSweeps(caller, *request);
+  });
+}
+grpc::ServerUnaryReactor* GrpcJobService::CancelSweep(
+    grpc::CallbackServerContext* context, const v1::CancelSweepRequest* request,
+    v1::CancelSweepResponse* response) {
+  return Serve(context, gate_, kJobService, response, [&](const Caller& caller) {
+    return sweeps_.HandleCancelSweep(caller, *request);
+  });
+}
+
 grpc::ServerUnaryReactor* GrpcEvaluatorService::ClaimEvaluation(
     grpc::CallbackServerContext* context,
     const v1::ClaimEvaluationRequest* request,

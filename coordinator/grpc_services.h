@@ -39,8 +39,9 @@ class AuthGate {
 
 class GrpcJobService final : public v1::JobService::CallbackService {
  public:
-  GrpcJobService(JobHandler& handler, const AuthGate& gate)
-      : handler_(handler), gate_(gate) {}
+  GrpcJobService(JobHandler& handler, SweepHandler& sweeps,
+                 const AuthGate& gate)
+      : handler_(handler), sweeps_(sweeps), gate_(gate) {}
 
   grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context,
                                       const v1::SubmitJobRequest* request,
@@ -69,9 +70,25 @@ class GrpcJobService final : public v1::JobService::CallbackService {
   grpc::ServerWriteReactor<v1::WatchJobResponse>* WatchJob(
       grpc::CallbackServerContext* context,
       const v1::WatchJobRequest* request) override;
+  grpc::ServerUnaryReactor* SubmitSweep(
+      grpc::CallbackServerContext* context,
+      const v1::SubmitSweepRequest* request,
+      v1::SubmitSweepResponse* response) override;
+  grpc::ServerUnaryReactor* GetSweep(grpc::CallbackServerContext* context,
+                                     const v1::GetSweepRequest* request,
+                                     v1::GetSweepResponse* response) override;
+  grpc::ServerUnaryReactor* ListSweeps(
+      grpc::CallbackServerContext* context,
+      const v1::ListSweepsRequest* request,
+      v1::ListSweepsResponse* response) override;
+  grpc::ServerUnaryReactor* CancelSweep(
+      grpc::CallbackServerContext* context,
+      const v1::CancelSweepRequest* request,
+      v1::CancelSweepResponse* response) override;
 
  private:
   JobHandler& handler_;
+  SweepHandler& sweeps_;
   const AuthGate& gate_;
 };
 

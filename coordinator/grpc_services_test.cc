@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/memory_kv_store.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/sweeps.h"
 #include "gtest/gtest.h"
 
 namespace reca::coordinator {
@@ -22,7 +23,10 @@ class GrpcServicesTest : public ::testing::Test {
         Coordinator::Create({store_, *RealClock::Get()}, CoordinatorOptions());
     ASSERT_TRUE(c.ok()) << c.status();
     coordinator_ = std::move(*c);
-    jobs_ = std::make_unique<GrpcJobService>(*coordinator_, gate_);
+    auto sweeps = SweepManager::Create(store_, *RealClock::Get(), *coordinator_);
+    ASSERT_TRUE(sweeps.ok()) << sweeps.status();
+    sweeps_ = std::move(*sweeps);
+    jobs_ = std::make_unique<GrpcJobService>(*coordinator_, *sweeps_, gate_);
     workers_ = std::make_unique<GrpcWorkerService>(*coordinator_, gate_);
     grpc::ServerBuilder builder;
     int port = 0;
@@ -41,6 +45,7 @@ class GrpcServicesTest : public ::testing::Test {
   MemoryKvStore store_;
   AuthGate gate_{nullptr};  // authentication off: auth_test.cc tests it
   std::unique_ptr<Coordinator> coordinator_;
+  std::unique_ptr<SweepManager> sweeps_;
   std::unique_ptr<GrpcJobService> jobs_;
   std::unique_ptr<GrpcWorkerService> workers_;
   std::unique_ptr<grpc::Server> server_;

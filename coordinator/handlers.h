@@ -58,6 +58,20 @@ class JobHandler {
   virtual void CancelWatch(int64_t watch_id) = 0;
 };
 
+// JobService's sweeps (sweeps.h): owned like jobs.
+class SweepHandler {
+ public:
+  virtual ~SweepHandler() = default;
+  virtual absl::StatusOr<v1::SubmitSweepResponse> HandleSubmitSweep(
+      const Caller& caller, const v1::SubmitSweepRequest& request) = 0;
+  virtual absl::StatusOr<v1::GetSweepResponse> HandleGetSweep(
+      const Caller& caller, const v1::GetSweepRequest& request) = 0;
+  virtual absl::StatusOr<v1::ListSweepsResponse> HandleListSweeps(
+      const Caller& caller, const v1::ListSweepsRequest& request) = 0;
+  virtual absl::StatusOr<v1::CancelSweepResponse> HandleCancelSweep(
+      const Caller& caller, const v1::CancelSweepRequest& request) = 0;
+};
+
 class WorkerHandler {
  public:
   virtual ~WorkerHandler() = default;

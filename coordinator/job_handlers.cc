@@ -98,6 +98,17 @@ absl::StatusOr<v1::SubmitJobResponse> Coordinator::HandleSubmitJob(
   const std::string fingerprint = Fingerprint(request);
 
   absl::MutexLock lock(&mu_);
+  if (request.validate_only()) {  // everything checked but the owner's limit
+    if (absl::StartsWith(request.spec().model().init(), "job:")) {
+      RECA_RETURN_IF_ERROR(
+          ResolveInit(caller, request.spec().model().init()).status());
+    }
+    v1::SubmitJobResponse preview;
+    preview.mutable_job()->set_name(summary.name);
+    preview.mutable_job()->set_owner(request.owner());
+    preview.mutable_job()->set_total_steps(summary.steps);
+    return preview;
+  }
   if (const int limit = options_.max_unfinished_jobs_per_owner; limit > 0) {
     const int unfinished = static_cast<int>(std::count_if(
         unfinished_.begin(), unfinished_.end(), [&](const std::string& id) {

@@ -1,14 +1,17 @@
 // The coordinator's RocksDB key layout, in one place. Values are serialized
 // reca.v1 messages. Numbers are zero-padded so that byte order is numeric
 // order (scans return steps and events in order).
-//   job/<job id>                                  Job
-//   event/<job id>/<seq>                          JobEvent
-//   idem/<request id>                             IdempotencyRecord: job id +
-//   request fingerprint worker/<worker id>                            Worker
-//   (lease) ckpt/<job id>/<step>                          Checkpoint
-//   metric/<job id>/<name>/<rank>/<step>          MetricPoint
-//   eval/<job id>/<step>/<suite>                  EvalScore
-//   meta/next_job_seq, meta/next_epoch            decimal counters
+//   job/<job id>                           Job
+//   event/<job id>/<seq>                   JobEvent
+//   idem/<request id>                      job id + request fingerprint
+//   worker/<worker id>                     Worker (lease)
+//   ckpt/<job id>/<step>                   Checkpoint
+//   metric/<job id>/<name>/<rank>/<step>   MetricPoint
+//   eval/<job id>/<step>/<suite>           EvalScore
+//   sweep/<sweep id>                       Sweep
+//   sweepidem/<request id>                 sweep id + request fingerprint
+//   meta/next_job_seq, meta/next_epoch,
+//   meta/next_sweep_seq                    decimal counters
 #ifndef RECA_COORDINATOR_KEYS_H_
 #define RECA_COORDINATOR_KEYS_H_
 
@@ -60,7 +63,13 @@ inline std::string Eval(const std::string& job, int64_t step,
                         const std::string& suite) {
   return absl::StrFormat("eval/%s/%012d/%s", job, step, suite);
 }
+inline std::string Sweep(const std::string& id) { return "sweep/" + id; }
+inline constexpr char kSweepPrefix[] = "sweep/";
+inline std::string SweepIdempotency(const std::string& request_id) {
+  return "sweepidem/" + request_id;
+}
 inline constexpr char kNextJobSeq[] = "meta/next_job_seq";
+inline constexpr char kNextSweepSeq[] = "meta/next_sweep_seq";
 inline constexpr char kNextEpoch[] = "meta/next_epoch";
 
 }  // namespace reca::coordinator::keys

@@ -70,6 +70,7 @@
 #include "coordinator/coordinator.h"
 #include "coordinator/grpc_services.h"
 #include "coordinator/handlers.h"
+#include "coordinator/sweeps.h"
 #include "reca/v1/job.pb.h"
 #include "reca/v1/job_service.grpc.pb.h"
 #include "reca/v1/worker_service.grpc.pb.h"
@@ -357,7 +358,9 @@ void SubmitBench(const std::string& dir) {
   if (!coordinator.ok()) Die(coordinator.status().ToString());
   TimedJobHandler handler(**coordinator);
   const reca::coordinator::AuthGate gate(nullptr);  // authentication off
-  reca::coordinator::GrpcJobService job_service(handler, gate);
+  auto sweeps = reca::coordinator::SweepManager::Create(store, *reca::RealClock::Get(), **coordinator);
+  if (!sweeps.ok()) Die(sweeps.status().ToString());
+  reca::coordinator::GrpcJobService job_service(handler, **sweeps, gate);
   reca::coordinator::GrpcWorkerService worker_service(**coordinator, gate);
   grpc::ServerBuilder builder;
   int port = 0;

@@ -1,0 +1,356 @@
+#include "coordinator/sweeps.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "coordinator/keys.h"
+#include "coordinator/validation.h"
+#include "reca/status.h"
+
+namespace reca::coordinator {
+namespace {
+
+bool IsTerminal(v1::JobState s) {
+  return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED;
+}
+
+// A point has ended: its job ended, it could not be submitted, or the sweep
+// was cancelled before it started.
+bool PointEnded(const v1::SweepPoint& p) {
+  return IsTerminal(p.state()) || !p.error().empty();
+}
+
+std::string Fingerprint(v1::SubmitSweepRequest request) {
+  request.clear_request_id();
+  std::string out;
+  google::protobuf::io::StringOutputStream stream(&out);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  request.SerializeToCodedStream(&coded);
+  coded.Trim();
+  return out;
+}
+
+// "points[3] (optimizer.lr=0.1, model.family=flow)": how errors name a point.
+std::string PointName(const v1::SweepPoint& p) {
+  std::vector<std::string> values;
+  for (const v1::SweepValue& v : p.values())
+    values.push_back(absl::StrCat(v.field(), "=", v.value()));
+  return absl::StrCat("points[", p.index(), "]",
+                      values.empty() ? "" : " (" + absl::StrJoin(values, ", ") + ")");
+}
+
+// The caller the sweep's points are submitted as.
+Caller PointCaller(const v1::Sweep& sweep) {
+  return sweep.owner_admin() ? Caller{"", v1::ROLE_ADMIN}
+                             : Caller{sweep.owner(), v1::ROLE_USER};
+}
+
+v1::SubmitJobRequest PointRequest(const v1::Sweep& sweep,
+                                  const v1::SweepPoint& point) {
+  v1::SubmitJobRequest request;
+  *request.mutable_spec() = point.spec();
+  *request.mutable_resources() = sweep.resources();
+  request.set_priority(sweep.priority());
+  request.set_owner(sweep.owner());
+  return request;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SweepManager>> SweepManager::Create(
+    KvStore& store, const Clock& clock, JobHandler& jobs,
+    SweepOptions options) {
+  std::unique_ptr<SweepManager> manager(
+      new SweepManager(store, clock, jobs, std::move(options)));
+  RECA_RETURN_IF_ERROR(manager->Load());
+  return manager;
+}
+
+absl::Status SweepManager::Load() {
+  absl::MutexLock lock(&mu_);
+  RECA_ASSIGN_OR_RETURN(std::optional<std::string> seq,
+                        store_.Get(keys::kNextSweepSeq));
+  if (seq && (!absl::SimpleAtoi(*seq, &next_seq_) || next_seq_ < 1)) {
+    return absl::DataLossError(
+        absl::StrCat("coordinator store: ", keys::kNextSweepSeq,
+                     ": not a counter: '", *seq, "'"));
+  }
+  RECA_ASSIGN_OR_RETURN(std::vector<KeyValue> stored,
+                        store_.Scan(keys::kSweepPrefix));
+  for (const auto& [key, value] : stored) {
+    v1::Sweep sweep;
+    if (!sweep.ParseFromString(value)) {
+      return absl::DataLossError(
+          absl::StrCat("coordinator store: ", key, ": not a Sweep"));
+    }
+    sweeps_[sweep.id()] = std::move(sweep);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SweepManager::Store(const v1::Sweep& sweep) {
+  WriteBatch batch;
+  batch.Put(keys::Sweep(sweep.id()), sweep.SerializeAsString());
+  return store_.Write(batch);
+}
+
+absl::StatusOr<v1::Sweep*> SweepManager::FindVisible(const Caller& caller,
+                                                     const std::string& id) {
+  auto it = sweeps_.find(id);
+  if (it == sweeps_.end())
+    return absl::NotFoundError(absl::StrCat("sweep_id: no sweep ", id));
+  if (!caller.Owns(it->second.owner())) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("sweep ", id, " is another user's"));
+  }
+  return &it->second;
+}
+
+absl::StatusOr<v1::SubmitSweepResponse> SweepManager::HandleSubmitSweep(
+    const Caller& caller, const v1::SubmitSweepRequest& request) {
+  RECA_RETURN_IF_ERROR(CheckNoUnknownFields(request, "request"));
+  if (!caller.admin() && !request.owner().empty() &&
+      request.owner() != caller.name) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "owner: ", request.owner(), ": a user submits only as itself (",
+        caller.name, ")"));
+  }
+  if (request.request_id().size() > 128)
+    return absl::InvalidArgumentError("request_id: longer than 128 bytes");
+  const v1::Sweep& given = request.sweep();
+  if (!given.id().empty() || given.state() != v1::SWEEP_STATE_UNSPECIFIED ||
+      !given.owner().empty() || given.submit_unix_micros() != 0 ||
+      given.end_unix_micros() != 0 || !given.request_id().empty()) {
+    return absl::InvalidArgumentError(
+        "sweep: id, owner, state, times and request_id are the "
+        "coordinator's to set");
+  }
+  if (given.points().empty())
+    return absl::InvalidArgumentError("sweep.points: no points");
+  if (given.points_size() > options_.max_points) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sweep.points: ", given.points_size(),
+                     " points, more than the ", options_.max_points,
+                     " allowed"));
+  }
+  if (given.concurrency() < 0 ||
+      given.concurrency() > options_.max_concurrency) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sweep.concurrency: must be in [1, ",
+                     options_.max_concurrency, "] (got ", given.concurrency(),
+                     ")"));
+  }
+  if (given.name().size() > 128)
+    return absl::InvalidArgumentError("sweep.name: longer than 128 bytes");
+
+  v1::Sweep sweep = given;
+  sweep.set_owner(!request.owner().empty() ? request.owner()
+                  : !caller.name.empty()   ? caller.name
+                                           : options_.default_owner);
+  sweep.set_owner_admin(caller.admin());
+  if (sweep.concurrency() == 0) sweep.set_concurrency(1);
+  if (sweep.name().empty()) sweep.set_name("sweep");
+  // Every point is checked as SubmitJob checks a job, before anything is
+  // stored: a sweep is accepted whole or not at all.
+  for (int i = 0; i < sweep.points_size(); ++i) {
+    v1::SweepPoint& point = *sweep.mutable_points(i);
+    point.set_index(i);
+    if (!point.job_id().empty() ||
+        point.state() != v1::JOB_STATE_UNSPECIFIED || !point.error().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sweep.", PointName(point),
+          ": job_id, state and error are the coordinator's to set"));
+    }
+    v1::SubmitJobRequest check = PointRequest(sweep, point);
+    check.set_validate_only(true);
+    auto checked = jobs_.HandleSubmitJob(PointCaller(sweep), check);
+    if (!checked.ok()) {
+      return absl::Status(checked.status().code(),
+                          absl::StrCat("sweep.", PointName(point), ": ",
+                                       checked.status().message()));
+    }
+  }
+  const std::string fingerprint = Fingerprint(request);
+
+  absl::MutexLock lock(&mu_);
+  v1::SubmitSweepResponse response;
+  if (!request.request_id().empty()) {
+    RECA_ASSIGN_OR_RETURN(
+        std::optional<std::string> seen,
+        store_.Get(keys::SweepIdempotency(request.request_id())));
+    if (seen) {
+      const size_t sep = seen->find('\n');
+      const std::string id = seen->substr(0, sep);
+      if (sep == std::string::npos || seen->substr(sep + 1) != fingerprint) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("request_id ", request.request_id(),
+                         " was used for sweep ", id, " with a different request"));
+      }
+      auto it = sweeps_.find(id);
+      if (it == sweeps_.end()) {
+        return absl::InternalError(
+            absl::StrCat("request_id maps to missing sweep ", id));
+      }
+      *response.mutable_sweep() = it->second;
+      response.set_created(false);
+      return response;
+    }
+  }
+  sweep.set_id(absl::StrFormat("sweep-%06d", next_seq_));
+  sweep.set_state(v1::SWEEP_RUNNING);
+  sweep.set_submit_unix_micros(NowMicros());
+  sweep.set_request_id(request.request_id());
+  WriteBatch batch;
+  batch.Put(keys::kNextSweepSeq, std::to_string(next_seq_ + 1));
+  batch.Put(keys::Sweep(sweep.id()), sweep.SerializeAsString());
+  if (!request.request_id().empty()) {
+    batch.Put(keys::SweepIdempotency(request.request_id()),
+              sweep.id() + "\n" + fingerprint);
+  }
+  RECA_RETURN_IF_ERROR(store_.Write(batch));
+  ++next_seq_;
+  v1::Sweep& stored = sweeps_[sweep.id()] = std::move(sweep);
+  // The first points start now; should that fail, the next Tick retries.
+  (void)Advance(stored);
+  *response.mutable_sweep() = stored;
+  response.set_created(true);
+  return response;
+}
+
+absl::StatusOr<v1::GetSweepResponse> SweepManager::HandleGetSweep(
+    const Caller& caller, const v1::GetSweepRequest& request) {
+  absl::MutexLock lock(&mu_);
+  RECA_ASSIGN_OR_RETURN(v1::Sweep * sweep, FindVisible(caller, request.sweep_id()));
+  v1::GetSweepResponse response;
+  *response.mutable_sweep() = *sweep;
+  return response;
+}
+
+absl::StatusOr<v1::ListSweepsResponse> SweepManager::HandleListSweeps(
+    const Caller& caller, const v1::ListSweepsRequest& request) {
+  absl::MutexLock lock(&mu_);
+  v1::ListSweepsResponse response;
+  for (const auto& [id, sweep] : sweeps_) {
+    if (!caller.Owns(sweep.owner())) continue;
+    if (!request.owner().empty() && sweep.owner() != request.owner()) continue;
+    v1::Sweep& listed = *response.add_sweeps() = sweep;
+    for (v1::SweepPoint& point : *listed.mutable_points()) point.clear_spec();
+  }
+  return response;
+}
+
+absl::StatusOr<v1::CancelSweepResponse> SweepManager::HandleCancelSweep(
+    const Caller& caller, const v1::CancelSweepRequest& request) {
+  absl::MutexLock lock(&mu_);
+  RECA_ASSIGN_OR_RETURN(v1::Sweep * sweep, FindVisible(caller, request.sweep_id()));
+  v1::CancelSweepResponse response;
+  if (sweep->state() != v1::SWEEP_RUNNING) {
+    *response.mutable_sweep() = *sweep;  // already ended
+    return response;
+  }
+  v1::Sweep updated = *sweep;
+  updated.set_state(v1::SWEEP_CANCELLED);
+  for (v1::SweepPoint& point : *updated.mutable_points()) {
+    if (point.job_id().empty() && point.error().empty())
+      point.set_state(v1::CANCELLED);  // never started
+  }
+  RECA_RETURN_IF_ERROR(Store(updated));
+  *sweep = std::move(updated);
+  // The running points' jobs: each ends as CancelJob ends a job; the next
+  // Ticks record their states.
+  for (const v1::SweepPoint& point : sweep->points()) {
+    if (point.job_id().empty() || IsTerminal(point.state())) continue;
+    v1::CancelJobRequest cancel;
+    cancel.set_job_id(point.job_id());
+    (void)jobs_.HandleCancelJob(PointCaller(*sweep), cancel);
+  }
+  (void)Advance(*sweep);
+  *response.mutable_sweep() = *sweep;
+  return response;
+}
+
+absl::Status SweepManager::Tick() {
+  absl::MutexLock lock(&mu_);
+  absl::Status status;
+  for (auto& [id, sweep] : sweeps_) {
+    if (sweep.end_unix_micros() != 0) continue;
+    status.Update(Advance(sweep));
+  }
+  return status;
+}
+
+absl::Status SweepManager::Advance(v1::Sweep& sweep) {
+  v1::Sweep updated = sweep;
+  const Caller caller = PointCaller(updated);
+  int running = 0;
+  for (v1::SweepPoint& point : *updated.mutable_points()) {
+    if (point.job_id().empty() || PointEnded(point)) continue;
+    v1::GetJobRequest get;
+    get.set_job_id(point.job_id());
+    auto job = jobs_.HandleGetJob(caller, get);
+    if (job.ok()) {
+      point.set_state(job->job().state());
+    } else if (absl::IsNotFound(job.status())) {
+      point.set_state(v1::FAILED);
+      point.set_error(absl::StrCat("job ", point.job_id(), " is gone"));
+    } else {
+      return job.status();
+    }
+    if (!PointEnded(point)) ++running;
+  }
+  absl::Status status;
+  if (updated.state() == v1::SWEEP_RUNNING) {
+    for (v1::SweepPoint& point : *updated.mutable_points()) {
+      if (running >= updated.concurrency()) break;
+      if (!point.job_id().empty() || PointEnded(point)) continue;
+      v1::SubmitJobRequest submit = PointRequest(updated, point);
+      submit.set_request_id(
+          absl::StrCat("sweep:", updated.id(), ":", point.index()));
+      auto submitted = jobs_.HandleSubmitJob(caller, submit);
+      if (submitted.ok()) {
+        point.set_job_id(submitted->job().id());
+        point.set_state(submitted->job().state());
+        if (!PointEnded(point)) ++running;
+      } else if (absl::IsResourceExhausted(submitted.status()) ||
+                 absl::IsUnavailable(submitted.status())) {
+        status = submitted.status();  // the owner's job limit, a disk error:
+        break;                        // the next Tick tries again
+      } else {
+        point.set_state(v1::FAILED);
+        point.set_error(std::string(submitted.status().message()));
+      }
+    }
+  }
+  const bool all_ended =
+      std::all_of(updated.points().begin(), updated.points().end(),
+                  [](const v1::SweepPoint& p) { return PointEnded(p); });
+  if (all_ended) {
+    if (updated.state() == v1::SWEEP_RUNNING) {
+      const bool all_succeeded =
+          std::all_of(updated.points().begin(), updated.points().end(),
+                      [](const v1::SweepPoint& p) {
+                        return p.state() == v1::SUCCEEDED && p.error().empty();
+                      });
+      updated.set_state(all_succeeded ? v1::SWEEP_SUCCEEDED : v1::SWEEP_FAILED);
+    }
+    updated.set_end_unix_micros(NowMicros());
+  }
+  if (updated.SerializeAsString() != sweep.SerializeAsString()) {
+    RECA_RETURN_IF_ERROR(Store(updated));
+    sweep = std::move(updated);
+  }
+  return status;
+}
+
+}  // namespace reca::coordinator
