@@ -81,6 +81,12 @@ ABSL_FLAG(bool, insecure_no_auth, false,
 ABSL_FLAG(int, max_unfinished_jobs_per_owner, 100,
           "a user with this many jobs queued or running cannot submit more "
           "(0 = no limit)");
+ABSL_FLAG(std::string, health_listen, "",
+          "also serve only grpc.health.v1.Health here, in plaintext and "
+          "without a token, for probes that cannot do TLS (Kubernetes' grpc "
+          "probes; host:port, port 0 = pick one; empty = off)");
+ABSL_FLAG(std::string, health_port_file, "",
+          "write the bound --health_listen port here once serving");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9470",
           "Prometheus /metrics address (host:port; port 0 = pick a free one; "
           "empty = off)");
@@ -286,6 +292,25 @@ int main(int argc, char** argv) {
       return Fail("cannot listen on --worker_listen " + worker_listen);
   }
 
+  // The probes' port: a server of its own with nothing but the health
+  // service (EnableDefaultHealthCheckService adds it to every server).
+  std::unique_ptr<grpc::Server> health_server;
+  if (const std::string health_listen = absl::GetFlag(FLAGS_health_listen);
+      !health_listen.empty()) {
+    int health_port = 0;
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(health_listen, grpc::InsecureServerCredentials(),
+                             &health_port);
+    health_server = builder.BuildAndStart();
+    if (health_server == nullptr || health_port == 0)
+      return Fail("cannot listen on --health_listen " + health_listen);
+    std::cerr << "reca-coordinator: health checks on "
+              << health_listen.substr(0, health_listen.rfind(':')) << ":"
+              << health_port << "\n";
+    if (!WritePortFile(absl::GetFlag(FLAGS_health_port_file), health_port))
+      return Fail("cannot write --health_port_file");
+  }
+
   const bool server_credentials_tls = !absl::GetFlag(FLAGS_tls_cert).empty();
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string host = listen.substr(0, listen.rfind(':'));
@@ -335,9 +360,15 @@ int main(int argc, char** argv) {
     absl::SleepFor(absl::Milliseconds(200));
   }
   std::cerr << "reca-coordinator: shutting down\n";
+  // Probes see NOT_SERVING while the servers drain.
+  for (grpc::Server* s : {server.get(), worker_server.get(), health_server.get()}) {
+    if (s != nullptr && s->GetHealthCheckService() != nullptr)
+      s->GetHealthCheckService()->Shutdown();
+  }
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   if (worker_server != nullptr)
     worker_server->Shutdown(std::chrono::system_clock::now() +
                             std::chrono::seconds(2));
+  if (health_server != nullptr) health_server->Shutdown();
   return 0;
 }

@@ -79,10 +79,13 @@ class TlsTest(unittest.TestCase):
                  "--worker_listen=127.0.0.1:0", f"--worker_port_file={cls.root}/worker_port",
                  f"--tls_cert={c('coordinator.pem')}", f"--tls_key={c('coordinator.key')}",
                  f"--tls_client_ca={c('ca.pem')}", f"--auth_tokens_file={cls.hashes}",
+                 "--health_listen=127.0.0.1:0", f"--health_port_file={cls.root}/health_port",
                  "--metrics_listen=", f"--db={cls.root}/db", f"--runs_root={cls.root}/runs"],
                 stdout=log, stderr=subprocess.STDOUT)
         cls.port = wait_for_file(f"{cls.root}/port", cls.coordinator, "the coordinator", cls.log)
         cls.worker_port = wait_for_file(f"{cls.root}/worker_port", cls.coordinator,
+                                        "the coordinator", cls.log)
+        cls.health_port = wait_for_file(f"{cls.root}/health_port", cls.coordinator,
                                         "the coordinator", cls.log)
         cls.worker = None
 
@@ -129,6 +132,18 @@ class TlsTest(unittest.TestCase):
         plaintext = self.recactl("list")
         self.assertEqual(plaintext.returncode, 1)
         self.assertIn("UNAVAILABLE", plaintext.stderr)
+
+    def test_health_port_answers_probes_in_plaintext_without_a_token(self):
+        # What a Kubernetes grpc probe sends: grpc.health.v1.Health/Check with
+        # an empty HealthCheckRequest; b"\x08\x01" is {status: SERVING}.
+        with grpc.insecure_channel(f"127.0.0.1:{self.health_port}") as channel:
+            check = channel.unary_unary("/grpc.health.v1.Health/Check")
+            self.assertEqual(check(b"", timeout=5), b"\x08\x01")
+            # Nothing else is served there.
+            submit = channel.unary_unary("/reca.v1.JobService/ListJobs")
+            with self.assertRaises(grpc.RpcError) as e:
+                submit(b"", timeout=5)
+            self.assertEqual(e.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
 
     def test_workers_port_requires_a_client_certificate(self):
         self.assertEqual(self.worker_call(client_cert=False), grpc.StatusCode.UNAVAILABLE)
