@@ -19,6 +19,7 @@ PYTHONPATH, else <repo>/build/python (the CMake build writes them there).
 """
 
 import argparse
+import collections
 import csv
 import json
 import os
@@ -29,6 +30,7 @@ import time
 import uuid
 
 import local_cluster
+import sweep as sweeplib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_COORDINATOR = "127.0.0.1:7070"
@@ -192,21 +194,24 @@ def _apply_set(tree, assignment):
     key, sep, text = assignment.partition("=")
     if not sep or not key:
         raise CliError(f"--set {assignment}: expected KEY=VALUE, e.g. optimizer.lr=1e-4", 2)
-    value = _parse_yaml(text, f"--set {key}")
+    return _set_path(tree, key, _parse_yaml(text, f"--set {key}"), f"--set {key}")
+
+
+def _set_path(tree, key, value, where):
+    """Sets the spec field `key` (`a.b`, `data.sources[0].repeat`) of `tree` to `value`."""
     steps = []  # dict keys (str) and list indices (int), in order
     for segment in key.split("."):
         m = _SET_SEGMENT.match(segment)
         if not m:
-            raise CliError(f"--set {assignment}: bad key segment '{segment}'", 2)
+            raise CliError(f"{where}: bad key segment '{segment}'", 2)
         steps.append(m.group(1))
         steps += [int(i) for i in re.findall(r"\[([0-9]+)\]", m.group(2))]
     node = tree
     for i, step in enumerate(steps):
         last = i == len(steps) - 1
-        where = key.split("=")[0]
         if isinstance(step, str):
             if not isinstance(node, dict):
-                raise CliError(f"--set {where}: '{step}' is inside a non-mapping", 2)
+                raise CliError(f"{where}: '{step}' is inside a non-mapping", 2)
             if last:
                 node[step] = value
             else:
@@ -216,7 +221,7 @@ def _apply_set(tree, assignment):
         else:
             if not isinstance(node, list) or step > len(node):
                 have = len(node) if isinstance(node, list) else 0
-                raise CliError(f"--set {where}: index {step} out of range (the list has {have})", 2)
+                raise CliError(f"{where}: index {step} out of range (the list has {have})", 2)
             if step == len(node):
                 node.append({})
             if last:
@@ -878,6 +883,208 @@ def cmd_eval(args, client):
 ROLES = ("user", "worker", "evaluator", "admin")
 
 
+# ---------------------------------------------------------------------------
+# Sweeps (cli/sweep.py has the file format, the expansion and the report).
+
+SWEEP_TERMINAL = ("SWEEP_SUCCEEDED", "SWEEP_FAILED", "SWEEP_CANCELLED")
+
+
+def _sweep_state(value):
+    try:
+        return pb.job_pb2.SweepState.Name(value)
+    except ValueError:
+        return str(value)
+
+
+def _point_state(point):
+    if point.job_id or point.error or point.state:
+        return _state(point.state) if point.state else "FAILED"
+    return "WAITING"
+
+
+def _point_label(point):
+    return ", ".join(f"{v.field}={v.value}" for v in point.values)
+
+
+def load_sweep(path, assignments=()):
+    """The sweep file (+ --set on the base) as (Plan, SubmitSweepRequest.sweep)."""
+    tree = _read_spec_file(path)
+    try:
+        plan = sweeplib.parse(tree, path, _read_spec_file)
+    except sweeplib.SweepError as e:
+        raise CliError(str(e), 2)
+    for a in assignments:
+        _apply_set(plan.base, a)
+    jr = pb.job_pb2
+    sweep = jr.Sweep(name=plan.name, concurrency=plan.concurrency, priority=plan.priority,
+                     seed=plan.seed, metrics=plan.metrics,
+                     resources=jr.Resources(ranks=plan.ranks, accelerator=jr.GPU if plan.gpu else jr.CPU,
+                                            threads_per_rank=plan.threads))
+    for field, kind, detail in plan.axes:
+        axis = sweep.axes.add(field=field, random=kind == "random")
+        if kind == "grid" or "choice" in detail:
+            axis.values.extend(sweeplib.yaml_text(v) for v in (detail if kind == "grid"
+                                                               else detail["choice"]))
+        else:
+            axis.min, axis.max = float(detail["min"]), float(detail["max"])
+            axis.log, axis.integer = bool(detail.get("log")), bool(detail.get("integer"))
+    for rule in plan.rules:
+        sweep.rules.add(**rule)
+    setter = lambda tree, field, value: _set_path(tree, field, value, f"{path}: axes: {field}")
+    for i, (values, tree) in enumerate(sweeplib.expand(plan, setter)):
+        label = ", ".join(f"{f}={sweeplib.yaml_text(v)}" for f, v in values)
+        try:
+            checked = _spec_tree(tree, pb.job_spec_pb2.JobSpec.DESCRIPTOR, "spec")
+            spec = json_format.ParseDict(checked, pb.job_spec_pb2.JobSpec())
+        except (CliError, json_format.ParseError) as e:
+            raise CliError(f"{path}: points[{i}] ({label}): {e}", 2)
+        point = sweep.points.add(index=i, spec=spec)
+        for f, v in values:
+            point.values.add(field=f, value=sweeplib.yaml_text(v))
+    return plan, sweep
+
+
+def _print_points(sweep, out):
+    _print_table(["#"] + [a.field for a in sweep.axes] + ["STATE", "JOB"],
+                 [[p.index] + [v.value for v in p.values] + [_point_state(p), p.job_id or "-"]
+                  for p in sweep.points], out, right={"#"})
+
+
+def _sweep_progress(sweep):
+    counts = collections.Counter(_point_state(p) for p in sweep.points)
+    ended = sum(counts[s] for s in ("SUCCEEDED", "FAILED", "CANCELLED"))
+    rest = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())
+                     if s not in ("SUCCEEDED", "FAILED", "CANCELLED"))
+    done = ", ".join(f"{counts[s]} {s}" for s in ("SUCCEEDED", "FAILED", "CANCELLED") if counts[s])
+    return (f"{sweep.id}: {ended}/{len(sweep.points)} points ended" +
+            (f" ({done})" if done else "") + (f"; {rest}" if rest else ""))
+
+
+def wait_sweep(client, sweep_id, out, interval=1.0):
+    """Polls GetSweep until the sweep and its points' jobs have ended; prints each change."""
+    seen, last = {}, None
+    while True:
+        sweep = client.call("GetSweep", pb.job_service_pb2.GetSweepRequest(sweep_id=sweep_id)).sweep
+        for p in sweep.points:
+            state = _point_state(p)
+            if seen.get(p.index) != state and state != "WAITING":
+                why = f": {p.error}" if p.error else ""
+                out.write(f"recactl: point {p.index} ({_point_label(p)}) {p.job_id or '-'} "
+                          f"{state}{why}\n")
+                seen[p.index] = state
+        line = _sweep_progress(sweep)
+        if line != last:
+            out.write(f"recactl: {line}\n")
+            out.flush()
+            last = line
+        if sweep.end_unix_micros:
+            return sweep
+        time.sleep(interval)
+
+
+def sweep_report(client, sweep, baseline_path):
+    """(markdown, json dict, failures) of a sweep, checked against its rules."""
+    metrics = list(sweep.metrics) or list(sweeplib.DEFAULT_METRICS)
+    train = [m for m in metrics if m != "duration_s"]
+    rows = []
+    for p in sweep.points:
+        job, points, scores = None, [], []
+        if p.job_id:
+            job = client.call("GetJob", pb.job_service_pb2.GetJobRequest(job_id=p.job_id)).job
+            points = client.call("GetMetrics", pb.job_service_pb2.GetMetricsRequest(
+                job_id=p.job_id, names=train, rank=-1)).points
+            if any("." in m for m in metrics):
+                scores = client.call("ListEvaluations", pb.job_service_pb2.ListEvaluationsRequest(
+                    job_id=p.job_id)).scores
+        rows.append(sweeplib.point_row(p, _point_state(p), job, points, scores, metrics))
+    rules = [{"metric": r.metric, "absolute": r.absolute,
+              **{k: getattr(r, k) for k in ("max_increase", "max_decrease", "max", "min")
+                 if r.HasField(k)}} for r in sweep.rules]
+    try:
+        baseline = sweeplib.load_baseline(baseline_path) if baseline_path else None
+    except sweeplib.SweepError as e:
+        raise CliError(str(e), 2)
+    checks = sweeplib.check(rows, rules, baseline)
+    info = {"id": sweep.id, "name": sweep.name, "state": _sweep_state(sweep.state).replace("SWEEP_", ""),
+            "seed": sweep.seed, "concurrency": sweep.concurrency,
+            "axes": [a.field for a in sweep.axes]}
+    return sweeplib.report(info, rows, metrics, rules, checks, baseline_path)
+
+
+def _emit_report(client, sweep, args, baseline_path):
+    markdown, data, failures = sweep_report(client, sweep, baseline_path)
+    if args.report_dir:
+        os.makedirs(args.report_dir, exist_ok=True)
+        with open(os.path.join(args.report_dir, "report.md"), "w") as f:
+            f.write(markdown)
+        with open(os.path.join(args.report_dir, "report.json"), "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        sys.stderr.write(f"recactl: report in {args.report_dir}/report.md and report.json\n")
+    sys.stdout.write(json.dumps(data, indent=2) + "\n" if args.json else markdown)
+    for line in failures:
+        sys.stderr.write(f"recactl: {line}\n")
+    return 0 if not failures else 1
+
+
+def cmd_sweep(args, client):
+    js = pb.job_service_pb2
+    if args.action == "run":
+        if not args.target:
+            raise CliError("sweep run: give the sweep file", 2)
+        plan, sweep = load_sweep(args.target, args.set or [])
+        baseline = args.baseline or plan.baseline
+        if baseline and not os.path.isfile(baseline):
+            raise CliError(f"baseline {baseline}: no such file (--baseline, regression.baseline)", 2)
+        if args.dry_run:
+            _print_points(sweep, sys.stdout)
+            sys.stderr.write(f"recactl: {len(sweep.points)} points, {sweep.concurrency} at a "
+                             f"time; nothing submitted (--dry-run)\n")
+            return 0
+        request = js.SubmitSweepRequest(request_id=args.request_id or str(uuid.uuid4()),
+                                        sweep=sweep, owner=args.owner)
+        resp = client.call("SubmitSweep", request, attempts=SUBMIT_ATTEMPTS, retry_deadline=True)
+        sys.stdout.write(resp.sweep.id + "\n")
+        sys.stdout.flush()
+        sys.stderr.write(f"recactl: {resp.sweep.id}: {len(resp.sweep.points)} points, "
+                         f"{resp.sweep.concurrency} at a time\n")
+        if not args.wait:
+            return 0
+        return _emit_report(client, wait_sweep(client, resp.sweep.id, sys.stderr), args, baseline)
+    if args.action == "list":
+        sweeps = client.call("ListSweeps", js.ListSweepsRequest()).sweeps
+        if not sweeps:
+            sys.stderr.write("recactl: no sweeps\n")
+            return 0
+        _print_table(["SWEEP", "NAME", "OWNER", "STATE", "POINTS", "SUBMITTED"],
+                     [[s.id, s.name, s.owner, _sweep_state(s.state).replace("SWEEP_", ""),
+                       _sweep_progress(s).split(": ", 1)[1], _fmt_time(s.submit_unix_micros)]
+                      for s in sweeps], sys.stdout)
+        return 0
+    if not args.target:
+        raise CliError(f"sweep {args.action}: give the sweep id", 2)
+    if args.action == "cancel":
+        sweep = client.call("CancelSweep", js.CancelSweepRequest(sweep_id=args.target)).sweep
+        sys.stderr.write(f"recactl: {sweep.id} {_sweep_state(sweep.state).replace('SWEEP_', '')}\n")
+        return 0
+    sweep = client.call("GetSweep", js.GetSweepRequest(sweep_id=args.target)).sweep
+    if args.action == "get":
+        if args.json:
+            sys.stdout.write(json_format.MessageToJson(sweep, preserving_proto_field_name=True,
+                                                       indent=2) + "\n")
+            return 0
+        sys.stdout.write(f"{sweep.id} {sweep.name}: {_sweep_state(sweep.state).replace('SWEEP_', '')}"
+                         f", owner {sweep.owner}, {sweep.concurrency} at a time\n")
+        _print_points(sweep, sys.stdout)
+        return 0
+    # report
+    if args.wait and not sweep.end_unix_micros:
+        sweep = wait_sweep(client, sweep.id, sys.stderr)
+    if args.baseline and not os.path.isfile(args.baseline):
+        raise CliError(f"baseline {args.baseline}: no such file", 2)
+    return _emit_report(client, sweep, args, args.baseline)
+
+
 def _role_name(value):
     return pb.admin_service_pb2.Role.Name(value)[len("ROLE_"):].lower()
 
@@ -1075,6 +1282,30 @@ def build_parser():
     p.add_argument("--wait-timeout", type=float, default=1800.0, metavar="SECONDS",
                    help="--wait: give up after this long (default 1800)")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("sweep", parents=[common],
+                       help="run a job spec over a grid or random axes, report, gate on regressions")
+    p.add_argument("action", choices=["run", "get", "list", "cancel", "report"])
+    p.add_argument("target", nargs="?", metavar="FILE|SWEEP",
+                   help="run: the sweep file (README: Sweeps); get, cancel, report: the sweep id")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="run: override a field of the base spec (repeatable)")
+    p.add_argument("--wait", action="store_true",
+                   help="run, report: wait for every point, then print the report; exit 1 "
+                        "when a point did not succeed or a metric crossed its threshold")
+    p.add_argument("--baseline", metavar="REPORT.json",
+                   help="run, report: an earlier report.json to check the rules against "
+                        "(default: the file's regression.baseline)")
+    p.add_argument("--report-dir", metavar="DIR",
+                   help="run --wait, report: also write DIR/report.md and DIR/report.json")
+    p.add_argument("--json", action="store_true",
+                   help="get: the sweep as JSON; run --wait, report: the report as JSON")
+    p.add_argument("--dry-run", action="store_true",
+                   help="run: print the points and submit nothing")
+    p.add_argument("--request-id", metavar="ID",
+                   help="run: idempotency key (default: a fresh UUID, reused on retries)")
+    p.add_argument("--owner", default="", help="run, admins only: submit for this user")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("token", parents=[common], help="admins: create, list and revoke tokens")
     p.add_argument("action", choices=["create", "list", "revoke"])
