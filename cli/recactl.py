@@ -982,6 +982,29 @@ def wait_sweep(client, sweep_id, out, interval=1.0):
         time.sleep(interval)
 
 
+def wait_evaluations(client, sweep, out, timeout):
+    """Waits until the evaluator has scored every due checkpoint of the sweep's jobs."""
+    deadline = time.monotonic() + timeout
+    for p in sweep.points:
+        if not p.job_id:
+            continue
+        request = pb.job_service_pb2.ListEvaluationsRequest(job_id=p.job_id)
+        last = None
+        while True:
+            pending = client.call("ListEvaluations", request).pending
+            if not pending:
+                break
+            if time.monotonic() > deadline:
+                raise CliError(f"DEADLINE_EXCEEDED: {pending} checkpoint(s) of {p.job_id} still "
+                               f"unscored after {_fmt_duration(timeout)} (is an evaluator "
+                               "running?)")
+            if pending != last:
+                out.write(f"recactl: waiting for the evaluator: {pending} checkpoint(s) of "
+                          f"{p.job_id}\n")
+                last = pending
+            time.sleep(1.0)
+
+
 def sweep_report(client, sweep, baseline_path):
     """(markdown, json dict, failures) of a sweep, checked against its rules."""
     metrics = list(sweep.metrics) or list(sweeplib.DEFAULT_METRICS)
@@ -1050,7 +1073,10 @@ def cmd_sweep(args, client):
                          f"{resp.sweep.concurrency} at a time\n")
         if not args.wait:
             return 0
-        return _emit_report(client, wait_sweep(client, resp.sweep.id, sys.stderr), args, baseline)
+        sweep = wait_sweep(client, resp.sweep.id, sys.stderr)
+        if any("." in m for m in sweep.metrics):
+            wait_evaluations(client, sweep, sys.stderr, args.eval_timeout)
+        return _emit_report(client, sweep, args, baseline)
     if args.action == "list":
         sweeps = client.call("ListSweeps", js.ListSweepsRequest()).sweeps
         if not sweeps:
@@ -1078,8 +1104,10 @@ def cmd_sweep(args, client):
         _print_points(sweep, sys.stdout)
         return 0
     # report
-    if args.wait and not sweep.end_unix_micros:
+    if args.wait:
         sweep = wait_sweep(client, sweep.id, sys.stderr)
+        if any("." in m for m in sweep.metrics):
+            wait_evaluations(client, sweep, sys.stderr, args.eval_timeout)
     if args.baseline and not os.path.isfile(args.baseline):
         raise CliError(f"baseline {args.baseline}: no such file", 2)
     return _emit_report(client, sweep, args, args.baseline)
@@ -1293,6 +1321,9 @@ def build_parser():
     p.add_argument("--wait", action="store_true",
                    help="run, report: wait for every point, then print the report; exit 1 "
                         "when a point did not succeed or a metric crossed its threshold")
+    p.add_argument("--eval-timeout", type=float, default=1800.0, metavar="SECONDS",
+                   help="--wait with evaluator metrics (SUITE.KEY): how long to wait for the "
+                        "scores once the jobs ended (default 1800)")
     p.add_argument("--baseline", metavar="REPORT.json",
                    help="run, report: an earlier report.json to check the rules against "
                         "(default: the file's regression.baseline)")

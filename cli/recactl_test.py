@@ -26,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import recactl  # noqa: E402
 import local_cluster  # noqa: E402
+import sweep as sweeplib  # noqa: E402
 
 recactl._import_stubs()
 import grpc  # noqa: E402
@@ -778,6 +779,139 @@ def fake_coordinator_main(argv):
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     done.wait(300)
     server.stop(1)
+
+
+class SweepFileTest(unittest.TestCase):
+    """cli/sweep.py: the sweep file, its expansion, and the report's regression gate."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+        self.path = os.path.join(self.tmp, "sweep.yaml")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def parse(self, tree):
+        return sweeplib.parse(tree, self.path, recactl._read_spec_file)
+
+    def expand(self, tree):
+        return sweeplib.expand(self.parse(tree), lambda t, f, v: recactl._set_path(t, f, v, f))
+
+    def error(self, tree):
+        with self.assertRaises(sweeplib.SweepError) as e:
+            self.parse(tree)
+        return str(e.exception)
+
+    def test_bad_files_name_the_field(self):
+        spec = {"steps": 2}
+        grid = [{"field": "optimizer.lr", "values": [1e-4]}]
+        self.assertIn("sweep.yaml.axis: unknown key", self.error({"spec": spec, "axis": grid}))
+        self.assertIn("exactly one", self.error({"axes": grid}))
+        self.assertIn("base: no such file", self.error({"base": "nope.yaml", "axes": grid}))
+        self.assertIn("axes[0]: give `values:` (grid) or `random:`", self.error(
+            {"spec": spec, "axes": [{"field": "seed", "values": [1], "random": {"choice": [1]}}]}))
+        self.assertIn("axes[1].field: optimizer.lr is swept twice",
+                      self.error({"spec": spec, "axes": grid * 2}))
+        self.assertIn("axes[0].random.log: needs min > 0", self.error(
+            {"spec": spec, "axes": [{"field": "optimizer.lr", "random": {"min": 0, "max": 1,
+                                                                        "log": True}}]}))
+        self.assertIn("samples: 3 draws need a random axis",
+                      self.error({"spec": spec, "axes": grid, "samples": 3}))
+        self.assertIn("concurrency: must be >= 1",
+                      self.error({"spec": spec, "axes": grid, "concurrency": 0}))
+        self.assertIn("regression.rules[0]: give max_increase, max_decrease, max or min",
+                      self.error({"spec": spec, "axes": grid,
+                                  "regression": {"rules": [{"metric": "loss"}]}}))
+        self.assertIn("regression.rules[0].max_increase: must be >= 0", self.error(
+            {"spec": spec, "axes": grid,
+             "regression": {"rules": [{"metric": "loss", "max_increase": -1}]}}))
+
+    def test_grid_crosses_and_random_draws_repeat_with_the_seed(self):
+        with open(os.path.join(self.tmp, "base.yaml"), "w") as f:
+            f.write("name: base\nsteps: 4\ndata:\n  sources:\n    - {type: shapes, task: recon}\n")
+        tree = {"name": "s", "base": "base.yaml", "set": {"steps": 8}, "samples": 2, "seed": 7,
+                "axes": [{"field": "optimizer.lr", "values": [1e-4, 1e-3]},
+                         {"field": "data.sources[0].repeat", "values": [1, 2]},
+                         {"field": "reca.cfg_drop", "random": {"min": 1e-3, "max": 1e-1, "log": True}},
+                         {"field": "seed", "random": {"choice": [0, 1, 2]}}]}
+        points = self.expand(tree)
+        self.assertEqual(len(points), 2 * 2 * 2)
+        self.assertEqual([v[:2] for v, _ in points][::2],
+                         [[("optimizer.lr", a), ("data.sources[0].repeat", b)]
+                          for a in (1e-4, 1e-3) for b in (1, 2)])
+        for i, (values, spec) in enumerate(points):
+            self.assertEqual(spec["name"], f"s-{i}")
+            self.assertEqual(spec["steps"], 8)  # `set:` applies to every point
+            self.assertEqual(spec["data"]["sources"][0]["type"], "shapes")
+            self.assertEqual(spec["data"]["sources"][0]["repeat"], values[1][1])
+            self.assertTrue(1e-3 <= spec["reca"]["cfg_drop"] <= 1e-1)
+            self.assertIn(spec["seed"], (0, 1, 2))
+        self.assertEqual(points, self.expand(tree))  # the same file, the same points
+        tree["seed"] = 8
+        self.assertNotEqual(points, self.expand(tree))
+
+    def test_the_gate_fails_on_a_failed_point_or_a_crossed_threshold(self):
+        rows = [{"index": i, "values": {"optimizer.lr": lr}, "job_id": f"job-{i}",
+                 "state": state, "error": "", "metrics": {"loss": loss, "samples_per_s": sps}}
+                for i, (lr, state, loss, sps) in enumerate(
+                    [("0.001", "SUCCEEDED", 1.0, 100.0), ("0.01", "SUCCEEDED", 1.2, 50.0),
+                     ("0.1", "FAILED", None, None)])]
+        rules = sweeplib.parse_rules([{"metric": "loss", "max_increase": 0.1},
+                                      {"metric": "samples_per_s", "max_decrease": 10,
+                                       "absolute": True},
+                                      {"metric": "loss", "max": 1.1}], "rules")
+        baseline_path = os.path.join(self.tmp, "baseline.json")
+        with open(baseline_path, "w") as f:
+            json.dump({"points": [
+                {"values": {"optimizer.lr": "0.001"}, "metrics": {"loss": 0.95, "samples_per_s": 105}},
+                {"values": {"optimizer.lr": "0.01"}, "metrics": {"loss": 1.0, "samples_per_s": 70}}]}, f)
+        checks = sweeplib.check(rows, rules, sweeplib.load_baseline(baseline_path))
+        got = {(c["index"], c["metric"], c["rule"]): c["status"] for c in checks}
+        self.assertEqual(got, {
+            (0, "loss", "max_increase"): "pass",        # 1.0 <= 0.95 * 1.1
+            (0, "samples_per_s", "max_decrease"): "pass",  # 100 >= 105 - 10
+            (0, "loss", "max"): "pass",
+            (1, "loss", "max_increase"): "FAIL",        # 1.2 > 1.0 * 1.1
+            (1, "samples_per_s", "max_decrease"): "FAIL",  # 50 < 70 - 10
+            (1, "loss", "max"): "FAIL",
+            (2, "loss", "max_increase"): "skipped",     # no value: the point failed
+            (2, "samples_per_s", "max_decrease"): "skipped",
+            (2, "loss", "max"): "skipped"})
+        info = {"id": "sweep-000001", "name": "s", "state": "FAILED", "seed": 0,
+                "concurrency": 2, "axes": ["optimizer.lr"]}
+        markdown, data, failures = sweeplib.report(info, rows, ["loss", "samples_per_s"], rules,
+                                                   checks, baseline_path)
+        self.assertFalse(data["passed"])
+        self.assertEqual(len(failures), 4)
+        self.assertEqual(failures[0], "point 2 (optimizer.lr=0.1) FAILED")
+        self.assertIn("point 1: loss 1.2 crossed 1.1 (baseline 1, +10%)", failures)
+        self.assertIn("| 1 | 0.01 | SUCCEEDED | job-1 | 1.2 | 50 |", markdown)
+        self.assertIn("**FAIL**: 4 problem(s)", markdown)
+        # Without a baseline only the bounds of their own are checked, and the report says so.
+        checks = sweeplib.check(rows[:1], rules, None)
+        self.assertEqual([c["rule"] for c in checks], ["max"])
+        markdown, data, failures = sweeplib.report(info, rows[:1], ["loss"], rules, checks, None)
+        self.assertTrue(data["passed"])
+        self.assertIn("were not checked", markdown)
+
+    def test_a_bad_baseline_is_named(self):
+        path = os.path.join(self.tmp, "b.json")
+        with open(path, "w") as f:
+            f.write("{\"points\": 3}")
+        with self.assertRaises(sweeplib.SweepError) as e:
+            sweeplib.load_baseline(path)
+        self.assertIn("not a sweep report", str(e.exception))
+        with self.assertRaises(sweeplib.SweepError):
+            sweeplib.load_baseline(os.path.join(self.tmp, "missing.json"))
+
+    def test_final_values(self):
+        P = job_pb2.MetricPoint
+        points = [P(name="loss", rank=r, step=s, value=10.0 - s + r) for s in range(1, 11)
+                  for r in (0, 1)]
+        self.assertAlmostEqual(sweeplib.final_value(points, "loss"), (1.0 + 0.0) / 2)  # rank 0, last 2
+        sps = [P(name="samples_per_s", rank=r, step=s, value=5.0) for s in (1, 2) for r in (0, 1)]
+        self.assertEqual(sweeplib.final_value(sps, "samples_per_s"), 10.0)  # summed over ranks
+        self.assertIsNone(sweeplib.final_value([], "loss"))
 
 
 if __name__ == "__main__":

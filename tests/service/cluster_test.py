@@ -319,6 +319,85 @@ class ClusterTest(ServiceTest):
         self.assertEqual(series['reca_evaluator_busy{evaluator="e2"}'], 0)
         self.assertIn(f'reca_eval_score{{job_id="{job_id}",suite="recon",metric="psnr"}}', series)
 
+    def test_5a_sweep_2x2_grid_gates_on_regressions(self):
+        """`recactl sweep run --wait` (issue 10): a 2x2 grid of tiny jobs, 2 at a time, and
+        its regression gate against a baseline report: one that the run crosses (exit 1,
+        naming the points) and one it passes (exit 0)."""
+        env = dict(os.environ, RECA_COORDINATOR=self.cluster.address, RECA_PY_STUBS=PY_STUBS,
+                   RECA_TOKEN_FILE=self.cluster.token_file["user"])
+        run = lambda *args: subprocess.run(["/usr/bin/python3", RECACTL_PY, "sweep", *args],
+                                           env=env, capture_output=True, text=True,
+                                           timeout=4 * JOB_TIMEOUT_S)
+        folder = os.path.join(self.root, "sweep")
+        os.makedirs(folder)
+        sweep_file = os.path.join(folder, "grid.yaml")
+        with open(sweep_file, "w") as f:
+            json.dump({"name": "it-grid", "spec": tiny_spec("base", steps=2, every=0),
+                       "axes": [{"field": "optimizer.lr", "values": [1e-4, 5e-4]},
+                                {"field": "batch_per_rank", "values": [1, 2]}],
+                       "concurrency": 2, "metrics": ["loss", "samples_per_s", "duration_s"],
+                       "regression": {"rules": [{"metric": "loss", "max_increase": 0.10},
+                                                {"metric": "samples_per_s", "max_decrease": 0.9}]}},
+                      f)
+        # Baselines by point: one far better than any tiny run (the gate must fail), one
+        # far worse (it must pass).
+        points = [{"optimizer.lr": lr, "batch_per_rank": b}
+                  for lr in ("0.0001", "0.0005") for b in ("1", "2")]
+        for name, loss in (("better", 1e-3), ("worse", 1e3)):
+            with open(os.path.join(folder, f"{name}.json"), "w") as f:
+                json.dump({"points": [{"values": v, "metrics": {"loss": loss, "samples_per_s": 1e-3}}
+                                      for v in points]}, f)
+
+        failing = run("run", sweep_file, "--wait", "--baseline", os.path.join(folder, "better.json"),
+                      "--report-dir", os.path.join(folder, "failing"))
+        self.assertEqual(failing.returncode, 1, failing.stdout + failing.stderr + self.diagnostics())
+        sweep_id = failing.stdout.splitlines()[0]
+        self.assertTrue(sweep_id.startswith("sweep-"), failing.stdout)
+        for i in range(4):
+            self.assertIn(f"recactl: point {i}: loss ", failing.stderr)
+        self.assertIn("**FAIL**: 4 problem(s)", failing.stdout)
+        with open(os.path.join(folder, "failing", "report.json")) as f:
+            report = json.load(f)
+        self.assertFalse(report["passed"])
+        self.assertEqual(report["sweep"]["state"], "SUCCEEDED")
+        self.assertEqual([p["values"] for p in report["points"]], points)
+        self.assertEqual([c["status"] for c in report["checks"] if c["metric"] == "loss"],
+                         ["FAIL"] * 4)
+        for p in report["points"]:
+            self.assertEqual(p["state"], "SUCCEEDED", p)
+            self.assertGreater(p["metrics"]["loss"], 0)
+            self.assertGreater(p["metrics"]["samples_per_s"], 0)
+
+        passing = run("report", sweep_id, "--baseline", os.path.join(folder, "worse.json"),
+                      "--json")
+        self.assertEqual(passing.returncode, 0, passing.stdout + passing.stderr)
+        self.assertTrue(json.loads(passing.stdout)["passed"])
+        self.assertEqual({c["status"] for c in json.loads(passing.stdout)["checks"]}, {"pass"})
+
+        # The points ran as ordinary jobs of the user, never more than 2 at once, each with
+        # its point's values.
+        sweep = self.jobs.GetSweep(job_service_pb2.GetSweepRequest(sweep_id=sweep_id), timeout=10).sweep
+        spans = []
+        for p in sweep.points:
+            job = self.get(p.job_id).job
+            self.assertEqual(job.spec.batch_per_rank, int(p.values[1].value))
+            self.assertAlmostEqual(job.spec.optimizer.lr, float(p.values[0].value))
+            spans += [(job.start_unix_micros, 1), (job.end_unix_micros, -1)]
+        running = peak = 0
+        for _, delta in sorted(spans):
+            running += delta
+            peak = max(peak, running)
+        self.assertLessEqual(peak, 2)
+        self.assertIn(sweep_id, run("list").stdout)
+        # A bad point refuses the whole sweep, naming the point and the field: checked by
+        # recactl (types), and by the coordinator (values) before anything runs.
+        for value, code, message in (("abc", 2, "expected an integer"), ("-1", 1, "must be >= 1")):
+            bad = run("run", sweep_file, "--set", f"steps={value}")
+            self.assertEqual(bad.returncode, code, bad.stderr)
+            self.assertIn(f"points[0] (optimizer.lr=0.0001, batch_per_rank=1): spec.steps: {message}",
+                          bad.stderr)
+        self.assertEqual(run("list").stdout.count("it-grid"), 1)
+
     def test_6_every_dashboard_expression_has_data_in_prometheus(self):
         """The shipped dashboards against a real Prometheus that scraped this whole test run:
         every panel's PromQL returns data (for some job that ran, where it is per job)."""
