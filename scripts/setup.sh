@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs exactly the Debian 12 packages the build needs that are missing.
-# Idempotent and cheap when nothing is missing (one dpkg-query), so `make test`
-# and `make demo` can run it unconditionally.
+# Idempotent and cheap when nothing is missing (one dpkg-query, a hash of
+# deploy/k8s/validate/package-lock.json), so `make test` and `make demo` can
+# run it unconditionally.
 set -euo pipefail
 
 REQUIRED=(
@@ -41,27 +42,65 @@ for pkg in "${REQUIRED[@]}"; do
   grep -qxF "${pkg}" <<<"${installed}" || missing+=("${pkg}")
 done
 
-if [[ ${#missing[@]} -eq 0 ]]; then
-  echo "setup: all ${#REQUIRED[@]} packages present"
-  exit 0
-fi
-
 if [[ ${EUID} -eq 0 ]]; then
   sudo=()
 elif command -v sudo >/dev/null 2>&1; then
   sudo=(sudo)
 else
-  echo "setup: missing packages (${missing[*]}) and not root, no sudo" >&2
-  exit 1
+  sudo=(false)  # only used when something is missing: reported below
 fi
-
 apt_get=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -y
          -o DPkg::Lock::Timeout=300)
-"${apt_get[@]}" update >/dev/null
-plain=() lean=()
-for pkg in "${missing[@]}"; do
-  if printf '%s\n' "${NO_RECOMMENDS[@]}" | grep -qxF "${pkg}"; then lean+=("${pkg}"); else plain+=("${pkg}"); fi
-done
-if [[ ${#plain[@]} -gt 0 ]]; then "${apt_get[@]}" install "${plain[@]}" >/dev/null; fi
-if [[ ${#lean[@]} -gt 0 ]]; then "${apt_get[@]}" install --no-install-recommends "${lean[@]}" >/dev/null; fi
-echo "setup: installed ${missing[*]}"
+apt_updated=0
+apt_install() {  # apt_install [--no-install-recommends] PKG...
+  if [[ ${sudo[0]:-} == false ]]; then
+    echo "setup: missing packages ($*) and not root, no sudo" >&2
+    exit 1
+  fi
+  if [[ ${apt_updated} -eq 0 ]]; then "${apt_get[@]}" update >/dev/null; apt_updated=1; fi
+  "${apt_get[@]}" install "$@" >/dev/null
+}
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "setup: all ${#REQUIRED[@]} packages present"
+else
+  plain=() lean=()
+  for pkg in "${missing[@]}"; do
+    if printf '%s\n' "${NO_RECOMMENDS[@]}" | grep -qxF "${pkg}"; then lean+=("${pkg}"); else plain+=("${pkg}"); fi
+  done
+  if [[ ${#plain[@]} -gt 0 ]]; then apt_install "${plain[@]}"; fi
+  if [[ ${#lean[@]} -gt 0 ]]; then apt_install --no-install-recommends "${lean[@]}"; fi
+  echo "setup: installed ${missing[*]}"
+fi
+
+# deploy/k8s's offline validation (deploy/k8s/README.md "Validation"):
+# kubectl (its kustomize renders the overlays) and Node.js with the pinned npm
+# packages of deploy/k8s/validate (the Kubernetes schemas). Debian's packages
+# only where none is on PATH (a newer kubectl or node is kept).
+extra=()
+command -v kubectl >/dev/null 2>&1 || extra+=(kubernetes-client)
+if ! command -v node >/dev/null 2>&1; then
+  extra+=(nodejs npm)
+elif ! command -v npm >/dev/null 2>&1; then
+  extra+=(npm)
+fi
+if [[ ${#extra[@]} -gt 0 ]]; then
+  apt_install "${extra[@]}"
+  echo "setup: installed ${extra[*]}"
+fi
+# `npm ci` when node_modules is missing or older than package-lock.json (the
+# stamp holds the lock file's hash once the install completed). Needs the npm
+# registry; a failure is reported and leaves the k8s tests failing with the
+# same hint, not the rest of the build.
+validate="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/deploy/k8s/validate"
+stamp="${validate}/node_modules/.reca-package-lock.sha256"
+lock_hash="$(sha256sum "${validate}/package-lock.json" | cut -d' ' -f1)"
+if [[ "$(cat "${stamp}" 2>/dev/null || true)" != "${lock_hash}" ]]; then
+  if (cd "${validate}" && npm ci --no-audit --no-fund --loglevel=error >/dev/null); then
+    echo "${lock_hash}" >"${stamp}"
+    echo "setup: npm ci in deploy/k8s/validate"
+  else
+    echo "setup: WARNING: npm ci in ${validate} failed (no access to the npm registry?);" \
+         "the deploy/k8s tests fail until it succeeds" >&2
+  fi
+fi

@@ -931,6 +931,10 @@ def main():
             return 1
         kubectls[i] = found
     validator = os.path.join(root, "deploy", "k8s", "validate", "validate.js")
+    problems, _ = node_validate(validator, "")
+    if problems:
+        print(f"FAIL: {problems[0]}")
+        return 1
 
     errors, notes = [], []
     flags_by_binary, flag_errors = binary_flags(root)

@@ -11,7 +11,7 @@ case "$1" in
     # The Dockerfiles COPY whole folders of the build context: check them in
     # the source tree this runfile links to (a `local`, uncached test).
     src="$(readlink -f deploy/k8s/check_dockerfiles.py)"
-    root="$(dirname "$(dirname "$(dirname "$(dirname "$src")")")")"
+    root="$(dirname "$(dirname "$(dirname "$src")")")"
     exec /usr/bin/python3 "$root/deploy/k8s/check_dockerfiles.py" --root "$root" ;;
   *) echo "run_check.sh: unknown check $1" >&2; exit 2 ;;
 esac
