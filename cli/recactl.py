@@ -1019,7 +1019,10 @@ def sweep_report(client, sweep, baseline_path):
             if any("." in m for m in metrics):
                 scores = client.call("ListEvaluations", pb.job_service_pb2.ListEvaluationsRequest(
                     job_id=p.job_id)).scores
-        rows.append(sweeplib.point_row(p, _point_state(p), job, points, scores, metrics))
+        row = sweeplib.point_row(p, _point_state(p), job, points, scores, metrics)
+        if not row["error"] and job is not None and job.state == pb.job_pb2.FAILED:
+            row["error"] = job.failure
+        rows.append(row)
     rules = [{"metric": r.metric, "absolute": r.absolute,
               **{k: getattr(r, k) for k in ("max_increase", "max_decrease", "max", "min")
                  if r.HasField(k)}} for r in sweep.rules]
@@ -1056,7 +1059,7 @@ def cmd_sweep(args, client):
         if not args.target:
             raise CliError("sweep run: give the sweep file", 2)
         plan, sweep = load_sweep(args.target, args.set or [])
-        baseline = args.baseline or plan.baseline
+        baseline = None if args.no_baseline else args.baseline or plan.baseline
         if baseline and not os.path.isfile(baseline):
             raise CliError(f"baseline {baseline}: no such file (--baseline, regression.baseline)", 2)
         if args.dry_run:
@@ -1327,6 +1330,9 @@ def build_parser():
     p.add_argument("--baseline", metavar="REPORT.json",
                    help="run, report: an earlier report.json to check the rules against "
                         "(default: the file's regression.baseline)")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="run: ignore the file's regression.baseline (the relative rules are "
+                        "not checked; e.g. to make a first baseline)")
     p.add_argument("--report-dir", metavar="DIR",
                    help="run --wait, report: also write DIR/report.md and DIR/report.json")
     p.add_argument("--json", action="store_true",

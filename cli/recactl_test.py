@@ -894,6 +894,22 @@ class SweepFileTest(unittest.TestCase):
         self.assertTrue(data["passed"])
         self.assertIn("were not checked", markdown)
 
+    def test_the_shipped_sweeps_load_and_the_baseline_covers_the_ci_sweep(self):
+        bench = os.path.join(os.path.dirname(HERE), "bench", "sweeps")
+        _, example = recactl.load_sweep(os.path.join(EXAMPLES, "sweep.yaml"))
+        self.assertEqual(len(example.points), 4)
+        plan, ci = recactl.load_sweep(os.path.join(bench, "ci.yaml"))
+        self.assertEqual(len(ci.points), 4)
+        self.assertEqual(plan.baseline, os.path.join(bench, "baseline.json"))
+        baseline = sweeplib.load_baseline(plan.baseline)
+        for p in ci.points:
+            base = baseline.get(sweeplib._key({v.field: v.value for v in p.values}))
+            self.assertIsNotNone(base, f"baseline.json lacks point {p.index}")
+            self.assertEqual(base["state"], "SUCCEEDED")
+            for rule in plan.rules:
+                self.assertIsNotNone(base["metrics"].get(rule["metric"]),
+                                     f"baseline.json: point {p.index} has no {rule['metric']}")
+
     def test_a_bad_baseline_is_named(self):
         path = os.path.join(self.tmp, "b.json")
         with open(path, "w") as f:
