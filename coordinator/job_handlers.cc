@@ -1,7 +1,4 @@
 // Coordinator: the JobService handlers.
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-
 #include <algorithm>
 #include <optional>
 
@@ -18,19 +15,6 @@ namespace {
 
 constexpr int kDefaultPageSize = 100, kMaxPageSize = 1000;
 constexpr int kWatchHistory = 50;  // events a new watcher gets first
-
-// The request without its id, serialized deterministically: a retry must
-// carry the same bytes.
-std::string Fingerprint(v1::SubmitJobRequest request) {
-  request.clear_request_id();
-  std::string out;
-  google::protobuf::io::StringOutputStream stream(&out);
-  google::protobuf::io::CodedOutputStream coded(&stream);
-  coded.SetSerializationDeterministic(true);
-  request.SerializeToCodedStream(&coded);
-  coded.Trim();
-  return out;
-}
 
 bool IsTerminal(v1::JobState s) {
   return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED;
@@ -95,7 +79,7 @@ absl::StatusOr<v1::SubmitJobResponse> Coordinator::HandleSubmitJob(
     return absl::InvalidArgumentError(absl::StrCat(
         "priority: must be in [-1000, 1000] (got ", request.priority(), ")"));
   }
-  const std::string fingerprint = Fingerprint(request);
+  const std::string fingerprint = RequestFingerprint(request);
 
   absl::MutexLock lock(&mu_);
   if (request.validate_only()) {  // everything checked but the owner's limit

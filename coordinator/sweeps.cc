@@ -1,8 +1,5 @@
 #include "coordinator/sweeps.h"
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-
 #include <algorithm>
 #include <optional>
 #include <utility>
@@ -28,17 +25,6 @@ bool IsTerminal(v1::JobState s) {
 // was cancelled before it started.
 bool PointEnded(const v1::SweepPoint& p) {
   return IsTerminal(p.state()) || !p.error().empty();
-}
-
-std::string Fingerprint(v1::SubmitSweepRequest request) {
-  request.clear_request_id();
-  std::string out;
-  google::protobuf::io::StringOutputStream stream(&out);
-  google::protobuf::io::CodedOutputStream coded(&stream);
-  coded.SetSerializationDeterministic(true);
-  request.SerializeToCodedStream(&coded);
-  coded.Trim();
-  return out;
 }
 
 // "points[3] (optimizer.lr=0.1, model.family=flow)": how errors name a point.
@@ -181,7 +167,7 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepManager::HandleSubmitSweep(
                                        checked.status().message()));
     }
   }
-  const std::string fingerprint = Fingerprint(request);
+  const std::string fingerprint = RequestFingerprint(request);
 
   absl::MutexLock lock(&mu_);
   v1::SubmitSweepResponse response;

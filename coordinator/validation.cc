@@ -1,6 +1,8 @@
 #include "coordinator/validation.h"
 
 #include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/unknown_field_set.h>
 
 #include <algorithm>
@@ -11,6 +13,16 @@
 #include "reca/job_spec.h"
 
 namespace reca::coordinator {
+
+std::string DeterministicBytes(const google::protobuf::Message& message) {
+  std::string out;
+  google::protobuf::io::StringOutputStream stream(&out);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  message.SerializeToCodedStream(&coded);
+  coded.Trim();
+  return out;
+}
 
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;

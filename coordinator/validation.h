@@ -21,6 +21,16 @@ namespace reca::coordinator {
 absl::Status CheckNoUnknownFields(const google::protobuf::Message& message,
                                   const std::string& path);
 
+// The bytes that identify a request for idempotency (SubmitJob, SubmitSweep):
+// its deterministic serialization with request_id cleared. A retry under the
+// same request id must match them exactly.
+std::string DeterministicBytes(const google::protobuf::Message& message);
+template <typename Request>
+std::string RequestFingerprint(Request request) {
+  request.clear_request_id();
+  return DeterministicBytes(request);
+}
+
 // What the coordinator needs from a valid spec.
 struct SpecSummary {
   std::string name;
