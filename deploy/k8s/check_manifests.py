@@ -25,11 +25,12 @@
     ConfigMap equal to deploy/grafana/*.json byte for byte.
 
     check_manifests.py [--root REPO] [--kubectl K ...]
-    check_manifests.py --expect-rejected DIR [--root REPO] [--kubectl K]
+    check_manifests.py --expect-rejected DIR [--expect-rejected DIR ...]
+                       [--root REPO] [--kubectl K]
 
---expect-rejected renders DIR (a deliberately broken kustomization), runs
-the same checks, and passes only if they fail with every message listed in
-DIR/expected-errors.txt (one substring per line).
+--expect-rejected renders DIR (a deliberately broken kustomization under
+deploy/k8s), runs the same checks, and passes only if they fail with every
+message listed in DIR/expected-errors.txt (one substring per line).
 """
 import argparse
 import base64
@@ -917,8 +918,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", default=os.path.join(HERE, "..", ".."))
     ap.add_argument("--kubectl", action="append", default=[])
-    ap.add_argument("--expect-rejected", metavar="DIR",
-                    help="a broken kustomization (relative to deploy/k8s) that must be rejected")
+    ap.add_argument("--expect-rejected", metavar="DIR", action="append",
+                    help="a broken kustomization (relative to deploy/k8s) that must be rejected "
+                         "(repeatable)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     root = os.path.abspath(args.root)
@@ -943,24 +945,11 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         k8s = copy_tree(root, os.path.join(tmp, "k8s"))
         if args.expect_rejected:
-            target = os.path.join(k8s, args.expect_rejected)
-            with open(os.path.join(target, "expected-errors.txt")) as f:
-                expected = [l.strip() for l in f if l.strip() and not l.startswith("#")]
-            check_target(args.expect_rejected, target, kubectls, validator, flags_by_binary,
-                         root, errors.append, notes.append)
-            for e in errors:
-                print(f"rejected: {e}")
-            missing = [x for x in expected if not any(x in e for e in errors)]
-            for x in missing:
-                print(f"FAIL: expected an error containing: {x}")
-            if not errors:
-                print(f"FAIL: {args.expect_rejected} passed every check; it must not")
-                return 1
-            if missing:
-                return 1
-            print(f"PASS: {args.expect_rejected} rejected with all {len(expected)} expected errors "
-                  f"({len(errors)} errors in all)")
-            return 0
+            failed = 0
+            for fixture in args.expect_rejected:
+                failed += expect_rejected(fixture, k8s, kubectls, validator, flags_by_binary,
+                                          root, errors)
+            return 1 if failed else 0
 
         targets = [("overlays/local", os.path.join(k8s, "overlays", "local")),
                    ("overlays/gpu", os.path.join(k8s, "overlays", "gpu"))]
@@ -999,6 +988,29 @@ def main():
         return 1
     print(f"PASS: {len(targets)} targets + monitoring rendered with {len(kubectls)} kubectl(s) "
           f"({', '.join(kubectls)}), schema-valid (strict) and consistent with the binaries' flags")
+    return 0
+
+
+def expect_rejected(fixture, k8s, kubectls, validator, flags_by_binary, root, common_errors):
+    """0 when `fixture` fails the checks with every expected message, else 1."""
+    target = os.path.join(k8s, fixture)
+    with open(os.path.join(target, "expected-errors.txt")) as f:
+        expected = [l.strip() for l in f if l.strip() and not l.startswith("#")]
+    errors = list(common_errors)
+    check_target(fixture, target, kubectls, validator, flags_by_binary, root,
+                 errors.append, lambda n: None)
+    for e in errors:
+        print(f"rejected: {e}")
+    missing = [x for x in expected if not any(x in e for e in errors)]
+    for x in missing:
+        print(f"FAIL: {fixture}: expected an error containing: {x}")
+    if not errors:
+        print(f"FAIL: {fixture} passed every check; it must not")
+        return 1
+    if missing or not expected:
+        return 1
+    print(f"PASS: {fixture} rejected with all {len(expected)} expected errors "
+          f"({len(errors)} errors in all)")
     return 0
 
 

@@ -5,7 +5,8 @@
 set -eu
 case "$1" in
   manifests) exec /usr/bin/python3 deploy/k8s/check_manifests.py --root . ;;
-  broken) exec /usr/bin/python3 deploy/k8s/check_manifests.py --root . --expect-rejected testdata/broken ;;
+  broken) exec /usr/bin/python3 deploy/k8s/check_manifests.py --root . --expect-rejected testdata/broken \
+      --expect-rejected testdata/broken-gpu ;;
   dashboards) exec /usr/bin/python3 deploy/k8s/gen_dashboards_configmap.py --check . ;;
   dockerfiles)
     # The Dockerfiles COPY whole folders of the build context: check them in
