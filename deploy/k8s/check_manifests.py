@@ -9,7 +9,8 @@
     and the renders of different kubectls hold the same objects;
  2. every object validates against the Kubernetes / Prometheus Operator
     schemas (validate/validate.js: types, required fields, known kinds, no
-    unknown fields);
+    unknown fields; its --self-test first proves strict mode knows every
+    field the packages' .d.ts interfaces declare);
  3. project checks on the rendered objects (project_checks below): the flags
     passed to each binary are flags it defines (read from its sources), with
     values of the flag's type; container ports equal the ports the
@@ -941,6 +942,14 @@ def main():
     errors, notes = [], []
     flags_by_binary, flag_errors = binary_flags(root)
     errors += flag_errors
+    if not args.expect_rejected:
+        # Strict mode's premise, for every type of the pinned packages.
+        r = subprocess.run([shutil.which("node") or "nodejs", validator, "--self-test"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            errors += [l for l in r.stdout.splitlines() if "problems" not in l] or \
+                [f"validate.js --self-test: {r.stderr.strip()}"]
+        notes.append(r.stdout.strip().splitlines()[-1] if r.stdout.strip() else "self-test: no output")
 
     with tempfile.TemporaryDirectory() as tmp:
         k8s = copy_tree(root, os.path.join(tmp, "k8s"))

@@ -15,6 +15,13 @@
 //     read is one the schema does not know (`readinesProbe`, `contianers`).
 //
 //   node validate.js [FILE]      (FILE or stdin; exit 1 on any error)
+//   node validate.js --self-test (strict mode against the packages' .d.ts)
+//
+// The self-test is what makes strict mode trustworthy: for every type of the
+// packages (~900), it builds an object with every property the type's
+// TypeScript interface declares and checks the type's validator reads each
+// one. The only exceptions, exempt from strict mode, are `description` (a
+// few types: PriorityClass, CRD schemas) and CRD schemas' `x-kubernetes-*`.
 //
 // Prints one line per error, "<Kind> <namespace>/<name>: <path>: <message>",
 // then "validate: N objects, M errors".
@@ -81,6 +88,11 @@ function escapePointer(key) {
   return String(key).replace(/~/g, "~0").replace(/\//g, "~1");
 }
 
+// Declared fields some validators never read (found by --self-test).
+function exempt(key) {
+  return key === "description" || key.startsWith("x-kubernetes-");
+}
+
 // Fields of `data` the validator never read: "/spec/template/.../readinesProbe".
 function unreadFields(data, pointer, reads, out) {
   if (data === null || typeof data !== "object") return;
@@ -89,15 +101,16 @@ function unreadFields(data, pointer, reads, out) {
     return;
   }
   const read = reads.get(pointer);
+  // Never looked into (e.g. a type error above it, or a field the schema
+  // leaves untyped): the schema error, if any, already says so.
+  if (!read) return;
   for (const key of Object.keys(data)) {
     const child = pointer + "/" + escapePointer(key);
-    if (!read || !read.has(key)) {
-      // Its parent was never looked into (e.g. a type error above it): the
-      // schema error already says so.
-      if (read) out.push(child);
-      continue;
+    if (read.has(key)) {
+      unreadFields(data[key], child, reads, out);
+    } else if (!exempt(key)) {
+      out.push(child);
     }
-    unreadFields(data[key], child, reads, out);
   }
 }
 
@@ -157,7 +170,74 @@ function validateObject(obj) {
   return errors;
 }
 
+// Every .d.ts interface of the packages -> its declared properties and the
+// validator of its schema; reports declared properties the validator never
+// reads (strict mode would call them unknown) other than the exempt ones, and
+// checks that misspelt fields are caught at several depths.
+function selfTest() {
+  const problems = [];
+  let types = 0;
+  const walk = (dir, out) => {
+    for (const f of fs.readdirSync(dir)) {
+      const p = path.join(dir, f);
+      if (fs.statSync(p).isDirectory()) {
+        if (f !== "node_modules" && f !== "_schemas") walk(p, out);
+      } else if (f.endsWith(".d.ts")) {
+        out.push(p);
+      }
+    }
+    return out;
+  };
+  const APIMACHINERY = path.dirname(require.resolve("@kubernetes-models/apimachinery/package.json"));
+  for (const root of [KUBERNETES_MODELS, PROMETHEUS_OPERATOR, APIMACHINERY]) {
+    for (const file of walk(root, [])) {
+      const src = fs.readFileSync(file, "utf8");
+      const m = src.match(/^export interface (I\w+)([^{]*)\{\n([\s\S]*?)\n\}/m);
+      if (!m) continue;
+      const alias = src.match(new RegExp("export \\{ " + m[1] + " as (I\\w+)"));
+      if (!alias) continue;
+      const schema = path.join(root, "_schemas", alias[1].slice(1) + ".js");
+      if (!fs.existsSync(schema)) continue;
+      const props = [...m[3].matchAll(/^    "([^"]+)"\??:/gm)].map((x) => x[1]);
+      if (/extends TypeMeta/.test(m[2])) props.push("apiVersion", "kind");
+      const obj = {};
+      for (const p of props) obj[p] = null;
+      const reads = new Map();
+      require(schema).validate(tracked(obj, "", reads));
+      const read = reads.get("") || new Set();
+      for (const p of props) {
+        if (!read.has(p) && !exempt(p)) {
+          problems.push(`${alias[1].slice(1)}: the validator never reads the declared field ` +
+                        `"${p}" (strict mode would call it unknown)`);
+        }
+      }
+      types++;
+    }
+  }
+  const deployment = {
+    apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "x", labelz: {} },
+    spec: { selector: { matchLabels: { a: "b" } }, template: {
+      metadata: { labels: { a: "b" } },
+      spec: { containers: [{ name: "c", readinesProbe: {}, ports: [{ containerPort: 1, protocl: "TCP" }],
+                             resources: { limits: { "nvidia.com/gpu": 1 } } }] } } },
+  };
+  const want = ["/metadata/labelz", "/spec/template/spec/containers/0/readinesProbe",
+                "/spec/template/spec/containers/0/ports/0/protocl"];
+  const got = validateObject(deployment).map((e) => e.path);
+  for (const w of want) {
+    if (!got.includes(w)) problems.push(`a misspelt field at ${w} was not reported`);
+  }
+  for (const g of got) {
+    if (!want.includes(g)) problems.push(`${g} was reported, though declared`);
+  }
+  if (types < 500) problems.push(`only ${types} types found in the packages' .d.ts files`);
+  for (const p of problems) console.log(`self-test: ${p}`);
+  console.log(`self-test: ${types} types, ${problems.length} problems`);
+  process.exit(problems.length ? 1 : 0);
+}
+
 function main() {
+  if (process.argv[2] === "--self-test") return selfTest();
   const file = process.argv[2];
   const text = file ? fs.readFileSync(file, "utf8") : fs.readFileSync(0, "utf8");
   let docs;
