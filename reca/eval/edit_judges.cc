@@ -358,6 +358,153 @@ StatusOr<std::vector<GEditJudgement>> ParseGEditJsonl(const std::string& text,
   return out;
 }
 
+namespace {
+
+// One CSV record: its fields and the line it starts on.
+struct CsvRecord {
+  std::vector<std::string> fields;
+  int line = 0;
+};
+
+// RFC 4180 as Python's csv module writes it: ',' separators, '"' quotes with
+// "" inside, newlines allowed in quoted fields, \r\n or \n line ends.
+StatusOr<std::vector<CsvRecord>> ParseCsv(const std::string& text, const std::string& path) {
+  std::vector<CsvRecord> out;
+  CsvRecord rec;
+  std::string field;
+  bool quoted = false, in_record = false, field_started = false;
+  int line = 1;
+  rec.line = 1;
+  auto end_field = [&] {
+    rec.fields.push_back(field);
+    field.clear();
+    field_started = false;
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '"') {
+        if (i + 1 < text.size() && text[i + 1] == '"') {
+          field += '"';
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        if (c == '\n') ++line;
+        field += c;
+      }
+      continue;
+    }
+    if (!in_record) {
+      rec = CsvRecord();
+      rec.line = line;
+      in_record = true;
+    }
+    if (c == '"' && !field_started) {
+      quoted = true;
+      field_started = true;
+    } else if (c == ',') {
+      end_field();
+    } else if (c == '\n' || c == '\r') {
+      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      end_field();
+      if (!(rec.fields.size() == 1 && rec.fields[0].empty())) out.push_back(rec);
+      in_record = false;
+      ++line;
+    } else {
+      field += c;
+      field_started = true;
+    }
+  }
+  if (quoted) {
+    return InvalidArgumentError(path + ":" + std::to_string(rec.line) +
+                                ": a quoted field is not closed");
+  }
+  if (in_record) {
+    end_field();
+    if (!(rec.fields.size() == 1 && rec.fields[0].empty())) out.push_back(rec);
+  }
+  return out;
+}
+
+}  // namespace
+
+StatusOr<std::vector<GEditJudgement>> ParseGEditUpstreamCsv(const std::string& text,
+                                                            const std::string& path,
+                                                            const std::string& group_in) {
+  std::string group = group_in;
+  if (group.empty()) {
+    const std::string suffix = "_gpt_score.csv";
+    for (const std::string& g : GEditGroups()) {
+      const std::string tail = "_" + g + suffix;
+      if (path.size() >= tail.size() &&
+          path.compare(path.size() - tail.size(), tail.size(), tail) == 0) {
+        group = g;
+      }
+    }
+    if (group.empty()) {
+      return InvalidArgumentError(path +
+                                  ": the file name does not end with _<group>_gpt_score.csv "
+                                  "for one of GEdit-Bench's groups");
+    }
+  } else if (std::find(GEditGroups().begin(), GEditGroups().end(), group) ==
+             GEditGroups().end()) {
+    return InvalidArgumentError(path + ": \"" + group + "\" is not one of GEdit-Bench's groups");
+  }
+  RECA_ASSIGN_OR_RETURN(std::vector<CsvRecord> records, ParseCsv(text, path));
+  if (records.empty()) return InvalidArgumentError(path + ": no header");
+  std::map<std::string, size_t> col;
+  for (size_t i = 0; i < records[0].fields.size(); ++i) col[records[0].fields[i]] = i;
+  for (const char* name : {"edited_image", "sementics_score", "quality_score",
+                           "intersection_exist", "instruction_language"}) {
+    if (!col.count(name)) {
+      return InvalidArgumentError(path + ":" + std::to_string(records[0].line) +
+                                  ": the header has no column \"" + name + "\"");
+    }
+  }
+  std::vector<GEditJudgement> out;
+  for (size_t r = 1; r < records.size(); ++r) {
+    const CsvRecord& rec = records[r];
+    const std::string where = path + ":" + std::to_string(rec.line);
+    if (rec.fields.size() != records[0].fields.size()) {
+      return InvalidArgumentError(where + ": " + std::to_string(rec.fields.size()) +
+                                  " fields, the header has " +
+                                  std::to_string(records[0].fields.size()));
+    }
+    auto field = [&](const char* name) { return rec.fields[col[name]]; };
+    GEditJudgement s;
+    s.origin = where;
+    s.task_type = group;
+    s.key = field("edited_image");
+    if (s.key.empty()) return InvalidArgumentError(where + ": \"edited_image\" is empty");
+    s.language = field("instruction_language");
+    if (s.language != "en" && s.language != "cn") {
+      return InvalidArgumentError(where + ": \"instruction_language\" must be en or cn");
+    }
+    const std::string inter = field("intersection_exist");
+    if (inter == "True" || inter == "TRUE" || inter == "true") {
+      s.intersection = true;
+    } else if (inter == "False" || inter == "FALSE" || inter == "false") {
+      s.intersection = false;
+    } else {
+      return InvalidArgumentError(where + ": \"intersection_exist\" must be True or False");
+    }
+    for (auto [name, dst] : {std::make_pair("sementics_score", &s.semantics),
+                             std::make_pair("quality_score", &s.quality)}) {
+      const std::string v = field(name);
+      char* end = nullptr;
+      const double x = v.empty() ? -1 : std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !(x >= 0 && x <= 10)) {
+        return InvalidArgumentError(where + ": \"" + name + "\" must be a number in [0, 10]");
+      }
+      *dst = x;
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 StatusOr<GEditSummary> AggregateGEdit(const std::vector<GEditJudgement>& samples,
                                       const std::string& language) {
   if (language != "en" && language != "cn")
@@ -465,7 +612,7 @@ std::string GEditSummaryJson(const GEditSummary& s) {
 
 bool HasEditJudgeInputs(const EditJudgeOptions& o) {
   return !o.imgedit_judgements.empty() || !o.imgedit_results.empty() ||
-         !o.imgedit_meta.empty() || !o.gedit_judgements.empty();
+         !o.imgedit_meta.empty() || !o.gedit_judgements.empty() || !o.gedit_csvs.empty();
 }
 
 Status ValidateEditJudgeOptions(const EditJudgeOptions& o) {
@@ -477,6 +624,9 @@ Status ValidateEditJudgeOptions(const EditJudgeOptions& o) {
   if (!o.imgedit_judgements.empty() && !o.imgedit_results.empty()) {
     return InvalidArgumentError(
         "--imgedit_judgements: give either it or --imgedit_results with --imgedit_meta");
+  }
+  if (!o.gedit_judgements.empty() && !o.gedit_csvs.empty()) {
+    return InvalidArgumentError("--gedit_judgements: give either it or --gedit_csvs");
   }
   if (!HasEditJudgeInputs(o)) {
     return InvalidArgumentError(
@@ -520,14 +670,26 @@ Status RunEditJudgeSuites(const EditJudgeOptions& o, std::ostream& log) {
     for (const std::string& u : summary->unscored)
       log << "imgedit: " << u << ": no score in the judgement (dropped, as upstream)\n";
   }
-  if (!o.gedit_judgements.empty()) {
-    RECA_ASSIGN_OR_RETURN(std::string text, ReadFile(o.gedit_judgements));
-    RECA_ASSIGN_OR_RETURN(std::vector<GEditJudgement> samples,
-                          ParseGEditJsonl(text, o.gedit_judgements));
+  if (!o.gedit_judgements.empty() || !o.gedit_csvs.empty()) {
+    std::vector<GEditJudgement> samples;
+    std::string named;
+    if (!o.gedit_judgements.empty()) {
+      RECA_ASSIGN_OR_RETURN(std::string text, ReadFile(o.gedit_judgements));
+      RECA_ASSIGN_OR_RETURN(samples, ParseGEditJsonl(text, o.gedit_judgements));
+      named = o.gedit_judgements;
+      settings["gedit_judgements"] = o.gedit_judgements;
+    } else {
+      for (const std::string& csv : o.gedit_csvs) {
+        RECA_ASSIGN_OR_RETURN(std::string text, ReadFile(csv));
+        RECA_ASSIGN_OR_RETURN(std::vector<GEditJudgement> part, ParseGEditUpstreamCsv(text, csv));
+        samples.insert(samples.end(), part.begin(), part.end());
+      }
+      named = o.gedit_csvs.front() + (o.gedit_csvs.size() > 1 ? " ..." : "");
+      settings["gedit_csvs"] = o.gedit_csvs;
+    }
     auto summary = AggregateGEdit(samples, o.gedit_language);
-    if (!summary.ok()) return InFile(o.gedit_judgements, summary.status());
+    if (!summary.ok()) return InFile(named, summary.status());
     suites[kGEditSuite] = Json::parse(GEditSummaryJson(*summary));
-    settings["gedit_judgements"] = o.gedit_judgements;
     settings["gedit_language"] = o.gedit_language;
     log << "gedit (" << o.gedit_language << "): SC " << summary->fullset.semantics << " PQ "
         << summary->fullset.quality << " O " << summary->fullset.overall << " over "

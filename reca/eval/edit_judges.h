@@ -57,7 +57,8 @@
 //   gedit:   {"key": "...", "task_type": "subject-add",
 //             "instruction_language": "en", "intersection_exist": true,
 //             "semantics_score": 8, "quality_score": 7}
-//            (upstream's CSV spelling "sementics_score" is accepted too).
+//            (upstream's CSV spelling "sementics_score" is accepted too), or
+//            upstream's per-group CSVs themselves (ParseGEditUpstreamCsv).
 // Errors are InvalidArgument naming "<file>:<line>: " and the field
 // ("\"quality_score\" must be a number in [0, 10]"). Torch-free; thread-safe
 // (pure functions, except the file reading and writing of the Run* entry).
@@ -161,6 +162,15 @@ StatusOr<GEditSummary> AggregateGEdit(
 
 StatusOr<std::vector<GEditJudgement>> ParseGEditJsonl(const std::string& text,
                                                       const std::string& path);
+// Upstream's own output: one CSV per group, "<model>_<group>_gpt_score.csv"
+// (test_gedit_score.py: a header, then source_image, edited_image,
+// instruction, sementics_score, quality_score, intersection_exist
+// (True/False), instruction_language; quoted fields as Python's csv module
+// writes them). The key is edited_image; the group is `group`, or, when
+// empty, the one the file name ends with ("_<group>_gpt_score.csv").
+StatusOr<std::vector<GEditJudgement>> ParseGEditUpstreamCsv(
+    const std::string& text, const std::string& path,
+    const std::string& group = "");
 
 // ---- As suites of <out_dir>/scores.json ----
 
@@ -172,7 +182,8 @@ std::string GEditSummaryJson(const GEditSummary& summary);
 struct EditJudgeOptions {
   std::string imgedit_judgements;  // the JSONL sidecar, or
   std::string imgedit_results, imgedit_meta;  // upstream's two files
-  std::string gedit_judgements;               // the JSONL sidecar
+  std::string gedit_judgements;               // the JSONL sidecar, or
+  std::vector<std::string> gedit_csvs;        // upstream's per-group CSVs
   std::string gedit_language = "en";
   std::string out_dir;
 };

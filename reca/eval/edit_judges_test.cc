@@ -259,6 +259,58 @@ TEST(GEditTest, MalformedSidecarsNameFileLineAndField) {
               "GEdit: no sample in language \"cn\" (1 in the other)");
 }
 
+// Upstream's per-group CSVs (edit_judges_testdata/bagel_*_gpt_score.csv,
+// written by Python's csv module: \r\n ends, quoted fields with "" and a
+// line break inside):
+//   subject-add: a/1.png (9, 4, O 6, intersection), a/2.png (1, 1, O 1),
+//                a/3.png cn;  tone_transfer: t/1.png (8.0, 2.0, O 4).
+//   en: subject-add (SC 5, PQ 2.5, O 3.5), tone_transfer (8, 2, 4); means
+//   over the 2 groups present SC 6.5, PQ 2.25, O 3.75, 9 groups missing;
+//   intersection: subject-add (9, 4, 6) only.
+TEST(GEditTest, UpstreamCsvsAggregateAsUpstream) {
+  std::vector<GEditJudgement> samples;
+  for (const char* name : {"bagel_subject-add_gpt_score.csv", "bagel_tone_transfer_gpt_score.csv"}) {
+    const std::string path = kData + "/" + name;
+    auto part = ParseGEditUpstreamCsv(Read(path), path);
+    ASSERT_TRUE(part.ok()) << part.status();
+    samples.insert(samples.end(), part->begin(), part->end());
+  }
+  ASSERT_EQ(samples.size(), 4u);
+  EXPECT_EQ(samples[0].key, "a/1.png");
+  EXPECT_EQ(samples[0].task_type, "subject-add");
+  EXPECT_TRUE(samples[0].intersection);
+  EXPECT_EQ(samples[2].origin, kData + "/bagel_subject-add_gpt_score.csv:5");
+  EXPECT_EQ(samples[2].language, "cn");
+  EXPECT_EQ(samples[3].task_type, "tone_transfer");
+  auto s = AggregateGEdit(samples, "en");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_DOUBLE_EQ(s->fullset.semantics, 6.5);
+  EXPECT_DOUBLE_EQ(s->fullset.quality, 2.25);
+  EXPECT_DOUBLE_EQ(s->fullset.overall, 3.75);
+  EXPECT_EQ(s->fullset.missing_groups.size(), 9u);
+  EXPECT_DOUBLE_EQ(s->fullset.groups[0].quality, 2.5);
+  EXPECT_DOUBLE_EQ(s->intersection.overall, 6);
+  EXPECT_EQ(s->other_language, 1);
+
+  const std::string h =
+      "source_image,edited_image,instruction,sementics_score,quality_score,"
+      "intersection_exist,instruction_language\n";
+  auto err = [](const std::string& text, const std::string& path) {
+    auto r = ParseGEditUpstreamCsv(text, path);
+    return r.ok() ? OkStatus() : r.status();
+  };
+  const std::string p = "out/m_ps_human_gpt_score.csv";
+  ExpectError(err(h + "s,e,i,8,x,True,en\n", p), p + ":2: \"quality_score\" must be a number");
+  ExpectError(err(h + "s,e,\"i\n\",8,11,True,en\n", p),
+              p + ":2: \"quality_score\" must be a number in [0, 10]");
+  ExpectError(err(h + "s,e,i,8\n", p), p + ":2: 4 fields, the header has 7");
+  ExpectError(err(h + "s,e,i,8,8,maybe,en\n", p), p + ":2: \"intersection_exist\" must be True");
+  ExpectError(err(h + "s,e,\"i,8,8,True,en\n", p), p + ":2: a quoted field is not closed");
+  ExpectError(err("a,b\n", p), p + ":1: the header has no column \"edited_image\"");
+  ExpectError(err(h, "out/results.csv"), "out/results.csv: the file name does not end with");
+  EXPECT_TRUE(ParseGEditUpstreamCsv(h + "s,e,i,8,8,True,en\n", "x.csv", "ps_human").ok());
+}
+
 TEST(EditJudgeSuitesTest, BothBecomeSuitesOfScoresJson) {
   const std::string d = Dir("both");
   EditJudgeOptions o;
@@ -291,6 +343,17 @@ TEST(EditJudgeSuitesTest, BothBecomeSuitesOfScoresJson) {
   const auto k = nlohmann::json::parse(Read(u.out_dir + "/scores.json"));
   EXPECT_EQ(k["suites"]["imgedit"]["overall"].get<double>(), 3.08);
   EXPECT_FALSE(k["suites"].contains("gedit"));
+
+  // Upstream's CSVs instead of the JSONL.
+  EditJudgeOptions c;
+  c.gedit_csvs = {kData + "/bagel_subject-add_gpt_score.csv",
+                  kData + "/bagel_tone_transfer_gpt_score.csv"};
+  c.out_dir = d + "/csv";
+  ASSERT_TRUE(RunEditJudgeSuites(c, log).ok()) << log.str();
+  const auto m = nlohmann::json::parse(Read(c.out_dir + "/scores.json"));
+  EXPECT_DOUBLE_EQ(m["suites"]["gedit"]["overall"].get<double>(), 3.75);
+  EXPECT_EQ(m["suites"]["gedit"]["missing_groups"].size(), 9u);
+  EXPECT_NE(log.str().find("upstream would print nan"), std::string::npos);
 }
 
 TEST(EditJudgeSuitesTest, ErrorsNameTheFlagOrTheFile) {
@@ -308,6 +371,9 @@ TEST(EditJudgeSuitesTest, ErrorsNameTheFlagOrTheFile) {
   o.gedit_judgements = "g.jsonl";
   o.gedit_language = "fr";
   ExpectError(ValidateEditJudgeOptions(o), "--gedit_language: must be en or cn");
+  o.gedit_csvs = {"x_ps_human_gpt_score.csv"};
+  ExpectError(ValidateEditJudgeOptions(o), "--gedit_judgements: give either it or --gedit_csvs");
+  o.gedit_csvs.clear();
   o.gedit_language = "en";
   ExpectError(ValidateEditJudgeOptions(o), "--out: required");
 
