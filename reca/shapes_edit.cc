@@ -58,7 +58,6 @@ std::string PlaceNoun(const std::string& phrase) {
 // The edit being drawn: the current scene with, per shape, a stable id
 // (source index, or kAddedUid + n for added shapes) and what was done to it.
 struct Work {
-  const ShapesEditOptions* options = nullptr;
   Scene source;
   Scene scene;
   std::vector<int> uid;
@@ -385,7 +384,6 @@ EditPair EditPairAt(const ShapesEditOptions& o, uint64_t index,
     wo.min_shapes = o.min_shapes;
     wo.max_shapes = o.max_shapes;
     Work w(ShapesWorld(wo).SceneAt(index));
-    w.options = &o;
     Rng rng(edit_seed, index * kMaxAttempts + static_cast<uint64_t>(attempt));
     if (w.Apply(category, rng)) return Finish(w, index, category);
   }
