@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include <nlohmann/json.hpp>
+
 #include "reca/eval/image_metrics.h"
 
 namespace reca {
@@ -299,6 +301,34 @@ StatusOr<ShapesEditSummary> RunShapesEditSuite(
   RECA_ASSIGN_OR_RETURN(ShapesEditSummary summary, SummarizeShapesEdit(pairs, scores));
   if (per_pair != nullptr) *per_pair = std::move(scores);
   return summary;
+}
+
+std::string ShapesEditResultJson(const EditPair& pair, const ShapesEditImageScore& score) {
+  nlohmann::ordered_json j;
+  j["index"] = pair.index;
+  j["category"] = EditCategoryName(pair.category);
+  j["instruction"] = pair.dense_instruction;
+  j["sparse_instruction"] = pair.sparse_instruction;
+  j["correct"] = score.correct;
+  j["carried_out"] = score.carried_out;
+  j["preserved"] = score.preserved;
+  j["masked_psnr"] = std::isfinite(score.masked_psnr) ? nlohmann::ordered_json(score.masked_psnr)
+                                                      : nlohmann::ordered_json(nullptr);
+  j["failures"] = score.failures;
+  return j.dump();
+}
+
+std::string ShapesEditSummaryJson(const ShapesEditSummary& s) {
+  nlohmann::ordered_json categories = nlohmann::ordered_json::object();
+  for (const ShapesEditCategoryScore& c : s.categories) categories[c.category] = c.accuracy;
+  nlohmann::ordered_json j;
+  j["overall"] = s.overall;
+  j["categories"] = categories;
+  j["carried_out"] = s.carried_out;
+  j["preserved"] = s.preserved;
+  j["masked_psnr"] = s.masked_psnr;
+  j["pairs"] = s.pairs;
+  return j.dump();
 }
 
 }  // namespace reca

@@ -131,6 +131,17 @@ StatusOr<ShapesEditSummary> RunShapesEditSuite(
     const ShapesEditScoreOptions& options = {},
     std::vector<ShapesEditImageScore>* per_pair = nullptr);
 
+// For the evaluator's outputs (as shapes_eval.jsonl and scores.json):
+// one pair's result as a JSON line {"index", "category", "instruction"
+// (dense), "sparse_instruction", "correct", "carried_out", "preserved",
+// "masked_psnr" (null when infinite), "failures": [...]}; and the suite
+// object {"overall", "categories": {"add": accuracy, ...}, "carried_out",
+// "preserved", "masked_psnr", "pairs"} (numbers the before/after report
+// flattens as "categories.add", ...).
+std::string ShapesEditResultJson(const EditPair& pair,
+                                 const ShapesEditImageScore& score);
+std::string ShapesEditSummaryJson(const ShapesEditSummary& summary);
+
 }  // namespace reca
 
 #endif  // RECA_EVAL_SHAPES_EDIT_EVAL_H_

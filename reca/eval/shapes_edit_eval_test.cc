@@ -1,6 +1,7 @@
 #include "reca/eval/shapes_edit_eval.h"
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "gtest/gtest.h"
 
@@ -281,6 +282,32 @@ TEST(ShapesEditEvalTest, SummaryIsTheMeanOverCategories) {
   EXPECT_DOUBLE_EQ(s->categories[0].masked_psnr, 65.0);
   EXPECT_EQ(s->categories[1].category, "remove");
   EXPECT_FALSE(SummarizeShapesEdit(pairs, {}).ok());
+}
+
+TEST(ShapesEditEvalTest, JsonForTheEvaluatorsOutputs) {
+  const std::vector<EditPair> pairs = ShapesEditPairs(1);
+  std::vector<ShapesEditImageScore> per_pair;
+  auto s = RunShapesEditSuite(
+      pairs,
+      [](const EditPair& p, const std::vector<uint8_t>& src) -> StatusOr<std::vector<uint8_t>> {
+        return p.index == 0 ? Render(p.target) : src;
+      },
+      ShapesDetector(), {}, &per_pair);
+  ASSERT_TRUE(s.ok()) << s.status();
+  const auto row0 = nlohmann::json::parse(ShapesEditResultJson(pairs[0], per_pair[0]));
+  EXPECT_EQ(row0["category"], "add");
+  EXPECT_EQ(row0["instruction"], pairs[0].dense_instruction);
+  EXPECT_TRUE(row0["correct"].get<bool>());
+  EXPECT_TRUE(row0["masked_psnr"].is_null()) << "infinite";
+  EXPECT_TRUE(row0["failures"].empty());
+  const auto row1 = nlohmann::json::parse(ShapesEditResultJson(pairs[1], per_pair[1]));
+  EXPECT_FALSE(row1["carried_out"].get<bool>());
+  EXPECT_FALSE(row1["failures"].empty());
+  const auto sum = nlohmann::json::parse(ShapesEditSummaryJson(*s));
+  EXPECT_DOUBLE_EQ(sum["overall"].get<double>(), 1.0 / 8);
+  EXPECT_DOUBLE_EQ(sum["categories"]["add"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(sum["categories"]["extract"].get<double>(), 0.0);
+  EXPECT_EQ(sum["pairs"].get<int>(), 8);
 }
 
 }  // namespace
