@@ -379,32 +379,44 @@ class Client:
         self.timeout = timeout
         # Every call carries the token; a CA file makes the channel TLS.
         self.metadata = [("authorization", "Bearer " + token)] if token else []
-        # Reconnect within a second of a restarted coordinator coming back
-        # (gRPC's default backoff grows to minutes).
-        options = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
-                   ("grpc.max_reconnect_backoff_ms", 1000)]
+        self.credentials = None
         if tls_ca:
             try:
                 with open(tls_ca, "rb") as f:
-                    credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+                    self.credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
             except OSError as e:
                 raise CliError(f"--tls-ca: {tls_ca}: {e.strerror}", 2)
-            self.channel = grpc.secure_channel(address, credentials, options=options)
+        self.channel = None
+        self._connect()
+
+    def _connect(self):
+        """A fresh channel and stubs. Retries after UNAVAILABLE use a new channel: a TLS
+        channel whose first connection attempts failed has been seen never to recover
+        (gRPC 1.51), while a new one connects at once."""
+        if self.channel is not None:
+            self.channel.close()
+        # Reconnect within a second of a restarted coordinator coming back (gRPC's default
+        # backoff grows to minutes).
+        options = [("grpc.initial_reconnect_backoff_ms", 100),
+                   ("grpc.max_reconnect_backoff_ms", 1000)]
+        if self.credentials is not None:
+            self.channel = grpc.secure_channel(self.address, self.credentials, options=options)
         else:
-            self.channel = grpc.insecure_channel(address, options=options)
+            self.channel = grpc.insecure_channel(self.address, options=options)
         self.stub = pb.job_service_pb2_grpc.JobServiceStub(self.channel)
         self.admin = pb.admin_service_pb2_grpc.AdminServiceStub(self.channel)
 
-    def call(self, method, request, attempts=READ_ATTEMPTS, retry_deadline=False, stub=None):
-        """A unary call, retried on UNAVAILABLE (the coordinator restarting) with backoff."""
+    def call(self, method, request, attempts=READ_ATTEMPTS, retry_deadline=False, admin=False):
+        """A unary call, retried on UNAVAILABLE (the coordinator restarting) with backoff.
+        `admin`: an AdminService method (else JobService)."""
         retryable = {grpc.StatusCode.UNAVAILABLE}
         if retry_deadline:
             retryable.add(grpc.StatusCode.DEADLINE_EXCEEDED)
         pause = RETRY_BACKOFF_S
         for attempt in range(1, attempts + 1):
             try:
-                return getattr(stub or self.stub, method)(request, timeout=self.timeout,
-                                                          metadata=self.metadata)
+                return getattr(self.admin if admin else self.stub, method)(
+                    request, timeout=self.timeout, metadata=self.metadata)
             except grpc.RpcError as e:
                 if e.code() not in retryable or attempt == attempts:
                     raise
@@ -412,6 +424,8 @@ class Client:
                                  f"retry {attempt}/{attempts - 1} in {pause:.1f}s\n")
                 time.sleep(pause)
                 pause = min(pause * 2, 8.0)
+                if e.code() == grpc.StatusCode.UNAVAILABLE:
+                    self._connect()
 
     def close(self):
         self.channel.close()
@@ -596,6 +610,7 @@ def watch_job(client, job_id, out, reconnect_s=None):
                            f"{_fmt_duration(reconnect_s)}: {reason}")
         time.sleep(pause)
         pause = min(pause * 2, 5.0)
+        client._connect()
 
 
 # ---------------------------------------------------------------------------
@@ -1134,7 +1149,7 @@ def cmd_token(args, client):
         try:
             resp = client.call("CreateToken", ap.CreateTokenRequest(
                 name=args.name, role=ap.Role.Value("ROLE_" + args.role.upper())),
-                attempts=1, stub=client.admin)
+                attempts=1, admin=True)
         except BaseException:
             if fd is not None:
                 os.close(fd)
@@ -1152,7 +1167,7 @@ def cmd_token(args, client):
         return 0
     if args.action == "list":
         resp = client.call("ListTokens", ap.ListTokensRequest(include_revoked=args.all),
-                           stub=client.admin)
+                           admin=True)
         rows = [[t.id, t.name, _role_name(t.role), _fmt_time(t.created_unix_micros),
                  t.created_by, _fmt_time(t.revoked_unix_micros) if t.revoked_unix_micros else ""]
                 for t in resp.tokens]
@@ -1161,7 +1176,7 @@ def cmd_token(args, client):
     if not args.name:
         raise CliError("token revoke: the token ID is required (`recactl token list`)", 2)
     resp = client.call("RevokeToken", ap.RevokeTokenRequest(id=args.name), attempts=1,
-                       stub=client.admin)
+                       admin=True)
     sys.stdout.write(f"revoked {resp.token.id} ({_role_name(resp.token.role)} {resp.token.name})\n")
     return 0
 

@@ -10,10 +10,16 @@ namespace reca {
 std::unique_ptr<GrpcEvaluatorClient> GrpcEvaluatorClient::Create(
     const std::string& target, absl::Duration deadline,
     const ClientCredentials& credentials) {
-  auto channel = CoordinatorChannel(target, credentials);
-  return std::make_unique<GrpcEvaluatorClient>(
-      v1::EvaluatorService::NewStub(channel), deadline, credentials.token);
+  return std::unique_ptr<GrpcEvaluatorClient>(
+      new GrpcEvaluatorClient(target, credentials, deadline));
 }
+
+GrpcEvaluatorClient::GrpcEvaluatorClient(const std::string& target,
+                                         const ClientCredentials& credentials,
+                                         absl::Duration deadline)
+    : stub_(target, credentials),
+      deadline_(deadline),
+      token_(credentials.token) {}
 
 GrpcEvaluatorClient::GrpcEvaluatorClient(
     std::unique_ptr<v1::EvaluatorService::StubInterface> stub,
@@ -22,23 +28,23 @@ GrpcEvaluatorClient::GrpcEvaluatorClient(
 
 absl::StatusOr<v1::ClaimEvaluationResponse> GrpcEvaluatorClient::Claim(
     const v1::ClaimEvaluationRequest& request) {
-  return UnaryCall<v1::ClaimEvaluationResponse>(
-      stub_.get(), &v1::EvaluatorService::StubInterface::ClaimEvaluation,
-      request, deadline_, token_);
+  return stub_.Call<v1::ClaimEvaluationResponse>(
+      &v1::EvaluatorService::StubInterface::ClaimEvaluation, request, deadline_,
+      token_);
 }
 
 absl::StatusOr<v1::RenewClaimResponse> GrpcEvaluatorClient::Renew(
     const v1::RenewClaimRequest& request) {
-  return UnaryCall<v1::RenewClaimResponse>(
-      stub_.get(), &v1::EvaluatorService::StubInterface::RenewClaim, request,
-      deadline_, token_);
+  return stub_.Call<v1::RenewClaimResponse>(
+      &v1::EvaluatorService::StubInterface::RenewClaim, request, deadline_,
+      token_);
 }
 
 absl::StatusOr<v1::ReportScoresResponse> GrpcEvaluatorClient::Report(
     const v1::ReportScoresRequest& request) {
-  return UnaryCall<v1::ReportScoresResponse>(
-      stub_.get(), &v1::EvaluatorService::StubInterface::ReportScores, request,
-      deadline_, token_);
+  return stub_.Call<v1::ReportScoresResponse>(
+      &v1::EvaluatorService::StubInterface::ReportScores, request, deadline_,
+      token_);
 }
 
 }  // namespace reca

@@ -15,13 +15,14 @@
 
 namespace reca {
 
-// Thread-compatible (the stub itself is thread-safe). A call that misses its
+// Thread-safe. A call that misses its
 // deadline returns DEADLINE_EXCEEDED; an unreachable coordinator UNAVAILABLE;
 // any other gRPC status keeps its code and message.
 class GrpcEvaluatorClient : public EvaluatorCoordinatorClient {
  public:
   // A channel to `target` ("host:port"), reconnecting within about a
-  // second of the coordinator coming back. Connects lazily.
+  // second of the coordinator coming back, connecting lazily and replaced
+  // after a call fails UNAVAILABLE (CoordinatorStub).
   static std::unique_ptr<GrpcEvaluatorClient> Create(
       const std::string& target, absl::Duration deadline,
       const ClientCredentials& credentials);
@@ -39,7 +40,11 @@ class GrpcEvaluatorClient : public EvaluatorCoordinatorClient {
       const v1::ReportScoresRequest& request) override;
 
  private:
-  std::unique_ptr<v1::EvaluatorService::StubInterface> stub_;
+  GrpcEvaluatorClient(const std::string& target,
+                      const ClientCredentials& credentials,
+                      absl::Duration deadline);
+
+  CoordinatorStub<v1::EvaluatorService> stub_;
   absl::Duration deadline_;
   std::string token_;  // "" = none
 };

@@ -17,11 +17,12 @@
 
 namespace reca {
 
-// Thread-compatible (the stub itself is thread-safe). A call that misses its
+// Thread-safe. A call that misses its
 // deadline returns DEADLINE_EXCEEDED; an unreachable coordinator UNAVAILABLE.
 class GrpcCoordinatorClient : public CoordinatorClient {
  public:
-  // A channel to `target` ("host:port"). Connects lazily.
+  // A channel to `target` ("host:port"), connecting lazily and replaced
+  // after a call fails UNAVAILABLE (CoordinatorStub).
   static std::unique_ptr<GrpcCoordinatorClient> Create(
       const std::string& target, absl::Duration deadline,
       const ClientCredentials& credentials);
@@ -41,7 +42,11 @@ class GrpcCoordinatorClient : public CoordinatorClient {
       const v1::ReportExitRequest& request) override;
 
  private:
-  std::unique_ptr<v1::WorkerService::StubInterface> stub_;
+  GrpcCoordinatorClient(const std::string& target,
+                        const ClientCredentials& credentials,
+                        absl::Duration deadline);
+
+  CoordinatorStub<v1::WorkerService> stub_;
   absl::Duration deadline_;
   std::string token_;  // "" = none
 };

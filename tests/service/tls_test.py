@@ -167,6 +167,49 @@ class TlsTest(unittest.TestCase):
             self.assertLess(time.time(), deadline, read(self.log).decode(errors="replace"))
             time.sleep(0.1)
 
+    def test_a_worker_started_before_its_coordinator_connects_once_it_is_up(self):
+        """Over TLS, a daemon whose first attempts failed must still connect (a worker pod
+        scheduled before the coordinator's, a coordinator restart): gRPC 1.51's fail-fast
+        calls never did (common/grpc_client.h)."""
+        c = lambda name: os.path.join(self.certs, name)
+        port = cluster_fixture.free_port()
+        root = os.path.join(self.root, "late")
+        os.makedirs(root)
+        log = os.path.join(root, "w2.log")
+        procs = []
+        try:
+            with open(log, "w") as f:
+                procs.append(subprocess.Popen(
+                    [BINS.worker, f"--coordinator=127.0.0.1:{port}", "--worker_id=w2",
+                     "--cpu_slots=1", "--address=127.0.0.1", "--rendezvous_ports=29110-29119",
+                     f"--trainer={BINS.trainer}", "--metrics_listen=", f"--tls_ca={c('ca.pem')}",
+                     f"--token_file={local_cluster.token_path(self.root, 'worker')}",
+                     "--rpc_deadline_s=2"],
+                    stdout=f, stderr=subprocess.STDOUT))
+            deadline = time.time() + 15
+            while b"register failed (try 2)" not in read(log):  # no coordinator, twice
+                self.assertLess(time.time(), deadline, read(log).decode(errors="replace"))
+                time.sleep(0.1)
+            with open(os.path.join(root, "coordinator.log"), "w") as f:
+                procs.append(subprocess.Popen(
+                    [BINS.coordinator, f"--listen=127.0.0.1:{port}",
+                     f"--tls_cert={c('coordinator.pem')}", f"--tls_key={c('coordinator.key')}",
+                     f"--auth_tokens_file={self.hashes}", "--metrics_listen=",
+                     f"--db={root}/db", f"--runs_root={root}/runs"],
+                    stdout=f, stderr=subprocess.STDOUT))
+            deadline = time.time() + 20
+            while b"worker w2: registered" not in read(log):
+                self.assertLess(time.time(), deadline, read(log).decode(errors="replace"))
+                time.sleep(0.1)
+        finally:
+            for p in reversed(procs):
+                p.terminate()
+                try:
+                    p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
