@@ -349,6 +349,7 @@ def project_checks(objs, flags_by_binary, root, err, note):
     check_tokens(containers, coordinator, objs, err, note)
     check_services(objs, containers, err)
     check_monitors(objs, containers, err)
+    check_prometheus_config(objs, containers, root, err)
     check_dashboards(objs, root, err)
 
 
@@ -800,6 +801,37 @@ def check_monitors(objs, containers, err):
         missing = {"reca-coordinator", "reca-worker", "reca-evaluator"} - binaries
         if missing:
             err(f"{w}: scrapes no {', '.join(sorted(missing))}")
+
+
+def check_prometheus_config(objs, containers, root, err):
+    """deploy/prometheus/prometheus-k8s.yml (Prometheus without the Operator) finds every
+    daemon: each dns_sd name is a headless Service of the output, on the --metrics_listen
+    port of the containers it selects, and the job is named as the Service's app."""
+    path = os.path.join(root, "deploy", "prometheus", "prometheus-k8s.yml")
+    with open(path) as f:
+        config = yaml.safe_load(f)
+    binaries = set()
+    for job in config.get("scrape_configs") or []:
+        for sd in job.get("dns_sd_configs") or []:
+            for name in sd.get("names") or []:
+                w = f"prometheus-k8s.yml: job {job.get('job_name')}: {name}"
+                parts = name.split(".")
+                svc = objs.get("Service", parts[1], parts[0]) if len(parts) > 2 else None
+                if svc is None:
+                    err(f"{w}: no such Service in the output (NAME.NAMESPACE.svc...)")
+                    continue
+                if (svc.get("spec") or {}).get("clusterIP") != "None":
+                    err(f"{w}: {who(svc)} is not headless (its DNS name would not list the pods)")
+                app = ((svc.get("metadata") or {}).get("labels") or {}).get("app.kubernetes.io/name")
+                if job.get("job_name") != app:
+                    err(f"{w}: the job is not named as {who(svc)}'s app ({app})")
+                for c in selected_containers(svc, containers):
+                    if host_port(c.flag("metrics_listen") or "")[1] != sd.get("port"):
+                        err(f"{w}: port {sd.get('port')} is not {who(c.owner)}'s --metrics_listen")
+                    binaries.add(c.binary)
+    missing = {"reca-coordinator", "reca-worker", "reca-evaluator"} - binaries
+    if missing:
+        err(f"prometheus-k8s.yml: scrapes no {', '.join(sorted(missing))}")
 
 
 def check_dashboards(objs, root, err):
