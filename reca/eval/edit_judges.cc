@@ -635,11 +635,10 @@ Status ValidateEditJudgeOptions(const EditJudgeOptions& o) {
   }
   if (o.gedit_language != "en" && o.gedit_language != "cn")
     return InvalidArgumentError("--gedit_language: must be en or cn");
-  if (o.out_dir.empty()) return InvalidArgumentError("--out: required");
   return OkStatus();
 }
 
-Status RunEditJudgeSuites(const EditJudgeOptions& o, std::ostream& log) {
+StatusOr<std::string> ScoreEditJudgeSuites(const EditJudgeOptions& o, std::ostream& log) {
   RECA_RETURN_IF_ERROR(ValidateEditJudgeOptions(o));
   Json suites = Json::object(), settings = Json::object();
   if (!o.imgedit_judgements.empty() || !o.imgedit_results.empty()) {
@@ -701,12 +700,7 @@ Status RunEditJudgeSuites(const EditJudgeOptions& o, std::ostream& log) {
       log << "\n";
     }
   }
-  RECA_RETURN_IF_ERROR(MakeDirs(o.out_dir));
-  const std::string path = o.out_dir + "/scores.json";
-  RECA_RETURN_IF_ERROR(WriteFileAtomic(
-      path, Json{{"suites", suites}, {"settings", settings}}.dump(2) + "\n"));
-  log << "wrote " << path << "\n";
-  return OkStatus();
+  return Json{{"suites", suites}, {"settings", settings}}.dump();
 }
 
 }  // namespace reca

@@ -185,17 +185,18 @@ struct EditJudgeOptions {
   std::string gedit_judgements;               // the JSONL sidecar, or
   std::vector<std::string> gedit_csvs;        // upstream's per-group CSVs
   std::string gedit_language = "en";
-  std::string out_dir;
 };
 
 bool HasEditJudgeInputs(const EditJudgeOptions& options);
 // INVALID_ARGUMENT naming the flag (--imgedit_meta: required with
 // --imgedit_results, ...).
 Status ValidateEditJudgeOptions(const EditJudgeOptions& options);
-// Scores what is named and writes <out_dir>/scores.json ({"suites":
-// {"imgedit": ..., "gedit": ...}, "settings": {...}}), nothing on error.
-// Errors name the input file.
-Status RunEditJudgeSuites(const EditJudgeOptions& options, std::ostream& log);
+// Scores what is named: {"suites": {"imgedit": ..., "gedit": ...},
+// "settings": {...}} as JSON text, which RunSidecarSuites (sidecar_suites.h,
+// `reca-eval --imgedit_* / --gedit_*`) writes into scores.json with the
+// other sidecar suites. Errors name the input file.
+StatusOr<std::string> ScoreEditJudgeSuites(const EditJudgeOptions& options,
+                                           std::ostream& log);
 
 }  // namespace reca
 

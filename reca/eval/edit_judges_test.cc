@@ -3,10 +3,12 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "gtest/gtest.h"
+#include "reca/eval/sidecar_suites.h"
 #include "reca/file_util.h"
 
 // The fixtures' folder: the source tree's under CMake, the runfiles' under
@@ -311,15 +313,22 @@ TEST(GEditTest, UpstreamCsvsAggregateAsUpstream) {
   EXPECT_TRUE(ParseGEditUpstreamCsv(h + "s,e,i,8,8,True,en\n", "x.csv", "ps_human").ok());
 }
 
+// reca-eval's route: the judge suites of RunSidecarSuites' scores.json.
+Status ScoreToDir(const EditJudgeOptions& o, const std::string& out_dir, std::ostream& log) {
+  SidecarOptions s;
+  s.edit = o;
+  s.out_dir = out_dir;
+  return RunSidecarSuites(s, log);
+}
+
 TEST(EditJudgeSuitesTest, BothBecomeSuitesOfScoresJson) {
   const std::string d = Dir("both");
   EditJudgeOptions o;
   o.imgedit_judgements = kData + "/imgedit.jsonl";
   o.gedit_judgements = kData + "/gedit.jsonl";
-  o.out_dir = d + "/out";
   std::ostringstream log;
-  ASSERT_TRUE(RunEditJudgeSuites(o, log).ok()) << log.str();
-  const auto j = nlohmann::json::parse(Read(o.out_dir + "/scores.json"));
+  ASSERT_TRUE(ScoreToDir(o, d + "/out", log).ok()) << log.str();
+  const auto j = nlohmann::json::parse(Read(d + "/out/scores.json"));
   const auto& im = j["suites"]["imgedit"];
   EXPECT_EQ(im["overall"].get<double>(), 3.18);
   EXPECT_EQ(im["types"]["alter"].get<double>(), 2.58);
@@ -338,9 +347,8 @@ TEST(EditJudgeSuitesTest, BothBecomeSuitesOfScoresJson) {
   EditJudgeOptions u;
   u.imgedit_results = kData + "/imgedit_result.json";
   u.imgedit_meta = kData + "/imgedit_basic_edit.json";
-  u.out_dir = d + "/upstream";
-  ASSERT_TRUE(RunEditJudgeSuites(u, log).ok()) << log.str();
-  const auto k = nlohmann::json::parse(Read(u.out_dir + "/scores.json"));
+  ASSERT_TRUE(ScoreToDir(u, d + "/upstream", log).ok()) << log.str();
+  const auto k = nlohmann::json::parse(Read(d + "/upstream/scores.json"));
   EXPECT_EQ(k["suites"]["imgedit"]["overall"].get<double>(), 3.08);
   EXPECT_FALSE(k["suites"].contains("gedit"));
 
@@ -348,9 +356,8 @@ TEST(EditJudgeSuitesTest, BothBecomeSuitesOfScoresJson) {
   EditJudgeOptions c;
   c.gedit_csvs = {kData + "/bagel_subject-add_gpt_score.csv",
                   kData + "/bagel_tone_transfer_gpt_score.csv"};
-  c.out_dir = d + "/csv";
-  ASSERT_TRUE(RunEditJudgeSuites(c, log).ok()) << log.str();
-  const auto m = nlohmann::json::parse(Read(c.out_dir + "/scores.json"));
+  ASSERT_TRUE(ScoreToDir(c, d + "/csv", log).ok()) << log.str();
+  const auto m = nlohmann::json::parse(Read(d + "/csv/scores.json"));
   EXPECT_DOUBLE_EQ(m["suites"]["gedit"]["overall"].get<double>(), 3.75);
   EXPECT_EQ(m["suites"]["gedit"]["missing_groups"].size(), 9u);
   EXPECT_NE(log.str().find("upstream would print nan"), std::string::npos);
@@ -359,7 +366,6 @@ TEST(EditJudgeSuitesTest, BothBecomeSuitesOfScoresJson) {
 TEST(EditJudgeSuitesTest, ErrorsNameTheFlagOrTheFile) {
   const std::string d = Dir("errors");
   EditJudgeOptions o;
-  o.out_dir = d + "/out";
   EXPECT_FALSE(HasEditJudgeInputs(o));
   ExpectError(ValidateEditJudgeOptions(o), "name the files to score");
   o.imgedit_results = "r.json";
@@ -375,20 +381,20 @@ TEST(EditJudgeSuitesTest, ErrorsNameTheFlagOrTheFile) {
   ExpectError(ValidateEditJudgeOptions(o), "--gedit_judgements: give either it or --gedit_csvs");
   o.gedit_csvs.clear();
   o.gedit_language = "en";
-  ExpectError(ValidateEditJudgeOptions(o), "--out: required");
+  ExpectError(ScoreToDir(o, "", std::cerr), "--out: required");
 
-  o.out_dir = d + "/out";
+  const std::string out = d + "/out";
   o.gedit_judgements = Write(d, "bad.jsonl", "\n{\"key\": \"a\"}\n");
   std::ostringstream log;
-  ExpectError(RunEditJudgeSuites(o, log), d + "/bad.jsonl:2: \"task_type\" must be a non-empty string");
+  ExpectError(ScoreToDir(o, out, log), d + "/bad.jsonl:2: \"task_type\" must be a non-empty string");
   o.gedit_judgements = d + "/missing.jsonl";
-  const Status missing = RunEditJudgeSuites(o, log);
+  const Status missing = ScoreToDir(o, out, log);
   EXPECT_NE(std::string(missing.message()).find("missing.jsonl"), std::string::npos) << missing;
   // Every sample without a score: the file is named.
   o.gedit_judgements.clear();
   o.imgedit_judgements = Write(d, "none.jsonl", R"({"key": "1", "judgement": "n/a"})");
-  ExpectError(RunEditJudgeSuites(o, log), d + "/none.jsonl: ImgEdit: no sample has a score");
-  EXPECT_FALSE(ReadFile(o.out_dir + "/scores.json").ok()) << "nothing written on error";
+  ExpectError(ScoreToDir(o, out, log), d + "/none.jsonl: ImgEdit: no sample has a score");
+  EXPECT_FALSE(ReadFile(out + "/scores.json").ok()) << "nothing written on error";
 }
 
 }  // namespace

@@ -39,13 +39,19 @@ DIR/shapes_eval.png, DIR/shapes_eval.jsonl and DIR/recon.png.
   --recon_images=N         held-out scenes for recon (default 16, the trainer's set)
   --grid_prompts_per_tag=N rows per tag in shapes_eval.png (default 2)
 Real models (images judged elsewhere by upstream's models; scored here by
-upstream's rules into DIR/scores.json, suites geneval and dpg):
+upstream's rules into DIR/scores.json, suites geneval, dpg, imgedit and gedit):
   --geneval_metadata=F     GenEval's prompts/evaluation_metadata.jsonl
   --geneval_detections=F   the detector sidecar: per image, Mask2Former boxes + scores
                            and CLIP colours (format: reca/eval/geneval_rules.h); also
                            writes DIR/geneval_results.jsonl (upstream's per-image rows)
   --dpg_questions=F        DPG-Bench questions with their dependency graph (reca/eval/dpg.h)
   --dpg_answers=F          the VQA model's yes/no answers per image
+  --imgedit_judgements=F   ImgEdit-Bench: the GPT-4.1 judge's three 1-5 scores per edited
+                           sample, JSONL (reca/eval/edit_judges.h); or upstream's pair
+  --imgedit_results=F --imgedit_meta=F   (result.json, basic_edit.json)
+  --gedit_judgements=F     GEdit-Bench: VIEScore's SC and PQ per sample, JSONL; or
+  --gedit_csvs=F,F,...     upstream's <model>_<group>_gpt_score.csv files
+  --gedit_language=en|cn   the instructions GEdit scores (default en)
 
   --report_dir=EVAL_DIR    after scoring, compare the first and the latest scored
                            EVAL_DIR/step-N/ (N = the checkpoint's step; 0 = the base) and
@@ -98,12 +104,21 @@ reca::Status ParseFlags(int argc, char** argv, reca::EvalOptions* o,
       args.Get("geneval_detections", &sidecar->geneval_detections));
   RECA_RETURN_IF_ERROR(args.Get("dpg_questions", &sidecar->dpg_questions));
   RECA_RETURN_IF_ERROR(args.Get("dpg_answers", &sidecar->dpg_answers));
+  reca::EditJudgeOptions& edit = sidecar->edit;
+  RECA_RETURN_IF_ERROR(args.Get("imgedit_judgements", &edit.imgedit_judgements));
+  RECA_RETURN_IF_ERROR(args.Get("imgedit_results", &edit.imgedit_results));
+  RECA_RETURN_IF_ERROR(args.Get("imgedit_meta", &edit.imgedit_meta));
+  RECA_RETURN_IF_ERROR(args.Get("gedit_judgements", &edit.gedit_judgements));
+  std::string gedit_csvs;
+  RECA_RETURN_IF_ERROR(args.Get("gedit_csvs", &gedit_csvs));
+  edit.gedit_csvs = SplitList(gedit_csvs);
+  RECA_RETURN_IF_ERROR(args.Get("gedit_language", &edit.gedit_language));
   RECA_RETURN_IF_ERROR(args.CheckAllUsed());
   if (reca::HasSidecarInputs(*sidecar)) {
     if (!o->checkpoint.empty())
       return reca::InvalidArgumentError(
-          "--checkpoint: not with --geneval_*/--dpg_* (they score files "
-          "judged elsewhere; run them separately)");
+          "--checkpoint: not with --geneval_*/--dpg_*/--imgedit_*/--gedit_* "
+          "(they score files judged elsewhere; run them separately)");
     sidecar->out_dir = o->out_dir;
     return reca::ValidateSidecarOptions(*sidecar);
   }

@@ -2,7 +2,7 @@
 # reca-eval end to end on a freshly trained tiny model (one reca-train step):
 # scores.json's structure, the grids, determinism, a .safetensors input, and
 # the before/after report (--report_dir) and the exit codes of bad flags (2)
-# and bad checkpoints (1).
+# and bad checkpoints (1), and the editing benchmarks' judge sidecars.
 #
 #   reca_eval_test.sh RECA_TRAIN RECA_EVAL
 set -eu
@@ -115,4 +115,20 @@ cp -r "$ckpt" "$tmp/bad"
 printf 'x' | dd of="$tmp/bad/model.safetensors" bs=1 seek=100 conv=notrunc 2>/dev/null
 expect_exit 1 "reca-eval: DATA_LOSS: " --checkpoint="$tmp/bad" --out="$tmp/x"
 [ ! -e "$tmp/x/scores.json" ] || fail "a failed run wrote scores.json"
+
+# The editing benchmarks' judge sidecars (edit_judges.h; the fixtures' totals
+# are worked out by hand in edit_judges_test.cc).
+judges="$(dirname "$0")/edit_judges_testdata"
+timeout 60 "$eval_bin" --imgedit_judgements="$judges/imgedit.jsonl" \
+  --gedit_judgements="$judges/gedit.jsonl" --out="$tmp/judged" >"$tmp/judged.log" 2>&1 ||
+  { cat "$tmp/judged.log"; fail "reca-eval --imgedit_judgements --gedit_judgements"; }
+"$python" - "$tmp/judged/scores.json" <<'EOF2'
+import json, sys
+s = json.load(open(sys.argv[1]))["suites"]
+assert s["imgedit"]["overall"] == 3.18, s["imgedit"]
+assert abs(s["gedit"]["overall"] - 53.0 / 11) < 1e-12, s["gedit"]
+EOF2
+expect_exit 2 "--checkpoint: not with" --checkpoint="$ckpt" --imgedit_judgements="$judges/imgedit.jsonl" --out="$tmp/x"
+expect_exit 2 "--imgedit_meta: required with --imgedit_results" --imgedit_results="$tmp/r.json" --out="$tmp/x"
+expect_exit 2 "--gedit_language: must be en or cn" --gedit_judgements="$judges/gedit.jsonl" --gedit_language=fr --out="$tmp/x"
 echo "PASS"

@@ -80,7 +80,8 @@ StatusOr<Json> ScoreDpg(const SidecarOptions& o, std::ostream& log) {
 
 bool HasSidecarInputs(const SidecarOptions& o) {
   return !o.geneval_metadata.empty() || !o.geneval_detections.empty() ||
-         !o.dpg_questions.empty() || !o.dpg_answers.empty();
+         !o.dpg_questions.empty() || !o.dpg_answers.empty() ||
+         HasEditJudgeInputs(o.edit);
 }
 
 Status ValidateSidecarOptions(const SidecarOptions& o) {
@@ -99,8 +100,12 @@ Status ValidateSidecarOptions(const SidecarOptions& o) {
       pair(o.dpg_questions, "--dpg_questions", o.dpg_answers, "--dpg_answers"));
   if (!HasSidecarInputs(o)) {
     return InvalidArgumentError(
-        "--geneval_metadata or --dpg_questions: name the files to score");
+        "--geneval_metadata, --dpg_questions, --imgedit_judgements, "
+        "--imgedit_results, --gedit_judgements or --gedit_csvs: name the "
+        "files to score");
   }
+  if (HasEditJudgeInputs(o.edit))
+    RECA_RETURN_IF_ERROR(ValidateEditJudgeOptions(o.edit));
   if (o.out_dir.empty()) return InvalidArgumentError("--out: required");
   return OkStatus();
 }
@@ -118,6 +123,12 @@ Status RunSidecarSuites(const SidecarOptions& o, std::ostream& log) {
     RECA_ASSIGN_OR_RETURN(suites[kDpgSuite], ScoreDpg(o, log));
     settings["dpg_questions"] = o.dpg_questions;
     settings["dpg_answers"] = o.dpg_answers;
+  }
+  if (HasEditJudgeInputs(o.edit)) {
+    RECA_ASSIGN_OR_RETURN(std::string text, ScoreEditJudgeSuites(o.edit, log));
+    const Json edit = Json::parse(text);
+    suites.update(edit["suites"]);
+    settings.update(edit["settings"]);
   }
   const std::string path = o.out_dir + "/scores.json";
   RECA_RETURN_IF_ERROR(WriteFileAtomic(

@@ -1,5 +1,5 @@
 // The scoring engines for real models, as files in and files out (what
-// `reca-eval --geneval_* / --dpg_*` runs). The generated images are judged
+// `reca-eval --geneval_* / --dpg_* / --imgedit_* / --gedit_*` runs). The generated images are judged
 // elsewhere, by upstream's models; this scores their output exactly as
 // upstream does:
 //   geneval  upstream's evaluation_metadata.jsonl + a detector sidecar (the
@@ -8,7 +8,9 @@
 //            results.jsonl fields), per tag and overall;
 //   dpg      DPG-Bench's questions with their dependency graph + the VQA
 //            model's yes/no answers per image (dpg.h) -> per prompt, per
-//            category and overall (x100, as DPG-Bench reports it).
+//            category and overall (x100, as DPG-Bench reports it);
+//   imgedit, gedit  the image-editing benchmarks' judge outputs
+//            (edit_judges.h) -> per edit type / task group and overall.
 // Both become suites of <out_dir>/scores.json, in the same form as the
 // checkpoint suites, so the before/after report and `recactl eval` read them
 // alike. Torch-free.
@@ -18,6 +20,7 @@
 #include <ostream>
 #include <string>
 
+#include "reca/eval/edit_judges.h"
 #include "reca/status.h"
 
 namespace reca {
@@ -28,6 +31,7 @@ inline constexpr const char* kDpgSuite = "dpg";
 struct SidecarOptions {
   std::string geneval_metadata, geneval_detections;  // both or neither
   std::string dpg_questions, dpg_answers;            // both or neither
+  EditJudgeOptions edit;                             // imgedit, gedit
   std::string out_dir;
 };
 
