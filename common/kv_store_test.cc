@@ -124,6 +124,18 @@ TEST(RocksDbKvStoreTest, ReopenKeepsEverything) {
   EXPECT_EQ((*all)[42].second, "s42");
 }
 
+TEST(RocksDbKvStoreTest, MakesTheFoldersAboveTheDatabase) {
+  const std::string dir = FreshDir("parents") + "/a/b/db";
+  auto db = RocksDbKvStore::Open(dir);
+  ASSERT_TRUE(db.ok()) << db.status();
+  ASSERT_TRUE((*db)->Write(WriteBatch().Put("k", "v")).ok());
+  // A parent that cannot be made: the error names the database and the folder.
+  auto blocked = RocksDbKvStore::Open("/proc/reca-no/db");
+  ASSERT_FALSE(blocked.ok());
+  EXPECT_THAT(std::string(blocked.status().message()),
+              HasSubstr("opening the state database /proc/reca-no/db: creating /proc/reca-no"));
+}
+
 // The writer of AcknowledgedWritesSurviveKill9, in a fresh process (exec'd,
 // not just forked: RocksDB's thread pools do not survive a fork). Does
 // nothing unless KV_CHILD_DIR is set.

@@ -1,5 +1,8 @@
 #include "common/rocksdb_kv_store.h"
 
+#include <filesystem>
+#include <system_error>
+
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/write_batch.h"
@@ -29,6 +32,17 @@ absl::StatusOr<std::unique_ptr<RocksDbKvStore>> RocksDbKvStore::Open(const std::
   options.IncreaseParallelism(2);
   options.max_log_file_size = 64 << 20;
   options.keep_log_file_num = 4;
+  // RocksDB makes the database's own folder, not its parents
+  // (--db=/var/lib/reca/db on a fresh volume).
+  if (const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+      !parent.empty()) {
+    std::error_code error;
+    std::filesystem::create_directories(parent, error);
+    if (error) {
+      return absl::UnavailableError("opening the state database " + path + ": creating " +
+                                    parent.string() + ": " + error.message());
+    }
+  }
   rocksdb::DB* db = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, path, &db);
   if (!s.ok()) return FromRocks(s, "opening the state database " + path);
