@@ -4,31 +4,10 @@
 #include "reca/file_util.h"
 
 namespace reca {
-namespace {
-
-// The manifest's directory ("" for a bare file name: paths stay as written),
-// as reca/data/image_folder.cc resolves its manifest's paths.
-std::string ManifestDir(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return "";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
-std::string Resolve(const std::string& dir, const std::string& path) {
-  if (path[0] == '/' || dir.empty()) return path;
-  return dir == "/" ? "/" + path : dir + "/" + path;
-}
-
-bool IsBlankOrComment(const std::string& line) {
-  const size_t i = line.find_first_not_of(" \t\r");
-  return i == std::string::npos || line[i] == '#';
-}
-
-}  // namespace
 
 StatusOr<std::vector<EditManifestEntry>> ParseEditManifest(
     const std::string& text, const std::string& manifest_path) {
-  const std::string dir = ManifestDir(manifest_path);
+  const std::string dir = ManifestFolder(manifest_path);
   std::vector<EditManifestEntry> out;
   size_t pos = 0;
   int line_no = 0;
@@ -38,7 +17,7 @@ StatusOr<std::vector<EditManifestEntry>> ParseEditManifest(
     const std::string line = text.substr(pos, end - pos);
     pos = end + 1;
     ++line_no;
-    if (IsBlankOrComment(line)) continue;
+    if (IsBlankOrCommentLine(line)) continue;
     const std::string where = manifest_path + ":" + std::to_string(line_no) + ": ";
     const nlohmann::json j =
         nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
@@ -55,9 +34,9 @@ StatusOr<std::vector<EditManifestEntry>> ParseEditManifest(
       fields[k] = it->get<std::string>();
     }
     EditManifestEntry e;
-    e.source = Resolve(dir, fields[0]);
+    e.source = ResolveInFolder(dir, fields[0]);
     e.instruction = fields[1];
-    e.target = Resolve(dir, fields[2]);
+    e.target = ResolveInFolder(dir, fields[2]);
     e.line = line_no;
     out.push_back(std::move(e));
   }

@@ -45,6 +45,22 @@ std::string DirName(std::string path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+std::string ManifestFolder(const std::string& manifest) {
+  const size_t slash = manifest.find_last_of('/');
+  if (slash == std::string::npos) return "";
+  return slash == 0 ? "/" : manifest.substr(0, slash);
+}
+
+std::string ResolveInFolder(const std::string& folder, const std::string& path) {
+  if (path.empty() || path[0] == '/' || folder.empty()) return path;
+  return folder == "/" ? "/" + path : folder + "/" + path;
+}
+
+bool IsBlankOrCommentLine(const std::string& line) {
+  const size_t i = line.find_first_not_of(" \t\r");
+  return i == std::string::npos || line[i] == '#';
+}
+
 Status ErrnoStatus(const std::string& what, const std::string& path, int err) {
   const std::string msg = what + " " + path + ": " + std::strerror(err);
   switch (err) {

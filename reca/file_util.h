@@ -34,6 +34,14 @@ std::string DirName(std::string path);
 // mkdir -p.
 Status MakeDirs(const std::string& path);
 
+// Where a manifest's relative paths resolve: the folder of `manifest` ("" for
+// a bare file name: its paths stay as written).
+std::string ManifestFolder(const std::string& manifest);
+// `path` inside `folder` (ManifestFolder's); an absolute path stays as is.
+std::string ResolveInFolder(const std::string& folder, const std::string& path);
+// A JSONL line to skip: blank, or a comment starting with '#'.
+bool IsBlankOrCommentLine(const std::string& line);
+
 }  // namespace reca
 
 #endif  // RECA_FILE_UTIL_H_

@@ -34,5 +34,18 @@ TEST(FileUtilTest, ErrorsNameThePath) {
   EXPECT_NE(s.message().find("no_such_dir"), std::string::npos);
 }
 
+TEST(FileUtilTest, ManifestPathsResolveInTheManifestsFolder) {
+  EXPECT_EQ(ManifestFolder("data/edits.jsonl"), "data");
+  EXPECT_EQ(ManifestFolder("/edits.jsonl"), "/");
+  EXPECT_EQ(ManifestFolder("edits.jsonl"), "");
+  EXPECT_EQ(ResolveInFolder("data", "a/1.png"), "data/a/1.png");
+  EXPECT_EQ(ResolveInFolder("/", "1.png"), "/1.png");
+  EXPECT_EQ(ResolveInFolder("", "1.png"), "1.png");
+  EXPECT_EQ(ResolveInFolder("data", "/abs/1.png"), "/abs/1.png");
+  EXPECT_TRUE(IsBlankOrCommentLine(" \t\r"));
+  EXPECT_TRUE(IsBlankOrCommentLine("  # note"));
+  EXPECT_FALSE(IsBlankOrCommentLine(" {\"a\": 1}"));
+}
+
 }  // namespace
 }  // namespace reca

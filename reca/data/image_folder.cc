@@ -59,23 +59,6 @@ class ImageFolderDataset : public Dataset {
   const DatasetOptions options_;
 };
 
-// The manifest's directory ("" for a bare file name: its paths stay as written).
-std::string ManifestDir(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return "";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
-std::string Resolve(const std::string& dir, const std::string& path) {
-  if (path[0] == '/' || dir.empty()) return path;
-  return dir == "/" ? "/" + path : dir + "/" + path;
-}
-
-bool IsBlankOrComment(const std::string& line) {
-  const size_t i = line.find_first_not_of(" \t\r");
-  return i == std::string::npos || line[i] == '#';
-}
-
 }  // namespace
 
 StatusOr<std::unique_ptr<Dataset>> OpenImageFolder(const std::string& manifest,
@@ -84,7 +67,7 @@ StatusOr<std::unique_ptr<Dataset>> OpenImageFolder(const std::string& manifest,
     return InvalidArgumentError("image folder " + manifest + ": image_size must be positive");
   }
   RECA_ASSIGN_OR_RETURN(const std::string text, ReadFile(manifest));
-  const std::string dir = ManifestDir(manifest);
+  const std::string dir = ManifestFolder(manifest);
   std::vector<Entry> entries;
   std::vector<DataProblem> problems;
   size_t pos = 0;
@@ -95,7 +78,7 @@ StatusOr<std::unique_ptr<Dataset>> OpenImageFolder(const std::string& manifest,
     std::string line = text.substr(pos, end - pos);
     pos = end + 1;
     ++line_no;
-    if (IsBlankOrComment(line)) continue;
+    if (IsBlankOrCommentLine(line)) continue;
     const std::string where = manifest + ":" + std::to_string(line_no) + ": ";
     const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) return InvalidArgumentError(where + "not valid JSON");
@@ -105,7 +88,7 @@ StatusOr<std::unique_ptr<Dataset>> OpenImageFolder(const std::string& manifest,
       return InvalidArgumentError(where + "\"path\" must be a non-empty string");
     }
     Entry e;
-    e.path = Resolve(dir, path->get<std::string>());
+    e.path = ResolveInFolder(dir, path->get<std::string>());
     const auto caption = j.find("caption");
     if (caption != j.end() && !caption->is_null()) {
       if (!caption->is_string()) return InvalidArgumentError(where + "\"caption\" must be a string");

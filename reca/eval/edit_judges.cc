@@ -58,11 +58,6 @@ std::vector<std::string> Split(const std::string& s, const std::string& sep) {
   return out;
 }
 
-bool IsBlankOrComment(const std::string& line) {
-  const size_t i = line.find_first_not_of(" \t\r");
-  return i == std::string::npos || line[i] == '#';
-}
-
 // Calls `fn(line, line_no, where)` for every JSON line of a JSONL text.
 template <typename Fn>
 Status ForEachJsonLine(const std::string& text, const std::string& path, Fn fn) {
@@ -74,7 +69,7 @@ Status ForEachJsonLine(const std::string& text, const std::string& path, Fn fn) 
     const std::string line = text.substr(pos, end - pos);
     pos = end + 1;
     ++line_no;
-    if (IsBlankOrComment(line)) continue;
+    if (IsBlankOrCommentLine(line)) continue;
     const std::string where = path + ":" + std::to_string(line_no);
     const Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) return InvalidArgumentError(where + ": not valid JSON");
