@@ -63,6 +63,18 @@ def wait_for_file(path, proc, what, log):
     return int(read(path))
 
 
+def stop(procs):
+    """SIGTERM each running process, then SIGKILL what has not exited within 20 s."""
+    for p in procs:
+        if p is not None and p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
 class TlsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -91,14 +103,7 @@ class TlsTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for p in (cls.worker, cls.coordinator):
-            if p is not None and p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        stop([cls.worker, cls.coordinator])
         shutil.rmtree(cls.root, ignore_errors=True)
 
     def recactl(self, *args):
@@ -202,13 +207,7 @@ class TlsTest(unittest.TestCase):
                 self.assertLess(time.time(), deadline, read(log).decode(errors="replace"))
                 time.sleep(0.1)
         finally:
-            for p in reversed(procs):
-                p.terminate()
-                try:
-                    p.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            stop(reversed(procs))
 
 
 if __name__ == "__main__":
