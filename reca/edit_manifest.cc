@@ -1,7 +1,7 @@
 #include "reca/edit_manifest.h"
 
-#include "nlohmann/json.hpp"
 #include "reca/file_util.h"
+#include "reca/jsonl.h"
 
 namespace reca {
 
@@ -9,20 +9,9 @@ StatusOr<std::vector<EditManifestEntry>> ParseEditManifest(
     const std::string& text, const std::string& manifest_path) {
   const std::string dir = ManifestFolder(manifest_path);
   std::vector<EditManifestEntry> out;
-  size_t pos = 0;
-  int line_no = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    const std::string line = text.substr(pos, end - pos);
-    pos = end + 1;
-    ++line_no;
-    if (IsBlankOrCommentLine(line)) continue;
-    const std::string where = manifest_path + ":" + std::to_string(line_no) + ": ";
-    const nlohmann::json j =
-        nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) return InvalidArgumentError(where + "not valid JSON");
-    if (!j.is_object()) return InvalidArgumentError(where + "expected a JSON object");
+  RECA_RETURN_IF_ERROR(ForEachJsonObjectLine(text, manifest_path, [&](
+      const nlohmann::json& j, int line_no, const std::string& at) -> Status {
+    const std::string where = at + ": ";
     std::string fields[3];
     const char* const kNames[3] = {"source", "instruction", "target"};
     for (int k = 0; k < 3; ++k) {
@@ -39,7 +28,8 @@ StatusOr<std::vector<EditManifestEntry>> ParseEditManifest(
     e.target = ResolveInFolder(dir, fields[2]);
     e.line = line_no;
     out.push_back(std::move(e));
-  }
+    return OkStatus();
+  }));
   if (out.empty()) {
     return InvalidArgumentError("edit manifest " + manifest_path + ": no entries");
   }

@@ -8,6 +8,7 @@
 #include "nlohmann/json.hpp"
 #include "reca/data/dataset.h"
 #include "reca/file_util.h"
+#include "reca/jsonl.h"
 
 namespace reca {
 namespace {
@@ -70,19 +71,9 @@ StatusOr<std::unique_ptr<Dataset>> OpenImageFolder(const std::string& manifest,
   const std::string dir = ManifestFolder(manifest);
   std::vector<Entry> entries;
   std::vector<DataProblem> problems;
-  size_t pos = 0;
-  int line_no = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    std::string line = text.substr(pos, end - pos);
-    pos = end + 1;
-    ++line_no;
-    if (IsBlankOrCommentLine(line)) continue;
-    const std::string where = manifest + ":" + std::to_string(line_no) + ": ";
-    const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) return InvalidArgumentError(where + "not valid JSON");
-    if (!j.is_object()) return InvalidArgumentError(where + "expected a JSON object");
+  RECA_RETURN_IF_ERROR(ForEachJsonObjectLine(text, manifest, [&](
+      const nlohmann::json& j, int line_no, const std::string& at) -> Status {
+    const std::string where = at + ": ";
     const auto path = j.find("path");
     if (path == j.end() || !path->is_string() || path->get<std::string>().empty()) {
       return InvalidArgumentError(where + "\"path\" must be a non-empty string");
@@ -98,15 +89,16 @@ StatusOr<std::unique_ptr<Dataset>> OpenImageFolder(const std::string& manifest,
     if (::stat(e.path.c_str(), &st) != 0) {
       problems.push_back({e.path, "listed at " + manifest + ":" + std::to_string(line_no) +
                                       " but cannot be found: " + std::strerror(errno)});
-      continue;
+      return OkStatus();
     }
     if (!S_ISREG(st.st_mode)) {
       problems.push_back({e.path, "listed at " + manifest + ":" + std::to_string(line_no) +
                                       " but is not a regular file"});
-      continue;
+      return OkStatus();
     }
     entries.push_back(std::move(e));
-  }
+    return OkStatus();
+  }));
   if (entries.empty()) {
     return InvalidArgumentError("image folder " + manifest + ": no usable samples (" +
                                 std::to_string(problems.size()) + " listed files missing)");

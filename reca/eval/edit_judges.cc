@@ -9,6 +9,7 @@
 #include <set>
 
 #include "reca/file_util.h"
+#include "reca/jsonl.h"
 
 namespace reca {
 namespace {
@@ -56,27 +57,6 @@ std::vector<std::string> Split(const std::string& s, const std::string& sep) {
   }
   out.push_back(s.substr(pos));
   return out;
-}
-
-// Calls `fn(line, line_no, where)` for every JSON line of a JSONL text.
-template <typename Fn>
-Status ForEachJsonLine(const std::string& text, const std::string& path, Fn fn) {
-  size_t pos = 0;
-  int line_no = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    const std::string line = text.substr(pos, end - pos);
-    pos = end + 1;
-    ++line_no;
-    if (IsBlankOrCommentLine(line)) continue;
-    const std::string where = path + ":" + std::to_string(line_no);
-    const Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) return InvalidArgumentError(where + ": not valid JSON");
-    if (!j.is_object()) return InvalidArgumentError(where + ": expected a JSON object");
-    RECA_RETURN_IF_ERROR(fn(j, where));
-  }
-  return OkStatus();
 }
 
 StatusOr<std::string> RequiredString(const Json& j, const char* field,
@@ -217,7 +197,7 @@ StatusOr<ImgEditSummary> AggregateImgEdit(
 StatusOr<std::vector<ImgEditJudgement>> ParseImgEditJsonl(
     const std::string& text, const std::string& path) {
   std::vector<ImgEditJudgement> out;
-  RECA_RETURN_IF_ERROR(ForEachJsonLine(text, path, [&](const Json& j, const std::string& where) -> Status {
+  RECA_RETURN_IF_ERROR(ForEachJsonObjectLine(text, path, [&](const Json& j, int, const std::string& where) -> Status {
     ImgEditJudgement s;
     s.origin = where;
     RECA_ASSIGN_OR_RETURN(s.key, RequiredString(j, "key", where));
@@ -310,7 +290,7 @@ StatusOr<std::vector<GEditJudgement>> ParseGEditJsonl(const std::string& text,
                                                       const std::string& path) {
   std::vector<GEditJudgement> out;
   const std::vector<std::string>& groups = GEditGroups();
-  RECA_RETURN_IF_ERROR(ForEachJsonLine(text, path, [&](const Json& j, const std::string& where) -> Status {
+  RECA_RETURN_IF_ERROR(ForEachJsonObjectLine(text, path, [&](const Json& j, int, const std::string& where) -> Status {
     GEditJudgement s;
     s.origin = where;
     RECA_ASSIGN_OR_RETURN(s.key, RequiredString(j, "key", where));
