@@ -901,12 +901,10 @@ ROLES = ("user", "worker", "evaluator", "admin")
 # ---------------------------------------------------------------------------
 # Sweeps (cli/sweep.py has the file format, the expansion and the report).
 
-SWEEP_TERMINAL = ("SWEEP_SUCCEEDED", "SWEEP_FAILED", "SWEEP_CANCELLED")
-
-
 def _sweep_state(value):
+    """RUNNING, SUCCEEDED, ...: the SweepState without its SWEEP_ prefix."""
     try:
-        return pb.job_pb2.SweepState.Name(value)
+        return pb.job_pb2.SweepState.Name(value).replace("SWEEP_", "", 1)
     except ValueError:
         return str(value)
 
@@ -1046,7 +1044,7 @@ def sweep_report(client, sweep, baseline_path):
     except sweeplib.SweepError as e:
         raise CliError(str(e), 2)
     checks = sweeplib.check(rows, rules, baseline)
-    info = {"id": sweep.id, "name": sweep.name, "state": _sweep_state(sweep.state).replace("SWEEP_", ""),
+    info = {"id": sweep.id, "name": sweep.name, "state": _sweep_state(sweep.state),
             "seed": sweep.seed, "concurrency": sweep.concurrency,
             "axes": [a.field for a in sweep.axes]}
     return sweeplib.report(info, rows, metrics, rules, checks, baseline_path)
@@ -1101,7 +1099,7 @@ def cmd_sweep(args, client):
             sys.stderr.write("recactl: no sweeps\n")
             return 0
         _print_table(["SWEEP", "NAME", "OWNER", "STATE", "POINTS", "SUBMITTED"],
-                     [[s.id, s.name, s.owner, _sweep_state(s.state).replace("SWEEP_", ""),
+                     [[s.id, s.name, s.owner, _sweep_state(s.state),
                        _sweep_progress(s).split(": ", 1)[1], _fmt_time(s.submit_unix_micros)]
                       for s in sweeps], sys.stdout)
         return 0
@@ -1109,7 +1107,7 @@ def cmd_sweep(args, client):
         raise CliError(f"sweep {args.action}: give the sweep id", 2)
     if args.action == "cancel":
         sweep = client.call("CancelSweep", js.CancelSweepRequest(sweep_id=args.target)).sweep
-        sys.stderr.write(f"recactl: {sweep.id} {_sweep_state(sweep.state).replace('SWEEP_', '')}\n")
+        sys.stderr.write(f"recactl: {sweep.id} {_sweep_state(sweep.state)}\n")
         return 0
     sweep = client.call("GetSweep", js.GetSweepRequest(sweep_id=args.target)).sweep
     if args.action == "get":
@@ -1117,7 +1115,7 @@ def cmd_sweep(args, client):
             sys.stdout.write(json_format.MessageToJson(sweep, preserving_proto_field_name=True,
                                                        indent=2) + "\n")
             return 0
-        sys.stdout.write(f"{sweep.id} {sweep.name}: {_sweep_state(sweep.state).replace('SWEEP_', '')}"
+        sys.stdout.write(f"{sweep.id} {sweep.name}: {_sweep_state(sweep.state)}"
                          f", owner {sweep.owner}, {sweep.concurrency} at a time\n")
         _print_points(sweep, sys.stdout)
         return 0
