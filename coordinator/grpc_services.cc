@@ -36,10 +36,6 @@ grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context,
   return Reply(context, handle(*caller), response);
 }
 
-bool IsTerminal(v1::JobState s) {
-  return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED;
-}
-
 // WatchJob: writes the job, then each change, one write in flight at a time;
 // changes that arrive during a write are merged (latest job, all events) and
 // sent next. Finishes after writing a terminal state.

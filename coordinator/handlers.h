@@ -17,6 +17,12 @@
 
 namespace reca::coordinator {
 
+// A job in this state has ended for good.
+inline bool IsTerminal(v1::JobState state) {
+  return state == v1::SUCCEEDED || state == v1::FAILED ||
+         state == v1::CANCELLED;
+}
+
 // The authenticated caller of an RPC. With authentication off (the
 // --insecure_no_auth flag, and the unit tests) it is Caller::Trusted(): an
 // admin without a name, so a job's owner is whatever the request says.

@@ -16,10 +16,6 @@ namespace {
 constexpr int kDefaultPageSize = 100, kMaxPageSize = 1000;
 constexpr int kWatchHistory = 50;  // events a new watcher gets first
 
-bool IsTerminal(v1::JobState s) {
-  return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED;
-}
-
 }  // namespace
 
 absl::StatusOr<Coordinator::JobEntry*> Coordinator::FindVisibleJob(

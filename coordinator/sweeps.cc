@@ -17,10 +17,6 @@
 namespace reca::coordinator {
 namespace {
 
-bool IsTerminal(v1::JobState s) {
-  return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED;
-}
-
 // A point has ended: its job ended, it could not be submitted, or the sweep
 // was cancelled before it started.
 bool PointEnded(const v1::SweepPoint& p) {
