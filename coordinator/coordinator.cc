@@ -574,6 +574,7 @@ absl::Status Coordinator::ScheduleQueued() {
     v1::Attempt* attempt = updated.mutable_attempt();
     attempt->Clear();
     attempt->set_epoch(epoch);
+    attempt->set_resume_step(updated.latest_checkpoint_step());
     std::vector<std::string> where;
     const bool gpu = updated.resources().accelerator() == v1::GPU;
     for (size_t r = 0; r < placed.worker_per_rank.size(); ++r) {

@@ -248,6 +248,53 @@ TEST_F(RestartTest, ACrashedRankRestartsTheGangFromTheLastCheckpoint) {
   EXPECT_TRUE(HasEvent(job.id(), "queued again (restart 1 of 2)"));
 }
 
+TEST_F(RestartTest, AStoppedAttemptsLateMetricsUpToTheResumeCheckpointAreKept) {
+  // Rank 1 ran steps 5 and 6 (checkpoint 5), was stopped, and its last
+  // heartbeat arrives only after the next attempt was placed.
+  v1::Job job = StartTwoRankJob();
+  const v1::Job first = job;
+  v1::ReportCheckpointRequest ck;
+  ck.set_worker_id("w1");
+  ck.set_lease_id(l1_);
+  ck.mutable_checkpoint()->set_job_id(job.id());
+  ck.mutable_checkpoint()->set_epoch(first.attempt().epoch());
+  ck.mutable_checkpoint()->set_step(5);
+  ck.mutable_checkpoint()->set_path("/runs/ck/step-5");
+  ASSERT_TRUE(c_->HandleReportCheckpoint(ck).ok());
+  ASSERT_TRUE(Exit("w1", l1_, job, 0, v1::EXIT_CAUSE_SIGNAL).ok());
+  ASSERT_TRUE(Exit("w2", l2_, job, 1, v1::EXIT_CAUSE_SIGNAL).ok());
+  job = Get(job.id());
+  ASSERT_EQ(job.state(), v1::SCHEDULED);
+  ASSERT_GT(job.attempt().epoch(), first.attempt().epoch());
+  EXPECT_EQ(job.attempt().resume_step(), 5);
+
+  v1::RankStatus late = Running(first, 1, 5);
+  late.set_running(false);
+  for (int64_t step : {4, 6}) {
+    v1::MetricPoint* p = late.add_points();
+    p->set_name("loss");
+    p->set_step(step);
+    p->set_value(1.0 / step);
+  }
+  auto beat = Beat("w2", l2_, {late});
+  ASSERT_TRUE(beat.ok()) << beat.status();
+  ASSERT_EQ(beat->cancellations_size(), 1);
+  EXPECT_NE(beat->cancellations(0).reason().find("stale epoch"), std::string::npos);
+  // The new attempt's progress is untouched by the old one's.
+  EXPECT_EQ(Get(job.id()).progress_size(), 0);
+
+  v1::GetMetricsRequest gm;
+  gm.set_job_id(job.id());
+  gm.set_rank(1);
+  auto metrics = c_->HandleGetMetrics(kTrusted, gm);
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  std::vector<int64_t> steps;
+  for (const v1::MetricPoint& p : metrics->points()) steps.push_back(p.step());
+  std::sort(steps.begin(), steps.end());
+  // Steps 4 and 5 are kept; step 6 is re-run (and reported) by the new attempt.
+  EXPECT_EQ(steps, (std::vector<int64_t>{4, 5}));
+}
+
 TEST_F(RestartTest, RestartsRunOutThenTheJobFails) {
   v1::Job job = StartTwoRankJob();
   for (int attempt = 0; attempt < 3; ++attempt) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <csignal>
 #include <iostream>
+#include <limits>
 #include <set>
 #include <utility>
 
@@ -146,6 +147,24 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(
   WriteBatch points;
   points.set_sync(false);
   int points_left = options_.max_points_per_heartbeat;
+  // Stores the metric points of `rs` up to step `max_step`.
+  auto store_points = [&](const v1::Job& job, const v1::RankStatus& rs,
+                         int64_t max_step) {
+    for (const v1::MetricPoint& p : rs.points()) {
+      if (points_left-- <= 0) break;
+      if (p.name().empty() || p.name().size() > 200 || p.step() > max_step)
+        continue;
+      v1::MetricPoint stored = p;
+      stored.set_rank(rs.rank());
+      if (stored.unix_micros() == 0) stored.set_unix_micros(now);
+      points.Put(keys::Metric(job.id(), p.name(), rs.rank(), p.step()),
+                 stored.SerializeAsString());
+      if (p.name() == "step_s" && IsActive(job.state()) &&
+          rs.epoch() == job.attempt().epoch())
+        step_seconds_[{job.id(), rs.rank()}].Observe(p.value(),
+                                                     kStepSecondsBuckets);
+    }
+  };
   auto cancel = [&](const v1::RankStatus& rs, std::string reason) {
     v1::Cancellation* c = response.add_cancellations();
     c->set_job_id(rs.job_id());
@@ -162,6 +181,13 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(
     }
     v1::Job& job = entry->job;
     if (rs.epoch() != job.attempt().epoch()) {
+      // A stopped attempt's last lines can arrive after the next attempt was
+      // placed. Its steps up to the checkpoint the next attempt resumes from
+      // are never re-run, so their points are kept; its later steps are
+      // re-run and reported by the next attempt.
+      if (rs.epoch() < job.attempt().epoch() && rs.rank() >= 0 &&
+          rs.rank() < job.attempt().placements_size())
+        store_points(job, rs, job.attempt().resume_step());
       cancel(rs, absl::StrCat("stale epoch ", rs.epoch(), " (current ",
                               job.attempt().epoch(), ")"));
       continue;
@@ -199,18 +225,7 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::HandleHeartbeat(
       if (moved && IsActive(job.state()))
         progressed.insert(job.id());  // watchers see real changes only
     }
-    for (const v1::MetricPoint& p : rs.points()) {
-      if (points_left-- <= 0) break;
-      if (p.name().empty() || p.name().size() > 200) continue;
-      v1::MetricPoint stored = p;
-      stored.set_rank(rs.rank());
-      if (stored.unix_micros() == 0) stored.set_unix_micros(now);
-      points.Put(keys::Metric(job.id(), p.name(), rs.rank(), p.step()),
-                 stored.SerializeAsString());
-      if (p.name() == "step_s" && IsActive(job.state()))
-        step_seconds_[{job.id(), rs.rank()}].Observe(p.value(),
-                                                     kStepSecondsBuckets);
-    }
+    store_points(job, rs, std::numeric_limits<int64_t>::max());
     // Progress and points of the current attempt are recorded even after the
     // job ended: a rank's last lines often arrive after its exit report.
     if ((!IsActive(job.state()) || job.cancel_requested()) && rs.running()) {
