@@ -38,6 +38,7 @@ int64_t StepBatches::samples() const {
   for (const auto& b : recon) n += b.images.size(0);
   for (const auto& b : i2t) n += b.images.size(0);
   for (const auto& b : t2i) n += b.images.size(0);
+  for (const auto& b : edit) n += b.images.size(0);
   return n;
 }
 
@@ -103,6 +104,21 @@ at::Tensor GaussianBlur(const at::Tensor& images, double sigma) {
   return out;
 }
 
+at::Tensor GenerateEdits(UnifiedModel& model, const Tokenizer& tok, const at::Tensor& sources,
+                         const std::vector<std::string>& instructions, int64_t max_text_tokens,
+                         const SampleOptions& options, at::Generator& gen) {
+  const auto dev = sources.device();
+  const int64_t n = sources.size(0);
+  auto on_device = [&](const PromptIds& p) { return PromptIds{p.pre.to(dev), p.post.to(dev)}; };
+  const PromptIds with_text = on_device(MakePromptIds(tok, instructions, max_text_tokens));
+  const PromptIds no_text = on_device(MakePromptIds(tok, std::vector<std::string>(n), max_text_tokens));
+  const at::Tensor keep = at::ones({n}, at::TensorOptions().dtype(at::kBool).device(dev));
+  const Prefix cond = model.EditPrefix(with_text, sources, keep);
+  const Prefix text_dropped = model.EditPrefix(no_text, sources, keep);
+  const Prefix image_dropped = model.EditPrefix(with_text, sources, keep.logical_not());
+  return model.GenerateEdit(cond, text_dropped, image_dropped, options, gen);
+}
+
 std::map<std::string, at::Tensor> EncodeStepBatches(const std::vector<StepBatches>& steps) {
   std::map<std::string, at::Tensor> out;
   for (size_t s = 0; s < steps.size(); ++s) {
@@ -127,6 +143,15 @@ std::map<std::string, at::Tensor> EncodeStepBatches(const std::vector<StepBatche
       const std::string k = p + "t2i." + std::to_string(j) + ".";
       const T2IBatch& b = steps[s].t2i[j];
       out[k + "images"] = b.images;
+      out[k + "pre"] = b.prompt.pre;
+      out[k + "post"] = b.prompt.post;
+    }
+    for (size_t j = 0; j < steps[s].edit.size(); ++j) {
+      const std::string k = p + "edit." + std::to_string(j) + ".";
+      const EditBatch& b = steps[s].edit[j];
+      out[k + "images"] = b.images;
+      out[k + "sources"] = b.sources;
+      out[k + "keep_source"] = b.keep_source;
       out[k + "pre"] = b.prompt.pre;
       out[k + "post"] = b.prompt.post;
     }
@@ -175,7 +200,17 @@ StatusOr<std::vector<StepBatches>> DecodeStepBatches(const std::map<std::string,
       }
       step.t2i.push_back(b);
     }
-    if (step.recon.empty() && step.i2t.empty() && step.t2i.empty()) break;
+    for (size_t j = 0;; ++j) {
+      const std::string k = p + "edit." + std::to_string(j) + ".";
+      EditBatch b;
+      if (!get(k + "images", &b.images)) break;
+      if (!get(k + "sources", &b.sources) || !get(k + "keep_source", &b.keep_source) ||
+          !get(k + "pre", &b.prompt.pre) || !get(k + "post", &b.prompt.post)) {
+        return DataLossError(file + ": " + k + "sources/keep_source/pre/post missing");
+      }
+      step.edit.push_back(b);
+    }
+    if (step.recon.empty() && step.i2t.empty() && step.t2i.empty() && step.edit.empty()) break;
     steps.push_back(std::move(step));
   }
   if (steps.empty()) return DataLossError(file + ": no recorded steps");

@@ -1,5 +1,6 @@
-// The model batches of the three RecA streams (reconstruction, captioning,
-// text-to-image) and their tokenisation; reca/data_pipeline.h fills them.
+// The model batches of the RecA streams (reconstruction, captioning,
+// text-to-image, and image editing) and their tokenisation;
+// reca/data_pipeline.h fills them.
 #ifndef RECA_BATCH_H_
 #define RECA_BATCH_H_
 
@@ -16,10 +17,10 @@
 
 namespace reca {
 
-// Loss weights of the three streams: L = sum over a step's batches of
+// Loss weights of the streams: L = sum over a step's batches of
 // w_stream * loss / number of batches.
 struct LossWeights {
-  double recon = 1.0, i2t = 1.0, t2i = 1.0;
+  double recon = 1.0, i2t = 1.0, t2i = 1.0, edit = 1.0;
 };
 
 // `source` indexes the job's sources (loss per source); `noise` seeds the
@@ -44,11 +45,23 @@ struct T2IBatch {
   NoiseSeeds noise;
 };
 
+// Image editing: the generation loss of `images` (the targets) under
+// UnifiedModel::EditPrefix(prompt, sources, keep_source).
+struct EditBatch {
+  at::Tensor images;   // [B, 3, H, W] targets in [0, 1]
+  at::Tensor sources;  // [B, 3, H, W] the images before the edit
+  PromptIds prompt;    // <user> [source] instruction <assistant>
+  at::Tensor keep_source;  // [B] bool: false = the source is dropped (image CFG)
+  int source = 0;
+  NoiseSeeds noise;
+};
+
 // Everything one optimizer step consumes.
 struct StepBatches {
   std::vector<ReconBatch> recon;
   std::vector<I2TBatch> i2t;
   std::vector<T2IBatch> t2i;
+  std::vector<EditBatch> edit;
   int64_t samples() const;
 };
 
@@ -69,8 +82,17 @@ PromptIds MakePromptIds(const Tokenizer& tok, const std::vector<std::string>& te
 at::Tensor MakeCaptionIds(const Tokenizer& tok, const std::vector<std::string>& captions,
                           int64_t max_tokens);
 
+// Edits `sources` ([B, 3, H, W] in [0, 1], on the model's device) by one
+// instruction per row with the model's GenerateEdit: under the instruction
+// and the source, guided against the source without the instruction (text)
+// and the instruction without the source (image, options.image_cfg).
+at::Tensor GenerateEdits(UnifiedModel& model, const Tokenizer& tok, const at::Tensor& sources,
+                         const std::vector<std::string>& instructions, int64_t max_text_tokens,
+                         const SampleOptions& options, at::Generator& gen);
+
 // Recorded steps as named tensors ("<step>.<source>.<j>.<field>", fields
-// images/pre/post/captions, and condition where a recon batch has one) for replay by the benchmark and by the Python
+// images/pre/post/captions, condition where a recon batch has one, sources
+// and keep_source for edit batches) for replay by the benchmark and by the Python
 // reference (bench/python/reca_mar.py reads the same names).
 std::map<std::string, at::Tensor> EncodeStepBatches(const std::vector<StepBatches>& steps);
 StatusOr<std::vector<StepBatches>> DecodeStepBatches(const std::map<std::string, at::Tensor>& t,

@@ -10,6 +10,7 @@
 
 #include "reca/file_util.h"
 #include "reca/rng.h"
+#include "reca/shapes_edit.h"
 
 namespace reca {
 namespace {
@@ -101,11 +102,16 @@ StatusOr<std::unique_ptr<DataPipeline>> DataPipeline::Open(const JobSpec& spec, 
     if (s.type == "shapes") {
       w = std::make_unique<ShapesWorld>(
           ShapesWorldOptions{Key({spec.seed, kWorldSalt, i}), image_size});
-      log << "data: " << s.name << ": shapes world (infinite), task " << s.task << ", repeat "
-          << s.repeat << "\n";
+      log << "data: " << s.name << ": shapes world (infinite"
+          << (s.task == "edit" ? std::string(", exact edit pairs, ") +
+                                     (s.dense_captions ? "dense" : "sparse") + " instructions"
+                               : std::string())
+          << "), task " << s.task << ", repeat " << s.repeat << "\n";
     } else {
       StatusOr<std::unique_ptr<Dataset>> opened =
-          s.type == "image_folder" ? OpenImageFolder(s.manifest, o) : OpenWebDataset(s.shards, o);
+          s.type == "image_folder" ? OpenImageFolder(s.manifest, o)
+          : s.type == "edit_pairs" ? OpenEditPairs(s.manifest, o)
+                                   : OpenWebDataset(s.shards, o);
       if (!opened.ok()) {
         return Status(opened.status().code(), field + ": " + std::string(opened.status().message()));
       }
@@ -158,12 +164,20 @@ StatusOr<DataPipeline::Loaded> DataPipeline::LoadAt(size_t source, int64_t posit
   const SourceSpec& s = sources_[source];
   const uint64_t key = Key({spec_.seed, kSampleSalt, source, static_cast<uint64_t>(position)});
   if (worlds_[source]) {
-    const Scene scene = worlds_[source]->SceneAt(static_cast<uint64_t>(position));
     Loaded l;
     l.key = key;
-    l.sample.image = {image_size_, image_size_, ShapesWorld::Render(scene)};
-    l.sample.caption = s.dense_captions ? ShapesWorld::DenseCaption(scene)
-                                        : ShapesWorld::SparseCaption(scene, SplitMix64(key));
+    if (s.task == "edit") {
+      const EditPair pair = EditPairAt(
+          ShapesEditOptions{Key({spec_.seed, kWorldSalt, source}), image_size_}, static_cast<uint64_t>(position));
+      l.sample.source = {image_size_, image_size_, ShapesWorld::Render(pair.source)};
+      l.sample.image = {image_size_, image_size_, ShapesWorld::Render(pair.target)};
+      l.sample.caption = s.dense_captions ? pair.dense_instruction : pair.sparse_instruction;
+    } else {
+      const Scene scene = worlds_[source]->SceneAt(static_cast<uint64_t>(position));
+      l.sample.image = {image_size_, image_size_, ShapesWorld::Render(scene)};
+      l.sample.caption = s.dense_captions ? ShapesWorld::DenseCaption(scene)
+                                          : ShapesWorld::SparseCaption(scene, SplitMix64(key));
+    }
     l.sample.origin = "shapes:" + std::to_string(position);
     {
       std::lock_guard<std::mutex> lock(stats_mu_);
@@ -283,8 +297,9 @@ StatusOr<StepBatches> DataPipeline::BuildStep(SamplerState* state) {
   for (size_t i = 0; i < sources_.size(); ++i) {
     const SourceSpec& s = sources_[i];
     for (int64_t j = 0; j < s.repeat; ++j) {
-      std::vector<std::vector<uint8_t>> pixels;
+      std::vector<std::vector<uint8_t>> pixels, edit_sources;
       std::vector<std::string> texts, captions;
+      std::vector<uint8_t> keep_source;
       NoiseSeeds noise;
       // Shared by all ranks: keyed by the global block, not the rank's rows.
       noise.batch = Key({spec_.seed, kBatchNoiseSalt, i, static_cast<uint64_t>(state->cursors[i] + j * global)});
@@ -299,6 +314,11 @@ StatusOr<StepBatches> DataPipeline::BuildStep(SamplerState* state) {
         } else if (s.task == "i2t") {
           texts.push_back(kI2TQuestion);
           captions.push_back(l.sample.caption);
+        } else if (s.task == "edit") {
+          // Guidance on text and image: each is dropped on its own.
+          texts.push_back(drop ? std::string() : l.sample.caption);
+          keep_source.push_back(rng.Bernoulli(spec_.reca.cfg_drop) ? 0 : 1);
+          edit_sources.push_back(std::move(l.sample.source.pixels));
         } else {
           texts.push_back(drop ? std::string(kUncondPrompt)
                                : std::string(kT2IPrefix) + " " + l.sample.caption);
@@ -314,6 +334,11 @@ StatusOr<StepBatches> DataPipeline::BuildStep(SamplerState* state) {
       } else if (s.task == "i2t") {
         out.i2t.push_back({images, MakePromptIds(tok_, texts, max_tokens),
                            MakeCaptionIds(tok_, captions, max_tokens), src});
+      } else if (s.task == "edit") {
+        at::Tensor keep = at::empty({b}, at::kByte);
+        std::copy(keep_source.begin(), keep_source.end(), keep.data_ptr<uint8_t>());
+        out.edit.push_back({images, ImagesToTensor(edit_sources, image_size_),
+                            MakePromptIds(tok_, texts, max_tokens), keep.to(at::kBool), src, noise});
       } else {
         out.t2i.push_back({images, MakePromptIds(tok_, texts, max_tokens), src, noise});
       }

@@ -401,11 +401,21 @@ Status ValidateJobSpec(const JobSpec& spec) {
   for (size_t i = 0; i < spec.data.sources.size(); ++i) {
     const SourceSpec& s = spec.data.sources[i];
     const std::string p = "spec.data.sources[" + std::to_string(i) + "]";
-    if (s.type == "image_folder" && s.manifest.empty()) {
-      return InvalidArgumentError(p + ".manifest: required for type image_folder");
+    const bool has_manifest = s.type == "image_folder" || s.type == "edit_pairs";
+    if (has_manifest && s.manifest.empty()) {
+      return InvalidArgumentError(p + ".manifest: required for type " + s.type);
     }
-    if (s.type != "image_folder" && !s.manifest.empty()) {
-      return InvalidArgumentError(p + ".manifest: only for type image_folder (type is " + s.type + ")");
+    if (!has_manifest && !s.manifest.empty()) {
+      return InvalidArgumentError(p + ".manifest: only for types image_folder and edit_pairs (type is " +
+                                  s.type + ")");
+    }
+    if (s.type == "edit_pairs" && s.task != "edit") {
+      return InvalidArgumentError(p + ".task: type edit_pairs has edit pairs only, so task must be edit (is " +
+                                  s.task + ")");
+    }
+    if (s.task == "edit" && s.type != "shapes" && s.type != "edit_pairs") {
+      return InvalidArgumentError(p + ".task: edit needs edit pairs: type shapes or edit_pairs (type is " +
+                                  s.type + ")");
     }
     if (s.type == "webdataset" && s.shards.empty()) {
       return InvalidArgumentError(p + ".shards: required for type webdataset");

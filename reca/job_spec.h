@@ -32,10 +32,10 @@ struct ModelSpec {
 
 struct SourceSpec {
   std::string name;              // defaults to "<type>-<task>"
-  std::string type = "shapes";   // shapes | image_folder | webdataset
-  std::string task = "recon";    // recon | i2t | t2i
+  std::string type = "shapes";   // shapes | image_folder | webdataset | edit_pairs
+  std::string task = "recon";    // recon | i2t | t2i | edit
   int64_t repeat = 1;            // batches of batch_per_rank per step
-  std::string manifest;          // image_folder: JSONL manifest
+  std::string manifest;          // image_folder, edit_pairs: JSONL manifest
   std::vector<std::string> shards;  // webdataset: paths, globs, brace ranges
   bool dense_captions = false;   // shapes: dense instead of sparse captions
 };
@@ -57,6 +57,7 @@ struct RecaSpec {
   std::string templates_file;  // one reconstruction instruction per line; empty = the built-in 360
   int64_t collapse_every = 50;   // copy-collapse check every N steps; 0 = off
   double collapse_ratio = 0.2;   // alarm when held-out recon loss < this x the t2i loss
+  double edit_weight = 1.0;
 };
 
 struct OptimizerSpec {
@@ -86,6 +87,7 @@ struct SamplesSpec {
   int64_t diffusion_steps = 50;
   double cfg = 3.0;
   double temperature = 1.0;
+  double image_cfg = 2.0;  // edit grids: guidance on the source image; 1 = off
 };
 
 // What the evaluator scores (evaluator/, reca-eval); the trainer ignores it.

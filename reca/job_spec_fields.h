@@ -110,21 +110,25 @@ template <class V> void Visit(V& v, ModelSpec& s) {
 template <class V> void Visit(V& v, SourceSpec& s) {
   v.Field("name", &s.name, "label in logs and metrics; default `<type>-<task>`", Any());
   v.Field("type", &s.type,
-          "`shapes`: the procedural shapes world (infinite); `image_folder`: images listed in "
-          "a JSONL manifest; `webdataset`: `.tar` shards", OneOf({"shapes", "image_folder", "webdataset"}));
+          "`shapes`: the procedural shapes world (infinite; with task `edit`, its exact edit "
+          "pairs); `image_folder`: images listed in a JSONL manifest; `webdataset`: `.tar` shards; "
+          "`edit_pairs`: real edit pairs listed in a JSONL manifest (task `edit`)",
+          OneOf({"shapes", "image_folder", "webdataset", "edit_pairs"}));
   v.Field("task", &s.task,
           "`recon`: RecA reconstruction (images only); `i2t`: captioning; `t2i`: text-to-image "
-          "(both need captions)", OneOf({"recon", "i2t", "t2i"}));
+          "(both need captions); `edit`: image editing (source image + instruction -> target "
+          "image; types `shapes` and `edit_pairs`)", OneOf({"recon", "i2t", "t2i", "edit"}));
   v.Field("repeat", &s.repeat, "batches of `batch_per_rank` samples from this source per step",
           AtLeast(1));
   v.Field("manifest", &s.manifest,
-          "image_folder: JSONL file, one `{\"path\": ..., \"caption\": ...}` per line (paths "
-          "relative to the manifest)", Any());
+          "image_folder: JSONL file, one `{\"path\": ..., \"caption\": ...}` per line; "
+          "edit_pairs: one `{\"source\": ..., \"instruction\": ..., \"target\": ...}` per line "
+          "(paths relative to the manifest)", Any());
   v.Field("shards", &s.shards,
           "webdataset: shard paths, globs or brace ranges (`data/shard-{0000..0099}.tar`); "
           "members `key.jpg` or `key.png` + `key.txt` or `key.json`", Any());
-  v.Field("dense_captions", &s.dense_captions, "shapes: dense captions instead of sparse ones",
-          Any());
+  v.Field("dense_captions", &s.dense_captions,
+          "shapes: dense captions (and edit instructions) instead of sparse ones", Any());
 }
 
 template <class V> void Visit(V& v, DataSpec& s) {
@@ -151,7 +155,9 @@ template <class V> void Visit(V& v, RecaSpec& s) {
   v.Field("t2i_weight", &s.t2i_weight, "loss weight of the text-to-image batches", AtLeast(0));
   v.Field("cfg_drop", &s.cfg_drop,
           "probability of dropping the text of a recon/t2i prompt (classifier-free guidance); "
-          "visual tokens are never dropped", Between(0, 1, true));
+          "visual tokens are never dropped, except in edit batches, where the instruction and "
+          "the source image are each dropped with this probability (guidance on both)",
+          Between(0, 1, true));
   v.Field("max_text_tokens", &s.max_text_tokens, "prompt and caption length limit", AtLeast(4));
   v.Field("condition_blur", &s.condition_blur,
           "Gaussian blur (sigma in target pixels) of the image the understanding encoder sees in "
@@ -166,6 +172,7 @@ template <class V> void Visit(V& v, RecaSpec& s) {
           "alarm when the held-out reconstruction loss falls below this fraction of the same "
           "images' text-to-image loss at the start of the run (the model copies its condition)",
           Between(0, 1));
+  v.Field("edit_weight", &s.edit_weight, "loss weight of the edit batches", AtLeast(0));
 }
 
 template <class V> void Visit(V& v, OptimizerSpec& s) {
@@ -204,13 +211,17 @@ template <class V> void Visit(V& v, SamplesSpec& s) {
   v.Field("diffusion_steps", &s.diffusion_steps, "denoising steps per round", AtLeast(1));
   v.Field("cfg", &s.cfg, "classifier-free guidance scale; 1 = off", AtLeast(1));
   v.Field("temperature", &s.temperature, "sampling temperature", Above(0));
+  v.Field("image_cfg", &s.image_cfg,
+          "edit grids: guidance scale on the source image (BAGEL's cfg_img_scale); 1 = off",
+          AtLeast(1));
 }
 
 template <class V> void Visit(V& v, EvalSpec& s) {
   v.Field("suites", &s.suites,
           "suites the evaluator scores each committed checkpoint with: `shapes_eval` (GenEval's "
-          "six tags over the shapes world), `recon` (PSNR, SSIM, held-out reconstruction loss); "
-          "empty = none", OneOf({"shapes_eval", "recon"}));
+          "six tags over the shapes world), `recon` (PSNR, SSIM, held-out reconstruction loss), "
+          "`shapes_edit` (editing the shapes world's fixed edit pairs, judged per category); "
+          "empty = none", OneOf({"shapes_eval", "recon", "shapes_edit"}));
   v.Field("every_n_checkpoints", &s.every_n_checkpoints,
           "score every Nth committed checkpoint (the last one always); 0 = only the last",
           AtLeast(0));

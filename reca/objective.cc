@@ -62,11 +62,11 @@ StatusOr<StepLosses> AccumulateRecaGradients(UnifiedModel& model, const StepBatc
   }
   return TorchGuardOr("RecA step", [&]() -> StatusOr<StepLosses> {
     const double nan = std::numeric_limits<double>::quiet_NaN();
-    StepLosses out{nan, nan, nan, 0.0, 0.0, step.samples(), {}};
-    const double denom = static_cast<double>(
-        step.recon.size() + step.i2t.size() + step.t2i.size());
+    StepLosses out{nan, nan, nan, nan, 0.0, 0.0, step.samples(), {}};
+    const size_t batches = step.recon.size() + step.i2t.size() + step.t2i.size() + step.edit.size();
+    const double denom = static_cast<double>(batches);
     if (denom == 0) return InvalidArgumentError("sources: the step has no batches (all repeats are 0)");
-    size_t remaining = step.recon.size() + step.i2t.size() + step.t2i.size();
+    size_t remaining = batches;
     auto run = [&](const torch::Tensor& loss, double weight, double* mean, size_t n, int source,
                    const char* task) {
       if (!loss.requires_grad()) {
@@ -113,6 +113,21 @@ StatusOr<StepLosses> AccumulateRecaGradients(UnifiedModel& model, const StepBatc
       out.forward_flops +=
           model.GenerationForwardFlops(images.size(0), prompt.pre.size(1) + prompt.post.size(1));
       run(model.T2ILoss(prompt, images, noise), weights.t2i, &out.t2i, step.t2i.size(), b.source, "t2i");
+    }
+    for (const EditBatch& b : step.edit) {
+      torch::Tensor images = b.images.to(device);
+      NamedTensors noise = b.noise.rows.empty() ? model.SampleGenerationNoise(images.size(0), gen)
+                                                : model.SampleGenerationNoise(b.noise);
+      AutocastScope autocast(bf16);
+      Prefix prefix = model.EditPrefix(To(b.prompt, device), b.sources.to(device),
+                                       b.keep_source.defined() ? b.keep_source.to(device) : at::Tensor());
+      // The source's latents (where the family reads them) cost about one
+      // more generation pass.
+      const int64_t n = images.size(0), len = prefix.embeds.size(1);
+      out.forward_flops += model.UnderstandingForwardFlops(n) + model.GenerationForwardFlops(n, len) *
+                                                                    (prefix.source_latents.defined() ? 2 : 1);
+      run(model.GenerationLoss(prefix, images, noise), weights.edit, &out.edit, step.edit.size(), b.source,
+          "edit");
     }
     return out;
   });

@@ -1,5 +1,6 @@
 // The RecA objective (DESIGN.md §4.2):
 //   L = w_recon * L_gen(template + h_v(I) -> I) + w_i2t * L_i2t + w_t2i * L_t2i
+//       (+ w_edit * L_gen(instruction + source -> target) with edit sources)
 // accumulated over every batch of a step (each loss scaled by its weight and
 // divided by the total number of batches, as Harmon's accumulative_counts).
 #ifndef RECA_OBJECTIVE_H_
@@ -20,7 +21,7 @@ namespace reca {
 
 struct StepLosses {
   // Mean loss per source over its batches this step; NaN when the source has none.
-  double recon, i2t, t2i;
+  double recon, i2t, t2i, edit;
   double total;          // the accumulated objective
   double forward_flops;  // matmul FLOPs of all forward passes of the step
   int64_t samples = 0;

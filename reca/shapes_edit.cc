@@ -395,4 +395,16 @@ EditPair EditPairAt(const ShapesEditOptions& o, uint64_t index,
   return Finish(w, index, EditCategory::kAdjust);
 }
 
+std::vector<EditPair> ShapesEditPairs(int pairs_per_category, int image_size) {
+  ShapesEditOptions o;
+  o.seed = kShapesEditSeed;
+  o.image_size = image_size;
+  std::vector<EditPair> out;
+  const uint64_t total =
+      static_cast<uint64_t>(std::max(0, pairs_per_category)) * kNumEditCategories;
+  for (uint64_t i = 0; i < total; ++i) out.push_back(EditPairAt(o, i));
+  return out;
+}
+
+
 }  // namespace reca

@@ -119,6 +119,17 @@ EditPair EditPairAt(const ShapesEditOptions& options, uint64_t index);
 EditPair EditPairAt(const ShapesEditOptions& options, uint64_t index,
                     EditCategory category);
 
+// Fixes the evaluation set forever (independent of any run's seed).
+inline constexpr uint64_t kShapesEditSeed = 0x5ed17e7a1ull;
+inline constexpr int kDefaultShapesEditPairsPerCategory = 25;
+
+// The fixed evaluation set: pairs 0 .. 8 x pairs_per_category - 1 of
+// EditPairAt({kShapesEditSeed, image_size}) (categories interleaved, every
+// category pairs_per_category times). The first k pairs of every category are
+// the same for every pairs_per_category >= k.
+std::vector<EditPair> ShapesEditPairs(
+    int pairs_per_category = kDefaultShapesEditPairsPerCategory, int image_size = 32);
+
 }  // namespace reca
 
 #endif  // RECA_SHAPES_EDIT_H_

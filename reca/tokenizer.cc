@@ -24,6 +24,8 @@ std::set<std::string> BuiltinWords() {
   for (int i = 0; i < kNumColors; ++i) add_text(ColorNameString(static_cast<ColorName>(i)));
   add_text("zero one two three four shape shapes some a an and , . :");
   add_text("at the top bottom left right on in center");
+  // Edit instructions (reca/shapes_edit.h): verbs and background names.
+  add_text("add change remove replace move extract make with to background grey slate beige");
   add_text(kUncondPrompt);
   add_text(kT2IPrefix);
   add_text(kI2TQuestion);

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "gtest/gtest.h"
+#include "reca/shapes_edit.h"
 #include "reca/shapes_world.h"
 
 namespace reca {
@@ -24,6 +25,12 @@ TEST(TokenizerTest, CoversAllBuiltinTextWithoutUnknowns) {
   }
   for (const std::string& t : ReconTemplates()) {
     for (int64_t id : tok.Encode(t)) ASSERT_NE(id, Tokenizer::kUnk) << t;
+  }
+  for (uint64_t i = 0; i < 400; ++i) {
+    const EditPair p = EditPairAt({3, 32}, i);
+    for (const std::string& text : {p.dense_instruction, p.sparse_instruction}) {
+      for (int64_t id : tok.Encode(text)) ASSERT_NE(id, Tokenizer::kUnk) << text;
+    }
   }
   EXPECT_EQ(tok.Encode("zebra")[0], Tokenizer::kUnk);
 }

@@ -34,6 +34,7 @@
 #include "reca/peak_flops.h"
 #include "reca/rng.h"
 #include "reca/safetensors.h"
+#include "reca/shapes_edit.h"
 #include "reca/torch_guard.h"
 
 namespace reca {
@@ -107,7 +108,50 @@ SampleOptions SamplingOf(const JobSpec& spec) {
   o.diffusion_steps = spec.samples.diffusion_steps;
   o.cfg = spec.samples.cfg;
   o.temperature = spec.samples.temperature;
+  o.image_cfg = spec.samples.image_cfg;
   return o;
+}
+
+bool HasEditSource(const JobSpec& spec) {
+  for (const SourceSpec& s : spec.effective_sources()) {
+    if (s.task == "edit") return true;
+  }
+  return false;
+}
+
+// Jobs with an edit source: the fixed ShapesEdit pairs (one per category
+// first) edited by their dense instructions; rows source, target, edited.
+Status WriteEditGrid(UnifiedModel& model, const JobSpec& spec, const std::string& out_dir,
+                     const std::string& tag, const c10::Device& device, std::ostream& log) {
+  const std::map<std::string, std::string> cfg = model.ConfigMap();
+  const int image_size = std::stoi(cfg.at("image_size"));
+  const int64_t n = spec.samples.count;
+  const std::vector<EditPair> pairs =
+      ShapesEditPairs(static_cast<int>((n + kNumEditCategories - 1) / kNumEditCategories), image_size);
+  std::vector<std::vector<uint8_t>> sources, targets;
+  std::vector<std::string> instructions;
+  for (int64_t i = 0; i < n; ++i) {
+    sources.push_back(ShapesWorld::Render(pairs[i].source));
+    targets.push_back(ShapesWorld::Render(pairs[i].target));
+    instructions.push_back(pairs[i].dense_instruction);
+  }
+  at::Tensor src = ImagesToTensor(sources, image_size), edited;
+  RECA_RETURN_IF_ERROR(TorchGuard("writing the edit grid", [&] {
+    torch::NoGradGuard no_grad;
+    model.eval();
+    at::Generator gen = StepGenerator(spec.seed ^ 0xed17, 0);
+    edited = GenerateEdits(model, Tokenizer(), src.to(device), instructions,
+                           std::stoll(cfg.at("max_text_tokens")), SamplingOf(spec), gen)
+                 .to(at::kCPU);
+    model.train();
+  }));
+  const std::string path = out_dir + "/edit_" + tag + ".png";
+  RECA_RETURN_IF_ERROR(WritePngGrid(path, {ToRgb(src), ToRgb(ImagesToTensor(targets, image_size)), ToRgb(edited)}));
+  log << "wrote " << path << " (rows: source, the exact target, edited by the model)\n";
+  for (int64_t i = 0; i < n; ++i) {
+    log << "  edit " << i << " (" << EditCategoryName(pairs[i].category) << "): " << instructions[i] << "\n";
+  }
+  return OkStatus();
 }
 
 Status WriteGrids(UnifiedModel& model, const JobSpec& spec, const std::string& out_dir,
@@ -117,7 +161,7 @@ Status WriteGrids(UnifiedModel& model, const JobSpec& spec, const std::string& o
   Tokenizer tok;
   const std::map<std::string, std::string> cfg = model.ConfigMap();
   const int64_t max_text = std::stoll(cfg.at("max_text_tokens"));
-  return TorchGuard("writing sample grids", [&]() -> Status {
+  RECA_RETURN_IF_ERROR(TorchGuard("writing sample grids", [&]() -> Status {
     torch::NoGradGuard no_grad;
     model.eval();
     at::Generator gen = StepGenerator(spec.seed ^ 0x5a5a, 0);
@@ -158,7 +202,8 @@ Status WriteGrids(UnifiedModel& model, const JobSpec& spec, const std::string& o
         << "wrote " << t2i_path << " (top: the scene each prompt describes, bottom: generated)\n";
     for (int64_t i = 0; i < n; ++i) log << "  prompt " << i << ": " << captions[i] << "\n";
     return OkStatus();
-  });
+  }));
+  return HasEditSource(spec) ? WriteEditGrid(model, spec, out_dir, tag, device, log) : OkStatus();
 }
 
 OptimOptions OptimOf(const JobSpec& spec) {
@@ -178,7 +223,7 @@ OptimOptions OptimOf(const JobSpec& spec) {
 }
 
 LossWeights WeightsOf(const JobSpec& spec) {
-  return {spec.reca.recon_weight, spec.reca.i2t_weight, spec.reca.t2i_weight};
+  return {spec.reca.recon_weight, spec.reca.i2t_weight, spec.reca.t2i_weight, spec.reca.edit_weight};
 }
 
 bool IsDirectory(const std::string& path) {

@@ -31,9 +31,14 @@ struct PromptIds {
 };
 
 // A model-space prefix: embeddings and which positions are real (not padding).
+// An edit prefix may also carry the source image's generation-side latents
+// (families that condition generation on them, as BAGEL conditions on the
+// source's VAE latents); other families leave them undefined.
 struct Prefix {
   torch::Tensor embeds;  // [B, L, D]
   torch::Tensor valid;   // [B, L] bool
+  torch::Tensor source_latents;  // [B, S, C] or undefined
+  torch::Tensor source_valid;    // [B] bool: rows whose source latents count
 };
 
 // [embed(pre)] [visual (may be undefined)] [embed(post)] and which positions
@@ -66,6 +71,7 @@ struct SampleOptions {
   int64_t diffusion_steps = 50;
   double cfg = 3.0;            // text guidance; 1 = off
   double temperature = 1.0;
+  double image_cfg = 1.0;      // editing: guidance on the source image; 1 = off
 };
 
 class UnifiedModel : public torch::nn::Module {
@@ -97,6 +103,19 @@ class UnifiedModel : public torch::nn::Module {
   // <eos>) after [question.pre, UnderstandingEmbed(images), question.post].
   virtual torch::Tensor I2TLoss(const torch::Tensor& images, const PromptIds& question,
                                 const torch::Tensor& caption_ids) = 0;
+  // The prefix of an edit: [pre] UnderstandingEmbed(sources) [post], where
+  // rows whose `keep_source` ([B] bool; undefined = all) is false see no
+  // source (their visual positions are invalid: the image-dropped condition
+  // of guidance on the image). Families that also condition generation on
+  // the source's own latents add them (flow).
+  virtual Prefix EditPrefix(const PromptIds& prompt, const torch::Tensor& sources,
+                            const torch::Tensor& keep_source);
+  // Edit loss: the generation loss of `targets` under EditPrefix.
+  torch::Tensor EditLoss(const PromptIds& prompt, const torch::Tensor& sources,
+                         const torch::Tensor& keep_source, const torch::Tensor& targets,
+                         const NamedTensors& noise) {
+    return GenerationLoss(EditPrefix(prompt, sources, keep_source), targets, noise);
+  }
   // Text-to-image loss: the generation loss under a text-only prefix.
   torch::Tensor T2ILoss(const PromptIds& prompt, const torch::Tensor& images,
                         const NamedTensors& noise) {
@@ -115,7 +134,35 @@ class UnifiedModel : public torch::nn::Module {
   // Generates images [B, 3, H, W] in [0, 1]. `uncond` is used when cfg != 1.
   virtual torch::Tensor Generate(const Prefix& cond, const Prefix& uncond,
                                  const SampleOptions& options, at::Generator& gen) = 0;
+  // Edits: generates under `cond` (EditPrefix of the instruction) with
+  // guidance on the text (options.cfg, against `no_text`: the source without
+  // the instruction) and on the image (options.image_cfg, against `no_image`:
+  // the instruction without the source), as BAGEL:
+  //   v_text = v(no_text) + cfg (v(cond) - v(no_text))
+  //   v      = v(no_image) + image_cfg (v_text - v(no_image)).
+  // The default supports text guidance only (image_cfg must be 1).
+  virtual torch::Tensor GenerateEdit(const Prefix& cond, const Prefix& no_text,
+                                     const Prefix& no_image, const SampleOptions& options,
+                                     at::Generator& gen);
 };
+
+inline Prefix UnifiedModel::EditPrefix(const PromptIds& prompt, const torch::Tensor& sources,
+                                       const torch::Tensor& keep_source) {
+  Prefix p = AssemblePrefix(prompt, UnderstandingEmbed(sources));
+  if (keep_source.defined()) {
+    p.valid.narrow(1, prompt.pre.size(1), NumVisualTokens())
+        .logical_and_(keep_source.to(p.valid.device()).unsqueeze(1));
+  }
+  return p;
+}
+
+inline torch::Tensor UnifiedModel::GenerateEdit(const Prefix& cond, const Prefix& no_text,
+                                                const Prefix& no_image,
+                                                const SampleOptions& options, at::Generator& gen) {
+  TORCH_CHECK_VALUE(options.image_cfg == 1.0, "image guidance (image_cfg ", options.image_cfg,
+                    ") is not supported by the ", family(), " family; use image_cfg 1");
+  return Generate(cond, no_text, options, gen);
+}
 
 inline NamedTensors UnifiedModel::SampleGenerationNoise(int64_t batch, at::Generator& gen) {
   NoiseSeeds seeds;

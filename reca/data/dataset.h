@@ -20,8 +20,9 @@ enum class ResizePolicy {
 };
 
 struct Sample {
-  RgbImage image;        // size x size after the policy
-  std::string caption;   // empty when the dataset has none for this sample
+  RgbImage image;        // size x size after the policy (an edit pair's target)
+  std::string caption;   // empty when the dataset has none (an edit pair's instruction)
+  RgbImage source;       // an edit pair's source image; empty otherwise
   std::string origin;    // for log lines: "file.png", "shard-0003.tar:key"
 };
 
@@ -74,6 +75,14 @@ StatusOr<std::unique_ptr<Dataset>> OpenImageFolder(const std::string& manifest,
 // the damage and reports the rest in open_problems().
 StatusOr<std::unique_ptr<Dataset>> OpenWebDataset(const std::vector<std::string>& shards,
                                                   const DatasetOptions& options);
+
+// Image-editing pairs listed by a JSONL manifest (reca/edit_manifest.h: one
+// {"source": ..., "instruction": ..., "target": ...} per line): a sample is
+// the target image with the instruction as its caption and the source image.
+// A pair whose source or target file is missing is an open problem; none
+// usable is InvalidArgument naming the manifest.
+StatusOr<std::unique_ptr<Dataset>> OpenEditPairs(const std::string& manifest,
+                                                 const DatasetOptions& options);
 
 // Decodes PNG or JPEG bytes (sniffed from the content, not the name) to RGB
 // (grey and alpha are converted). Errors name `origin`: other content is

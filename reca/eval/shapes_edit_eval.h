@@ -51,9 +51,6 @@
 namespace reca {
 
 inline constexpr const char* kShapesEditSuite = "shapes_edit";
-// Fixes the evaluation set forever (independent of any run's seed).
-inline constexpr uint64_t kShapesEditSeed = 0x5ed17e7a1ull;
-inline constexpr int kDefaultShapesEditPairsPerCategory = 25;
 
 struct ShapesEditScoreOptions {
   double min_confidence = 0.3;
@@ -84,13 +81,7 @@ StatusOr<ShapesEditImageScore> ScoreShapesEditImage(
     int height, const ShapesDetector& detector = ShapesDetector(),
     const ShapesEditScoreOptions& options = {});
 
-// The fixed evaluation set: pairs 0 .. 8 x pairs_per_category - 1 of
-// EditPairAt({kShapesEditSeed, image_size}) (categories interleaved, every
-// category pairs_per_category times). The first k pairs of every category are
-// the same for every pairs_per_category >= k.
-std::vector<EditPair> ShapesEditPairs(
-    int pairs_per_category = kDefaultShapesEditPairsPerCategory,
-    int image_size = 32);
+// The fixed evaluation set: ShapesEditPairs (reca/shapes_edit.h).
 
 struct ShapesEditCategoryScore {
   std::string category;  // EditCategoryName

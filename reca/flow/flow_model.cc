@@ -64,6 +64,18 @@ Prefix FlowModel::AssemblePrefix(const PromptIds& prompt, const torch::Tensor& v
   return und_->AssemblePrefix(prompt, visual);
 }
 
+Prefix FlowModel::EditPrefix(const PromptIds& prompt, const torch::Tensor& sources,
+                             const torch::Tensor& keep_source) {
+  Prefix p = UnifiedModel::EditPrefix(prompt, sources, keep_source);
+  if (c_.meta_queries == 0) {  // OpenUni's queries read the understanding tokens only
+    p.source_latents = Patchify(sources, c_.patch).detach();
+    p.source_valid = keep_source.defined()
+                         ? keep_source.to(p.valid.device(), torch::kBool)
+                         : torch::ones({sources.size(0)}, p.valid.options());
+  }
+  return p;
+}
+
 NamedTensors FlowModel::SampleGenerationNoise(const NoiseSeeds& seeds) {
   auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
   std::vector<torch::Tensor> ts, epss;
@@ -90,6 +102,29 @@ FlowCondition FlowModel::Conditioning(const Prefix& prefix) {
   } else {
     cond.kv = und_->PrefixKeyValues(prefix.embeds, prefix.valid);
     cond.valid = prefix.valid;
+    if (prefix.source_latents.defined()) {
+      // The source's clean latents through the gen expert (t = 0), attending
+      // to the prefix and to each other; their keys and values join the prefix's.
+      const torch::Tensor& src = prefix.source_latents;
+      const int64_t b = src.size(0), s = src.size(1), p = prefix.valid.size(1);
+      torch::Tensor h = gen_->Embed(src.to(prefix.embeds.scalar_type()),
+                                    torch::zeros({b}, prefix.embeds.options()));
+      torch::Tensor allowed = torch::cat({prefix.valid.unsqueeze(1).expand({b, s, p}),
+                                          torch::ones({b, s, s}, prefix.valid.options())},
+                                         2);
+      auto& blocks = gen_->blocks();
+      for (size_t i = 0; i < blocks->size(); ++i) {
+        auto* block = blocks[i]->as<BlockImpl>();
+        KeyValues own;
+        if (i + 1 < blocks->size()) {
+          h = block->forward(h, allowed, &cond.kv[i], &own);
+        } else {
+          own = block->KeysValues(h);
+        }
+        cond.kv[i] = {torch::cat({cond.kv[i].k, own.k}, 2), torch::cat({cond.kv[i].v, own.v}, 2)};
+      }
+      cond.valid = torch::cat({prefix.valid, prefix.source_valid.unsqueeze(1).expand({b, s})}, 1);
+    }
   }
   return cond;
 }
@@ -133,13 +168,24 @@ torch::Tensor FlowModel::I2TLoss(const torch::Tensor& images, const PromptIds& q
 
 torch::Tensor FlowModel::Generate(const Prefix& cond, const Prefix& uncond, const SampleOptions& options,
                                   at::Generator& gen) {
+  return Sample(cond, options.cfg != 1.0 ? &uncond : nullptr, nullptr, options, gen);
+}
+
+torch::Tensor FlowModel::GenerateEdit(const Prefix& cond, const Prefix& no_text, const Prefix& no_image,
+                                      const SampleOptions& options, at::Generator& gen) {
+  return Sample(cond, options.cfg != 1.0 ? &no_text : nullptr,
+                options.image_cfg != 1.0 ? &no_image : nullptr, options, gen);
+}
+
+torch::Tensor FlowModel::Sample(const Prefix& cond, const Prefix* no_text, const Prefix* no_image,
+                                const SampleOptions& options, at::Generator& gen) {
   torch::NoGradGuard no_grad;
   const auto dev = cond.embeds.device();
   const int64_t b = cond.embeds.size(0), steps = std::max<int64_t>(1, options.diffusion_steps);
-  const bool guided = options.cfg != 1.0;
   const FlowCondition c = Conditioning(cond);
-  FlowCondition u;
-  if (guided) u = Conditioning(uncond);
+  FlowCondition ut, ui;
+  if (no_text) ut = Conditioning(*no_text);
+  if (no_image) ui = Conditioning(*no_image);
   torch::Tensor x = (torch::randn({b, c_.seq_len(), c_.token_dim()}, gen,
                                   torch::TensorOptions().dtype(torch::kFloat32)) *
                      options.temperature)
@@ -151,9 +197,13 @@ torch::Tensor FlowModel::Generate(const Prefix& cond, const Prefix& uncond, cons
     const double t_next = shifted(1.0 - static_cast<double>(i + 1) / steps);
     torch::Tensor tv = torch::full({b}, t, x.options());
     torch::Tensor v = Velocity(c, x, tv);
-    if (guided) {
-      torch::Tensor vu = Velocity(u, x, tv);
+    if (no_text) {
+      torch::Tensor vu = Velocity(ut, x, tv);
       v = vu + options.cfg * (v - vu);
+    }
+    if (no_image) {
+      torch::Tensor vi = Velocity(ui, x, tv);
+      v = vi + options.image_cfg * (v - vi);
     }
     x = x + (t_next - t) * v;
   }

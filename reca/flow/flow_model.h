@@ -19,7 +19,13 @@
 //
 // Loss: x_t = (1 - t) x0 + t eps with t = shift(sigmoid(N(0, 1))), MSE of the
 // predicted velocity against eps - x0. Sampling: Euler from t = 1 to 0 with
-// classifier-free guidance on the text. RecA default: vit, connector and und
+// classifier-free guidance on the text.
+//
+// Editing (as BAGEL): the prefix holds the source's understanding tokens and
+// the instruction; with shared attention the source's own latents (its
+// patches, clean: t = 0) also pass through the gen expert, attending to the
+// prefix and to each other, and the target's latents attend to their keys
+// and values as to the prefix's. Sampling guides on the text and the image. RecA default: vit, connector and und
 // frozen (DefaultFrozen), so only the generator learns.
 #ifndef RECA_FLOW_FLOW_MODEL_H_
 #define RECA_FLOW_FLOW_MODEL_H_
@@ -96,6 +102,8 @@ class FlowModel : public UnifiedModel {
   torch::Tensor UnderstandingEmbed(const torch::Tensor& images) override;
   int64_t NumVisualTokens() const override { return c_.und_seq_len(); }
   Prefix AssemblePrefix(const PromptIds& prompt, const torch::Tensor& visual) override;
+  Prefix EditPrefix(const PromptIds& prompt, const torch::Tensor& sources,
+                    const torch::Tensor& keep_source) override;
   // Keys: "t" [B] float in (0, 1) (shift applied), "eps" [B, S, C] float.
   using UnifiedModel::SampleGenerationNoise;
   NamedTensors SampleGenerationNoise(const NoiseSeeds& seeds) override;
@@ -105,6 +113,8 @@ class FlowModel : public UnifiedModel {
                         const torch::Tensor& caption_ids) override;
   torch::Tensor Generate(const Prefix& cond, const Prefix& uncond, const SampleOptions& options,
                          at::Generator& gen) override;
+  torch::Tensor GenerateEdit(const Prefix& cond, const Prefix& no_text, const Prefix& no_image,
+                             const SampleOptions& options, at::Generator& gen) override;
 
   double UnderstandingForwardFlops(int64_t batch) const override;
   double GenerationForwardFlops(int64_t batch, int64_t prefix_len) const override;
@@ -117,6 +127,11 @@ class FlowModel : public UnifiedModel {
   torch::Tensor Velocity(const FlowCondition& cond, const torch::Tensor& x_t, const torch::Tensor& t);
 
  private:
+  // Euler sampling under `cond`, guided on the text against `no_text` and on
+  // the image against `no_image` where those are given.
+  torch::Tensor Sample(const Prefix& cond, const Prefix* no_text, const Prefix* no_image,
+                       const SampleOptions& options, at::Generator& gen);
+
   FlowConfig c_;
   FlowVit vit_{nullptr};
   torch::nn::Sequential connector_{nullptr};

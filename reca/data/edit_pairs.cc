@@ -1,0 +1,99 @@
+// OpenEditPairs (reca/data/dataset.h): real edit pairs listed by a JSONL
+// manifest (reca/edit_manifest.h).
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "reca/data/dataset.h"
+#include "reca/edit_manifest.h"
+#include "reca/file_util.h"
+
+namespace reca {
+namespace {
+
+// Immutable after construction, so Load is thread-safe.
+class EditPairsDataset : public Dataset {
+ public:
+  EditPairsDataset(std::string manifest, std::vector<EditManifestEntry> entries,
+                   std::vector<DataProblem> problems, DatasetOptions options)
+      : manifest_(std::move(manifest)),
+        entries_(std::move(entries)),
+        problems_(std::move(problems)),
+        options_(options) {}
+
+  int64_t size() const override { return static_cast<int64_t>(entries_.size()); }
+
+  StatusOr<Sample> Load(int64_t index) const override {
+    if (index < 0 || index >= size()) {
+      return OutOfRangeError("edit pairs " + manifest_ + ": sample " + std::to_string(index) +
+                             " out of range [0, " + std::to_string(size()) + ")");
+    }
+    const EditManifestEntry& e = entries_[static_cast<size_t>(index)];
+    auto load = [&](const std::string& path) -> StatusOr<RgbImage> {
+      RECA_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+      RECA_ASSIGN_OR_RETURN(RgbImage image, DecodeImage(bytes, path, options_.max_pixels));
+      return ResizeImage(image, options_.image_size, options_.resize);
+    };
+    Sample s;
+    RECA_ASSIGN_OR_RETURN(s.source, load(e.source));
+    RECA_ASSIGN_OR_RETURN(s.image, load(e.target));
+    s.caption = e.instruction;
+    s.origin = manifest_ + ":" + std::to_string(e.line);
+    return s;
+  }
+
+  std::vector<DataProblem> open_problems() const override { return problems_; }
+
+  std::string Describe() const override {
+    std::string d = "edit pairs: " + std::to_string(entries_.size()) + " pairs from " + manifest_;
+    if (!problems_.empty()) d += " (" + std::to_string(problems_.size()) + " with a missing file)";
+    return d;
+  }
+
+ private:
+  const std::string manifest_;
+  const std::vector<EditManifestEntry> entries_;
+  const std::vector<DataProblem> problems_;
+  const DatasetOptions options_;
+};
+
+// Why `path` cannot be read as a file; empty when it can.
+std::string FileProblem(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return std::string("cannot be found: ") + std::strerror(errno);
+  if (!S_ISREG(st.st_mode)) return "is not a regular file";
+  return "";
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Dataset>> OpenEditPairs(const std::string& manifest,
+                                                 const DatasetOptions& options) {
+  if (options.image_size <= 0) {
+    return InvalidArgumentError("edit pairs " + manifest + ": image_size must be positive");
+  }
+  RECA_ASSIGN_OR_RETURN(std::vector<EditManifestEntry> listed, ReadEditManifest(manifest));
+  std::vector<EditManifestEntry> entries;
+  std::vector<DataProblem> problems;
+  for (EditManifestEntry& e : listed) {
+    std::string problem;
+    for (const std::string* path : {&e.source, &e.target}) {
+      if (const std::string why = FileProblem(*path); !why.empty()) {
+        problems.push_back({*path, "listed at " + manifest + ":" + std::to_string(e.line) + " but " + why});
+        problem = why;
+        break;
+      }
+    }
+    if (problem.empty()) entries.push_back(std::move(e));
+  }
+  if (entries.empty()) {
+    return InvalidArgumentError("edit pairs " + manifest + ": no usable pairs (" +
+                                std::to_string(problems.size()) + " with a missing file)");
+  }
+  return std::unique_ptr<Dataset>(
+      new EditPairsDataset(manifest, std::move(entries), std::move(problems), options));
+}
+
+}  // namespace reca
