@@ -828,8 +828,11 @@ def cmd_checkpoints(args, client):
 # The columns `eval` shows first, per suite; other values follow by name.
 EVAL_ORDER = {"shapes_eval": ["overall", "single_object", "two_object", "counting", "colors",
                               "position", "color_attr"],
-              "recon": ["psnr", "ssim", "heldout_loss"]}
-EVAL_SKIP = {"images", "prompts", "seconds"}
+              "recon": ["psnr", "ssim", "heldout_loss"],
+              "shapes_edit": ["overall"] + [f"categories.{c}" for c in (
+                  "add", "remove", "replace", "adjust", "move", "background", "compose",
+                  "extract")] + ["carried_out", "preserved", "masked_psnr"]}
+EVAL_SKIP = {"images", "prompts", "seconds", "pairs"}
 
 
 def cmd_eval(args, client):
@@ -882,8 +885,9 @@ def cmd_eval(args, client):
                 cells.append(cell)
             table.append([label] + cells + [r.output_dir])
         sys.stdout.write(f"{suite}:\n")
-        _print_table(["STEP"] + [n.upper() for n in names] + ["OUTPUT"], table, sys.stdout,
-                     right={"STEP"} | {n.upper() for n in names})
+        heads = [n.split(".")[-1].upper() for n in names]  # categories.add -> ADD
+        _print_table(["STEP"] + heads + ["OUTPUT"], table, sys.stdout,
+                     right={"STEP"} | set(heads))
     if resp.pending:
         sys.stdout.write(f"({resp.pending} checkpoint(s) still waiting for the evaluator)\n")
     # The evaluator's before/after report (first vs latest scored step), when

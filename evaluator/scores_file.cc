@@ -30,6 +30,7 @@ void Flatten(const Json& object, const std::string& prefix, Values* out) {
 std::vector<std::string> RequiredKeys(const std::string& suite) {
   if (suite == "shapes_eval") return {"overall"};
   if (suite == "recon") return {"psnr", "ssim", "heldout_loss"};
+  if (suite == "shapes_edit") return {"overall", "carried_out", "preserved"};
   return {};
 }
 

@@ -312,5 +312,111 @@ TEST(DataPipelineTest, TemplatesFileAndConditionBlur) {
   EXPECT_NE(BuildSteps(spec, 32, 1).status().ToString().find("no templates"), std::string::npos);
 }
 
+TEST(DataPipelineTest, ShapesEditPairsBecomeEditBatchesWithDropsForGuidance) {
+  JobSpec spec;
+  spec.batch_per_rank = 64;
+  spec.reca.cfg_drop = 0.25;
+  SourceSpec s;
+  s.task = "edit";
+  spec.data.sources = {s};
+  std::ostringstream log;
+  auto step = FirstStep(spec, log);
+  ASSERT_TRUE(step.ok()) << step.status();
+  EXPECT_NE(log.str().find("exact edit pairs, sparse instructions"), std::string::npos) << log.str();
+  ASSERT_EQ(step->edit.size(), 1u);
+  EXPECT_TRUE(step->recon.empty() && step->i2t.empty() && step->t2i.empty());
+  const EditBatch& b = step->edit[0];
+  ASSERT_EQ(b.images.sizes(), (std::vector<int64_t>{64, 3, 32, 32}));
+  ASSERT_EQ(b.sources.sizes(), b.images.sizes());
+  ASSERT_EQ(b.keep_source.scalar_type(), at::kBool);
+  ASSERT_EQ(b.keep_source.size(0), 64);
+  EXPECT_EQ(b.noise.rows.size(), 64u);
+  // Every pair changes its image; about cfg_drop of the sources and of the
+  // instructions are dropped, independently.
+  for (int64_t i = 0; i < 64; ++i) EXPECT_FALSE(at::equal(b.images[i], b.sources[i])) << i;
+  const int64_t dropped_sources = 64 - b.keep_source.sum().item<int64_t>();
+  EXPECT_GT(dropped_sources, 5);
+  EXPECT_LT(dropped_sources, 30);
+  Tokenizer tok;
+  int dropped_texts = 0;
+  std::set<std::string> verbs;
+  for (int64_t i = 0; i < 64; ++i) {
+    std::vector<int64_t> ids(b.prompt.post[i].data_ptr<int64_t>(),
+                             b.prompt.post[i].data_ptr<int64_t>() + b.prompt.post.size(1));
+    const std::string text = tok.Decode(ids);
+    if (text.empty()) {
+      ++dropped_texts;
+    } else {
+      verbs.insert(text.substr(0, text.find(' ')));
+    }
+  }
+  EXPECT_GT(dropped_texts, 5);
+  EXPECT_LT(dropped_texts, 30);
+  // Sparse phrasing: "make the circle blue ." (adjust), never "change".
+  EXPECT_TRUE(verbs.count("make") && verbs.count("add") && verbs.count("extract"))
+      << testing::PrintToString(verbs);
+  EXPECT_FALSE(verbs.count("change"));
+  // The same spec rebuilds the same batch.
+  std::ostringstream quiet;
+  auto again = FirstStep(spec, quiet);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(at::equal(again->edit[0].sources, b.sources));
+  EXPECT_TRUE(at::equal(again->edit[0].keep_source, b.keep_source));
+  // Recorded steps keep edit batches.
+  auto decoded = DecodeStepBatches(EncodeStepBatches({*step}), "steps.safetensors");
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ASSERT_EQ((*decoded)[0].edit.size(), 1u);
+  EXPECT_TRUE(at::equal((*decoded)[0].edit[0].sources, b.sources));
+  EXPECT_TRUE(at::equal((*decoded)[0].edit[0].prompt.post, b.prompt.post));
+}
+
+TEST(DataPipelineTest, EditPairsManifestLoadsSourceInstructionAndTarget) {
+  const std::string dir = TmpDir("edit_pairs");
+  std::ofstream manifest(dir + "/edits.jsonl");
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(WriteFileAtomic(dir + "/src" + std::to_string(i) + ".png", ColourPng(2 * i)).ok());
+    ASSERT_TRUE(WriteFileAtomic(dir + "/tgt" + std::to_string(i) + ".png", ColourPng(2 * i + 1)).ok());
+    manifest << "{\"source\": \"src" << i << ".png\", \"instruction\": \"make the square red\", "
+             << "\"target\": \"tgt" << i << ".png\"}\n";
+  }
+  manifest << "{\"source\": \"gone.png\", \"instruction\": \"remove it\", \"target\": \"tgt0.png\"}\n";
+  manifest.close();
+  JobSpec spec;
+  spec.batch_per_rank = 4;
+  spec.reca.cfg_drop = 0;
+  SourceSpec s;
+  s.type = "edit_pairs";
+  s.task = "edit";
+  s.manifest = dir + "/edits.jsonl";
+  spec.data.sources = {s};
+  std::ostringstream log;
+  auto step = FirstStep(spec, log);
+  ASSERT_TRUE(step.ok()) << step.status();
+  EXPECT_NE(log.str().find("edit pairs: 4 pairs from"), std::string::npos) << log.str();
+  EXPECT_NE(log.str().find("gone.png: listed at " + dir + "/edits.jsonl:5 but cannot be found"),
+            std::string::npos)
+      << log.str();
+  const EditBatch& b = step->edit.at(0);
+  // Each row's source and target are its own pair's: ColourPng(2i), ColourPng(2i + 1).
+  auto id = [](int k) { return std::to_string(k * 7) + "," + std::to_string(k * 13); };
+  const std::vector<std::string> src = Ids(b.sources), tgt = Ids(b.images);
+  std::set<std::string> seen;
+  for (int64_t r = 0; r < 4; ++r) {
+    int pair = -1;
+    for (int i = 0; i < 4; ++i) {
+      if (src[r] == id(2 * i)) pair = i;
+    }
+    ASSERT_GE(pair, 0) << src[r];
+    EXPECT_EQ(tgt[r], id(2 * pair + 1));
+    seen.insert(src[r]);
+  }
+  EXPECT_EQ(seen.size(), 4u);  // one epoch: every pair once
+  EXPECT_TRUE(b.keep_source.all().item<bool>());
+  Tokenizer tok;
+  std::vector<int64_t> ids(b.prompt.post[0].data_ptr<int64_t>(),
+                           b.prompt.post[0].data_ptr<int64_t>() + b.prompt.post.size(1));
+  EXPECT_EQ(tok.Decode(ids), "make the square red");
+}
+
 }  // namespace
 }  // namespace reca

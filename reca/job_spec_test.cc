@@ -94,7 +94,21 @@ TEST(JobSpecTest, ErrorsNameTheField) {
   EXPECT_EQ(ErrorOf("model: {preset: huge}"),
             "spec.model.preset: must be one of tiny, medium (got 'huge')");
   EXPECT_EQ(ErrorOf("data: {sources: [{type: shapes, task: caption}]}"),
-            "spec.data.sources[0].task: must be one of recon, i2t, t2i (got 'caption')");
+            "spec.data.sources[0].task: must be one of recon, i2t, t2i, edit (got 'caption')");
+  EXPECT_EQ(ErrorOf("data: {sources: [{type: webdataset, task: edit, shards: [a.tar]}]}"),
+            "spec.data.sources[0].task: edit needs edit pairs: type shapes or edit_pairs (type is "
+            "webdataset)");
+  EXPECT_EQ(ErrorOf("data: {sources: [{type: edit_pairs, task: t2i, manifest: e.jsonl}]}"),
+            "spec.data.sources[0].task: type edit_pairs has edit pairs only, so task must be edit "
+            "(is t2i)");
+  EXPECT_EQ(ErrorOf("data: {sources: [{type: edit_pairs, task: edit}]}"),
+            "spec.data.sources[0].manifest: required for type edit_pairs");
+  EXPECT_EQ(ErrorOf("data: {sources: [{type: shapes, task: edit, manifest: e.jsonl}]}"),
+            "spec.data.sources[0].manifest: only for types image_folder and edit_pairs (type is "
+            "shapes)");
+  EXPECT_EQ(ErrorOf("samples: {image_cfg: 0.5}"), "spec.samples.image_cfg: must be >= 1");
+  EXPECT_EQ(ErrorOf("eval: {suites: [shapes_edits]}"),
+            "spec.eval.suites: [0]: must be one of shapes_eval, recon, shapes_edit (got 'shapes_edits')");
   EXPECT_EQ(ErrorOf("data: {sources: [{type: image_folder}]}"),
             "spec.data.sources[0].manifest: required for type image_folder");
   EXPECT_EQ(ErrorOf("data: {sources: [{type: shapes, shards: [a.tar]}]}"),
@@ -110,7 +124,7 @@ TEST(JobSpecTest, ErrorsNameTheField) {
   EXPECT_EQ(ErrorOf("steps: 10\nschedule: {warmup_steps: 20}"),
             "spec.schedule.warmup_steps: must be <= spec.steps");
   EXPECT_EQ(ErrorOf("eval: {suites: [recon, geneval]}"),
-            "spec.eval.suites: [1]: must be one of shapes_eval, recon (got 'geneval')");
+            "spec.eval.suites: [1]: must be one of shapes_eval, recon, shapes_edit (got 'geneval')");
 }
 
 TEST(JobSpecTest, UnknownFieldsAreRejected) {

@@ -136,12 +136,14 @@ Status WriteEditGrid(UnifiedModel& model, const JobSpec& spec, const std::string
     instructions.push_back(pairs[i].dense_instruction);
   }
   at::Tensor src = ImagesToTensor(sources, image_size), edited;
+  SampleOptions sampling = SamplingOf(spec);
+  if (!model.SupportsImageGuidance()) sampling.image_cfg = 1.0;
   RECA_RETURN_IF_ERROR(TorchGuard("writing the edit grid", [&] {
     torch::NoGradGuard no_grad;
     model.eval();
     at::Generator gen = StepGenerator(spec.seed ^ 0xed17, 0);
     edited = GenerateEdits(model, Tokenizer(), src.to(device), instructions,
-                           std::stoll(cfg.at("max_text_tokens")), SamplingOf(spec), gen)
+                           std::stoll(cfg.at("max_text_tokens")), sampling, gen)
                  .to(at::kCPU);
     model.train();
   }));

@@ -141,6 +141,7 @@ class UnifiedModel : public torch::nn::Module {
   //   v_text = v(no_text) + cfg (v(cond) - v(no_text))
   //   v      = v(no_image) + image_cfg (v_text - v(no_image)).
   // The default supports text guidance only (image_cfg must be 1).
+  virtual bool SupportsImageGuidance() const { return false; }
   virtual torch::Tensor GenerateEdit(const Prefix& cond, const Prefix& no_text,
                                      const Prefix& no_image, const SampleOptions& options,
                                      at::Generator& gen);

@@ -24,10 +24,12 @@ constexpr const char* kUsage =
 
 Scores a checkpoint (a reca-train checkpoint directory, verified against its
 manifest, or a .safetensors weights file) and writes DIR/scores.json,
-DIR/shapes_eval.png, DIR/shapes_eval.jsonl and DIR/recon.png.
+DIR/shapes_eval.png, DIR/shapes_eval.jsonl and DIR/recon.png (and, with shapes_edit,
+DIR/shapes_edit.png and DIR/shapes_edit.jsonl).
 
   --suites=LIST            comma-separated: shapes_eval (GenEval's six tags over the shapes
-                           world, GenEval's rules), recon (PSNR, SSIM, held-out loss)
+                           world, GenEval's rules), recon (PSNR, SSIM, held-out loss),
+                           shapes_edit (the fixed edit pairs, judged per category)
                            (default shapes_eval,recon)
   --threads=N              LibTorch intra-op threads (default 1; 0 = all cores)
   --device=cpu|cuda[:i]    (default cpu)
@@ -38,6 +40,9 @@ DIR/shapes_eval.png, DIR/shapes_eval.jsonl and DIR/recon.png.
                            sampling, as the trainer's grids (defaults 8, 50, 3.0, 1.0)
   --recon_images=N         held-out scenes for recon (default 16, the trainer's set)
   --grid_prompts_per_tag=N rows per tag in shapes_eval.png (default 2)
+  --edit_pairs_per_category=N  shapes_edit pairs per category (default 25: 200 pairs)
+  --image_cfg=X            shapes_edit: guidance on the source image (default 2.0; families
+                           without it use 1)
 Real models (images judged elsewhere by upstream's models; scored here by
 upstream's rules into DIR/scores.json, suites geneval, dpg, imgedit and gedit):
   --geneval_metadata=F     GenEval's prompts/evaluation_metadata.jsonl
@@ -97,6 +102,9 @@ reca::Status ParseFlags(int argc, char** argv, reca::EvalOptions* o,
   RECA_RETURN_IF_ERROR(args.Get("recon_images", &o->recon_images));
   RECA_RETURN_IF_ERROR(
       args.Get("grid_prompts_per_tag", &o->grid_prompts_per_tag));
+  RECA_RETURN_IF_ERROR(
+      args.Get("edit_pairs_per_category", &o->edit_pairs_per_category));
+  RECA_RETURN_IF_ERROR(args.Get("image_cfg", &o->image_cfg));
   RECA_RETURN_IF_ERROR(args.Get("report_dir", report_dir));
   RECA_RETURN_IF_ERROR(
       args.Get("geneval_metadata", &sidecar->geneval_metadata));

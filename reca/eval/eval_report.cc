@@ -20,7 +20,7 @@ namespace {
 
 constexpr const char* kScores = "scores.json";
 // The grids reca-eval writes, in report order.
-constexpr const char* kGrids[] = {"shapes_eval.png", "recon.png"};
+constexpr const char* kGrids[] = {"shapes_eval.png", "recon.png", "shapes_edit.png"};
 // Bookkeeping in scores.json that is not a measurement.
 bool IsBookkeeping(const std::string& key) {
   return key == "prompts" || key == "images" || key == "seconds";
@@ -144,10 +144,12 @@ std::string Markdown(const StepScores& a, const StepScores& b, bool have_png,
        << " first (left, or above for a wide grid), " << StepLabel(b.step)
        << " second; top to bottom:";
     for (const std::string& g : grids) {
-      md << (g == kGrids[0] ? " ShapesEval (each row: the prompt's reference "
-                              "scene, then samples)"
-                            : " reconstruction (rows: input, the understanding "
-                              "view, reconstruction)");
+      md << (g == kGrids[0]   ? " ShapesEval (each row: the prompt's reference "
+                                "scene, then samples)"
+             : g == kGrids[1] ? " reconstruction (rows: input, the understanding "
+                                "view, reconstruction)"
+                              : " ShapesEdit (each row: source, exact target, "
+                                "edited)");
       md << (&g == &grids.back() ? "." : ";");
     }
     md << "\n";

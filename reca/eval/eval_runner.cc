@@ -301,6 +301,77 @@ StatusOr<ReconScores> RunRecon(UnifiedModel& model, const EvalOptions& o,
   return r;
 }
 
+// Edits the fixed ShapesEdit pairs, 8 at a time (one per category; each
+// chunk's sampling generator is keyed by its first pair), and judges them.
+StatusOr<ShapesEditSummary> RunShapesEdit(UnifiedModel& model, const EvalOptions& o,
+                                          int64_t image_size, int64_t max_text,
+                                          const c10::Device& device, std::ostream& log) {
+  const int size = static_cast<int>(image_size);
+  const std::vector<EditPair> pairs = ShapesEditPairs(o.edit_pairs_per_category, size);
+  SampleOptions opts = o.sampling;
+  opts.image_cfg = model.SupportsImageGuidance() ? o.image_cfg : 1.0;
+  if (!model.SupportsImageGuidance() && o.image_cfg != 1.0) {
+    log << "shapes_edit: the " << model.family()
+        << " family has no guidance on the source image; --image_cfg ignored\n";
+  }
+  Tokenizer tok;
+  std::vector<std::vector<uint8_t>> sources, edited;
+  for (const EditPair& p : pairs) sources.push_back(ShapesWorld::Render(p.source));
+  for (size_t first = 0; first < pairs.size(); first += kNumEditCategories) {
+    const size_t n = std::min<size_t>(kNumEditCategories, pairs.size() - first);
+    std::vector<std::vector<uint8_t>> chunk(sources.begin() + first, sources.begin() + first + n);
+    std::vector<std::string> instructions;
+    for (size_t i = first; i < first + n; ++i) instructions.push_back(pairs[i].dense_instruction);
+    RECA_ASSIGN_OR_RETURN(
+        std::vector<std::vector<uint8_t>> out,
+        TorchGuardOr("shapes_edit: editing pairs " + std::to_string(first) + "..", [&] {
+          torch::NoGradGuard no_grad;
+          at::Generator gen = SeededGenerator(o.seed ^ 0xed17ull, first);
+          return TensorToImages(GenerateEdits(model, tok, ImagesToTensor(chunk, image_size).to(device),
+                                              instructions, max_text, opts, gen)
+                                    .to(at::kCPU));
+        }));
+    for (auto& img : out) edited.push_back(std::move(img));
+  }
+  std::vector<ShapesEditImageScore> per_pair;
+  RECA_ASSIGN_OR_RETURN(
+      ShapesEditSummary summary,
+      RunShapesEditSuite(
+          pairs,
+          [&](const EditPair& p, const std::vector<uint8_t>&) -> StatusOr<std::vector<uint8_t>> {
+            return edited[static_cast<size_t>(p.index % pairs.size())];
+          },
+          ShapesDetector(), ShapesEditScoreOptions(), &per_pair));
+  std::string details;
+  std::vector<std::vector<RgbImage>> grid;
+  std::vector<std::string> grid_lines;
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    details += ShapesEditResultJson(pairs[i], per_pair[i]) + "\n";
+    if (i < static_cast<size_t>(kNumEditCategories)) {  // the first pair of every category
+      grid.push_back({{size, size, sources[i]},
+                      {size, size, ShapesWorld::Render(pairs[i].target)},
+                      {size, size, edited[i]}});
+      grid_lines.push_back(std::string("  row ") + std::to_string(i) + " [" +
+                           EditCategoryName(pairs[i].category) + "] " +
+                           (per_pair[i].correct ? "+" : "-") + " " + pairs[i].dense_instruction);
+    }
+  }
+  const std::string grid_path = o.out_dir + "/shapes_edit.png";
+  RECA_RETURN_IF_ERROR(WritePngGrid(grid_path, grid));
+  RECA_RETURN_IF_ERROR(WriteFileAtomic(o.out_dir + "/shapes_edit.jsonl", details));
+  log << "wrote " << grid_path << " (per row: source, the exact target, edited; +/- = judged "
+      << "correct/wrong):\n";
+  for (const std::string& l : grid_lines) log << l << "\n";
+  log << "wrote " << o.out_dir << "/shapes_edit.jsonl (every pair: correct, carried out, "
+      << "preserved, masked PSNR, failures)\n";
+  log << "shapes_edit: overall " << Fmt(summary.overall);
+  for (const ShapesEditCategoryScore& c : summary.categories) log << " | " << c.category << " " << Fmt(c.accuracy, 3);
+  log << " | carried out " << Fmt(summary.carried_out, 3) << " | preserved " << Fmt(summary.preserved, 3)
+      << " | masked PSNR " << Fmt(summary.masked_psnr, 2) << " dB (" << summary.pairs << " pairs, guidance "
+      << opts.cfg << " text / " << opts.image_cfg << " image)\n";
+  return summary;
+}
+
 }  // namespace
 
 Status ValidateEvalOptions(const EvalOptions& o) {
@@ -309,13 +380,17 @@ Status ValidateEvalOptions(const EvalOptions& o) {
   if (o.out_dir.empty()) return InvalidArgumentError("--out: required");
   if (o.suites.empty())
     return InvalidArgumentError(
-        "--suites: name at least one of shapes_eval, recon");
+        "--suites: name at least one of shapes_eval, recon, shapes_edit");
   for (const std::string& s : o.suites) {
-    if (s != kShapesEvalSuite && s != kReconSuite) {
+    if (s != kShapesEvalSuite && s != kReconSuite && s != kShapesEditSuite) {
       return InvalidArgumentError("--suites: unknown suite '" + s +
-                                  "' (expected shapes_eval, recon)");
+                                  "' (expected shapes_eval, recon, shapes_edit)");
     }
   }
+  if (o.edit_pairs_per_category < 1)
+    return InvalidArgumentError("--edit_pairs_per_category: must be >= 1");
+  if (!(o.image_cfg >= 1))
+    return InvalidArgumentError("--image_cfg: must be >= 1");
   if (o.threads < 0) return InvalidArgumentError("--threads: must be >= 0");
   if (o.images_per_prompt < 1)
     return InvalidArgumentError("--images_per_prompt: must be >= 1");
@@ -380,6 +455,14 @@ StatusOr<EvalReport> RunEval(const EvalOptions& o, std::ostream& log) {
   if (wants(kReconSuite)) {
     RECA_ASSIGN_OR_RETURN(report.recon, RunRecon(model, o, cfg, device, log));
   }
+  if (wants(kShapesEditSuite)) {
+    const auto t0 = Clock::now();
+    RECA_ASSIGN_OR_RETURN(
+        report.shapes_edit,
+        RunShapesEdit(model, o, std::stoll(cfg.at("image_size")),
+                      std::stoll(cfg.at("max_text_tokens")), device, log));
+    report.shapes_edit_seconds = Seconds(t0);
+  }
   const std::string path = o.out_dir + "/scores.json";
   RECA_RETURN_IF_ERROR(WriteFileAtomic(path, EvalReportJson(report)));
   log << "wrote " << path << "\n";
@@ -404,6 +487,11 @@ std::string EvalReportJson(const EvalReport& r) {
                                {"images", r.recon->images},
                                {"seconds", r.recon->seconds}};
   }
+  if (r.shapes_edit) {
+    Json j = Json::parse(ShapesEditSummaryJson(*r.shapes_edit));
+    j["seconds"] = r.shapes_edit_seconds;
+    suites[kShapesEditSuite] = j;
+  }
   const EvalOptions& o = r.options;
   Json settings = {{"seed", o.seed},
                    {"images_per_prompt", o.images_per_prompt},
@@ -413,6 +501,8 @@ std::string EvalReportJson(const EvalReport& r) {
                    {"cfg", o.sampling.cfg},
                    {"temperature", o.sampling.temperature},
                    {"recon_images", o.recon_images},
+                   {"edit_pairs_per_category", o.edit_pairs_per_category},
+                   {"image_cfg", o.image_cfg},
                    {"device", o.device},
                    {"threads", o.threads}};
   return Json{{"checkpoint", r.checkpoint},

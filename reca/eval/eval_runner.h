@@ -3,7 +3,10 @@
 //                shapes detector under GenEval's rules (per tag + overall);
 //   recon        reconstruction of a fixed held-out set of shapes-world scenes
 //                from the model's understanding embedding + a template, as the
-//                trainer's recon grid does: PSNR, SSIM, held-out recon loss.
+//                trainer's recon grid does: PSNR, SSIM, held-out recon loss;
+//   shapes_edit  editing the fixed ShapesEdit pairs (reca/shapes_edit.h) by
+//                their dense instructions, guided on text and image, judged
+//                by the detector per category (reca/eval/shapes_edit_eval.h).
 // Writes <out_dir>/scores.json (atomically), PNG grids and per-image results.
 // Deterministic for fixed options and thread count: each prompt's images are
 // drawn from a generator seeded by (seed, the prompt's stable id).
@@ -18,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "reca/eval/shapes_edit_eval.h"
 #include "reca/eval/shapes_eval.h"
 #include "reca/status.h"
 #include "reca/unified_model.h"
@@ -41,6 +45,9 @@ struct EvalOptions {
   SampleOptions sampling;
   int recon_images = 16;  // the held-out set (the trainer's first 16 scenes)
   int grid_prompts_per_tag = 2;  // rows of shapes_eval.png per tag
+  int edit_pairs_per_category = kDefaultShapesEditPairsPerCategory;
+  // shapes_edit: guidance on the source image (families that support it).
+  double image_cfg = 2.0;
 };
 
 // INVALID_ARGUMENT naming the flag (--suites, --images_per_prompt, ...).
@@ -69,6 +76,8 @@ struct EvalReport {
   int64_t step = -1;  // from the checkpoint's state.json; -1 when unknown
   std::optional<ShapesEvalScores> shapes_eval;
   std::optional<ReconScores> recon;
+  std::optional<ShapesEditSummary> shapes_edit;
+  double shapes_edit_seconds = 0;
 };
 
 // Loads the model, runs the suites, writes the outputs; returns what it wrote

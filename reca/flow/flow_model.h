@@ -115,6 +115,7 @@ class FlowModel : public UnifiedModel {
                          at::Generator& gen) override;
   torch::Tensor GenerateEdit(const Prefix& cond, const Prefix& no_text, const Prefix& no_image,
                              const SampleOptions& options, at::Generator& gen) override;
+  bool SupportsImageGuidance() const override { return true; }
 
   double UnderstandingForwardFlops(int64_t batch) const override;
   double GenerationForwardFlops(int64_t batch, int64_t prefix_len) const override;

@@ -2,6 +2,8 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <cmath>
+
 #include "gtest/gtest.h"
 #include "reca/batch.h"
 #include "reca/collapse.h"
@@ -164,6 +166,89 @@ TEST(FlowModelTest, FitsOneBatchAndSamples) {
   EXPECT_GE(a.min().item<float>(), 0.0f);
   EXPECT_LE(a.max().item<float>(), 1.0f);
   EXPECT_TRUE(torch::equal(a, b));
+}
+
+// An edit step: sources, targets (the sources rolled by one), instructions.
+EditBatch EditStep(int64_t n) {
+  ReconBatch r = ShapesStep(n).recon[0];
+  EditBatch e;
+  e.sources = r.images;
+  e.images = r.images.roll(1, 0);
+  e.prompt = MakePromptIds(Tokenizer(), std::vector<std::string>(n, "make the circle blue ."), 40);
+  e.keep_source = torch::ones({n}, torch::kBool);
+  return e;
+}
+
+TEST(FlowModelTest, EditsConditionOnTheSourcesLatentsUnlessTheSourceIsDropped) {
+  auto model = MakeModel(6);
+  torch::NoGradGuard no_grad;
+  EditBatch e = EditStep(3);
+  Prefix p = model->EditPrefix(e.prompt, e.sources, e.keep_source);
+  // BAGEL: the understanding tokens and the generation-side latents.
+  ASSERT_TRUE(p.source_latents.defined());
+  EXPECT_TRUE(torch::equal(p.source_latents, Patchify(e.sources, 4)));
+  EXPECT_EQ(p.embeds.size(1), e.prompt.pre.size(1) + model->NumVisualTokens() + e.prompt.post.size(1));
+  at::Generator gen = at::detail::createCPUGenerator(4);
+  NamedTensors noise = model->SampleGenerationNoise(3, gen);
+  torch::Tensor x_t = noise.at("eps") * 0.5;
+  auto velocity = [&](const Prefix& prefix) {
+    return model->Velocity(model->Conditioning(prefix), x_t, noise.at("t"));
+  };
+  const torch::Tensor v = velocity(p);
+  // The source's latents alone (same understanding tokens) change the velocity.
+  Prefix other_latents = p;
+  other_latents.source_latents = p.source_latents.roll(1, 0);
+  EXPECT_FALSE(torch::allclose(v, velocity(other_latents), 1e-4, 1e-4));
+  // A dropped source (row 1): neither its understanding tokens nor its
+  // latents matter; the other rows keep theirs.
+  torch::Tensor keep = torch::tensor({true, false, true});
+  Prefix dropped = model->EditPrefix(e.prompt, e.sources, keep);
+  Prefix dropped_other = model->EditPrefix(e.prompt, e.sources.roll(1, 0), keep);
+  const torch::Tensor vd = velocity(dropped), vdo = velocity(dropped_other);
+  EXPECT_TRUE(torch::allclose(vd[1], vdo[1], 1e-5, 1e-5));
+  EXPECT_FALSE(torch::allclose(vd[0], vdo[0], 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(vd[0], v[0], 1e-5, 1e-5));
+  EXPECT_FALSE(torch::allclose(vd[1], v[1], 1e-4, 1e-4));
+  // OpenUni's meta queries read the understanding tokens only.
+  FlowConfig c = Tiny();
+  c.meta_queries = 4;
+  EXPECT_FALSE(MakeModel(6, c)->EditPrefix(e.prompt, e.sources, e.keep_source).source_latents.defined());
+}
+
+TEST(FlowModelTest, LearnsAnEditAndSamplesWithTextAndImageGuidance) {
+  auto model = MakeModel(7);
+  EditBatch e = EditStep(4);
+  StepBatches step;
+  step.edit = {e};
+  torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(3e-3).weight_decay(0));
+  at::Generator gen = at::detail::createCPUGenerator(8);
+  double first = 0, last = 0;
+  for (int i = 0; i < 40; ++i) {
+    opt.zero_grad();
+    auto losses = AccumulateRecaGradients(*model, step, LossWeights{}, gen, torch::kCPU);
+    ASSERT_TRUE(losses.ok()) << losses.status();
+    EXPECT_TRUE(std::isnan(losses->recon));
+    (i == 0 ? first : last) = losses->edit;
+    opt.step();
+  }
+  EXPECT_LT(last, 0.6 * first) << first << " -> " << last;
+
+  torch::NoGradGuard no_grad;
+  SampleOptions o;
+  o.diffusion_steps = 6;
+  o.cfg = 2.0;
+  o.image_cfg = 1.5;
+  Tokenizer tok;
+  const std::vector<std::string> texts(4, "make the circle blue .");
+  at::Generator g1 = at::detail::createCPUGenerator(1), g2 = at::detail::createCPUGenerator(1),
+                g3 = at::detail::createCPUGenerator(1);
+  torch::Tensor a = GenerateEdits(*model, tok, e.sources, texts, 40, o, g1);
+  torch::Tensor b = GenerateEdits(*model, tok, e.sources, texts, 40, o, g2);
+  ASSERT_EQ(a.sizes(), (std::vector<int64_t>{4, 3, 32, 32}));
+  EXPECT_TRUE(torch::equal(a, b));
+  o.image_cfg = 1.0;  // image guidance off: a different sample from the same noise
+  EXPECT_FALSE(torch::allclose(a, GenerateEdits(*model, tok, e.sources, texts, 40, o, g3), 1e-3, 1e-3));
+  EXPECT_TRUE(model->SupportsImageGuidance());
 }
 
 TEST(FlowModelTest, CopyCollapseCheckComparesReconstructionWithTheT2iLevel) {
