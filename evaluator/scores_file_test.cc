@@ -57,6 +57,22 @@ TEST(ScoresFileTest, AnUnknownSuiteNeedsOneNumber) {
   EXPECT_THAT(got[1].values.status().message(), HasSubstr("no numeric values"));
 }
 
+TEST(ScoresFileTest, ShapesEditCategoriesAreFlattened) {
+  const auto got = ParseScores(
+      R"({"suites": {"shapes_edit": {"overall": 0.5, "categories": {"add": 1, "move": 0},
+          "carried_out": 0.75, "preserved": 0.5, "masked_psnr": 30, "pairs": 2}}})",
+      {"shapes_edit"}, "/c", "s.json");
+  ASSERT_TRUE(got[0].values.ok()) << got[0].values.status();
+  EXPECT_THAT(*got[0].values,
+              UnorderedElementsAre(Pair("overall", 0.5), Pair("categories.add", 1),
+                                   Pair("categories.move", 0), Pair("carried_out", 0.75),
+                                   Pair("preserved", 0.5), Pair("masked_psnr", 30), Pair("pairs", 2)));
+  const auto missing = ParseScores(R"({"suites": {"shapes_edit": {"overall": 0.5}}})",
+                                   {"shapes_edit"}, "/c", "s.json");
+  EXPECT_THAT(missing[0].values.status().message(),
+              HasSubstr("suite shapes_edit: no number \"carried_out\""));
+}
+
 TEST(ScoresFileTest, AnotherCheckpointsScoresFailEverySuite) {
   const auto got = ParseScores(
       R"({"checkpoint": "/other", "suites": {"recon": {"psnr": 1,

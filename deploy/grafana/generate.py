@@ -123,6 +123,12 @@ DASHBOARDS = {
               [(f"reca_job_progress_age_seconds{J}", "rank {{rank}}")], unit="s"),
         panel("Evaluation scores (last scored checkpoint)",
               [(f"reca_eval_score{J}", "{{suite}} {{metric}}")], width=24),
+        panel("ShapesEdit per category (last scored checkpoint)",
+              [('reca_eval_score{job_id="$job_id", suite="shapes_edit", '
+                'metric=~"overall|carried_out|preserved|categories[.].*"}', "{{metric}}")],
+              unit="percentunit", kind="bargauge", width=24,
+              desc="Fraction of the fixed edit pairs judged correct (instruction carried out and "
+                   "everything else preserved), overall and per edit category."),
     ], job_var=True),
     "reca-fleet.json": dashboard("reca-fleet", "RecA / Fleet", [
         panel("Live workers", [("reca_workers", "workers")]),
