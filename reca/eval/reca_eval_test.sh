@@ -79,10 +79,12 @@ assert sorted(e["categories"]) == sorted(["add", "remove", "replace", "adjust", 
                                           "compose", "extract"]), e
 assert 0 <= e["overall"] <= 1 and 0 <= e["carried_out"] <= 1 and 0 <= e["preserved"] <= 1, e
 PY
-timeout 60 "$train" --steps=1 --batch_per_rank=4 --samples.count=0 --heldout=false --progress=false \
-  --model.family=flow --data.sources='[{"type": "shapes", "task": "edit"}]' \
+timeout 60 "$train" --steps=1 --batch_per_rank=4 --samples.count=2 --samples.diffusion_steps=3 \
+  --heldout=false --progress=false --model.family=flow --data.sources='[{"type": "shapes", "task": "edit"}]' \
   --out="$tmp/flow" >"$tmp/flow.log" 2>&1 || { cat "$tmp/flow.log"; fail "reca-train flow edit"; }
 grep -q "shapes-edit" "$tmp/flow.log" || { cat "$tmp/flow.log"; fail "no shapes-edit loss in the log"; }
+[ -s "$tmp/flow/edit_final.png" ] && grep -q "edit 1 (remove): remove " "$tmp/flow.log" ||
+  { cat "$tmp/flow.log"; fail "an edit job wrote no edit grid"; }
 for run in f1 f2; do
   timeout 60 "$eval_bin" --checkpoint="$tmp/flow/model.safetensors" --out="$tmp/$run" --suites=shapes_edit \
     --edit_pairs_per_category=1 --diffusion_steps=4 >"$tmp/$run.log" 2>&1 ||
