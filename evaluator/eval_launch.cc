@@ -54,6 +54,9 @@ absl::StatusOr<ProcessSpec> PrepareEvalLaunch(const v1::EvalTask& task,
     p.argv.push_back(absl::StrCat("--images_per_prompt=", o.images_per_prompt));
   if (o.prompts_per_tag > 0)
     p.argv.push_back(absl::StrCat("--prompts_per_tag=", o.prompts_per_tag));
+  if (o.edit_pairs_per_category > 0)
+    p.argv.push_back(
+        absl::StrCat("--edit_pairs_per_category=", o.edit_pairs_per_category));
   // Without these OpenBLAS and OpenMP start a thread per core.
   p.env = {{"OPENBLAS_NUM_THREADS", absl::StrCat(threads)},
            {"OMP_NUM_THREADS", absl::StrCat(threads)}};

@@ -16,6 +16,7 @@ struct EvalLaunchOptions {
   int threads = 1;            // --threads, OPENBLAS/OMP_NUM_THREADS
   int images_per_prompt = 0;  // passed only when > 0
   int prompts_per_tag = 0;    // passed only when > 0
+  int edit_pairs_per_category = 0;  // passed only when > 0
 };
 
 // <output_dir>/scores.json and <output_dir>/reca-eval.log.

@@ -32,6 +32,7 @@ struct EvaluatorOptions {
   int threads = 1;            // reca-eval --threads, OPENBLAS/OMP_NUM_THREADS
   int images_per_prompt = 0;  // reca-eval flags, passed only when > 0
   int prompts_per_tag = 0;
+  int edit_pairs_per_category = 0;
   // Between claims while idle, and between polls of a running reca-eval.
   absl::Duration poll_interval = absl::Seconds(1);
   // Shutdown: SIGTERM -> SIGKILL.

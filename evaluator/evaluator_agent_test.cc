@@ -139,8 +139,10 @@ TEST_F(EvaluatorAgentTest, ClaimsAndLaunchesRecaEvalWithTheTaskCommandLine) {
 
 TEST_F(EvaluatorAgentTest, PassesOptionalFlagsOnlyWhenSet) {
   options_.prompts_per_tag = 8;
+  options_.edit_pairs_per_category = 3;
   auto p = Start(MakeTask(0));
   EXPECT_THAT(p->spec.argv, ::testing::Contains("--prompts_per_tag=8"));
+  EXPECT_THAT(p->spec.argv, ::testing::Contains("--edit_pairs_per_category=3"));
   for (const std::string& arg : p->spec.argv)
     EXPECT_FALSE(absl::StartsWith(arg, "--images_per_prompt")) << arg;
 }

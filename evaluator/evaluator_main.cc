@@ -36,6 +36,8 @@ ABSL_FLAG(int32_t, images_per_prompt, 0,
           "reca-eval --images_per_prompt (0 = reca-eval's default)");
 ABSL_FLAG(int32_t, prompts_per_tag, 0,
           "reca-eval --prompts_per_tag (0 = reca-eval's default)");
+ABSL_FLAG(int32_t, edit_pairs_per_category, 0,
+          "reca-eval --edit_pairs_per_category (0 = reca-eval's default)");
 ABSL_FLAG(double, poll_interval_s, 1,
           "seconds between claims while idle and between polls of reca-eval");
 ABSL_FLAG(double, stop_grace_s, 10,
@@ -51,7 +53,7 @@ constexpr int kUsageError = 2;
 const char* const kFlags[] = {
     "coordinator",       "evaluator_id",    "eval_binary",     "threads",
     "images_per_prompt", "prompts_per_tag", "poll_interval_s", "stop_grace_s",
-    "rpc_deadline_s",    "metrics_listen"};
+    "rpc_deadline_s",    "metrics_listen",  "edit_pairs_per_category"};
 
 // Seconds from `flag`, or false when not a finite number >= `min`
 // (> 0 when `positive`).
@@ -104,6 +106,9 @@ bool BuildOptions(reca::EvaluatorOptions* o, absl::Duration* rpc_deadline,
     return fail("images_per_prompt", "must be >= 0");
   o->prompts_per_tag = absl::GetFlag(FLAGS_prompts_per_tag);
   if (o->prompts_per_tag < 0) return fail("prompts_per_tag", "must be >= 0");
+  o->edit_pairs_per_category = absl::GetFlag(FLAGS_edit_pairs_per_category);
+  if (o->edit_pairs_per_category < 0)
+    return fail("edit_pairs_per_category", "must be >= 0");
   return Seconds("poll_interval_s", absl::GetFlag(FLAGS_poll_interval_s),
                  /*positive=*/true, &o->poll_interval, error) &&
          Seconds("stop_grace_s", absl::GetFlag(FLAGS_stop_grace_s),

@@ -181,7 +181,7 @@ class Cluster:
             proc = subprocess.Popen(
                 [self.bins.evaluator, f"--coordinator={self.address}", f"--evaluator_id={name}",
                  f"--eval_binary={self.bins.eval}", "--threads=1", "--prompts_per_tag=2",
-                 "--images_per_prompt=1", "--poll_interval_s=0.2", f"--metrics_listen={metrics}",
+                 "--images_per_prompt=1", "--edit_pairs_per_category=1", "--poll_interval_s=0.2", f"--metrics_listen={metrics}",
                  f"--token_file={self.token_file['evaluator']}"],
                 stdout=log, stderr=subprocess.STDOUT)
         self.evaluators[name] = proc

@@ -274,7 +274,8 @@ class ClusterTest(ServiceTest):
 
     def test_5_every_checkpoint_scored_once_though_an_evaluator_dies(self):
         spec = tiny_spec("it-eval", steps=4, every=2)
-        spec["eval"] = {"suites": ["shapes_eval", "recon"], "every_n_checkpoints": 1, "base": False}
+        spec["eval"] = {"suites": ["shapes_eval", "recon", "shapes_edit"], "every_n_checkpoints": 1,
+                        "base": False}
         job_id = self.submit(spec).job.id
         e1 = self.cluster.start_evaluator("e1")
         # Kill e1 (SIGKILL: no goodbye) once it is scoring; its reca-eval dies with it.
@@ -291,12 +292,13 @@ class ClusterTest(ServiceTest):
         while True:
             scores = self.jobs.ListEvaluations(job_service_pb2.ListEvaluationsRequest(job_id=job_id),
                                                timeout=10)
-            if scores.pending == 0 and len(scores.scores) >= 4:
+            if scores.pending == 0 and len(scores.scores) >= 6:
                 break
             self.assertLess(time.time(), deadline, self.diagnostics() + self.cluster.log("e2"))
             time.sleep(0.5)
         got = sorted((s.step, s.suite) for s in scores.scores)
-        self.assertEqual(got, [(2, "recon"), (2, "shapes_eval"), (4, "recon"), (4, "shapes_eval")])
+        self.assertEqual(got, [(2, "recon"), (2, "shapes_edit"), (2, "shapes_eval"),
+                               (4, "recon"), (4, "shapes_edit"), (4, "shapes_eval")])
         for s in scores.scores:
             self.assertEqual(s.error, "", s)
             self.assertEqual(s.evaluator_id, "e2", s)  # e1's claim expired and went to e2
@@ -304,6 +306,10 @@ class ClusterTest(ServiceTest):
         for tag in ("overall", "single_object", "two_object", "counting", "colors", "position",
                     "color_attr"):
             self.assertIn(tag, shapes.values)
+        edit = [s for s in scores.scores if s.suite == "shapes_edit"][0]
+        for key in ("overall", "carried_out", "preserved", "categories.add", "categories.extract"):
+            self.assertIn(key, edit.values)
+        self.assertEqual(edit.values["pairs"], 8)  # --edit_pairs_per_category=1
         recon = [s for s in scores.scores if s.suite == "recon"][0]
         self.assertGreater(recon.values["psnr"], 0)
         self.assertTrue(os.path.exists(os.path.join(shapes.output_dir, "scores.json")))
@@ -316,6 +322,8 @@ class ClusterTest(ServiceTest):
             self.assertIn("step 2 → step 4", f.read())
         series, _ = self.scrape(self.cluster.url("e2"))
         self.assertGreaterEqual(series['reca_evaluator_tasks_total{evaluator="e2",outcome="scored"}'], 2)
+        self.assertIn(f'reca_eval_score{{job_id="{job_id}",suite="shapes_edit",metric="categories.move"}}',
+                      series)
         self.assertEqual(series['reca_evaluator_busy{evaluator="e2"}'], 0)
         self.assertIn(f'reca_eval_score{{job_id="{job_id}",suite="recon",metric="psnr"}}', series)
 
