@@ -166,7 +166,8 @@ template <class V> void Visit(V& v, RecaSpec& s) {
           "reconstruction instructions, one per line (blank lines and `#` comments skipped); "
           "empty = the built-in 360 templates", Any());
   v.Field("collapse_every", &s.collapse_every,
-          "copy-collapse check every N steps (and at the end) on a fixed held-out batch; 0 = off",
+          "copy-collapse check every N steps (and at the end) on a fixed held-out batch, in jobs "
+          "with a recon source; 0 = off",
           AtLeast(0));
   v.Field("collapse_ratio", &s.collapse_ratio,
           "alarm when the held-out reconstruction loss falls below this fraction of the same "

@@ -112,9 +112,9 @@ SampleOptions SamplingOf(const JobSpec& spec) {
   return o;
 }
 
-bool HasEditSource(const JobSpec& spec) {
+bool HasTask(const JobSpec& spec, const std::string& task) {
   for (const SourceSpec& s : spec.effective_sources()) {
-    if (s.task == "edit") return true;
+    if (s.task == task) return true;
   }
   return false;
 }
@@ -205,7 +205,7 @@ Status WriteGrids(UnifiedModel& model, const JobSpec& spec, const std::string& o
     for (int64_t i = 0; i < n; ++i) log << "  prompt " << i << ": " << captions[i] << "\n";
     return OkStatus();
   }));
-  return HasEditSource(spec) ? WriteEditGrid(model, spec, out_dir, tag, device, log) : OkStatus();
+  return HasTask(spec, "edit") ? WriteEditGrid(model, spec, out_dir, tag, device, log) : OkStatus();
 }
 
 OptimOptions OptimOf(const JobSpec& spec) {
@@ -596,7 +596,9 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
 
   // The copy-collapse detector (rank 0); its level is kept in checkpoints.
   CollapseMonitor collapse(held.recon, held.t2i, spec.reca.collapse_ratio, start.collapse_t2i_level, device);
-  const bool check_collapse = lead && spec.reca.collapse_every > 0;
+  // Copying is a risk of reconstruction batches only (pre-training without
+  // them would raise false alarms as its generator learns).
+  const bool check_collapse = lead && spec.reca.collapse_every > 0 && HasTask(spec, "recon");
   if (check_collapse) RECA_RETURN_IF_ERROR(collapse.Start(*model, log));
 
   // Rank 0 writes; every rank then waits for it in a barrier with a long

@@ -149,9 +149,10 @@ class UnifiedModel : public torch::nn::Module {
 
 inline Prefix UnifiedModel::EditPrefix(const PromptIds& prompt, const torch::Tensor& sources,
                                        const torch::Tensor& keep_source) {
-  Prefix p = AssemblePrefix(prompt, UnderstandingEmbed(sources));
+  const torch::Tensor visual = UnderstandingEmbed(sources);
+  Prefix p = AssemblePrefix(prompt, visual);
   if (keep_source.defined()) {
-    p.valid.narrow(1, prompt.pre.size(1), NumVisualTokens())
+    p.valid.narrow(1, prompt.pre.size(1), visual.size(1))
         .logical_and_(keep_source.to(p.valid.device()).unsqueeze(1));
   }
   return p;
