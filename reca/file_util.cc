@@ -157,4 +157,11 @@ Status MakeDirs(const std::string& path) {
   return OkStatus();
 }
 
+std::string ListedFileProblem(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return std::string("cannot be found: ") + std::strerror(errno);
+  if (!S_ISREG(st.st_mode)) return "is not a regular file";
+  return "";
+}
+
 }  // namespace reca

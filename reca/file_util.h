@@ -39,6 +39,9 @@ Status MakeDirs(const std::string& path);
 std::string ManifestFolder(const std::string& manifest);
 // `path` inside `folder` (ManifestFolder's); an absolute path stays as is.
 std::string ResolveInFolder(const std::string& folder, const std::string& path);
+// Why a manifest's listed `path` cannot be read as a file ("cannot be found:
+// No such file or directory", "is not a regular file"); empty when it can.
+std::string ListedFileProblem(const std::string& path);
 // A JSONL line to skip: blank, or a comment starting with '#'.
 bool IsBlankOrCommentLine(const std::string& line);
 

@@ -37,8 +37,8 @@ struct PromptIds {
 struct Prefix {
   torch::Tensor embeds;  // [B, L, D]
   torch::Tensor valid;   // [B, L] bool
-  torch::Tensor source_latents;  // [B, S, C] or undefined
-  torch::Tensor source_valid;    // [B] bool: rows whose source latents count
+  torch::Tensor source_latents{};  // [B, S, C] or undefined
+  torch::Tensor source_valid{};    // [B] bool: rows whose source latents count
 };
 
 // [embed(pre)] [visual (may be undefined)] [embed(post)] and which positions

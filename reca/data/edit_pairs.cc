@@ -1,9 +1,5 @@
 // OpenEditPairs (reca/data/dataset.h): real edit pairs listed by a JSONL
 // manifest (reca/edit_manifest.h).
-#include <sys/stat.h>
-
-#include <cerrno>
-#include <cstring>
 #include <utility>
 
 #include "reca/data/dataset.h"
@@ -59,14 +55,6 @@ class EditPairsDataset : public Dataset {
   const DatasetOptions options_;
 };
 
-// Why `path` cannot be read as a file; empty when it can.
-std::string FileProblem(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return std::string("cannot be found: ") + std::strerror(errno);
-  if (!S_ISREG(st.st_mode)) return "is not a regular file";
-  return "";
-}
-
 }  // namespace
 
 StatusOr<std::unique_ptr<Dataset>> OpenEditPairs(const std::string& manifest,
@@ -80,7 +68,7 @@ StatusOr<std::unique_ptr<Dataset>> OpenEditPairs(const std::string& manifest,
   for (EditManifestEntry& e : listed) {
     std::string problem;
     for (const std::string* path : {&e.source, &e.target}) {
-      if (const std::string why = FileProblem(*path); !why.empty()) {
+      if (const std::string why = ListedFileProblem(*path); !why.empty()) {
         problems.push_back({*path, "listed at " + manifest + ":" + std::to_string(e.line) + " but " + why});
         problem = why;
         break;

@@ -1,8 +1,4 @@
 // OpenImageFolder (reca/data/dataset.h): image files listed by a JSONL manifest.
-#include <sys/stat.h>
-
-#include <cerrno>
-#include <cstring>
 #include <utility>
 
 #include "nlohmann/json.hpp"
@@ -85,15 +81,8 @@ StatusOr<std::unique_ptr<Dataset>> OpenImageFolder(const std::string& manifest,
       if (!caption->is_string()) return InvalidArgumentError(where + "\"caption\" must be a string");
       e.caption = caption->get<std::string>();
     }
-    struct stat st;
-    if (::stat(e.path.c_str(), &st) != 0) {
-      problems.push_back({e.path, "listed at " + manifest + ":" + std::to_string(line_no) +
-                                      " but cannot be found: " + std::strerror(errno)});
-      return OkStatus();
-    }
-    if (!S_ISREG(st.st_mode)) {
-      problems.push_back({e.path, "listed at " + manifest + ":" + std::to_string(line_no) +
-                                      " but is not a regular file"});
+    if (const std::string why = ListedFileProblem(e.path); !why.empty()) {
+      problems.push_back({e.path, "listed at " + manifest + ":" + std::to_string(line_no) + " but " + why});
       return OkStatus();
     }
     entries.push_back(std::move(e));
