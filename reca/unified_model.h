@@ -110,12 +110,6 @@ class UnifiedModel : public torch::nn::Module {
   // the source's own latents add them (flow).
   virtual Prefix EditPrefix(const PromptIds& prompt, const torch::Tensor& sources,
                             const torch::Tensor& keep_source);
-  // Edit loss: the generation loss of `targets` under EditPrefix.
-  torch::Tensor EditLoss(const PromptIds& prompt, const torch::Tensor& sources,
-                         const torch::Tensor& keep_source, const torch::Tensor& targets,
-                         const NamedTensors& noise) {
-    return GenerationLoss(EditPrefix(prompt, sources, keep_source), targets, noise);
-  }
   // Text-to-image loss: the generation loss under a text-only prefix.
   torch::Tensor T2ILoss(const PromptIds& prompt, const torch::Tensor& images,
                         const NamedTensors& noise) {
