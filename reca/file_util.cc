@@ -46,9 +46,7 @@ std::string DirName(std::string path) {
 }
 
 std::string ManifestFolder(const std::string& manifest) {
-  const size_t slash = manifest.find_last_of('/');
-  if (slash == std::string::npos) return "";
-  return slash == 0 ? "/" : manifest.substr(0, slash);
+  return manifest.find('/') == std::string::npos ? "" : DirName(manifest);
 }
 
 std::string ResolveInFolder(const std::string& folder, const std::string& path) {

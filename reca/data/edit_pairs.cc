@@ -66,15 +66,15 @@ StatusOr<std::unique_ptr<Dataset>> OpenEditPairs(const std::string& manifest,
   std::vector<EditManifestEntry> entries;
   std::vector<DataProblem> problems;
   for (EditManifestEntry& e : listed) {
-    std::string problem;
+    bool usable = true;
     for (const std::string* path : {&e.source, &e.target}) {
-      if (const std::string why = ListedFileProblem(*path); !why.empty()) {
-        problems.push_back({*path, "listed at " + manifest + ":" + std::to_string(e.line) + " but " + why});
-        problem = why;
-        break;
-      }
+      const std::string why = ListedFileProblem(*path);
+      if (why.empty()) continue;
+      problems.push_back({*path, "listed at " + manifest + ":" + std::to_string(e.line) + " but " + why});
+      usable = false;
+      break;
     }
-    if (problem.empty()) entries.push_back(std::move(e));
+    if (usable) entries.push_back(std::move(e));
   }
   if (entries.empty()) {
     return InvalidArgumentError("edit pairs " + manifest + ": no usable pairs (" +

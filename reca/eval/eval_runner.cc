@@ -339,7 +339,7 @@ StatusOr<ShapesEditSummary> RunShapesEdit(UnifiedModel& model, const EvalOptions
       RunShapesEditSuite(
           pairs,
           [&](const EditPair& p, const std::vector<uint8_t>&) -> StatusOr<std::vector<uint8_t>> {
-            return edited[static_cast<size_t>(p.index % pairs.size())];
+            return edited.at(static_cast<size_t>(p.index));  // ShapesEditPairs: index = position
           },
           ShapesDetector(), ShapesEditScoreOptions(), &per_pair));
   std::string details;
