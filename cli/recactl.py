@@ -30,11 +30,11 @@ import time
 import uuid
 
 import local_cluster
+import reca_client
 import sweep as sweeplib
+from reca_client import DEFAULT_COORDINATOR, DEFAULT_LOCAL_DIR
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_COORDINATOR = "127.0.0.1:7070"
-DEFAULT_LOCAL_DIR = os.path.join("runs", "local")
 
 # Retries of UNAVAILABLE (and, for the idempotent SubmitJob, DEADLINE_EXCEEDED):
 # the attempts per call and the first pause, doubled after each try.
@@ -52,7 +52,7 @@ TERMINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
 # Filled by _import_stubs().
 grpc = None
 json_format = None
-pb = None  # namespace with job_pb2, job_spec_pb2, job_service_pb2, job_service_pb2_grpc
+pb = None  # reca_client.load_stubs()'s namespace: job_pb2, job_service_pb2_grpc, ...
 
 
 class CliError(Exception):
@@ -64,36 +64,13 @@ class CliError(Exception):
 
 
 def _import_stubs():
+    """The stubs and grpcio, through reca_client (the one place that finds them)."""
     global grpc, json_format, pb
     if pb is not None:
         return
-    if os.environ.get("RECA_PY_STUBS"):
-        sys.path.insert(0, os.environ["RECA_PY_STUBS"])
-    try:
-        import grpc as grpc_module
-    except ImportError:
-        raise CliError("the grpc module is missing: run recactl with /usr/bin/python3 "
-                       "(Debian's python3-grpcio)", 2)
-    for attempt in range(2):
-        try:
-            from google.protobuf import json_format as json_format_module
-            from reca.v1 import (admin_service_pb2, admin_service_pb2_grpc, job_pb2,
-                                 job_service_pb2, job_service_pb2_grpc, job_spec_pb2)
-            break
-        except ImportError as e:
-            fallback = os.path.join(REPO, "build", "python")
-            if attempt == 1 or fallback in sys.path:
-                raise CliError(f"cannot import the generated stubs reca/v1/*_pb2.py ({e}): build "
-                               "them (cmake --build build) or point RECA_PY_STUBS at them", 2)
-            sys.path.append(fallback)
-            for name in [m for m in sys.modules if m == "reca" or m.startswith("reca.")]:
-                del sys.modules[name]
-    grpc, json_format = grpc_module, json_format_module
-    pb = argparse.Namespace(job_pb2=job_pb2, job_spec_pb2=job_spec_pb2,
-                            job_service_pb2=job_service_pb2,
-                            job_service_pb2_grpc=job_service_pb2_grpc,
-                            admin_service_pb2=admin_service_pb2,
-                            admin_service_pb2_grpc=admin_service_pb2_grpc)
+    pb = _settings(reca_client.load_stubs)
+    from google.protobuf import json_format as json_format_module
+    grpc, json_format = reca_client.grpc, json_format_module
 
 
 # ---------------------------------------------------------------------------
@@ -374,37 +351,20 @@ def _event_line(ev):
 # The client.
 
 class Client:
-    def __init__(self, address, timeout, token=None, tls_ca=None):
+    """recactl's calls over a reca_client.Connection (the address, token and TLS)."""
+
+    def __init__(self, address, timeout, token=None, root_certificates=None):
         self.address = address
         self.timeout = timeout
-        # Every call carries the token; a CA file makes the channel TLS.
-        self.metadata = [("authorization", "Bearer " + token)] if token else []
-        self.credentials = None
-        if tls_ca:
-            try:
-                with open(tls_ca, "rb") as f:
-                    self.credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
-            except OSError as e:
-                raise CliError(f"--tls-ca: {tls_ca}: {e.strerror}", 2)
-        self.channel = None
+        self.conn = reca_client.Connection(address, token, root_certificates)
         self._connect()
 
-    def _connect(self):
-        """A fresh channel and stubs. Retries after UNAVAILABLE use a new channel: a TLS
-        channel whose first connection attempts failed has been seen never to recover
-        (gRPC 1.51), while a new one connects at once."""
-        if self.channel is not None:
-            self.channel.close()
-        # Reconnect within a second of a restarted coordinator coming back (gRPC's default
-        # backoff grows to minutes).
-        options = [("grpc.initial_reconnect_backoff_ms", 100),
-                   ("grpc.max_reconnect_backoff_ms", 1000)]
-        if self.credentials is not None:
-            self.channel = grpc.secure_channel(self.address, self.credentials, options=options)
-        else:
-            self.channel = grpc.insecure_channel(self.address, options=options)
-        self.stub = pb.job_service_pb2_grpc.JobServiceStub(self.channel)
-        self.admin = pb.admin_service_pb2_grpc.AdminServiceStub(self.channel)
+    def _connect(self, fresh=False):
+        """The stubs; `fresh`: on a new channel. Retries after UNAVAILABLE use a new
+        channel (reca_client.Connection.reconnect says why)."""
+        if fresh:
+            self.conn.reconnect()
+        self.stub, self.admin = self.conn.jobs, self.conn.admin
 
     def call(self, method, request, attempts=READ_ATTEMPTS, retry_deadline=False, admin=False):
         """A unary call, retried on UNAVAILABLE (the coordinator restarting) with backoff.
@@ -416,7 +376,7 @@ class Client:
         for attempt in range(1, attempts + 1):
             try:
                 return getattr(self.admin if admin else self.stub, method)(
-                    request, timeout=self.timeout, metadata=self.metadata)
+                    request, timeout=self.timeout)
             except grpc.RpcError as e:
                 if e.code() not in retryable or attempt == attempts:
                     raise
@@ -425,10 +385,10 @@ class Client:
                 time.sleep(pause)
                 pause = min(pause * 2, 8.0)
                 if e.code() == grpc.StatusCode.UNAVAILABLE:
-                    self._connect()
+                    self._connect(fresh=True)
 
     def close(self):
-        self.channel.close()
+        self.conn.close()
 
 
 def probe_coordinator(address, timeout):
@@ -450,8 +410,9 @@ def probe_coordinator(address, timeout):
 def count_jobs(address, local_dir, timeout=5.0):
     """{state name: count} over every job, for `local status` (with the local admin token)."""
     _import_stubs()
-    client = Client(address, timeout, token=_read_token_file(
-        local_cluster.token_path(local_dir, "admin"), "admin token", missing_ok=True))
+    client = Client(address, timeout, token=_settings(
+        reca_client.read_token_file, local_cluster.token_path(local_dir, "admin"),
+        "admin token", missing_ok=True))
     try:
         counts = {}
         for job in _list_jobs(client, [], "", 0):
@@ -586,7 +547,7 @@ def watch_job(client, job_id, out, reconnect_s=None):
     request = pb.job_service_pb2.WatchJobRequest(job_id=job_id)
     while True:
         try:
-            for resp in client.stub.WatchJob(request, metadata=client.metadata):
+            for resp in client.stub.WatchJob(request):
                 down_since, pause = None, RETRY_BACKOFF_S
                 for ev in resp.events:
                     if last_seq is None or ev.seq > last_seq:
@@ -610,7 +571,7 @@ def watch_job(client, job_id, out, reconnect_s=None):
                            f"{_fmt_duration(reconnect_s)}: {reason}")
         time.sleep(pause)
         pause = min(pause * 2, 5.0)
-        client._connect()
+        client._connect(fresh=True)
 
 
 # ---------------------------------------------------------------------------
@@ -896,6 +857,10 @@ def cmd_eval(args, client):
                for s in scores if s.output_dir}
     for report in sorted(r for r in reports if os.path.exists(r)):
         sys.stdout.write(f"report: {report} (and report.png: the grids side by side)\n")
+    failed = [s for s in scores if s.error]
+    if args.wait and failed:  # --wait gates on the evaluations (the demo, CI)
+        sys.stderr.write(f"recactl: {len(failed)} evaluation(s) of {args.job} failed\n")
+        return 1
     return 0
 
 
@@ -1200,43 +1165,20 @@ def cmd_local(args):
 # ---------------------------------------------------------------------------
 # Command line.
 
-def _read_token_file(path, what, missing_ok=False):
+def _settings(resolve, *args, **kwargs):
+    """A reca_client setting; its SettingsError is a usage error (exit 2)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            token = f.read().strip()
-    except FileNotFoundError:
-        if missing_ok:
-            return None
-        raise CliError(f"{what}: {path}: no such file", 2)
-    except OSError as e:
-        raise CliError(f"{what}: {path}: {e.strerror}", 2)
-    if not token or any(c.isspace() for c in token):
-        raise CliError(f"{what}: {path}: expected one token", 2)
-    return token
+        return resolve(*args, **kwargs)
+    except reca_client.SettingsError as e:
+        raise CliError(str(e), 2)
 
 
 def resolve_token(args, address):
-    """--token-file, else $RECA_TOKEN, else $RECA_TOKEN_FILE, else, talking to the local
-    cluster, its user token (its admin token for `recactl token`); else none."""
-    if getattr(args, "token_file", None):
-        return _read_token_file(args.token_file, "--token-file")
-    if os.environ.get("RECA_TOKEN"):
-        return os.environ["RECA_TOKEN"].strip()
-    if os.environ.get("RECA_TOKEN_FILE"):
-        return _read_token_file(os.environ["RECA_TOKEN_FILE"], "$RECA_TOKEN_FILE")
-    if address == local_cluster.recorded_address(DEFAULT_LOCAL_DIR):
-        role = "admin" if args.command == "token" else "user"
-        return _read_token_file(local_cluster.token_path(DEFAULT_LOCAL_DIR, role),
-                                "local token", missing_ok=True)
-    return None
-
-
-def resolve_coordinator(flag):
-    if flag:
-        return flag
-    if os.environ.get("RECA_COORDINATOR"):
-        return os.environ["RECA_COORDINATOR"]
-    return local_cluster.recorded_address(DEFAULT_LOCAL_DIR) or DEFAULT_COORDINATOR
+    """reca_client's token for `address`, --token-file first; the local cluster's admin
+    token for `recactl token`."""
+    return _settings(reca_client.resolve_token, address, getattr(args, "token_file", None),
+                     role="admin" if args.command == "token" else "user",
+                     token_file_setting="--token-file")
 
 
 def build_parser():
@@ -1326,7 +1268,8 @@ def build_parser():
     p.add_argument("job", metavar="JOB")
     p.add_argument("--json", action="store_true", help="the raw scores as JSON")
     p.add_argument("--wait", action="store_true",
-                   help="first wait until every checkpoint due for scoring has its scores")
+                   help="first wait until every checkpoint due for scoring has its scores; "
+                        "exit 1 if any evaluation failed")
     p.add_argument("--wait-timeout", type=float, default=1800.0, metavar="SECONDS",
                    help="--wait: give up after this long (default 1800)")
     p.set_defaults(func=cmd_eval)
@@ -1416,10 +1359,11 @@ def _run(args):
         _import_stubs()
         if args.command == "local":
             return cmd_local(args)
-        address = resolve_coordinator(getattr(args, "coordinator", None))
+        address = reca_client.resolve_address(getattr(args, "coordinator", None))
         client = Client(address, getattr(args, "timeout", 30.0),
                         token=resolve_token(args, address),
-                        tls_ca=getattr(args, "tls_ca", None) or os.environ.get("RECA_TLS_CA"))
+                        root_certificates=_settings(reca_client.resolve_tls_ca,
+                                                    getattr(args, "tls_ca", None), "--tls-ca"))
         return args.func(args, client)
     except CliError as e:
         sys.stderr.write(f"recactl: {e}\n")

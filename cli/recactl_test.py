@@ -26,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import recactl  # noqa: E402
 import local_cluster  # noqa: E402
+import reca_client  # noqa: E402
 import sweep as sweeplib  # noqa: E402
 
 recactl._import_stubs()
@@ -100,6 +101,7 @@ class FakeJobService(job_service_pb2_grpc.JobServiceServicer):
         self.list_requests = []
         self.metric_requests = []
         self.max_page_size = 1000
+        self.authorization = []  # the "authorization" metadata of each ListJobs/WatchJob call
 
     def SubmitJob(self, request, context):
         with self.lock:
@@ -122,7 +124,12 @@ class FakeJobService(job_service_pb2_grpc.JobServiceServicer):
         events = self.events.get(request.job_id, []) if request.include_events else []
         return job_service_pb2.GetJobResponse(job=job, events=events)
 
+    def _note_authorization(self, context):
+        with self.lock:
+            self.authorization.append(dict(context.invocation_metadata()).get("authorization"))
+
     def ListJobs(self, request, context):
+        self._note_authorization(context)
         self.list_requests.append(request)
         jobs = [j for j in self.jobs.values() if not request.states or j.state in request.states]
         jobs = [j for j in jobs if j.name.startswith(request.name_prefix)]
@@ -138,6 +145,7 @@ class FakeJobService(job_service_pb2_grpc.JobServiceServicer):
         return job_service_pb2.CancelJobResponse(job=job)
 
     def WatchJob(self, request, context):
+        self._note_authorization(context)
         self._job(request.job_id, context)
         with self.lock:
             call = self.watch_calls[min(self.watch_requests, len(self.watch_calls) - 1)]
@@ -506,6 +514,12 @@ class ReadCommandsTest(RecactlTestBase):
         r = self.run_cli("eval", "j-1", "--wait", "--wait-timeout", "1")
         self.assertEqual(r.code, 1, r)
         self.assertIn("DEADLINE_EXCEEDED: 1 checkpoint(s) of j-1 still unscored", r.err)
+        self.fake.pending = 0  # all scored, one with an error: --wait fails
+        r = self.run_cli("eval", "j-1", "--wait")
+        self.assertEqual(r.code, 1, r)
+        self.assertIn("error: reca-eval: boom", r.out)
+        self.assertIn("1 evaluation(s) of j-1 failed", r.err)
+        self.fake.pending = 1
         r = self.run_cli("eval", "j-1", "--json")
         doc = json.loads(r.out)
         self.assertEqual(doc["pending"], 1)
@@ -657,6 +671,100 @@ FAKE_WORKER = """#!/bin/sh
 echo "fake worker $*"
 exec sleep 120
 """
+
+
+class RecaClientTest(RecactlTestBase):
+    """cli/reca_client.py: the one way Python connects (address, token, TLS)."""
+
+    def setUp(self):
+        super().setUp()
+        self.env = {k: os.environ.pop(k) for k in
+                    ("RECA_COORDINATOR", "RECA_TOKEN", "RECA_TOKEN_FILE", "RECA_TLS_CA")
+                    if k in os.environ}
+        self.cwd = os.getcwd()
+        os.chdir(self.tmp)  # runs/local/ is relative to the working directory
+
+    def tearDown(self):
+        os.chdir(self.cwd)
+        for k in ("RECA_COORDINATOR", "RECA_TOKEN", "RECA_TOKEN_FILE", "RECA_TLS_CA"):
+            os.environ.pop(k, None)
+        os.environ.update(self.env)
+        super().tearDown()
+
+    def local_cluster_at(self, address):
+        """runs/local as `recactl local up` leaves it: cluster.json and the tokens."""
+        os.makedirs("runs/local", exist_ok=True)
+        with open("runs/local/cluster.json", "w") as f:
+            json.dump({"address": address}, f)
+        local_cluster.make_tokens("runs/local", "tester")
+        with open(local_cluster.token_path("runs/local", "user")) as f:
+            return f.read().strip()
+
+    def test_every_call_carries_the_token_streams_too(self):
+        token_file = self.write("t", "tok-1\n")
+        self.fake.jobs["j-1"] = make_job(state=job_pb2.SUCCEEDED)
+        self.fake.watch_calls = [[job_service_pb2.WatchJobResponse(job=self.fake.jobs["j-1"])]]
+        with reca_client.connect(self.address, token_file=token_file) as conn:
+            conn.jobs.ListJobs(conn.api.ListJobsRequest(), timeout=10)
+            list(conn.jobs.WatchJob(conn.api.WatchJobRequest(job_id="j-1"), timeout=10))
+            conn.reconnect()  # a fresh channel keeps the token
+            conn.jobs.ListJobs(conn.api.ListJobsRequest(), timeout=10)
+        self.assertEqual(self.fake.authorization, ["Bearer tok-1"] * 3)
+
+    def test_settings_in_order_argument_environment_local_cluster(self):
+        local_token = self.local_cluster_at(self.address)
+        # Nothing given: the local cluster's address and its user token.
+        with reca_client.connect() as conn:
+            self.assertEqual(conn.address, self.address)
+            conn.jobs.ListJobs(conn.api.ListJobsRequest(), timeout=10)
+        os.environ["RECA_TOKEN_FILE"] = self.write("file", "from-file\n")
+        with reca_client.connect() as conn:
+            conn.jobs.ListJobs(conn.api.ListJobsRequest(), timeout=10)
+        os.environ["RECA_TOKEN"] = "from-env"
+        with reca_client.connect() as conn:
+            conn.jobs.ListJobs(conn.api.ListJobsRequest(), timeout=10)
+        with reca_client.connect(token_file=self.write("arg", "from-arg")) as conn:
+            conn.jobs.ListJobs(conn.api.ListJobsRequest(), timeout=10)
+        self.assertEqual(self.fake.authorization, ["Bearer " + local_token, "Bearer from-file",
+                                                   "Bearer from-env", "Bearer from-arg"])
+        # $RECA_COORDINATOR wins over the local cluster, whose token then is not sent.
+        for k in ("RECA_TOKEN", "RECA_TOKEN_FILE"):
+            del os.environ[k]
+        os.environ["RECA_COORDINATOR"] = "127.0.0.1:1"
+        self.assertEqual(reca_client.resolve_address(), "127.0.0.1:1")
+        self.assertIsNone(reca_client.resolve_token("127.0.0.1:1"))
+        self.assertEqual(reca_client.resolve_address("10.0.0.1:7070"), "10.0.0.1:7070")
+        del os.environ["RECA_COORDINATOR"]
+        shutil.rmtree("runs")
+        self.assertEqual(reca_client.resolve_address(), reca_client.DEFAULT_COORDINATOR)
+
+    def test_bad_settings_name_the_setting_and_the_file(self):
+        def error(**kw):
+            with self.assertRaises(reca_client.SettingsError) as e:
+                reca_client.connect(self.address, **kw)
+            return str(e.exception)
+        self.assertEqual(error(token_file="/nonexistent/t"), "token_file: /nonexistent/t: no such file")
+        self.assertIn("expected one token", error(token_file=self.write("two", "a b\n")))
+        os.environ["RECA_TOKEN_FILE"] = "/nonexistent/u"
+        self.assertEqual(error(), "$RECA_TOKEN_FILE: /nonexistent/u: no such file")
+        del os.environ["RECA_TOKEN_FILE"]
+        os.environ["RECA_TLS_CA"] = "/nonexistent/ca.pem"
+        self.assertIn("$RECA_TLS_CA: /nonexistent/ca.pem:", error())
+        del os.environ["RECA_TLS_CA"]
+        self.assertIn("tls_ca: /nonexistent/x.pem:", error(tls_ca="/nonexistent/x.pem"))
+        self.assertEqual(error(tls_cert="c.pem"), "tls_cert and tls_key go together")
+        # recactl reports them as usage errors (exit 2), naming its own flag.
+        r = self.run_cli("list", "--token-file", "/nonexistent/t")
+        self.assertEqual(r.code, 2, r)
+        self.assertIn("--token-file: /nonexistent/t: no such file", r.err)
+        r = self.run_cli("list", "--tls-ca", "/nonexistent/ca.pem")
+        self.assertEqual(r.code, 2, r)
+        self.assertIn("--tls-ca: /nonexistent/ca.pem:", r.err)
+
+    def test_recactl_sends_the_token_it_resolves(self):
+        os.environ["RECA_TOKEN"] = "tok-2"
+        self.assertEqual(self.run_cli("list").code, 0)
+        self.assertEqual(self.fake.authorization, ["Bearer tok-2"])
 
 
 class LocalClusterTest(unittest.TestCase):

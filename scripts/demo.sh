@@ -9,6 +9,13 @@
 # bars. The evaluator scores the RecA job's base and last checkpoints
 # (ShapesEval: GenEval's rules over the shapes world; reconstruction PSNR/SSIM);
 # the demo prints a summary and the before/after table, and stops the cluster.
+#
+# Settings (environment): BIN (the binaries and recactl, default build/bin), DIR
+# (the cluster's folder, default runs/demo), PRETRAIN_STEPS (800), RECA_STEPS
+# (400), EVAL_PROMPTS_PER_TAG (50: all 300 ShapesEval prompts) and
+# EVAL_IMAGES_PER_PROMPT (2). make test runs this script with small values
+# (tests/service/demo_test.py). Any step that fails stops the demo with a
+# non-zero exit status.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -16,6 +23,8 @@ BIN=${BIN:-build/bin}
 DIR=${DIR:-runs/demo}
 PRETRAIN_STEPS=${PRETRAIN_STEPS:-800}
 RECA_STEPS=${RECA_STEPS:-400}
+EVAL_PROMPTS_PER_TAG=${EVAL_PROMPTS_PER_TAG:-50}
+EVAL_IMAGES_PER_PROMPT=${EVAL_IMAGES_PER_PROMPT:-2}
 RECACTL=("$BIN/recactl")
 export RECA_BIN="$BIN"
 
@@ -24,8 +33,11 @@ step() { printf '\n== %s\n' "$*"; }
 step "1/5 starting the local cluster: a coordinator, 2 workers (1 CPU slot each) and an evaluator in $DIR"
 "${RECACTL[@]}" local down --dir "$DIR" >/dev/null 2>&1 || true
 rm -rf "$DIR"
-# All 300 ShapesEval prompts, 2 images each (~1 min per checkpoint on one core; 4 by default).
-"${RECACTL[@]}" local up --dir "$DIR" --workers 2 --slots 1 --evaluator-flag=--images_per_prompt=2
+# By default all 300 ShapesEval prompts, 2 images each (~1 min per checkpoint on one
+# core; the evaluator's default is 4).
+"${RECACTL[@]}" local up --dir "$DIR" --workers 2 --slots 1 \
+  --evaluator-flag=--images_per_prompt="$EVAL_IMAGES_PER_PROMPT" \
+  --evaluator-flag=--prompts_per_tag="$EVAL_PROMPTS_PER_TAG"
 trap '"${RECACTL[@]}" local down --dir "$DIR" >/dev/null 2>&1 || true' EXIT
 export RECA_COORDINATOR RECA_TOKEN_FILE="$DIR/tokens/user.token"
 RECA_COORDINATOR=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["address"])' "$DIR/cluster.json")

@@ -2,15 +2,16 @@
 """Prints the demo's summary from the coordinator's records (through its API):
 steps, loss at the start and end of each job, throughput, checkpoints, grids.
 
-usage: demo_summary.py PRETRAIN_JOB RECA_JOB   (RECA_COORDINATOR, RECA_PY_STUBS)
+usage: demo_summary.py PRETRAIN_JOB RECA_JOB
+The coordinator, token and TLS come from cli/reca_client.py, as for recactl
+(demo.sh exports RECA_COORDINATOR and RECA_TOKEN_FILE for its local cluster).
 """
 import os
 import statistics
 import sys
 
-sys.path.insert(0, os.environ.get("RECA_PY_STUBS", os.path.join(os.path.dirname(__file__), "..", "build", "python")))
-import grpc  # noqa: E402
-from reca.v1 import job_pb2, job_service_pb2 as api, job_service_pb2_grpc  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
+import reca_client  # noqa: E402
 
 
 def mean(points):
@@ -18,7 +19,8 @@ def mean(points):
 
 
 def main():
-    stub = job_service_pb2_grpc.JobServiceStub(grpc.insecure_channel(os.environ["RECA_COORDINATOR"]))
+    conn = reca_client.connect()
+    stub, api, job_pb2 = conn.jobs, conn.api, conn.pb.job_pb2
     for label, job_id in (("pre-training", sys.argv[1]), ("RecA", sys.argv[2])):
         job = stub.GetJob(api.GetJobRequest(job_id=job_id), timeout=10).job
         loss = stub.GetMetrics(api.GetMetricsRequest(job_id=job_id, names=["loss"], rank=0), timeout=10).points

@@ -2,7 +2,6 @@
 reca-coordinator, two reca-worker daemons, evaluators and a Prometheus, each
 started (and restarted) on demand with its log under ROOT/logs; every wait is
 bounded. Shared by cluster_test.py, fault_test.py and chaos_test.py."""
-import collections
 import json
 import os
 import random
@@ -20,38 +19,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 JOB_TIMEOUT_S = 240
 # Set by load_stubs: the generated Python stubs and grpcio.
 grpc = job_pb2 = job_service_pb2 = job_service_pb2_grpc = None
+reca_client = None  # cli/reca_client.py, imported by load_stubs
 
 
 def load_stubs(py_stubs):
-    """Imports grpcio and the generated reca.v1 stubs from `py_stubs`."""
-    global grpc, job_pb2, job_service_pb2, job_service_pb2_grpc
-    sys.path.insert(0, py_stubs)
-    import grpc as grpc_module
-    from reca.v1 import job_pb2 as j, job_service_pb2 as s, job_service_pb2_grpc as g
-    grpc, job_pb2, job_service_pb2, job_service_pb2_grpc = grpc_module, j, s, g
-
-
-class _CallDetails(collections.namedtuple(
-        "_CallDetails", ("method", "timeout", "metadata", "credentials", "wait_for_ready",
-                         "compression"))):
-    pass
-
-
-def bearer_channel(channel, token):
-    """`channel` with "authorization: Bearer <token>" on every unary and streaming call."""
-    class Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
-        def _details(self, d):
-            metadata = list(d.metadata or []) + [("authorization", "Bearer " + token)]
-            return _CallDetails(d.method, d.timeout, metadata, d.credentials,
-                                d.wait_for_ready, d.compression)
-
-        def intercept_unary_unary(self, continuation, details, request):
-            return continuation(self._details(details), request)
-
-        def intercept_unary_stream(self, continuation, details, request):
-            return continuation(self._details(details), request)
-
-    return grpc.intercept_channel(channel, Bearer())
+    """Imports cli/reca_client (the one module Python clients connect through; Binaries
+    puts cli/ on sys.path), grpcio and the generated reca.v1 stubs from `py_stubs`."""
+    global grpc, job_pb2, job_service_pb2, job_service_pb2_grpc, reca_client
+    import reca_client as client_module
+    pb = client_module.load_stubs(py_stubs)
+    reca_client = client_module
+    grpc, job_pb2, job_service_pb2, job_service_pb2_grpc = (
+        client_module.grpc, pb.job_pb2, pb.job_service_pb2, pb.job_service_pb2_grpc)
 
 
 class Binaries:
@@ -62,7 +41,8 @@ class Binaries:
          self.eval) = (os.path.abspath(a) for a in argv[:7])
         # <stubs>/reca/v1/job_service_pb2.py: its folder's grandparent is the stubs root.
         self.py_stubs = os.path.dirname(os.path.dirname(os.path.dirname(self.stub)))
-        sys.path.insert(0, os.path.dirname(self.recactl_py))  # local_cluster: the tokens
+        # cli/: local_cluster (the tokens) and reca_client (the connection)
+        sys.path.insert(0, os.path.dirname(self.recactl_py))
 
 
 def tiny_spec(name, steps=12, every=6):
@@ -229,16 +209,13 @@ class ServiceTest(unittest.TestCase):
 
     @classmethod
     def connect(cls):
-        if getattr(cls, "channel", None) is not None:
-            cls.channel.close()
-        # Its own subchannel (not one shared with a closed channel, still in
-        # reconnect backoff from the killed coordinator) and a short backoff.
-        cls.channel = grpc.insecure_channel(cls.cluster.address, options=[
-            ("grpc.use_local_subchannel_pool", 1), ("grpc.initial_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 1000)])
+        if getattr(cls, "conn", None) is not None:
+            cls.conn.close()
+        cls.conn = reca_client.connect(cls.cluster.address,
+                                       token_file=cls.cluster.token_file["user"])
+        cls.channel = cls.conn.channel
         grpc.channel_ready_future(cls.channel).result(timeout=30)
-        cls.jobs = job_service_pb2_grpc.JobServiceStub(
-            bearer_channel(cls.channel, cls.cluster.token("user")))
+        cls.jobs = cls.conn.jobs
 
     @classmethod
     def tearDownClass(cls):

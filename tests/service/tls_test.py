@@ -115,17 +115,15 @@ class TlsTest(unittest.TestCase):
 
     def worker_call(self, client_cert):
         """RegisterWorker on the workers' port over TLS, with or without a client certificate."""
-        c = lambda name: read(os.path.join(self.certs, name))
-        credentials = grpc.ssl_channel_credentials(
-            root_certificates=c("ca.pem"),
-            private_key=c("worker.key") if client_cert else None,
-            certificate_chain=c("worker.pem") if client_cert else None)
-        token = read(local_cluster.token_path(self.root, "worker")).decode().strip()
-        with grpc.secure_channel(f"127.0.0.1:{self.worker_port}", credentials) as channel:
-            stub = worker_service_pb2_grpc.WorkerServiceStub(channel)
+        c = lambda name: os.path.join(self.certs, name)
+        with cluster_fixture.reca_client.connect(
+                f"127.0.0.1:{self.worker_port}", role="worker",
+                token_file=local_cluster.token_path(self.root, "worker"), tls_ca=c("ca.pem"),
+                tls_cert=c("worker.pem") if client_cert else None,
+                tls_key=c("worker.key") if client_cert else None) as conn:
+            stub = conn.stub(worker_service_pb2_grpc.WorkerServiceStub)
             try:
-                stub.RegisterWorker(worker_service_pb2.RegisterWorkerRequest(),
-                                    timeout=5, metadata=[("authorization", "Bearer " + token)])
+                stub.RegisterWorker(worker_service_pb2.RegisterWorkerRequest(), timeout=5)
                 return grpc.StatusCode.OK
             except grpc.RpcError as e:
                 return e.code()
