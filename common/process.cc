@@ -45,6 +45,19 @@ bool IsErrorLine(const std::string& line) {
   return line.find(": ", colon + 2) != std::string::npos;
 }
 
+// The status code of one of our programs' error lines ("reca-train: DATA_LOSS:
+// ..." -> "DATA_LOSS"), or "" for any other line.
+std::string ErrorLineCode(const std::string& line) {
+  if (!IsErrorLine(line)) return "";
+  const size_t start = line.find(": ") + 2;
+  const size_t end = line.find(": ", start);
+  const std::string code = line.substr(start, end - start);
+  for (char c : code) {
+    if ((c < 'A' || c > 'Z') && c != '_') return "";
+  }
+  return code;
+}
+
 // The last error line of `tail`, or else its last non-empty line.
 std::string LastErrorLine(const std::string& tail) {
   std::istringstream lines(tail);
@@ -125,6 +138,7 @@ std::string CauseName(ExitInfo::Cause cause) {
     case ExitInfo::Cause::kSignal: return "signal";
     case ExitInfo::Cause::kOutOfMemory: return "out_of_memory";
     case ExitInfo::Cause::kInvalidJob: return "invalid_job";
+    case ExitInfo::Cause::kCheckpointUnreadable: return "checkpoint_unreadable";
   }
   return "unknown";
 }
@@ -141,10 +155,13 @@ ExitInfo ClassifyExit(int wait_status, const std::string& log_tail) {
     }
     // reca-train maps out-of-memory (CUDA or host) to RESOURCE_EXHAUSTED,
     // and faults of the job itself (spec, data, model, a non-finite loss) to
-    // these three codes.
-    auto says = [&](const char* code) { return line.find(code) != std::string::npos; };
-    e.cause = says("RESOURCE_EXHAUSTED") ? ExitInfo::Cause::kOutOfMemory
-              : says("INVALID_ARGUMENT") || says("NOT_FOUND") || says("FAILED_PRECONDITION")
+    // these three codes. Only the error line's own code counts: a DATA_LOSS
+    // whose message quotes a NOT_FOUND is not the job's fault.
+    const std::string code = ErrorLineCode(line);
+    e.cause = e.exit_code == kExitResumeCheckpointUnusable
+                  ? ExitInfo::Cause::kCheckpointUnreadable
+              : code == "RESOURCE_EXHAUSTED" ? ExitInfo::Cause::kOutOfMemory
+              : code == "INVALID_ARGUMENT" || code == "NOT_FOUND" || code == "FAILED_PRECONDITION"
                   ? ExitInfo::Cause::kInvalidJob
                   : ExitInfo::Cause::kError;
     e.message = line.empty() ? "exited " + std::to_string(e.exit_code) : line;

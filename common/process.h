@@ -25,11 +25,18 @@ struct ProcessSpec {
   bool die_with_parent = false;
 };
 
+// The exit status with which reca-train says that the checkpoint it was told
+// to resume from (--resume_from) is missing or fails verification: not the
+// job's fault; the coordinator falls back to an earlier checkpoint.
+inline constexpr int kExitResumeCheckpointUnusable = 3;
+
 // How a process ended, classified for the coordinator's restart policy.
 struct ExitInfo {
-  // kInvalidJob: the program said its input is at fault (INVALID_ARGUMENT,
-  // NOT_FOUND, FAILED_PRECONDITION), so running it again cannot help.
-  enum class Cause { kSuccess, kError, kSignal, kOutOfMemory, kInvalidJob };
+  // kInvalidJob: the program said its input is at fault (its error line's
+  // code is INVALID_ARGUMENT, NOT_FOUND or FAILED_PRECONDITION), so running it
+  // again cannot help. kCheckpointUnreadable: it exited
+  // kExitResumeCheckpointUnusable.
+  enum class Cause { kSuccess, kError, kSignal, kOutOfMemory, kInvalidJob, kCheckpointUnreadable };
   Cause cause = Cause::kSuccess;
   int exit_code = 0;  // kError, kInvalidJob, kOutOfMemory (when it exited)
   int signal = 0;     // kSignal, kOutOfMemory (when killed)

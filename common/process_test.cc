@@ -56,6 +56,20 @@ TEST(ProcessTest, ErrorCarriesTheTrainersOwnMessage) {
   // Anything else (a peer gone mid all-reduce, a crash) is an error a retry may fix.
   e = RunShell("echo 'reca-train: INTERNAL: Gloo: connection closed by peer' >&2; exit 2", Log("error-gloo"));
   EXPECT_EQ(e.cause, ExitInfo::Cause::kError);
+  // Only the line's own code counts, not one quoted in its message.
+  e = RunShell("echo 'reca-train: DATA_LOSS: shard.tar: NOT_FOUND: gone' >&2; exit 2", Log("error-quoted"));
+  EXPECT_EQ(e.cause, ExitInfo::Cause::kError);
+  e = RunShell("echo 'Traceback: INVALID_ARGUMENT somewhere'; exit 1", Log("error-other"));
+  EXPECT_EQ(e.cause, ExitInfo::Cause::kError);
+}
+
+TEST(ProcessTest, AnUnusableResumeCheckpointIsItsOwnCause) {
+  ExitInfo e = RunShell(
+      "echo 'reca-train: DATA_LOSS: --resume_from: /ck/step-00000044: NOT_FOUND: MANIFEST.json' >&2; exit 3",
+      Log("resume"));
+  EXPECT_EQ(e.cause, ExitInfo::Cause::kCheckpointUnreadable);
+  EXPECT_EQ(e.exit_code, kExitResumeCheckpointUnusable);
+  EXPECT_EQ(CauseName(e.cause), "checkpoint_unreadable");
 }
 
 TEST(ProcessTest, OutOfMemoryIsItsOwnCause) {

@@ -42,6 +42,50 @@ absl::Status Coordinator::FillResumePoint(const v1::Job& job,
   return absl::OkStatus();
 }
 
+absl::Status Coordinator::FallBackFromUnusableCheckpoint(
+    JobEntry& entry, v1::Job updated, const std::string& why,
+    const std::string& worker_id) {
+  const int64_t bad_step = updated.attempt().resume_step();
+  RECA_ASSIGN_OR_RETURN(std::vector<v1::Checkpoint> records,
+                        CheckpointRecords(updated.id()));  // by step
+  WriteBatch batch;
+  const v1::Checkpoint* fallback = nullptr;
+  for (v1::Checkpoint& c : records) {
+    if (c.step() == bad_step) {
+      c.set_retired(true);  // no longer listed, resumed from or scored
+      c.set_unusable_reason(why);
+      batch.Put(keys::Checkpoint(updated.id(), c.step()),
+                c.SerializeAsString());
+    } else if (c.step() < bad_step && !c.retired()) {
+      fallback = &c;
+    }
+  }
+  updated.set_unusable_checkpoints(updated.unusable_checkpoints() + 1);
+  if (fallback != nullptr) {
+    updated.set_latest_checkpoint_step(fallback->step());
+    updated.set_latest_checkpoint_path(fallback->path());
+    updated.set_latest_checkpoint_unix_micros(fallback->commit_unix_micros());
+  } else {
+    updated.set_latest_checkpoint_step(-1);
+    updated.clear_latest_checkpoint_path();
+    updated.clear_latest_checkpoint_unix_micros();
+  }
+  updated.set_failure(why);
+  updated.set_failure_reason("checkpoint_unreadable");
+  updated.set_state(v1::RESTARTING);
+  const std::string message = absl::StrCat(
+      "attempt (epoch ", updated.attempt().epoch(),
+      ") could not resume from its checkpoint at step ", bad_step, " (", why,
+      "); the checkpoint is marked unusable and the job restarts from ",
+      fallback != nullptr ? absl::StrCat("its checkpoint at step ", fallback->step())
+                          : std::string("its base (no earlier checkpoint)"),
+      " once its other ranks have stopped (no restart spent; reported by ",
+      worker_id, ")");
+  RECA_RETURN_IF_ERROR(
+      CommitJob(entry, std::move(updated), message, std::move(batch)));
+  return MaybeFinish(entry);
+}
+
 absl::Status Coordinator::RetireCheckpoints(JobEntry& entry) {
   const v1::Job& job = entry.job;
   if (job.checkpoint_keep() <= 0) return absl::OkStatus();
@@ -104,7 +148,11 @@ absl::Status Coordinator::LoadDeletions(const std::string& job_id) {
   RECA_ASSIGN_OR_RETURN(std::vector<v1::Checkpoint> records,
                         CheckpointRecords(job_id));
   for (const v1::Checkpoint& c : records) {
-    if (c.retired() && c.deleted_unix_micros() == 0) {
+    // An unusable one is not deleted here: the next attempt's rank 0 discards
+    // it (it lies above the resume point), and a new checkpoint of the same
+    // step may replace it.
+    if (c.retired() && c.deleted_unix_micros() == 0 &&
+        c.unusable_reason().empty()) {
       deletions_[{job_id, c.step()}] = Deletion{c.path(), absl::InfinitePast()};
     }
   }

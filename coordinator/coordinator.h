@@ -250,6 +250,17 @@ class Coordinator : public JobHandler,
   // checkpoint (none: from the start).
   absl::Status FillResumePoint(const v1::Job& job, v1::Assignment* assignment)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An attempt could not resume from its recorded checkpoint (the one at
+  // attempt.resume_step: missing, or failing verification). That record is
+  // marked unusable (retired, with `why`; the next attempt's rank 0 discards
+  // its directory with everything above its resume point), the job's resume
+  // point becomes the newest earlier usable record (none: its base), and the
+  // job goes RESTARTING without spending a restart. `updated` is the job with
+  // the exit recorded.
+  absl::Status FallBackFromUnusableCheckpoint(JobEntry& entry, v1::Job updated,
+                                              const std::string& why,
+                                              const std::string& worker_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Applies the job's retention policy (retention.h) to its recorded
   // checkpoints: the dropped ones are retired (one synced batch with an
   // event) and queued for deletion.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/clock.h"
 #include "common/failpoint.h"
 #include "common/memory_kv_store.h"
@@ -511,6 +512,205 @@ TEST_F(RestartTest, ACoordinatorRestartMidRestartFinishesIt) {
   job = Get(job.id());
   EXPECT_EQ(job.state(), v1::SCHEDULED);
   EXPECT_EQ(job.restarts(), 2);
+}
+
+// --- checkpoint fencing: one owner decides which checkpoints exist ---------
+//
+// The chaos run that lost a job (issue 22): attempt A committed step 44 and
+// failed; attempt B was placed resuming from step 40 and its rank 0 discarded
+// step 44; a late report recorded step 44 anyway, and attempt C was sent to a
+// directory that no longer existed. Protocol: a checkpoint carries the epoch
+// of the attempt that committed it, and only the job's current attempt records
+// checkpoints; so after a placement nothing of an older attempt is recorded,
+// and whatever a rank discards above its resume point can never be recorded.
+
+class FencingTest : public RestartTest {
+ protected:
+  static std::string Path(const v1::Job& job, int64_t step) {
+    return absl::StrFormat("/runs/%s/checkpoints/step-%08d", job.id(), step);
+  }
+  // A checkpoint report from `worker` of `job`'s checkpoint at `step`,
+  // committed by the attempt of `epoch`.
+  absl::Status Report(const std::string& worker, const v1::Job& job,
+                      int64_t step, int64_t epoch) {
+    v1::ReportCheckpointRequest ck;
+    ck.set_worker_id(worker);
+    ck.set_lease_id(worker == "w1" ? l1_ : l2_);
+    ck.mutable_checkpoint()->set_job_id(job.id());
+    ck.mutable_checkpoint()->set_epoch(epoch);
+    ck.mutable_checkpoint()->set_step(step);
+    ck.mutable_checkpoint()->set_path(Path(job, step));
+    ck.mutable_checkpoint()->set_manifest_sha256(absl::StrCat("sha-e", epoch, "-s", step));
+    return c_->HandleReportCheckpoint(ck).status();
+  }
+  std::vector<int64_t> Listed(const v1::Job& job) {
+    v1::ListCheckpointsRequest r;
+    r.set_job_id(job.id());
+    auto listed = c_->HandleListCheckpoints(kTrusted, r);
+    EXPECT_TRUE(listed.ok()) << listed.status();
+    std::vector<int64_t> steps;
+    if (listed.ok()) {
+      for (const v1::Checkpoint& c : listed->checkpoints()) steps.push_back(c.step());
+    }
+    return steps;
+  }
+  // The resume point each worker's next assignment carries (-1: none).
+  std::vector<int64_t> AssignedResumeSteps() {
+    std::vector<int64_t> out;
+    for (const auto& [w, lease] : {std::pair{"w1", l1_}, std::pair{"w2", l2_}}) {
+      auto beat = Beat(w, lease);
+      EXPECT_TRUE(beat.ok()) << beat.status();
+      if (!beat.ok() || beat->assignments_size() != 1) {
+        ADD_FAILURE() << w << ": no assignment";
+        continue;
+      }
+      const v1::Assignment& a = beat->assignments(0);
+      out.push_back(a.has_resume() ? a.resume().step() : -1);
+      if (a.has_resume()) EXPECT_EQ(a.resume().path(), Path(Get(a.job_id()), a.resume().step()));
+    }
+    return out;
+  }
+  // Both ranks of the current attempt end: rank 1 with an error (a peer gone
+  // mid all-reduce), rank 0 stopped. The job is placed again at once.
+  v1::Job FailAttempt(const v1::Job& job) {
+    EXPECT_TRUE(Exit(RankWorker(job, 1), Lease(job, 1), job, 1, v1::EXIT_CAUSE_ERROR).ok());
+    EXPECT_TRUE(Exit(RankWorker(job, 0), Lease(job, 0), job, 0, v1::EXIT_CAUSE_SIGNAL).ok());
+    v1::Job next = Get(job.id());
+    EXPECT_EQ(next.state(), v1::SCHEDULED);
+    EXPECT_GT(next.attempt().epoch(), job.attempt().epoch());
+    return next;
+  }
+  static std::string RankWorker(const v1::Job& job, int rank) {
+    return job.attempt().placements(rank).worker_id();
+  }
+  std::string Lease(const v1::Job& job, int rank) {
+    return RankWorker(job, rank) == "w1" ? l1_ : l2_;
+  }
+  absl::Status Unreadable(const v1::Job& job, int rank) {
+    v1::ReportExitRequest r;
+    r.set_worker_id(RankWorker(job, rank));
+    r.set_lease_id(Lease(job, rank));
+    r.set_job_id(job.id());
+    r.set_epoch(job.attempt().epoch());
+    r.set_rank(rank);
+    r.set_cause(v1::EXIT_CAUSE_CHECKPOINT_UNREADABLE);
+    r.set_exit_code(3);
+    r.set_message(absl::StrCat("reca-train: DATA_LOSS: --resume_from: the recorded checkpoint ",
+                               Path(job, job.attempt().resume_step()),
+                               " cannot be read: NOT_FOUND: MANIFEST.json"));
+    return c_->HandleReportExit(r).status();
+  }
+};
+
+TEST_F(FencingTest, ALateReportOfAnOlderAttemptAfterANewPlacementIsNeverRecorded) {
+  v1::Job a = StartTwoRankJob();
+  const int64_t ea = a.attempt().epoch();
+  ASSERT_TRUE(Report("w1", a, 40, ea).ok());
+  // Attempt A commits step 44; its report is late. A fails, B is placed.
+  v1::Job b = FailAttempt(a);
+  EXPECT_EQ(b.attempt().resume_step(), 40);
+  EXPECT_EQ(AssignedResumeSteps(), (std::vector<int64_t>{40, 40}));
+  b = StartAll(b);
+
+  // The late report of A's step 44 arrives: refused, whichever worker sends
+  // it. B's rank 0 may discard step 44 at any time before or after this.
+  absl::Status late = Report("w1", a, 44, ea);
+  EXPECT_EQ(late.code(), absl::StatusCode::kFailedPrecondition) << late;
+  EXPECT_NE(late.message().find("stale epoch"), std::string::npos) << late;
+  // B's own worker finds A's step 44 on disk before its rank 0 discarded it,
+  // and reports it with the epoch in its manifest: refused too. Step 40 again
+  // (the same manifest) is a harmless repeat.
+  EXPECT_EQ(Report(RankWorker(b, 0), a, 44, ea).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(Report(RankWorker(b, 0), a, 40, ea).ok());
+  EXPECT_EQ(Listed(b), (std::vector<int64_t>{40}));
+  EXPECT_EQ(Get(b.id()).latest_checkpoint_step(), 40);
+
+  // B fails too: C resumes from 40, not from the discarded 44.
+  v1::Job c = FailAttempt(StartAll(Get(b.id())));
+  EXPECT_EQ(c.attempt().resume_step(), 40);
+  EXPECT_EQ(AssignedResumeSteps(), (std::vector<int64_t>{40, 40}));
+  // C's own step 44 is a new checkpoint, recorded.
+  c = StartAll(c);
+  ASSERT_TRUE(Report(RankWorker(c, 0), c, 44, c.attempt().epoch()).ok());
+  EXPECT_EQ(Listed(c), (std::vector<int64_t>{40, 44}));
+  EXPECT_EQ(Get(c.id()).latest_checkpoint_step(), 44);
+  // And a coordinator restart changes none of it.
+  Restart();
+  EXPECT_EQ(Report("w1", a, 48, ea).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Listed(c), (std::vector<int64_t>{40, 44}));
+}
+
+TEST_F(FencingTest, AnOlderAttemptsReportBeforeTheNextPlacementIsRecorded) {
+  v1::Job a = StartTwoRankJob();
+  const int64_t ea = a.attempt().epoch();
+  ASSERT_TRUE(Report("w1", a, 40, ea).ok());
+  // Rank 1 fails; rank 0 commits step 44 as it stops (SIGTERM) and the worker
+  // reports it before the exit: the job is not placed yet, so it counts.
+  ASSERT_TRUE(Exit(RankWorker(a, 1), Lease(a, 1), a, 1, v1::EXIT_CAUSE_ERROR).ok());
+  ASSERT_EQ(Get(a.id()).state(), v1::RESTARTING);
+  ASSERT_TRUE(Report(RankWorker(a, 0), a, 44, ea).ok());
+  ASSERT_TRUE(Exit(RankWorker(a, 0), Lease(a, 0), a, 0, v1::EXIT_CAUSE_SUCCESS).ok());
+  v1::Job b = Get(a.id());
+  ASSERT_EQ(b.state(), v1::SCHEDULED);
+  EXPECT_EQ(b.attempt().resume_step(), 44);
+  EXPECT_EQ(AssignedResumeSteps(), (std::vector<int64_t>{44, 44}));
+}
+
+TEST_F(FencingTest, AnUnreadableRecordedCheckpointFallsBackToTheNewestEarlierOne) {
+  v1::Job a = StartTwoRankJob();
+  const int64_t ea = a.attempt().epoch();
+  ASSERT_TRUE(Report("w1", a, 20, ea).ok());
+  ASSERT_TRUE(Report("w1", a, 40, ea).ok());
+  v1::Job b = StartAll(FailAttempt(a));
+  const int restarts = b.restarts();
+  ASSERT_EQ(b.attempt().resume_step(), 40);
+
+  // Step 40's directory is gone: B's rank 0 says so (reca-train exit 3).
+  ASSERT_TRUE(Unreadable(b, 0).ok());
+  v1::Job job = Get(b.id());
+  EXPECT_EQ(job.state(), v1::RESTARTING);  // not FAILED: not the job's fault
+  EXPECT_EQ(job.restarts(), restarts);     // no restart spent
+  EXPECT_EQ(job.failure_reason(), "checkpoint_unreadable");
+  EXPECT_EQ(job.unusable_checkpoints(), 1);
+  EXPECT_EQ(job.latest_checkpoint_step(), 20);
+  EXPECT_TRUE(HasEvent(job.id(), absl::StrCat(
+      "attempt (epoch ", b.attempt().epoch(), ") could not resume from its checkpoint at step 40 (")))
+      << testing::PrintToString(Events(job.id()));
+  EXPECT_TRUE(HasEvent(job.id(), "the job restarts from its checkpoint at step 20"));
+  EXPECT_EQ(Listed(job), (std::vector<int64_t>{20}));  // 40 is unusable
+  EXPECT_EQ(c_->Snapshot().checkpoints_unreadable, 1);
+  ASSERT_TRUE(Exit(RankWorker(b, 1), Lease(b, 1), b, 1, v1::EXIT_CAUSE_SIGNAL).ok());
+  v1::Job c = Get(b.id());
+  ASSERT_EQ(c.state(), v1::SCHEDULED);
+  EXPECT_EQ(AssignedResumeSteps(), (std::vector<int64_t>{20, 20}));
+
+  // Step 20 fails verification too: from the base, and still no restart spent.
+  c = StartAll(c);
+  ASSERT_TRUE(Unreadable(c, 1).ok());
+  ASSERT_TRUE(Exit(RankWorker(c, 0), Lease(c, 0), c, 0, v1::EXIT_CAUSE_SIGNAL).ok());
+  v1::Job d = Get(c.id());
+  ASSERT_EQ(d.state(), v1::SCHEDULED);
+  EXPECT_EQ(d.restarts(), restarts);
+  EXPECT_EQ(d.latest_checkpoint_step(), -1);
+  EXPECT_TRUE(HasEvent(d.id(), "the job restarts from its base (no earlier checkpoint)"));
+  EXPECT_EQ(AssignedResumeSteps(), (std::vector<int64_t>{-1, -1}));
+  EXPECT_TRUE(Listed(d).empty());
+
+  // The next attempt commits its own step 20 and 40: recorded over the unusable ones.
+  d = StartAll(d);
+  ASSERT_TRUE(Report(RankWorker(d, 0), d, 20, d.attempt().epoch()).ok());
+  ASSERT_TRUE(Report(RankWorker(d, 0), d, 40, d.attempt().epoch()).ok());
+  EXPECT_EQ(Listed(d), (std::vector<int64_t>{20, 40}));
+  EXPECT_EQ(Get(d.id()).latest_checkpoint_step(), 40);
+  // After a coordinator restart: the count stays, and no worker is asked to
+  // delete anything (the unusable directories were discarded by rank 0).
+  Restart();
+  EXPECT_EQ(c_->Snapshot().checkpoints_unreadable, 2);
+  auto beat = Beat("w1", l1_);
+  ASSERT_TRUE(beat.ok()) << beat.status();
+  EXPECT_EQ(beat->delete_checkpoints_size(), 0);
+  for (int r = 0; r < 2; ++r) ASSERT_TRUE(Exit(RankWorker(d, r), Lease(d, r), d, r).ok());
+  EXPECT_EQ(Get(d.id()).state(), v1::SUCCEEDED);
 }
 
 TEST_F(CoordinatorTest, SubmitValidatesWithFieldPaths) {

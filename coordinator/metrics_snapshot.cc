@@ -21,6 +21,7 @@ MetricsSnapshot Coordinator::Snapshot() const {
   for (const auto& [id, entry] : jobs_) {
     const v1::Job& job = entry.job;
     ++m.jobs_by_state[job.state()];
+    m.checkpoints_unreadable += job.unusable_checkpoints();
     if (job.state() == v1::FAILED) {
       ++m.failures_by_reason[job.failure_reason().empty()
                                  ? "unknown"

@@ -70,6 +70,8 @@ struct MetricsSnapshot {
   int eval_queue_depth = 0;  // checkpoints waiting for an evaluator
   int eval_claims = 0;       // being scored
   int64_t eval_scores = 0;   // (checkpoint, suite) scores recorded
+  // Recorded checkpoints attempts could not resume from (Job.unusable_checkpoints).
+  int64_t checkpoints_unreadable = 0;
 };
 
 }  // namespace reca::coordinator

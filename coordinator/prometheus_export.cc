@@ -36,8 +36,10 @@ std::vector<MetricFamily> SnapshotFamilies(const MetricsSnapshot& m,
   f.Counter(static_cast<double>(m.jobs_submitted));
   f.Begin("reca_job_failures_total", "Failed jobs by cause class, all time.",
           C);
-  for (const char* reason : {"worker_lost", "error", "signal", "out_of_memory",
-                             "launch_failed", "unknown"}) {
+  // Job.failure_reason's bounded set (job.proto), every one from zero.
+  for (const char* reason :
+       {"worker_lost", "error", "signal", "out_of_memory", "launch_failed",
+        "invalid_job", "checkpoint_unreadable", "stalled", "unknown"}) {
     auto it = m.failures_by_reason.find(reason);
     f.Counter(it == m.failures_by_reason.end()
                   ? 0.0
@@ -189,6 +191,11 @@ std::vector<MetricFamily> SnapshotFamilies(const MetricsSnapshot& m,
           "(checkpoint, suite) scores recorded since this coordinator started.",
           C);
   f.Counter(static_cast<double>(m.eval_scores));
+  f.Begin("reca_checkpoint_unreadable_total",
+          "Recorded checkpoints an attempt could not resume from (missing or "
+          "failing verification); the job went on from an earlier one.",
+          C);
+  f.Counter(static_cast<double>(m.checkpoints_unreadable));
   return f.Take();
 }
 

@@ -135,6 +135,9 @@ TEST_F(PrometheusExportTest, LiveStateBecomesSeriesThatLeaveWithTheJob) {
   EXPECT_TRUE(Has(text, "reca_worker_heartbeat_age_seconds{worker=\"w1\"} 2"))
       << text;
   EXPECT_TRUE(Has(text, "reca_job_failures_total{reason=\"error\"} 0")) << text;
+  EXPECT_TRUE(Has(text, "reca_job_failures_total{reason=\"invalid_job\"} 0")) << text;
+  EXPECT_TRUE(Has(text, "reca_job_failures_total{reason=\"stalled\"} 0")) << text;
+  EXPECT_TRUE(Has(text, "reca_checkpoint_unreadable_total 0")) << text;
 
   // The job fails: its per-rank series go, the failure is counted by cause.
   v1::ReportExitRequest exit;

@@ -34,6 +34,8 @@ std::string CauseReason(v1::ExitCause cause) {
       return "launch_failed";
     case v1::EXIT_CAUSE_INVALID_JOB:
       return "invalid_job";
+    case v1::EXIT_CAUSE_CHECKPOINT_UNREADABLE:
+      return "checkpoint_unreadable";
     default:
       return "unknown";
   }
@@ -53,6 +55,8 @@ std::string CauseText(const v1::ReportExitRequest& r) {
       return "could not start";
     case v1::EXIT_CAUSE_INVALID_JOB:
       return absl::StrCat("rejected the job (exit ", r.exit_code(), ")");
+    case v1::EXIT_CAUSE_CHECKPOINT_UNREADABLE:
+      return "cannot resume from its checkpoint";
     default:
       return "unknown exit";
   }
@@ -306,11 +310,29 @@ Coordinator::HandleReportCheckpoint(
   if (entry == nullptr)
     return absl::NotFoundError(
         absl::StrCat("job ", ckpt.job_id(), " not found"));
-  RECA_RETURN_IF_ERROR(CheckEpoch(entry->job, ckpt.epoch()));
   RECA_ASSIGN_OR_RETURN(
       std::optional<std::string> seen,
       deps_.store.Get(keys::Checkpoint(ckpt.job_id(), ckpt.step())));
-  if (seen) return v1::ReportCheckpointResponse();  // a retried report
+  v1::Checkpoint existing;
+  if (seen && !existing.ParseFromString(*seen)) {
+    return absl::DataLossError(absl::StrCat(
+        "coordinator store: ", ckpt.job_id(), "'s checkpoint record at step ",
+        ckpt.step(), " is unreadable"));
+  }
+  if (seen && existing.manifest_sha256() == ckpt.manifest_sha256())
+    return v1::ReportCheckpointResponse();  // a retried report (or a rescan)
+  // Fencing (README "Guarantees"): only the job's current attempt records
+  // checkpoints. Once a new attempt is placed (it resumes from the newest
+  // record), nothing an older attempt committed is ever recorded, so its
+  // rank 0 may discard whatever lies above its resume point.
+  RECA_RETURN_IF_ERROR(CheckEpoch(entry->job, ckpt.epoch()));
+  if (seen && existing.unusable_reason().empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", ckpt.job_id(), ": checkpoint step ", ckpt.step(),
+        " is recorded already, with another manifest (", existing.path(),
+        ")"));
+  }
+  // New, or the step of one found unusable, committed again by this attempt.
   v1::Checkpoint record = ckpt;
   record.set_commit_unix_micros(NowMicros());
   v1::Job updated = entry->job;
@@ -365,14 +387,21 @@ absl::StatusOr<v1::ReportExitResponse> Coordinator::HandleReportExit(
   if (request.cause() != v1::EXIT_CAUSE_SUCCESS && !request.message().empty()) {
     absl::StrAppend(&what, ": ", request.message());
   }
-  if (request.cause() != v1::EXIT_CAUSE_SUCCESS && IsActive(job.state()) &&
-      !job.cancel_requested()) {
+  if (request.cause() == v1::EXIT_CAUSE_CHECKPOINT_UNREADABLE &&
+      IsActive(job.state()) && !job.cancel_requested() &&
+      job.attempt().resume_step() >= 0) {
+    // Not the job's fault: its recorded checkpoint is gone or damaged.
+    RECA_RETURN_IF_ERROR(FallBackFromUnusableCheckpoint(
+        *entry, std::move(updated), what, request.worker_id()));
+  } else if (request.cause() != v1::EXIT_CAUSE_SUCCESS &&
+             IsActive(job.state()) && !job.cancel_requested()) {
     // A job's own fault (its spec, data, model, a non-finite loss, a
     // reported out-of-memory) comes back on every attempt. An unrequested
     // SIGKILL may be the kernel's OOM killer or a person's kill -9: it is
     // retried, and max_restarts bounds a real OOM.
     const bool retryable =
         request.cause() == v1::EXIT_CAUSE_ERROR ||
+        request.cause() == v1::EXIT_CAUSE_CHECKPOINT_UNREADABLE ||
         request.cause() == v1::EXIT_CAUSE_SIGNAL ||
         request.cause() == v1::EXIT_CAUSE_UNSPECIFIED ||
         (request.cause() == v1::EXIT_CAUSE_OUT_OF_MEMORY &&

@@ -38,6 +38,8 @@ Runtime flags (how this process runs, not what the job is):
                            worker passes its --data_roots; default: anywhere)
   --keep_checkpoints=N     overrides checkpoint.keep (the worker passes 0: the coordinator
                            applies retention)
+  --epoch=E                the service's fencing epoch of this attempt, written into each
+                           checkpoint's MANIFEST.json (the worker passes it; default 0)
   --threads=N              LibTorch intra-op threads (default 1: GEMMs use OpenBLAS's own
                            pool of all cores; 0 = all cores)
   --device=cpu|cuda[:i]    --bf16 (bfloat16 autocast, CUDA only)
@@ -112,6 +114,8 @@ reca::Status Run(int argc, char** argv) {
   RECA_RETURN_IF_ERROR(args.Get("resume", &rt.resume));
   RECA_RETURN_IF_ERROR(args.Get("resume_from", &rt.resume_from));
   RECA_RETURN_IF_ERROR(args.Get("resume_manifest_sha256", &rt.resume_manifest_sha256));
+  RECA_RETURN_IF_ERROR(args.Get("epoch", &rt.epoch));
+  if (rt.epoch < 0) return reca::InvalidArgumentError("--epoch: must be >= 0");
   RECA_RETURN_IF_ERROR(args.Get("keep_checkpoints", &rt.keep_checkpoints));
   std::string data_roots;
   RECA_RETURN_IF_ERROR(args.Get("data_roots", &data_roots));
@@ -202,7 +206,7 @@ int main(int argc, char** argv) {
   reca::Status s = Run(argc, argv);
   if (!s.ok()) {
     std::cerr << "reca-train: " << s << "\n";
-    return 2;
+    return reca::IsUnusableResumeCheckpoint(s) ? reca::kExitResumeCheckpointUnusable : 2;
   }
   return 0;
 }

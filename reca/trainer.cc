@@ -468,6 +468,11 @@ void DrawProgress(int64_t done, int64_t first, int64_t total, double loss, doubl
 
 }  // namespace
 
+bool IsUnusableResumeCheckpoint(const Status& status) {
+  return status.code() == StatusCode::kDataLoss &&
+         std::string(status.message()).rfind("--resume_from: ", 0) == 0;
+}
+
 Status SaveInitialWeights(const JobSpec& spec, const std::string& path) {
   RECA_RETURN_IF_ERROR(ValidateJobSpec(spec));
   RECA_ASSIGN_OR_RETURN(std::shared_ptr<UnifiedModel> model, InitialModel(spec));
@@ -504,14 +509,26 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
   StopSignals signals;
 
   // Model and optimizer: from the resume point's checkpoint, if any.
-  CheckpointStore store(rt.out_dir + "/checkpoints");
+  CheckpointStore store(rt.out_dir + "/checkpoints", rt.epoch);
   const int keep = static_cast<int>(rt.keep_checkpoints >= 0 ? rt.keep_checkpoints : spec.checkpoint.keep);
   RECA_ASSIGN_OR_RETURN(const std::string resume_dir, ResumePoint(rt, store, lead, log));
+  // The service's recorded checkpoint, when it cannot be read: not the job's
+  // fault (IsUnusableResumeCheckpoint).
+  const bool recorded = !rt.resume_from.empty() && rt.resume_from != "none";
+  auto unusable = [&](const Status& s) {
+    return recorded ? DataLossError("--resume_from: the recorded checkpoint " + resume_dir +
+                                    " cannot be used: " + s.ToString())
+                    : s;
+  };
   std::shared_ptr<UnifiedModel> model;
   std::map<std::string, std::string> resume_files;
   if (!resume_dir.empty()) {
-    RECA_ASSIGN_OR_RETURN(resume_files, CheckpointStore::LoadVerified(resume_dir));
-    RECA_ASSIGN_OR_RETURN(model, CheckpointModel(resume_dir, resume_files));
+    StatusOr<std::map<std::string, std::string>> files = CheckpointStore::LoadVerified(resume_dir);
+    if (!files.ok()) return unusable(files.status());
+    resume_files = std::move(*files);
+    StatusOr<std::shared_ptr<UnifiedModel>> loaded = CheckpointModel(resume_dir, resume_files);
+    if (!loaded.ok()) return unusable(loaded.status());
+    model = std::move(*loaded);
     RECA_ASSIGN_OR_RETURN(const auto overrides, ConfigOverrides(spec));
     RECA_ASSIGN_OR_RETURN(model, Reconfigure(model, overrides));
   } else {
@@ -541,7 +558,9 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
   ResumeState start;
   start.sampler.cursors.assign(sources.size(), 0);
   if (!resume_dir.empty()) {
-    RECA_RETURN_IF_ERROR(Restore(resume_dir, resume_files, opt, spec, sources.size(), &start, log));
+    if (Status s = Restore(resume_dir, resume_files, opt, spec, sources.size(), &start, log); !s.ok()) {
+      return s.code() == StatusCode::kDataLoss ? unusable(s) : s;  // else: the spec's fault
+    }
     resume_files.clear();
     log << "resuming from " << resume_dir << " at step " << start.step << "\n";
     if (data) data->RestoreStats(start.data);

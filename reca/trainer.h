@@ -41,6 +41,11 @@ struct RuntimeOptions {
   // attempt committed them and the coordinator never recorded them.
   std::string resume_from;
   std::string resume_manifest_sha256;
+  // The service's fencing epoch of this attempt (the worker passes it), written
+  // into each checkpoint's MANIFEST.json: the coordinator records a checkpoint
+  // only while the attempt that committed it is the job's current one. 0 =
+  // standalone.
+  int64_t epoch = 0;
   // >= 0: overrides spec.checkpoint.keep (the worker passes 0: in the service
   // the coordinator applies the retention policy).
   int64_t keep_checkpoints = -1;
@@ -53,6 +58,16 @@ struct RuntimeOptions {
   bool deterministic = false;
   std::string batches_file;  // replay recorded batches instead of the data sources (benchmark)
 };
+
+// reca-train's exit status when the service's resume checkpoint (--resume_from)
+// is missing, unreadable or fails verification: not the job's fault, and the
+// coordinator falls back to an earlier checkpoint. The worker's classifier
+// (common/process.h, kExitResumeCheckpointUnusable) uses the same number.
+inline constexpr int kExitResumeCheckpointUnusable = 3;
+
+// Whether `status` (from RunTraining) is such a failure: DATA_LOSS, its
+// message starting "--resume_from: ".
+bool IsUnusableResumeCheckpoint(const Status& status);
 
 struct TrainSummary {
   int64_t first_step = 0;   // > 0 when resumed

@@ -32,10 +32,17 @@ std::vector<CommittedCheckpoint> CheckpointScanner::ScanNew(
       fail(manifest.status().ToString());
       continue;
     }
+    StatusOr<CheckpointManifest> parsed =
+        ParseCheckpointManifest(*manifest, manifest_path);
+    if (!parsed.ok()) {
+      fail(parsed.status().ToString());
+      continue;
+    }
     CommittedCheckpoint info;
     info.step = step;
     info.path = path;
     info.manifest_sha256 = Sha256Hex(*manifest);
+    info.epoch = parsed->epoch;
     struct stat st;
     if (::stat(manifest_path.c_str(), &st) == 0) {
       info.commit_unix_micros =

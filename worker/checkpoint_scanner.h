@@ -18,6 +18,9 @@ struct CommittedCheckpoint {
   int64_t step = 0;
   std::string path;                // the step directory
   std::string manifest_sha256;     // lowercase hex of MANIFEST.json
+  // The fencing epoch of the attempt that committed it (its manifest's; 0 for
+  // a standalone run's): what the worker reports, whichever attempt found it.
+  int64_t epoch = 0;
   int64_t bytes = 0;               // sum of the sizes of the files in it
   int64_t commit_unix_micros = 0;  // MANIFEST.json's mtime (written last)
 };
@@ -28,9 +31,10 @@ class CheckpointScanner {
   explicit CheckpointScanner(std::string checkpoints_dir)
       : dir_(std::move(checkpoints_dir)) {}
 
-  // Committed checkpoints not returned by an earlier call, by step. One that
-  // cannot be read now (deleted by retention meanwhile, unreadable) is left
-  // out, its reason appended to `errors`, and tried again next time.
+  // Committed checkpoints not returned by an earlier call, by step, earlier
+  // attempts' included (the coordinator refuses those by their epoch). One
+  // that cannot be read now (deleted by retention meanwhile, unreadable) is
+  // left out, its reason appended to `errors`, and tried again next time.
   std::vector<CommittedCheckpoint> ScanNew(
       std::vector<std::string>* errors = nullptr);
 

@@ -74,6 +74,7 @@ absl::StatusOr<ProcessSpec> PrepareRankLaunch(const v1::Assignment& a,
             "--resume_from=" + (a.resume().path().empty() ? std::string("none")
                                                           : a.resume().path()),
             "--resume_manifest_sha256=" + a.resume().manifest_sha256(),
+            absl::StrCat("--epoch=", a.epoch()),
             "--keep_checkpoints=0"};
   if (!o.data_roots.empty()) {
     // The jobs' runs root too: model.init names other jobs' checkpoints.

@@ -43,6 +43,8 @@ v1::ExitCause ToProto(ExitInfo::Cause cause) {
       return v1::EXIT_CAUSE_OUT_OF_MEMORY;
     case ExitInfo::Cause::kInvalidJob:
       return v1::EXIT_CAUSE_INVALID_JOB;
+    case ExitInfo::Cause::kCheckpointUnreadable:
+      return v1::EXIT_CAUSE_CHECKPOINT_UNREADABLE;
   }
   return v1::EXIT_CAUSE_UNSPECIFIED;
 }
@@ -196,14 +198,16 @@ void WorkerAgent::ScanCheckpoints(Rank& r) {
     v1::ReportCheckpointRequest report;
     v1::Checkpoint* ckpt = report.mutable_checkpoint();
     ckpt->set_job_id(r.assignment.job_id());
-    ckpt->set_epoch(r.assignment.epoch());
+    // The committing attempt's epoch, not this rank's: a checkpoint an earlier
+    // attempt left on disk is never recorded as this attempt's (fencing).
+    ckpt->set_epoch(c.epoch);
     ckpt->set_step(c.step);
     ckpt->set_path(c.path);
     ckpt->set_manifest_sha256(c.manifest_sha256);
     ckpt->set_bytes(c.bytes);
     ckpt->set_commit_unix_micros(c.commit_unix_micros);
     Log(absl::StrCat(r.label, ": checkpoint step ", c.step, " committed at ",
-                     c.path, " (", c.bytes, " bytes)"));
+                     c.path, " (", c.bytes, " bytes, epoch ", c.epoch, ")"));
     QueueReport(std::move(report));
   }
   for (const std::string& e : errors)

@@ -46,6 +46,12 @@ std::string MetricLine(int64_t step, int rank = 0) {
       R"(,"step_s":0.25,"data_wait_s":0.01,"allreduce_s":0.02,"lr":0.0001,"grad_norm":1.5})",
       "\n");
 }
+// A MANIFEST.json as reca-train's CheckpointStore writes it (files not listed).
+std::string Manifest(int64_t step, int64_t epoch) {
+  return absl::StrCat(R"({"format": "reca-checkpoint/1", "step": )", step,
+                      R"(, "epoch": )", epoch, R"(, "files": []})");
+}
+
 constexpr int kPointsPerLine = 9;  // loss, 2 sources, samples_per_s, step_s,
                                    // data_wait_s, allreduce_s, lr, grad_norm
 
@@ -196,7 +202,7 @@ TEST_F(WorkerAgentTest, LaunchesAnAssignmentWithTheTrainerCommandLine) {
                   "--rank=1", "--world_size=2", "--master_addr=10.0.0.1",
                   "--master_port=29601", "--local_addr=10.0.0.5", "--threads=3",
                   "--progress=false", "--resume_from=none",
-                  "--resume_manifest_sha256=", "--keep_checkpoints=0"));
+                  "--resume_manifest_sha256=", "--epoch=4", "--keep_checkpoints=0"));
   EXPECT_EQ(spec.log_path, rank_dir + "/train.log");
   EXPECT_EQ(spec.env.at("RANK"), "1");
   EXPECT_EQ(spec.env.at("WORLD_SIZE"), "2");
@@ -422,7 +428,7 @@ TEST_F(WorkerAgentTest, ReportsCheckpointsWhileRunningThenTheExit) {
   const std::string ckpts = out_ + "/checkpoints";
   WriteText(ckpts + "/step-00000010/model.safetensors", std::string(1000, 'w'));
   WriteText(ckpts + "/step-00000010/optimizer.pt", std::string(500, 'o'));
-  const std::string manifest = R"({"step": 10, "files": []})";
+  const std::string manifest = Manifest(10, 3);
   WriteText(ckpts + "/step-00000010/MANIFEST.json", manifest);
   WriteText(ckpts + "/.tmp-step-00000020-77/model.safetensors",
             "partial");  // a commit in progress
@@ -444,7 +450,7 @@ TEST_F(WorkerAgentTest, ReportsCheckpointsWhileRunningThenTheExit) {
   EXPECT_EQ(client_.checkpoints.size(), 1u);  // once
 
   // It commits step 30 on its way out (SIGTERM, say) and exits 0.
-  WriteText(ckpts + "/step-00000030/MANIFEST.json", "{}");
+  WriteText(ckpts + "/step-00000030/MANIFEST.json", Manifest(30, 3));
   p->ExitWith(0);
   agent().Tick();
   EXPECT_THAT(client_.report_order,
@@ -459,6 +465,26 @@ TEST_F(WorkerAgentTest, ReportsCheckpointsWhileRunningThenTheExit) {
   agent().Tick();
   EXPECT_EQ(LastHeartbeat().ranks_size(), 0);
   EXPECT_EQ(agent().live_ranks(), 0u);
+}
+
+// Fencing: a checkpoint an earlier attempt left on disk (the next attempt's
+// rank 0 discards it after start-up) is reported with the epoch that committed
+// it, which the coordinator refuses; never as the new attempt's own.
+TEST_F(WorkerAgentTest, ACheckpointOfAnEarlierAttemptKeepsItsEpoch) {
+  const std::string ckpts = out_ + "/checkpoints";
+  WriteText(ckpts + "/step-00000040/MANIFEST.json", Manifest(40, 4));  // recorded
+  WriteText(ckpts + "/step-00000044/MANIFEST.json", Manifest(44, 4));  // not
+  Start(MakeAssignment("j", 5, 0, 1));
+  agent().Tick();
+  ASSERT_EQ(client_.checkpoints.size(), 2u);
+  EXPECT_EQ(client_.checkpoints[0].checkpoint().epoch(), 4);
+  EXPECT_EQ(client_.checkpoints[1].checkpoint().step(), 44);
+  EXPECT_EQ(client_.checkpoints[1].checkpoint().epoch(), 4);
+  // The new attempt's own commit carries its epoch.
+  WriteText(ckpts + "/step-00000048/MANIFEST.json", Manifest(48, 5));
+  agent().Tick();
+  ASSERT_EQ(client_.checkpoints.size(), 3u);
+  EXPECT_EQ(client_.checkpoints[2].checkpoint().epoch(), 5);
 }
 
 TEST_F(WorkerAgentTest, ClassifiedExitsAreReportedWithTheirCause) {
@@ -489,7 +515,7 @@ TEST_F(WorkerAgentTest, ClassifiedExitsAreReportedWithTheirCause) {
 
 TEST_F(WorkerAgentTest, ReportsSurviveAnOutageAndKeepTheirOrder) {
   auto p = Start(MakeAssignment("j", 1, 0, 1));
-  WriteText(out_ + "/checkpoints/step-00000005/MANIFEST.json", "{}");
+  WriteText(out_ + "/checkpoints/step-00000005/MANIFEST.json", Manifest(5, 1));
   client_.report_script = {absl::UnavailableError("down"),
                            absl::DeadlineExceededError("slow")};
   p->ExitWith(0);

@@ -246,7 +246,8 @@ bool ParseCheckpointPath(const std::string& path, int64_t* step) {
   return ParseStepDirName(BaseName(WithoutTrailingSlashes(path)), step);
 }
 
-CheckpointStore::CheckpointStore(std::string root) : root_(std::move(root)) {}
+CheckpointStore::CheckpointStore(std::string root, int64_t epoch)
+    : root_(std::move(root)), epoch_(epoch) {}
 
 StatusOr<std::string> CheckpointStore::Commit(int64_t step,
                                               const std::map<std::string, std::string>& files,
@@ -315,6 +316,7 @@ StatusOr<std::string> CheckpointStore::Commit(int64_t step,
       entries.push_back({{"name", name}, {"size", bytes.size()}, {"sha256", sha[i++]}});
     }
     json manifest = {{"format", kFormat}, {"step", step}, {"files", std::move(entries)}};
+    if (epoch_ != 0) manifest["epoch"] = epoch_;
     RECA_RETURN_IF_ERROR(WriteFileDurable(Join(tmp, kManifestName), manifest.dump(2) + "\n"));
     RECA_RETURN_IF_ERROR(Fault("manifest_written"));
     RECA_RETURN_IF_ERROR(FsyncDir(tmp));
@@ -400,6 +402,11 @@ StatusOr<CheckpointManifest> ParseCheckpointManifest(const std::string& text,
   }
   CheckpointManifest out;
   out.step = step->get<int64_t>();
+  if (const auto epoch = manifest.find("epoch"); epoch != manifest.end()) {
+    if (!epoch->is_number_unsigned() || epoch->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+      return malformed("\"epoch\" is not a non-negative integer");
+    out.epoch = epoch->get<int64_t>();
+  }
   std::set<std::string> seen;
   for (const json& entry : *entries) {
     if (!entry.is_object()) return malformed("a \"files\" entry is not an object");

@@ -36,7 +36,9 @@ bool ParseStepDirName(const std::string& name, int64_t* step);
 bool ParseCheckpointPath(const std::string& path, int64_t* step);
 
 // MANIFEST.json parsed and checked: {"format": "reca-checkpoint/1", "step":
-// <int>, "files": [{"name", "size", "sha256"}, ...]}. Names are plain file
+// <int>, "epoch": <int, optional>, "files": [{"name", "size", "sha256"}, ...]}.
+// "epoch" is the service's fencing epoch of the attempt that committed it
+// (absent: 0, a standalone run). Names are plain file
 // names (no '/', not "." or "..", not MANIFEST.json, valid UTF-8, at most 255
 // bytes), each listed once; sha256 is 64 lowercase hex digits.
 struct CheckpointManifest {
@@ -46,6 +48,7 @@ struct CheckpointManifest {
     std::string sha256;
   };
   int64_t step = 0;  // >= 0
+  int64_t epoch = 0;  // >= 0
   std::vector<File> files;  // in manifest order
 };
 
@@ -61,7 +64,9 @@ struct CheckpointInfo {
 
 class CheckpointStore {
  public:
-  explicit CheckpointStore(std::string root);
+  // `epoch`: the service's fencing epoch of the attempt committing through
+  // this store, written into each manifest (0: none, a standalone run).
+  explicit CheckpointStore(std::string root, int64_t epoch = 0);
 
   // Commits `files` (name -> bytes; names are plain file names, no '/') as
   // the checkpoint of `step`, then deletes the oldest committed checkpoints
@@ -104,6 +109,7 @@ class CheckpointStore {
   }
 
   std::string root_;
+  int64_t epoch_ = 0;
   FaultHook fault_hook_;
 };
 

@@ -121,6 +121,25 @@ TEST_F(CheckpointStoreTest, CommitListLoadRoundTrip) {
   EXPECT_TRUE(HiddenEntries(store.root()).empty());
 }
 
+TEST_F(CheckpointStoreTest, ManifestCarriesTheCommittingAttemptsEpoch) {
+  CheckpointStore fenced(root_, /*epoch=*/12);
+  StatusOr<std::string> dir = fenced.Commit(4, {{"x", "1"}}, 0);
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  const std::string path = *dir + "/MANIFEST.json";
+  StatusOr<CheckpointManifest> m = ParseCheckpointManifest(ReadAll(path), path);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->step, 4);
+  EXPECT_EQ(m->epoch, 12);
+  // A standalone store writes none, which reads as 0.
+  dir = CheckpointStore(root_).Commit(8, {{"x", "1"}}, 0);
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  const std::string text = ReadAll(*dir + "/MANIFEST.json");
+  EXPECT_EQ(text.find("epoch"), std::string::npos);
+  m = ParseCheckpointManifest(text, *dir + "/MANIFEST.json");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->epoch, 0);
+}
+
 TEST_F(CheckpointStoreTest, ListSortsByStepAndIgnoresOtherEntries) {
   CheckpointStore store(root_);
   for (int64_t step : {20, 3, 100000000}) ASSERT_TRUE(store.Commit(step, {{"a", "x"}}, 0).ok());
@@ -248,7 +267,9 @@ TEST_F(CheckpointStoreTest, MalformedManifestIsDataLoss) {
         std::string("{\"format\": \"reca-checkpoint/1\", \"step\": 1, \"files\": "
                     "[{\"name\": \"x\", \"size\": 1, \"sha256\": \"abc\"}]}"),
         std::string("{\"format\": \"reca-checkpoint/1\", \"step\": -1, \"files\": []}"),
-        std::string("{\"format\": \"reca-checkpoint/1\", \"step\": 18446744073709551615, \"files\": []}")}) {
+        std::string("{\"format\": \"reca-checkpoint/1\", \"step\": 18446744073709551615, \"files\": []}"),
+        std::string("{\"format\": \"reca-checkpoint/1\", \"step\": 1, \"epoch\": -3, \"files\": []}"),
+        std::string("{\"format\": \"reca-checkpoint/1\", \"step\": 1, \"epoch\": \"7\", \"files\": []}")}) {
     WriteAll(manifest, text);
     StatusOr<Files> loaded = CheckpointStore::LoadVerified(*dir);
     ASSERT_FALSE(loaded.ok()) << text;

@@ -9,7 +9,8 @@ are bit-identical to an uninterrupted run's, its metric history has every step
 once, and its checkpoints verify against their manifests.
 
 usage: fault_test.py COORDINATOR WORKER TRAINER RECACTL_PY STUB EVALUATOR EVAL
-  (as cluster_test.py). CHAOS_SEED=N replays a kill schedule.
+  (as cluster_test.py). CHAOS_SEED=N replays a kill schedule; CHAOS_SEEDS=N,M,...
+  runs one chaos job per seed (bench/run_chaos_seeds.sh).
 """
 import hashlib
 import json
@@ -166,8 +167,14 @@ class FaultTest(ServiceTest):
         self.cluster.start_evaluator("e1")
         reference, _ = self.watch(self.submit(spec, ranks=2).job.id)
         self.assertEqual(job_pb2.JobState.Name(reference.state), "SUCCEEDED", self.diagnostics(reference))
+        # CHAOS_SEED=N replays one kill schedule; CHAOS_SEEDS=N,M,... runs several against
+        # the one reference (bench/run_chaos_seeds.sh).
+        seeds = [int(s) for s in os.environ.get("CHAOS_SEEDS", "").split(",") if s.strip()]
+        for seed in seeds or [int(os.environ.get("CHAOS_SEED", random.randrange(1 << 30)))]:
+            with self.subTest(seed=seed):
+                self.chaos_run(spec, steps, seed, reference)
 
-        seed = int(os.environ.get("CHAOS_SEED", random.randrange(1 << 30)))
+    def chaos_run(self, spec, steps, seed, reference):
         rng = random.Random(seed)
         print(f"\nchaos: CHAOS_SEED={seed} replays this run's kill schedule", flush=True)
         kinds = ["trainer", "worker", "coordinator", "evaluator"]
@@ -215,8 +222,9 @@ class FaultTest(ServiceTest):
         on_disk = lambda: sorted(int(n[5:]) for n in os.listdir(os.path.join(job.output_dir, "checkpoints"))
                                  if n.startswith("step-"))
         self.wait_until("retired checkpoints to be deleted", lambda: on_disk() == listed, timeout=60)
-        print(f"chaos result: SUCCEEDED after {job.restarts} restarts; {len(want)} tensors bit-identical "
-              f"to the uninterrupted run; steps 1..{steps} once per rank; checkpoints {listed} verified")
+        print(f"chaos result: seed {seed} SUCCEEDED after {job.restarts} restarts; {len(want)} tensors "
+              f"bit-identical to the uninterrupted run; steps 1..{steps} once per rank; "
+              f"checkpoints {listed} verified", flush=True)
 
     def kill(self, kind, output_dir, rng):
         """SIGKILLs one process of `kind`; daemons are started again as a supervisor would."""

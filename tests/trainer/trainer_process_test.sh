@@ -213,4 +213,30 @@ timeout 120 "$train" $common --steps=60 --checkpoint.every=1 --checkpoint.keep=2
   --out="$tmp/crash" >"$tmp/crash.final.log" 2>&1 || { cat "$tmp/crash.final.log"; fail "resume after kill -9 failed"; }
 grep -q "resuming from" "$tmp/crash.final.log" || fail "the last run did not resume"
 echo "after 4 kills: $(grep 'resuming from' "$tmp/crash.final.log")"
+
+echo "== the service's epoch is in each manifest; an unusable recorded checkpoint exits 3"
+# shellcheck disable=SC2086
+timeout 120 "$train" $common --steps=2 --checkpoint.every=1 --epoch=7 --out="$tmp/fence" \
+  >"$tmp/fence.log" 2>&1 || { cat "$tmp/fence.log"; fail "the fenced run failed"; }
+ck="$tmp/fence/checkpoints/step-00000001"
+grep -q '"epoch": 7' "$ck/MANIFEST.json" || { cat "$ck/MANIFEST.json"; fail "no epoch in the manifest"; }
+sha=$(sha256sum "$ck/MANIFEST.json" | cut -d' ' -f1)
+# resume_unusable WHAT: a run told to resume from $ck must exit 3 (not the job's fault).
+resume_unusable() {
+  rc=0
+  # shellcheck disable=SC2086
+  timeout 120 "$train" $common --steps=2 --out="$tmp/fence" --resume_from="$ck" \
+    --resume_manifest_sha256="$sha" >"$tmp/unusable.log" 2>&1 || rc=$?
+  [ "$rc" -eq 3 ] || { cat "$tmp/unusable.log"; fail "$1: exit status $rc, not 3"; }
+  grep -q "reca-train: DATA_LOSS: --resume_from: " "$tmp/unusable.log" || fail "$1: no DATA_LOSS line"
+  echo "$1: exit 3: $(grep 'reca-train: ' "$tmp/unusable.log" | head -c 160)"
+}
+"$python" - "$ck/model.safetensors" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:  # one flipped byte: the manifest's SHA-256 no longer matches
+    f.seek(-1, 2); b = f.read(1); f.seek(-1, 2); f.write(bytes([b[0] ^ 1]))
+PY
+resume_unusable "a damaged file"
+rm -rf "$ck"
+resume_unusable "a missing checkpoint"
 echo "PASS"
