@@ -22,7 +22,7 @@ constexpr char kTokenPrefix[] = "token/";
 constexpr char kSecretPrefix[] = "reca_";
 constexpr size_t kSecretBytes = 32;
 constexpr size_t kIdDigits = 12;
-constexpr size_t kMaxNameBytes = 128;
+constexpr size_t kMaxNameBytes = 128;  // validation.h's kMaxIdBytes: owners are names
 
 // Digits of a SHA-256 as stored: lowercase hex.
 bool IsLowerHex(absl::string_view s) {
@@ -36,7 +36,8 @@ absl::Status CheckName(absl::string_view name, absl::string_view field) {
   if (name.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": empty"));
   if (name.size() > kMaxNameBytes) {
     return absl::InvalidArgumentError(
-        absl::StrCat(field, ": longer than ", kMaxNameBytes, " bytes"));
+        absl::StrCat(field, ": ", name.size(), " bytes, more than the limit of ",
+                     kMaxNameBytes));
   }
   for (char c : name) {
     if (!absl::ascii_isalnum(c) && c != '-' && c != '_' && c != '.' && c != '@') {

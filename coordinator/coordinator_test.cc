@@ -3,6 +3,7 @@
 #include "coordinator/coordinator.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -734,6 +735,71 @@ TEST_F(CoordinatorTest, SubmitValidatesWithFieldPaths) {
   EXPECT_NE(s.message().find("spec.model.init: job:job-00000042: no such job"),
             std::string::npos)
       << s;
+
+  // Issue 22, from a reflection client: no spec at all is a client bug, not
+  // a default 1000-step job (an empty spec is every default on purpose).
+  s = c_->HandleSubmitJob(kTrusted, v1::SubmitJobRequest()).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "spec: required (an empty spec, {}, takes every default)");
+  r = Request(1);
+  r.clear_spec();
+  EXPECT_EQ(c_->HandleSubmitJob(kTrusted, r).status().message(),
+            "spec: required (an empty spec, {}, takes every default)");
+  r = Request(1);
+  r.mutable_spec()->set_steps(std::numeric_limits<int64_t>::max());
+  s = c_->HandleSubmitJob(kTrusted, r).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "spec.steps: must be in [1, 100000000]");
+  r = Request(1);
+  r.mutable_spec()->set_name(std::string(100 << 10, 'n'));  // under --max_spec_bytes
+  EXPECT_EQ(c_->HandleSubmitJob(kTrusted, r).status().message(),
+            "spec.name: 102400 bytes, more than the limit of 128");
+  r = Request(1, std::string(129, 'r'));
+  EXPECT_EQ(c_->HandleSubmitJob(kTrusted, r).status().message(),
+            "request_id: 129 bytes, more than the limit of 128");
+  r = Request(1);
+  r.set_owner(std::string(100 << 10, 'o'));
+  EXPECT_EQ(c_->HandleSubmitJob(kTrusted, r).status().message(),
+            "owner: 102400 bytes, more than the limit of 128");
+  // Each field within its bounds, the job's product is not: 1e8 steps x
+  // 65536 x 4 batches (the default sources) x 1024 ranks.
+  r = Request(1024);
+  r.mutable_spec()->set_steps(100000000);
+  r.mutable_spec()->set_batch_per_rank(65536);
+  s = c_->HandleSubmitJob(kTrusted, r).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "spec.steps: 100000000 steps x 262144 samples per rank per step x "
+            "1024 ranks = 26843545600000000 samples, more than the limit of "
+            "9007199254740992 (2^53) for one job; fewer steps or a smaller batch");
+  r.mutable_resources()->set_ranks(1);
+  r.set_validate_only(true);
+  EXPECT_TRUE(c_->HandleSubmitJob(kTrusted, r).ok());
+  // Nothing refused was stored.
+  EXPECT_EQ(c_->HandleListJobs(kTrusted, v1::ListJobsRequest())->jobs_size(), 0);
+}
+
+TEST_F(CoordinatorTest, LookupsAndFiltersAreBounded) {
+  v1::GetJobRequest get;
+  get.set_job_id(std::string(100 << 10, 'j'));
+  absl::Status s = c_->HandleGetJob(kTrusted, get).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "job_id: 102400 bytes, more than the limit of 128");
+  v1::ListJobsRequest list;
+  list.set_name_prefix(std::string(129, 'p'));
+  EXPECT_EQ(c_->HandleListJobs(kTrusted, list).status().message(),
+            "name_prefix: 129 bytes, more than the limit of 128");
+  list.set_name_prefix(std::string(128, 'p'));  // the longest job name: fine
+  EXPECT_TRUE(c_->HandleListJobs(kTrusted, list).ok());
+  list.set_page_token(std::string(1000, 't'));
+  EXPECT_EQ(c_->HandleListJobs(kTrusted, list).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  v1::Job job = Submit(1);
+  v1::GetMetricsRequest metrics;
+  metrics.set_job_id(job.id());
+  metrics.add_names(std::string(257, 'm'));
+  EXPECT_EQ(c_->HandleGetMetrics(kTrusted, metrics).status().message(),
+            "names[0]: 257 bytes, more than the limit of 256");
 }
 
 TEST_F(CoordinatorTest, IdempotentSubmitReturnsTheSameJob) {

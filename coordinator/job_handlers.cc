@@ -20,6 +20,7 @@ constexpr int kWatchHistory = 50;  // events a new watcher gets first
 
 absl::StatusOr<Coordinator::JobEntry*> Coordinator::FindVisibleJob(
     const Caller& caller, const std::string& id) {
+  RECA_RETURN_IF_ERROR(CheckLength(id, "job_id", kMaxIdBytes));
   JobEntry* entry = FindJob(id);
   if (entry == nullptr)
     return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
@@ -53,6 +54,15 @@ absl::StatusOr<std::string> Coordinator::ResolveInit(const Caller& caller,
 absl::StatusOr<v1::SubmitJobResponse> Coordinator::HandleSubmitJob(
     const Caller& caller, const v1::SubmitJobRequest& submitted) {
   RECA_RETURN_IF_ERROR(CheckNoUnknownFields(submitted, "request"));
+  RECA_RETURN_IF_ERROR(
+      CheckLength(submitted.request_id(), "request_id", kMaxIdBytes));
+  RECA_RETURN_IF_ERROR(CheckLength(submitted.owner(), "owner", kMaxIdBytes));
+  // Without a spec the job would be every default (1000 steps): a client
+  // that meant that sends an empty spec.
+  if (!submitted.has_spec()) {
+    return absl::InvalidArgumentError(
+        "spec: required (an empty spec, {}, takes every default)");
+  }
   // A user submits as itself; an admin (or a trusted caller) for anyone.
   if (!caller.admin() && !submitted.owner().empty() &&
       submitted.owner() != caller.name) {
@@ -68,9 +78,7 @@ absl::StatusOr<v1::SubmitJobResponse> Coordinator::HandleSubmitJob(
   RECA_ASSIGN_OR_RETURN(SpecSummary summary,
                         ValidateSpec(request.spec(), options_.max_spec_bytes,
                                      spec_roots_));
-  if (request.request_id().size() > 128) {
-    return absl::InvalidArgumentError("request_id: longer than 128 bytes");
-  }
+  RECA_RETURN_IF_ERROR(ValidateJobSize(summary, request.resources()));
   if (request.priority() < -1000 || request.priority() > 1000) {
     return absl::InvalidArgumentError(absl::StrCat(
         "priority: must be in [-1000, 1000] (got ", request.priority(), ")"));
@@ -202,6 +210,12 @@ absl::StatusOr<v1::ListJobsResponse> Coordinator::HandleListJobs(
     const Caller& caller, const v1::ListJobsRequest& request) {
   if (request.page_size() < 0)
     return absl::InvalidArgumentError("page_size: must be >= 0");
+  // A prefix longer than any job name (spec.name) matches none: a client bug.
+  RECA_RETURN_IF_ERROR(
+      CheckLength(request.name_prefix(), "name_prefix", kMaxIdBytes));
+  RECA_RETURN_IF_ERROR(CheckLength(request.owner(), "owner", kMaxIdBytes));
+  RECA_RETURN_IF_ERROR(
+      CheckLength(request.page_token(), "page_token", kMaxIdBytes));
   const int page_size = request.page_size() == 0
                             ? kDefaultPageSize
                             : std::min(request.page_size(), kMaxPageSize);
@@ -263,6 +277,16 @@ absl::StatusOr<v1::GetMetricsResponse> Coordinator::HandleGetMetrics(
     const Caller& caller, const v1::GetMetricsRequest& request) {
   if (request.limit() < 0)
     return absl::InvalidArgumentError("limit: must be >= 0");
+  if (request.names_size() > kMaxMetricNames) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("names: ", request.names_size(),
+                     " items, more than the limit of ", kMaxMetricNames));
+  }
+  for (int i = 0; i < request.names_size(); ++i) {
+    RECA_RETURN_IF_ERROR(CheckLength(request.names(i),
+                                     absl::StrCat("names[", i, "]"),
+                                     kMaxMetricNameBytes));
+  }
   const size_t limit = request.limit() == 0 ? 100000 : request.limit();
   {
     absl::MutexLock lock(&mu_);

@@ -12,10 +12,67 @@
 #include "absl/strings/str_join.h"
 #include "coordinator/keys.h"
 #include "coordinator/validation.h"
+#include "reca/job_spec_fields.h"
 #include "reca/status.h"
 
 namespace reca::coordinator {
 namespace {
+
+// Limits of what a sweep record keeps besides its points' specs (README
+// "Sweeps"). Axes name spec fields ("data.sources[0].repeat"): 64 of them
+// is far past any grid's product staying under max_points, and a field path
+// is short. An axis value or a point's value is a YAML scalar as text, at
+// most a path. The report's metrics and rules are a screenful.
+constexpr int kMaxAxes = 64;
+constexpr size_t kMaxFieldBytes = 256;
+constexpr size_t kMaxValueBytes = spec_fields::kMaxPathBytes;
+constexpr int kMaxMetrics = 64;
+constexpr int kMaxRules = 64;
+
+absl::Status CheckCount(int n, int limit, absl::string_view field) {
+  if (n <= limit) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": ", n, " items, more than the limit of ", limit));
+}
+
+// The sweep's own fields (its points' specs are checked as jobs): axes as
+// the points' values name them, and bounded text everywhere.
+absl::Status CheckSweepShape(const v1::Sweep& sweep, int max_points) {
+  RECA_RETURN_IF_ERROR(CheckLength(sweep.name(), "sweep.name", kMaxIdBytes));
+  if (sweep.axes().empty()) {
+    return absl::InvalidArgumentError(
+        "sweep.axes: required (the fields the points vary, at least one)");
+  }
+  RECA_RETURN_IF_ERROR(CheckCount(sweep.axes_size(), kMaxAxes, "sweep.axes"));
+  for (int a = 0; a < sweep.axes_size(); ++a) {
+    const v1::SweepAxis& axis = sweep.axes(a);
+    const std::string where = absl::StrCat("sweep.axes[", a, "]");
+    if (axis.field().empty())
+      return absl::InvalidArgumentError(where + ".field: required");
+    RECA_RETURN_IF_ERROR(
+        CheckLength(axis.field(), where + ".field", kMaxFieldBytes));
+    RECA_RETURN_IF_ERROR(
+        CheckCount(axis.values_size(), max_points, where + ".values"));
+    for (int v = 0; v < axis.values_size(); ++v) {
+      RECA_RETURN_IF_ERROR(CheckLength(
+          axis.values(v), absl::StrCat(where, ".values[", v, "]"), kMaxValueBytes));
+    }
+  }
+  RECA_RETURN_IF_ERROR(
+      CheckCount(sweep.metrics_size(), kMaxMetrics, "sweep.metrics"));
+  for (int m = 0; m < sweep.metrics_size(); ++m) {
+    RECA_RETURN_IF_ERROR(CheckLength(sweep.metrics(m),
+                                     absl::StrCat("sweep.metrics[", m, "]"),
+                                     kMaxMetricNameBytes));
+  }
+  RECA_RETURN_IF_ERROR(CheckCount(sweep.rules_size(), kMaxRules, "sweep.rules"));
+  for (int r = 0; r < sweep.rules_size(); ++r) {
+    RECA_RETURN_IF_ERROR(CheckLength(sweep.rules(r).metric(),
+                                     absl::StrCat("sweep.rules[", r, "].metric"),
+                                     kMaxMetricNameBytes));
+  }
+  return absl::OkStatus();
+}
 
 // A point has ended: its job ended, it could not be submitted, or the sweep
 // was cancelled before it started.
@@ -89,6 +146,7 @@ absl::Status SweepManager::Store(const v1::Sweep& sweep) {
 
 absl::StatusOr<v1::Sweep*> SweepManager::FindVisible(const Caller& caller,
                                                      const std::string& id) {
+  RECA_RETURN_IF_ERROR(CheckLength(id, "sweep_id", kMaxIdBytes));
   auto it = sweeps_.find(id);
   if (it == sweeps_.end())
     return absl::NotFoundError(absl::StrCat("sweep_id: no sweep ", id));
@@ -102,14 +160,17 @@ absl::StatusOr<v1::Sweep*> SweepManager::FindVisible(const Caller& caller,
 absl::StatusOr<v1::SubmitSweepResponse> SweepManager::HandleSubmitSweep(
     const Caller& caller, const v1::SubmitSweepRequest& request) {
   RECA_RETURN_IF_ERROR(CheckNoUnknownFields(request, "request"));
+  RECA_RETURN_IF_ERROR(
+      CheckLength(request.request_id(), "request_id", kMaxIdBytes));
+  RECA_RETURN_IF_ERROR(CheckLength(request.owner(), "owner", kMaxIdBytes));
   if (!caller.admin() && !request.owner().empty() &&
       request.owner() != caller.name) {
     return absl::PermissionDeniedError(absl::StrCat(
         "owner: ", request.owner(), ": a user submits only as itself (",
         caller.name, ")"));
   }
-  if (request.request_id().size() > 128)
-    return absl::InvalidArgumentError("request_id: longer than 128 bytes");
+  if (!request.has_sweep())
+    return absl::InvalidArgumentError("sweep: required");
   const v1::Sweep& given = request.sweep();
   if (!given.id().empty() || given.state() != v1::SWEEP_STATE_UNSPECIFIED ||
       !given.owner().empty() || given.submit_unix_micros() != 0 ||
@@ -133,8 +194,7 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepManager::HandleSubmitSweep(
                      options_.max_concurrency, "] (got ", given.concurrency(),
                      ")"));
   }
-  if (given.name().size() > 128)
-    return absl::InvalidArgumentError("sweep.name: longer than 128 bytes");
+  RECA_RETURN_IF_ERROR(CheckSweepShape(given, options_.max_points));
 
   v1::Sweep sweep = given;
   sweep.set_owner(!request.owner().empty() ? request.owner()
@@ -148,11 +208,34 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepManager::HandleSubmitSweep(
   for (int i = 0; i < sweep.points_size(); ++i) {
     v1::SweepPoint& point = *sweep.mutable_points(i);
     point.set_index(i);
+    // Its values, one per axis in axis order (PointName quotes them).
+    if (point.values_size() != sweep.axes_size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sweep.points[", i, "].values: ", point.values_size(), " for ",
+          sweep.axes_size(), " axes (one per axis, in axis order)"));
+    }
+    for (int v = 0; v < point.values_size(); ++v) {
+      const std::string where =
+          absl::StrCat("sweep.points[", i, "].values[", v, "]");
+      RECA_RETURN_IF_ERROR(CheckLength(point.values(v).value(),
+                                       where + ".value", kMaxValueBytes));
+      if (point.values(v).field() != sweep.axes(v).field()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ".field: must be sweep.axes[", v,
+                         "].field, ", sweep.axes(v).field()));
+      }
+    }
     if (!point.job_id().empty() ||
         point.state() != v1::JOB_STATE_UNSPECIFIED || !point.error().empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "sweep.", PointName(point),
           ": job_id, state and error are the coordinator's to set"));
+    }
+    // Without a spec the point would run every default, not the base.
+    if (!point.has_spec()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sweep.points[", i,
+          "].spec: required (the base spec with the point's values)"));
     }
     v1::SubmitJobRequest check = PointRequest(sweep, point);
     check.set_validate_only(true);
@@ -221,6 +304,7 @@ absl::StatusOr<v1::GetSweepResponse> SweepManager::HandleGetSweep(
 
 absl::StatusOr<v1::ListSweepsResponse> SweepManager::HandleListSweeps(
     const Caller& caller, const v1::ListSweepsRequest& request) {
+  RECA_RETURN_IF_ERROR(CheckLength(request.owner(), "owner", kMaxIdBytes));
   absl::MutexLock lock(&mu_);
   v1::ListSweepsResponse response;
   for (const auto& [id, sweep] : sweeps_) {

@@ -2,7 +2,11 @@
 // ListSweeps and CancelSweep. A sweep is a list of points, each a whole job
 // spec the client expanded from a base spec and axes; the manager stores it,
 // then runs its points as ordinary jobs of the sweep's owner through the
-// JobHandler, at most `concurrency` at a time, in index order.
+// JobHandler, at most `concurrency` at a time, in index order. A sweep is
+// accepted whole or not at all: SubmitSweep refuses (INVALID_ARGUMENT, naming
+// the field) one without axes, a point without a spec or without one value
+// per axis in axis order, text over the limits (README "Limits"), and any
+// point SubmitJob would refuse.
 //
 // Durability: a sweep is one synced record (keys.h). A point's job is
 // submitted with the request id "sweep:<sweep id>:<index>" before the record

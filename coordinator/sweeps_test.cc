@@ -3,6 +3,8 @@
 // crash, cancellation and ownership.
 #include "coordinator/sweeps.h"
 
+#include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -219,6 +221,67 @@ TEST_F(SweepsTest, AnInvalidPointRejectsTheWholeSweep) {
   preset.mutable_sweep()->mutable_points(1)->set_job_id("job-00000001");
   EXPECT_EQ(sweeps_->HandleSubmitSweep(kTrusted, preset).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// Issue 22, from a reflection client: a sweep without its points' specs or
+// its axes, and unbounded text, are refused whole.
+TEST_F(SweepsTest, AMalformedOrOversizedSweepIsRefused) {
+  auto message = [&](const v1::SubmitSweepRequest& r) {
+    auto submitted = sweeps_->HandleSubmitSweep(kTrusted, r);
+    EXPECT_EQ(submitted.status().code(), absl::StatusCode::kInvalidArgument);
+    return std::string(submitted.status().message());
+  };
+  EXPECT_EQ(message(v1::SubmitSweepRequest()), "sweep: required");
+
+  v1::SubmitSweepRequest r = Grid(2);
+  r.mutable_sweep()->mutable_points(1)->clear_spec();
+  EXPECT_EQ(message(r),
+            "sweep.points[1].spec: required (the base spec with the point's values)");
+
+  r = Grid(2);
+  r.mutable_sweep()->clear_axes();
+  EXPECT_EQ(message(r), "sweep.axes: required (the fields the points vary, at least one)");
+
+  r = Grid(2);
+  r.mutable_sweep()->mutable_points(3)->mutable_values()->RemoveLast();
+  EXPECT_EQ(message(r), "sweep.points[3].values: 1 for 2 axes (one per axis, in axis order)");
+  r = Grid(2);
+  r.mutable_sweep()->mutable_points(0)->mutable_values(1)->set_field("seed");
+  EXPECT_EQ(message(r), "sweep.points[0].values[1].field: must be sweep.axes[1].field, steps");
+
+  r = Grid(2);
+  r.mutable_sweep()->set_name(std::string(100 << 10, 'n'));
+  EXPECT_EQ(message(r), "sweep.name: 102400 bytes, more than the limit of 128");
+  r = Grid(2);
+  r.mutable_sweep()->mutable_axes(0)->set_field(std::string(300, 'f'));
+  EXPECT_EQ(message(r), "sweep.axes[0].field: 300 bytes, more than the limit of 256");
+  r = Grid(2);
+  r.mutable_sweep()->mutable_axes(1)->add_values(std::string(5000, 'v'));
+  EXPECT_EQ(message(r), "sweep.axes[1].values[2]: 5000 bytes, more than the limit of 4096");
+  r = Grid(2);
+  r.mutable_sweep()->mutable_points(2)->mutable_values(0)->set_value(std::string(5000, 'v'));
+  EXPECT_EQ(message(r), "sweep.points[2].values[0].value: 5000 bytes, more than the limit of 4096");
+  r = Grid(2);
+  r.mutable_sweep()->add_metrics(std::string(300, 'm'));
+  EXPECT_EQ(message(r), "sweep.metrics[0]: 300 bytes, more than the limit of 256");
+  r = Grid(2, std::string(129, 'q'));
+  EXPECT_EQ(message(r), "request_id: 129 bytes, more than the limit of 128");
+  r = Grid(2);
+  r.set_owner(std::string(100 << 10, 'o'));
+  EXPECT_EQ(message(r), "owner: 102400 bytes, more than the limit of 128");
+  // A point's spec is bounded as a job's.
+  r = Grid(2);
+  r.mutable_sweep()->mutable_points(0)->mutable_spec()->set_steps(
+      std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(message(r),
+            "sweep.points[0] (optimizer.lr=0.001, steps=10): spec.steps: must be in "
+            "[1, 100000000]");
+  EXPECT_EQ(JobCount(), 0);
+
+  v1::GetSweepRequest get;
+  get.set_sweep_id(std::string(200, 's'));
+  EXPECT_EQ(sweeps_->HandleGetSweep(kTrusted, get).status().message(),
+            "sweep_id: 200 bytes, more than the limit of 128");
 }
 
 TEST_F(SweepsTest, SurvivesARestartAndNoPointRunsTwice) {

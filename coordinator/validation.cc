@@ -11,8 +11,24 @@
 #include "absl/strings/str_cat.h"
 #include "common/proto_json.h"
 #include "reca/job_spec.h"
+#include "reca/job_spec_fields.h"
 
 namespace reca::coordinator {
+
+// One limit for every name (see kMaxIdBytes).
+static_assert(kMaxIdBytes == spec_fields::kMaxNameBytes);
+// The fields' own bounds keep the product of ValidateJobSize inside int64:
+// steps (< 2^27) x samples per rank step (2^20) x ranks (2^10) < 2^57.
+static_assert(spec_fields::kMaxSteps < (int64_t{1} << 27) &&
+              spec_fields::kMaxRankStepSamples <= (int64_t{1} << 20));
+constexpr int kMaxRanks = 1024;
+
+absl::Status CheckLength(absl::string_view value, absl::string_view field,
+                         size_t max_bytes) {
+  if (value.size() <= max_bytes) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      field, ": ", value.size(), " bytes, more than the limit of ", max_bytes));
+}
 
 std::string DeterministicBytes(const google::protobuf::Message& message) {
   std::string out;
@@ -77,14 +93,15 @@ absl::StatusOr<SpecSummary> ValidateSpec(const v1::JobSpec& spec,
     batches += source.repeat;
   return SpecSummary{parsed->name, parsed->steps,
                      parsed->batch_per_rank * batches,
-                     static_cast<int>(std::min<int64_t>(parsed->max_restarts, 1000)),
+                     static_cast<int>(parsed->max_restarts),  // <= 1000
                      parsed->checkpoint.keep, parsed->checkpoint.keep_best};
 }
 
 absl::Status ValidateResources(const v1::Resources& resources) {
-  if (resources.ranks() < 0 || resources.ranks() > 1024) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "resources.ranks: must be in [1, 1024] (got ", resources.ranks(), ")"));
+  if (resources.ranks() < 0 || resources.ranks() > kMaxRanks) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("resources.ranks: must be in [1, ", kMaxRanks, "] (got ",
+                     resources.ranks(), ")"));
   }
   if (resources.threads_per_rank() < 0 || resources.threads_per_rank() > 1024) {
     return absl::InvalidArgumentError(
@@ -97,6 +114,20 @@ absl::Status ValidateResources(const v1::Resources& resources) {
                      static_cast<int>(resources.accelerator())));
   }
   return absl::OkStatus();
+}
+
+absl::Status ValidateJobSize(const SpecSummary& spec,
+                             const v1::Resources& resources) {
+  const int64_t ranks = std::max(1, resources.ranks());  // 0 = 1
+  if (spec.steps <= 0 || spec.samples_per_rank_step <= 0 || ranks > kMaxRanks)
+    return absl::OkStatus();  // not a valid spec and resources: checked before
+  const int64_t samples = spec.steps * spec.samples_per_rank_step * ranks;
+  if (samples <= kMaxJobSamples) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "spec.steps: ", spec.steps, " steps x ", spec.samples_per_rank_step,
+      " samples per rank per step x ", ranks, " ranks = ", samples,
+      " samples, more than the limit of ", kMaxJobSamples,
+      " (2^53) for one job; fewer steps or a smaller batch"));
 }
 
 }  // namespace reca::coordinator

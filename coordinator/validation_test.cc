@@ -1,5 +1,9 @@
 #include "coordinator/validation.h"
 
+#include <cstdint>
+#include <limits>
+#include <string>
+
 #include "gtest/gtest.h"
 
 namespace reca::coordinator {
@@ -38,6 +42,65 @@ TEST(ValidationTest, FieldLevelErrors) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("more than the limit of 1000"), std::string::npos)
       << s;
+}
+
+// Issue 22: every field bounded by the trainer's field table, its bound in
+// the error; and the job-wide product the table cannot express.
+TEST(ValidationTest, SpecBoundsComeFromTheFieldTable) {
+  v1::JobSpec spec;
+  spec.set_steps(std::numeric_limits<int64_t>::max());
+  auto s = ValidateSpec(spec, 1 << 20).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "spec.steps: must be in [1, 100000000]");
+
+  spec.Clear();
+  spec.set_name(std::string(100 << 10, 'x'));
+  s = ValidateSpec(spec, 1 << 20).status();
+  EXPECT_EQ(s.message(), "spec.name: 102400 bytes, more than the limit of 128");
+
+  spec.Clear();
+  spec.mutable_model()->set_init("/" + std::string(5000, 'p'));
+  EXPECT_EQ(ValidateSpec(spec, 1 << 20).status().message(),
+            "spec.model.init: 5001 bytes, more than the limit of 4096");
+
+  spec.Clear();
+  spec.set_batch_per_rank(65536);
+  v1::SourceSpec* source = spec.mutable_data()->add_sources();
+  source->set_repeat(17);
+  EXPECT_EQ(ValidateSpec(spec, 1 << 20).status().message(),
+            "spec.batch_per_rank: 65536 x 17 batches per step (the sources' "
+            "repeats) = 1114112 samples per rank per step, more than the limit "
+            "of 1048576");
+  source->set_repeat(16);
+  auto summary = ValidateSpec(spec, 1 << 20);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->samples_per_rank_step, 1 << 20);
+}
+
+TEST(ValidationTest, JobSizeBoundsStepsTimesSamplesTimesRanks) {
+  SpecSummary spec;
+  spec.steps = 100000000;
+  spec.samples_per_rank_step = 1 << 20;
+  v1::Resources resources;  // 0 ranks = 1
+  EXPECT_TRUE(ValidateJobSize(spec, resources).ok());  // 2^46.6 samples
+  resources.set_ranks(128);
+  const absl::Status s = ValidateJobSize(spec, resources);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "spec.steps: 100000000 steps x 1048576 samples per rank per step x "
+            "128 ranks = 13421772800000000 samples, more than the limit of "
+            "9007199254740992 (2^53) for one job; fewer steps or a smaller "
+            "batch");
+  resources.set_ranks(85);  // 8.9e15
+  EXPECT_TRUE(ValidateJobSize(spec, resources).ok());
+}
+
+TEST(ValidationTest, CheckLength) {
+  EXPECT_TRUE(CheckLength(std::string(128, 'a'), "owner", kMaxIdBytes).ok());
+  const absl::Status s =
+      CheckLength(std::string(129, 'a'), "owner", kMaxIdBytes);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "owner: 129 bytes, more than the limit of 128");
 }
 
 TEST(ValidationTest, UnknownFieldsAreRejectedWithTheirPath) {

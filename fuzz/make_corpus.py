@@ -57,6 +57,21 @@ def job_specs():
     put("job_spec", "anchors.yaml",
         "base: &b {lr: 0.1}\noptimizer: *b\ndata: {sources: [{<<: *b}]}\n")
     put("job_spec", "dup_key.yaml", "steps: 3\nsteps: 4\n")
+    # Issue 22's bounds, from what a reflection client sent: an empty mapping
+    # (every default), integers at and past int64's end, a 100 KB name, a
+    # list over its item limit, a product of in-range fields over its bound.
+    put("job_spec", "empty_mapping.json", "{}")
+    put("job_spec", "steps_int64_max.yaml", "steps: 9223372036854775807\n")
+    put("job_spec", "int_past_int64.json",
+        '{"steps": 18446744073709551615, "schedule": {"warmup_steps": 18446744073709551615}}')
+    put("job_spec", "bounds_at_max.yaml",
+        "steps: 100000000\nlog_every: 100000000\nbatch_per_rank: 65536\n"
+        "checkpoint: {every: 100000000, keep: 1000000}\nmax_restarts: 1000\n")
+    put("job_spec", "long_name.yaml", "name: " + "x" * (100 << 10) + "\n")
+    put("job_spec", "many_frozen.yaml",
+        "model: {frozen: [" + ", ".join("m%d" % i for i in range(257)) + "]}\n")
+    put("job_spec", "samples_per_step.yaml",
+        "batch_per_rank: 65536\ndata: {sources: [{repeat: 10}, {task: i2t, repeat: 10}]}\n")
 
 
 # --- safetensors ------------------------------------------------------------

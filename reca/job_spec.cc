@@ -55,12 +55,17 @@ class Reader {
     Status s = ReadObject(node_.at(name), out, Path(name));
     if (!s.ok()) error_ = s;
   }
-  template <class T> void List(const char* name, std::vector<T>* out, const char*) {
+  template <class T> void List(const char* name, std::vector<T>* out, const char*, const Check& c) {
     seen_.insert(name);
     if (!error_.ok() || !node_.contains(name) || node_.at(name).is_null()) return;
     const json& j = node_.at(name);
     if (!j.is_array()) {
       error_ = InvalidArgumentError(Path(name) + ": expected a list, got " + j.type_name());
+      return;
+    }
+    // Before reading the items: a huge list costs nothing to refuse.
+    if (std::string why = c.ItemsViolation(j.size()); !why.empty()) {
+      error_ = InvalidArgumentError(Path(name) + ": " + why);
       return;
     }
     out->assign(j.size(), T());
@@ -116,7 +121,16 @@ class Reader {
     }
     return OkStatus();
   }
+  // Integers beyond int64 (2^63 and up, or 1e20) are read as the nearest
+  // int64; every integer field's range lies well inside, so validation
+  // (which always follows) refuses them with the field's range, not a wrapped
+  // value that could pass.
   static Status Read(const json& j, int64_t* out, const std::string& path) {
+    constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+    if (j.is_number_unsigned()) {
+      *out = j.get<uint64_t>() > static_cast<uint64_t>(kMax) ? kMax : j.get<int64_t>();
+      return OkStatus();
+    }
     if (j.is_number_integer()) {
       *out = j.get<int64_t>();
       return OkStatus();
@@ -125,6 +139,10 @@ class Reader {
       const double d = j.get<double>();
       if (std::floor(d) == d && std::fabs(d) < 9e15) {  // 1e3
         *out = static_cast<int64_t>(d);
+        return OkStatus();
+      }
+      if (std::floor(d) == d) {  // 1e20, -1e20
+        *out = d > 0 ? kMax : std::numeric_limits<int64_t>::min();
         return OkStatus();
       }
     }
@@ -185,7 +203,7 @@ class Writer {
     Visit(w, *v);
     (*out_)[name] = std::move(sub);
   }
-  template <class T> void List(const char* name, std::vector<T>* v, const char*) {
+  template <class T> void List(const char* name, std::vector<T>* v, const char*, const Check&) {
     json arr = json::array();
     for (T& item : *v) {
       json sub = json::object();
@@ -215,7 +233,12 @@ class Checker {
     Visit(sub, *v);
     error_ = sub.error_;
   }
-  template <class T> void List(const char* name, std::vector<T>* v, const char*) {
+  template <class T> void List(const char* name, std::vector<T>* v, const char*, const Check& c) {
+    if (!error_.ok()) return;
+    if (std::string why = c.ItemsViolation(v->size()); !why.empty()) {
+      error_ = InvalidArgumentError(path_ + "." + name + ": " + why);
+      return;
+    }
     for (size_t i = 0; i < v->size() && error_.ok(); ++i) {
       Checker sub(path_ + "." + name + "[" + std::to_string(i) + "]");
       Visit(sub, (*v)[i]);
@@ -231,6 +254,7 @@ class Checker {
   static std::string Violation(double v, const Check& c) { return c.Violation(v); }
   static std::string Violation(bool, const Check&) { return ""; }
   static std::string Violation(const std::vector<std::string>& v, const Check& c) {
+    if (std::string why = c.ItemsViolation(v.size()); !why.empty()) return why;
     for (size_t i = 0; i < v.size(); ++i) {
       std::string why = c.Violation(v[i]);
       if (!why.empty()) return "[" + std::to_string(i) + "]: " + why;
@@ -256,8 +280,8 @@ class Documenter {
     Documenter sub(prefix_ + name + ".", os_);
     Visit(sub, *v);
   }
-  template <class T> void List(const char* name, std::vector<T>* v, const char* doc) {
-    *os_ << "| `" << prefix_ << name << "` | list | `[]` | | " << doc << " |\n";
+  template <class T> void List(const char* name, std::vector<T>* v, const char* doc, const Check& c) {
+    *os_ << "| `" << prefix_ << name << "` | list | `[]` | " << c.Describe() << " | " << doc << " |\n";
     Documenter sub(prefix_ + name + "[]." , os_);
     T item;
     Visit(sub, item);
@@ -313,9 +337,9 @@ class ProtoSchema {
       Message(&sub, os);
     });
   }
-  template <class T> void List(const char* name, std::vector<T>* v, const char* doc) {
+  template <class T> void List(const char* name, std::vector<T>* v, const char* doc, const Check& c) {
     T* item = nullptr;
-    Comment(doc, Check(), "");
+    Comment(doc, c, "");
     *os_ << "  repeated " << MessageName(item) << " " << name << " = " << ++number_ << ";\n";
     nested_.push_back([](std::ostringstream* os) {
       T sub;
@@ -452,6 +476,16 @@ Status ValidateJobSpec(const JobSpec& spec) {
   }
   if (spec.warmup_steps() > spec.steps) {
     return InvalidArgumentError("spec.schedule.warmup_steps: must be <= spec.steps");
+  }
+  // The product the table cannot bound field by field (the fields' own bounds
+  // keep it far from overflow: 2^16 x 64 sources x 2^10).
+  int64_t batches = 0;
+  for (const SourceSpec& s : spec.effective_sources()) batches += s.repeat;
+  if (spec.batch_per_rank * batches > kMaxRankStepSamples) {
+    return InvalidArgumentError(
+        "spec.batch_per_rank: " + std::to_string(spec.batch_per_rank) + " x " + std::to_string(batches) +
+        " batches per step (the sources' repeats) = " + std::to_string(spec.batch_per_rank * batches) +
+        " samples per rank per step, more than the limit of " + std::to_string(kMaxRankStepSamples));
   }
   return OkStatus();
 }

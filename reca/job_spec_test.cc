@@ -1,12 +1,15 @@
 #include "reca/job_spec.h"
 
+#include <cmath>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "reca/job_spec_fields.h"
 #include "reca/spec_file.h"
 
 namespace reca {
@@ -83,12 +86,12 @@ TEST(JobSpecTest, ErrorsNameTheField) {
             "spec.model.module: only for family torchscript (family is flow)");
   EXPECT_EQ(ErrorOf("model: {frozen: [auto, vit]}"),
             "spec.model.frozen: `auto` stands alone (the family's default); list module names instead");
-  EXPECT_EQ(ErrorOf("model: {und_image_size: -1}"), "spec.model.und_image_size: must be >= 0");
+  EXPECT_EQ(ErrorOf("model: {und_image_size: -1}"), "spec.model.und_image_size: must be in [0, 16384]");
   EXPECT_EQ(ErrorOf("model: {config: [meta_queries=8, shift]}"),
             "spec.model.config[1]: expected key=value, got 'shift'");
   EXPECT_EQ(ErrorOf("reca: {condition_blur: 100}"), "spec.reca.condition_blur: must be in [0, 64]");
   EXPECT_EQ(ErrorOf("reca: {collapse_ratio: 2}"), "spec.reca.collapse_ratio: must be in [0, 1]");
-  EXPECT_EQ(ErrorOf("steps: 0"), "spec.steps: must be >= 1");
+  EXPECT_EQ(ErrorOf("steps: 0"), "spec.steps: must be in [1, 100000000]");
   EXPECT_EQ(ErrorOf("steps: 1.5"), "spec.steps: expected an integer, got number 1.5");
   EXPECT_EQ(ErrorOf("steps: lots"), "spec.steps: expected an integer, got string \"lots\"");
   EXPECT_EQ(ErrorOf("model: {preset: huge}"),
@@ -125,6 +128,105 @@ TEST(JobSpecTest, ErrorsNameTheField) {
             "spec.schedule.warmup_steps: must be <= spec.steps");
   EXPECT_EQ(ErrorOf("eval: {suites: [recon, geneval]}"),
             "spec.eval.suites: [1]: must be one of shapes_eval, recon, shapes_edit (got 'geneval')");
+}
+
+// Issue 22: a reflection client sent values no real job has. Every integer
+// field is bounded by what the trainer computes with it without overflow,
+// every string and list by a size, and the errors say the bound.
+TEST(JobSpecTest, IntegersAreBoundedWithTheBoundInTheError) {
+  EXPECT_EQ(ErrorOf("steps: 9223372036854775807"), "spec.steps: must be in [1, 100000000]");
+  EXPECT_EQ(ErrorOf("steps: 100000001"), "spec.steps: must be in [1, 100000000]");
+  EXPECT_TRUE(FromYaml("steps: 100000000\nlog_every: 100000000").ok());
+  // Past int64: the nearest int64, then refused by range (never wrapped to
+  // -1, which warmup_steps would take for "1% of steps").
+  EXPECT_EQ(ErrorOf("steps: 18446744073709551615"), "spec.steps: must be in [1, 100000000]");
+  EXPECT_EQ(ErrorOf("schedule: {warmup_steps: 18446744073709551615}"),
+            "spec.schedule.warmup_steps: must be in [-1, 100000000]");
+  EXPECT_EQ(ErrorOf("steps: 1e20"), "spec.steps: must be in [1, 100000000]");
+  EXPECT_EQ(ErrorOf("steps: -1e20"), "spec.steps: must be in [1, 100000000]");
+  StatusOr<JobSpec> json_max = JobSpecFromJson(json::parse(R"({"max_restarts": 18446744073709551615})"));
+  ASSERT_FALSE(json_max.ok());
+  EXPECT_EQ(json_max.status().message(), "spec.max_restarts: must be in [0, 1000]");
+  EXPECT_EQ(ErrorOf("batch_per_rank: 65537"), "spec.batch_per_rank: must be in [1, 65536]");
+  EXPECT_EQ(ErrorOf("checkpoint: {every: 9223372036854775807}"),
+            "spec.checkpoint.every: must be in [0, 100000000]");
+  EXPECT_EQ(ErrorOf("samples: {diffusion_steps: 10001}"), "spec.samples.diffusion_steps: must be in [1, 10000]");
+  EXPECT_EQ(ErrorOf("data: {sources: [{repeat: 1025}]}"), "spec.data.sources[0].repeat: must be in [1, 1024]");
+  // The seed is only mixed, never counted with: any 64-bit value.
+  StatusOr<JobSpec> seed = FromYaml("seed: 18446744073709551615");
+  ASSERT_TRUE(seed.ok()) << seed.status();
+  EXPECT_EQ(seed->seed, 18446744073709551615u);
+}
+
+TEST(JobSpecTest, SamplesPerRankStepAreBounded) {
+  // 65536 x the default sources' 4 batches: 262144 samples per rank per step.
+  EXPECT_TRUE(FromYaml("batch_per_rank: 65536").ok());
+  EXPECT_EQ(ErrorOf("batch_per_rank: 65536\ndata: {sources: [{repeat: 10}, {task: i2t, repeat: 10}]}"),
+            "spec.batch_per_rank: 65536 x 20 batches per step (the sources' repeats) = 1310720 samples "
+            "per rank per step, more than the limit of 1048576");
+}
+
+TEST(JobSpecTest, StringsAndListsAreBounded) {
+  EXPECT_EQ(ErrorOf("name: " + std::string(100 << 10, 'x')),
+            "spec.name: 102400 bytes, more than the limit of 128");
+  EXPECT_TRUE(FromYaml("name: " + std::string(128, 'x')).ok());
+  EXPECT_EQ(ErrorOf("model: {init: /" + std::string(4096, 'p') + "}"),
+            "spec.model.init: 4097 bytes, more than the limit of 4096");
+  EXPECT_EQ(ErrorOf("reca: {templates_file: " + std::string(5000, 't') + "}"),
+            "spec.reca.templates_file: 5000 bytes, more than the limit of 4096");
+  EXPECT_EQ(ErrorOf("data: {sources: [{type: webdataset, shards: [a.tar, " + std::string(4097, 's') + "]}]}"),
+            "spec.data.sources[0].shards: [1]: 4097 bytes, more than the limit of 4096");
+  EXPECT_EQ(ErrorOf("data: {sources: [{name: " + std::string(129, 'n') + "}]}"),
+            "spec.data.sources[0].name: 129 bytes, more than the limit of 128");
+  std::string frozen = "model: {frozen: [";
+  for (int i = 0; i < 257; ++i) frozen += (i ? ", m" : "m") + std::to_string(i);
+  EXPECT_EQ(ErrorOf(frozen + "]}"), "spec.model.frozen: 257 items, more than the limit of 256");
+  std::string sources = "data: {sources: [";
+  for (int i = 0; i < 65; ++i) sources += (i ? ", {name: s" : "{name: s") + std::to_string(i) + "}";
+  EXPECT_EQ(ErrorOf(sources + "]}"), "spec.data.sources: 65 items, more than the limit of 64");
+  // A value that is not one of the choices is quoted cut, however long.
+  EXPECT_EQ(ErrorOf("model: {family: " + std::string(1000, 'f') + "}"),
+            "spec.model.family: must be one of mar, flow, maskgit, torchscript (got '" + std::string(64, 'f') +
+                "...')");
+}
+
+// Every field of the table has a bound: integers a finite range (exact as a
+// double, which the checks compare in), strings a byte limit or a list of
+// choices, lists an item limit. A field added without one fails here.
+class BoundsAudit {
+ public:
+  template <class T> void Field(const char* name, T*, const char*, const spec_fields::Check& c) {
+    Audit(name, static_cast<T*>(nullptr), c);
+  }
+  template <class T> void Struct(const char*, T* v, const char*) { spec_fields::Visit(*this, *v); }
+  template <class T> void List(const char* name, std::vector<T>*, const char*, const spec_fields::Check& c) {
+    EXPECT_GT(c.max_items, 0u) << name << ": a list needs an item limit";
+    T item;
+    spec_fields::Visit(*this, item);
+  }
+
+ private:
+  static void Audit(const char* name, int64_t*, const spec_fields::Check& c) {
+    EXPECT_TRUE(std::isfinite(c.lo) && std::isfinite(c.hi)) << name << ": an integer needs a finite range";
+    EXPECT_LT(std::fabs(c.lo), 9007199254740992.0) << name;
+    EXPECT_LT(std::fabs(c.hi), 9007199254740992.0) << name;
+  }
+  static void Audit(const char*, uint64_t*, const spec_fields::Check&) {}  // the seed: any value
+  static void Audit(const char*, double*, const spec_fields::Check&) {}
+  static void Audit(const char*, bool*, const spec_fields::Check&) {}
+  static void Audit(const char* name, std::string*, const spec_fields::Check& c) {
+    EXPECT_TRUE(c.max_bytes > 0 || !c.choices.empty()) << name << ": a string needs a byte limit or choices";
+  }
+  static void Audit(const char* name, std::vector<std::string>*, const spec_fields::Check& c) {
+    EXPECT_GT(c.max_items, 0u) << name << ": a list needs an item limit";
+    EXPECT_TRUE(c.max_bytes > 0 || !c.choices.empty()) << name << ": its strings need a byte limit or choices";
+  }
+};
+
+TEST(JobSpecTest, EveryFieldIsBounded) {
+  JobSpec spec;
+  BoundsAudit audit;
+  spec_fields::Visit(audit, spec);
 }
 
 TEST(JobSpecTest, UnknownFieldsAreRejected) {
@@ -241,7 +343,14 @@ TEST(JobSpecTest, ReferenceListsEveryField) {
   const std::string md = JobSpecReferenceMarkdown();
   EXPECT_THAT(md, HasSubstr("| `optimizer.lr` | number | `0.0005` | > 0 |"));
   EXPECT_THAT(md, HasSubstr("| `data.sources[].task` | string | `\"recon\"` |"));
-  EXPECT_THAT(md, HasSubstr("| `checkpoint.keep` |"));
+  EXPECT_THAT(md, HasSubstr("| `checkpoint.keep` | integer | `3` | [0, 1000000] |"));
+  EXPECT_THAT(md, HasSubstr("| `steps` | integer | `1000` | [1, 100000000] |"));
+  EXPECT_THAT(md, HasSubstr("| `name` | string | `\"reca-job\"` | at most 128 bytes |"));
+  EXPECT_THAT(md, HasSubstr("| `data.sources` | list | `[]` | at most 64 items |"));
+  EXPECT_THAT(md, HasSubstr("| `data.sources[].shards` | list of strings | `[]` | at most 65536 items of at most "
+                            "4096 bytes |"));
+  EXPECT_THAT(md, HasSubstr("| `eval.suites` | list of strings | `[]` | `shapes_eval` \\| `recon` \\| "
+                            "`shapes_edit`; at most 16 items |"));
 }
 
 }  // namespace

@@ -399,7 +399,8 @@ class ClusterTest(ServiceTest):
         self.assertIn(sweep_id, run("list").stdout)
         # A bad point refuses the whole sweep, naming the point and the field: checked by
         # recactl (types), and by the coordinator (values) before anything runs.
-        for value, code, message in (("abc", 2, "expected an integer"), ("-1", 1, "must be >= 1")):
+        for value, code, message in (("abc", 2, "expected an integer"),
+                                     ("-1", 1, "must be in [1, 100000000]")):
             bad = run("run", sweep_file, "--set", f"steps={value}")
             self.assertEqual(bad.returncode, code, bad.stderr)
             self.assertIn(f"points[0] (optimizer.lr=0.0001, batch_per_rank=1): spec.steps: {message}",
