@@ -38,7 +38,10 @@ absl::Status CheckCount(int n, int limit, absl::string_view field) {
 // The sweep's own fields (its points' specs are checked as jobs): axes as
 // the points' values name them, and bounded text everywhere.
 absl::Status CheckSweepShape(const v1::Sweep& sweep, int max_points) {
-  RECA_RETURN_IF_ERROR(CheckLength(sweep.name(), "sweep.name", kMaxIdBytes));
+  // recactl names point i's job "<sweep name>-<i>", which must fit spec.name.
+  constexpr size_t kMaxSweepNameBytes = kMaxIdBytes - 8;
+  RECA_RETURN_IF_ERROR(
+      CheckLength(sweep.name(), "sweep.name", kMaxSweepNameBytes));
   if (sweep.axes().empty()) {
     return absl::InvalidArgumentError(
         "sweep.axes: required (the fields the points vary, at least one)");

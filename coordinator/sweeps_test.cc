@@ -251,7 +251,7 @@ TEST_F(SweepsTest, AMalformedOrOversizedSweepIsRefused) {
 
   r = Grid(2);
   r.mutable_sweep()->set_name(std::string(100 << 10, 'n'));
-  EXPECT_EQ(message(r), "sweep.name: 102400 bytes, more than the limit of 128");
+  EXPECT_EQ(message(r), "sweep.name: 102400 bytes, more than the limit of 120");
   r = Grid(2);
   r.mutable_sweep()->mutable_axes(0)->set_field(std::string(300, 'f'));
   EXPECT_EQ(message(r), "sweep.axes[0].field: 300 bytes, more than the limit of 256");
@@ -282,6 +282,11 @@ TEST_F(SweepsTest, AMalformedOrOversizedSweepIsRefused) {
   get.set_sweep_id(std::string(200, 's'));
   EXPECT_EQ(sweeps_->HandleGetSweep(kTrusted, get).status().message(),
             "sweep_id: 200 bytes, more than the limit of 128");
+
+  r = Grid(2);
+  r.mutable_sweep()->set_name(std::string(120, 'n'));  // its points' "<name>-<i>" fit
+  const auto at_limit = sweeps_->HandleSubmitSweep(kTrusted, r);
+  EXPECT_TRUE(at_limit.ok()) << at_limit.status();
 }
 
 TEST_F(SweepsTest, SurvivesARestartAndNoPointRunsTwice) {
