@@ -632,6 +632,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
     RECA_ASSIGN_OR_RETURN(std::string dir, store.Commit(step, files, keep));
     const double s = Seconds(t0, Clock::now());
     log << "checkpoint " << dir << " committed (" << Fmt(bytes / 1e6, 1) << " MB in " << Fmt(s, 2) << " s)\n";
+    log.flush();  // in the log even if the process is killed soon after
     return dp->Barrier(rt.slow_barrier_timeout_s);
   };
 
@@ -755,6 +756,7 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
       RECA_RETURN_IF_ERROR(commit(step));
       log << (sigterm ? "stop requested (SIGTERM)" : "stop_after reached") << ": checkpoint at step "
           << step << " committed; rerun the same command to resume\n";
+      log.flush();
       summary.stopped_early = true;
       break;
     }

@@ -115,7 +115,8 @@ class FaultTest(ServiceTest):
         self.assertTrue(any("queued again after preemption 1" in m for m in messages), messages)
         with open(os.path.join(low.output_dir, "ranks", "rank-0", "train.log"), errors="replace") as f:
             log = f.read()
-        self.assertIn("stop requested (SIGTERM): checkpoint at step", log)  # it checkpointed, then stopped
+        # It checkpointed, then stopped.
+        self.assertIn("stop requested (SIGTERM): checkpoint at step", log, self.diagnostics(low))
         self.assertIn("resuming from", log)
         self.assert_every_step_once(low, 60)
 
