@@ -114,12 +114,11 @@ class NumpyArgsort {
   // partitioned; shorter ones insertion-sorted.
   static constexpr Index kSmallSpan = 15;
 
-  // FLOAT_LT: a < b, with NaNs after every number.
-  bool Less(size_t a, size_t b) const {
-    const float x = v_[a], y = v_[b];
+  // FLOAT_LT: x < y, with NaNs after every number.
+  static bool LessValue(float x, float y) {
     return x < y || (y != y && x == x);
   }
-  bool LessValue(float x, float y) const { return x < y || (y != y && x == x); }
+  bool Less(size_t a, size_t b) const { return LessValue(v_[a], v_[b]); }
 
   static int FloorLog2(Index n) {
     int depth = 0;
@@ -149,10 +148,12 @@ class NumpyArgsort {
           Index i = lo, j = hi - 1;
           std::swap(a[mid], a[j]);
           for (;;) {
-            do ++i;
-            while (LessValue(v_[a[i]], pivot));
-            do --j;
-            while (LessValue(pivot, v_[a[j]]));
+            do {
+              ++i;
+            } while (LessValue(v_[a[i]], pivot));
+            do {
+              --j;
+            } while (LessValue(pivot, v_[a[j]]));
             if (i >= j) break;
             std::swap(a[i], a[j]);
           }
@@ -186,7 +187,7 @@ class NumpyArgsort {
     }
   }
 
-  // A max-heap over a[0..n), 1-based as numpy writes it.
+  // Heapsort of base[0..n), indexed 1..n as numpy writes it.
   void Heapsort(size_t* base, Index n) const {
     size_t* a = base - 1;
     auto sift = [&](Index i, Index size, size_t item) {
