@@ -2,6 +2,8 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -19,6 +21,20 @@ std::string ScoresPath(const std::string& output_dir) {
 std::string EvalLogPath(const std::string& output_dir) {
   return output_dir + "/reca-eval.log";
 }
+
+namespace {
+
+// The shortest %g text that reads back as exactly `v` (0.3 -> "0.3").
+std::string ExactNumber(double v) {
+  char buf[32];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+}  // namespace
 
 std::string TaskLabel(const v1::EvalTask& task) {
   return absl::StrCat("job ", task.job_id(), " step ", task.step());
@@ -57,6 +73,18 @@ absl::StatusOr<ProcessSpec> PrepareEvalLaunch(const v1::EvalTask& task,
   if (o.edit_pairs_per_category > 0)
     p.argv.push_back(
         absl::StrCat("--edit_pairs_per_category=", o.edit_pairs_per_category));
+  const GenEvalFlags& g = o.geneval;
+  for (const auto& [flag, value] :
+       {std::make_pair("threshold", g.threshold),
+        std::make_pair("counting_threshold", g.counting_threshold),
+        std::make_pair("max_overlap", g.max_overlap),
+        std::make_pair("position_threshold", g.position_threshold)}) {
+    if (value)
+      p.argv.push_back(
+          absl::StrCat("--geneval_", flag, "=", ExactNumber(*value)));
+  }
+  if (g.max_objects)
+    p.argv.push_back(absl::StrCat("--geneval_max_objects=", *g.max_objects));
   // Without these OpenBLAS and OpenMP start a thread per core.
   p.env = {{"OPENBLAS_NUM_THREADS", absl::StrCat(threads)},
            {"OMP_NUM_THREADS", absl::StrCat(threads)}};

@@ -3,6 +3,7 @@
 #ifndef RECA_EVALUATOR_EVAL_LAUNCH_H_
 #define RECA_EVALUATOR_EVAL_LAUNCH_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -11,12 +12,22 @@
 
 namespace reca {
 
+// reca-eval's GenEval rule flags (upstream's --options: --geneval_threshold,
+// ...), each passed only when set, so that reca-eval's defaults (upstream's)
+// apply otherwise.
+struct GenEvalFlags {
+  std::optional<double> threshold, counting_threshold, max_overlap,
+      position_threshold;
+  std::optional<int> max_objects;
+};
+
 struct EvalLaunchOptions {
   std::string eval_binary = "reca-eval";
-  int threads = 1;            // --threads, OPENBLAS/OMP_NUM_THREADS
-  int images_per_prompt = 0;  // passed only when > 0
-  int prompts_per_tag = 0;    // passed only when > 0
+  int threads = 1;                  // --threads, OPENBLAS/OMP_NUM_THREADS
+  int images_per_prompt = 0;        // passed only when > 0
+  int prompts_per_tag = 0;          // passed only when > 0
   int edit_pairs_per_category = 0;  // passed only when > 0
+  GenEvalFlags geneval;
 };
 
 // <output_dir>/scores.json and <output_dir>/reca-eval.log.

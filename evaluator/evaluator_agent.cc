@@ -39,9 +39,12 @@ struct EvaluatorAgent::Task {
 EvaluatorAgent::EvaluatorAgent(Deps deps, EvaluatorOptions options)
     : deps_(std::move(deps)),
       options_(std::move(options)),
-      launch_{options_.eval_binary, options_.threads,
-              options_.images_per_prompt, options_.prompts_per_tag,
-              options_.edit_pairs_per_category},
+      launch_{options_.eval_binary,
+              options_.threads,
+              options_.images_per_prompt,
+              options_.prompts_per_tag,
+              options_.edit_pairs_per_category,
+              options_.geneval},
       // One try for anything but an outage: a score report the coordinator
       // refuses now it will refuse again.
       reports_(1, [this](const std::string& line) { Log(line); }) {

@@ -33,6 +33,7 @@ struct EvaluatorOptions {
   int images_per_prompt = 0;  // reca-eval flags, passed only when > 0
   int prompts_per_tag = 0;
   int edit_pairs_per_category = 0;
+  GenEvalFlags geneval;  // reca-eval --geneval_*, passed only when set
   // Between claims while idle, and between polls of a running reca-eval.
   absl::Duration poll_interval = absl::Seconds(1);
   // Shutdown: SIGTERM -> SIGKILL.

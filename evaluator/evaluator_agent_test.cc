@@ -147,6 +147,27 @@ TEST_F(EvaluatorAgentTest, PassesOptionalFlagsOnlyWhenSet) {
     EXPECT_FALSE(absl::StartsWith(arg, "--images_per_prompt")) << arg;
 }
 
+TEST_F(EvaluatorAgentTest, PassesGenEvalRuleFlagsOnlyWhenSet) {
+  auto p = Start(MakeTask(0));
+  for (const std::string& arg : p->spec.argv)
+    EXPECT_FALSE(absl::StartsWith(arg, "--geneval_")) << arg;
+}
+
+TEST_F(EvaluatorAgentTest, PassesGenEvalRuleFlagsExactly) {
+  options_.geneval.threshold = 0.3;
+  options_.geneval.max_overlap = 0.123456789012345;
+  options_.geneval.max_objects = 4;
+  auto p = Start(MakeTask(0));
+  EXPECT_THAT(p->spec.argv, ::testing::Contains("--geneval_threshold=0.3"));
+  EXPECT_THAT(p->spec.argv,
+              ::testing::Contains("--geneval_max_overlap=0.123456789012345"));
+  EXPECT_THAT(p->spec.argv, ::testing::Contains("--geneval_max_objects=4"));
+  for (const std::string& arg : p->spec.argv) {
+    EXPECT_FALSE(absl::StartsWith(arg, "--geneval_counting_threshold")) << arg;
+    EXPECT_FALSE(absl::StartsWith(arg, "--geneval_position_threshold")) << arg;
+  }
+}
+
 TEST_F(EvaluatorAgentTest, ClaimsAgainEveryTickWhileThereIsNothingToDo) {
   agent().Tick();
   agent().Tick();

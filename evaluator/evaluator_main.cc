@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,7 @@
 #include "evaluator/evaluator_agent.h"
 #include "evaluator/grpc_client.h"
 #include "evaluator/prometheus_export.h"
+#include "reca/eval/geneval_rules.h"
 
 ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070",
           "the coordinator's address, host:port");
@@ -38,6 +40,17 @@ ABSL_FLAG(int32_t, prompts_per_tag, 0,
           "reca-eval --prompts_per_tag (0 = reca-eval's default)");
 ABSL_FLAG(int32_t, edit_pairs_per_category, 0,
           "reca-eval --edit_pairs_per_category (0 = reca-eval's default)");
+ABSL_FLAG(std::optional<double>, geneval_threshold, std::nullopt,
+          "reca-eval --geneval_threshold (unset = reca-eval's default, "
+          "upstream's 0.3)");
+ABSL_FLAG(std::optional<double>, geneval_counting_threshold, std::nullopt,
+          "reca-eval --geneval_counting_threshold (unset = 0.9)");
+ABSL_FLAG(std::optional<int32_t>, geneval_max_objects, std::nullopt,
+          "reca-eval --geneval_max_objects (unset = 16)");
+ABSL_FLAG(std::optional<double>, geneval_max_overlap, std::nullopt,
+          "reca-eval --geneval_max_overlap (unset = 1.0, off)");
+ABSL_FLAG(std::optional<double>, geneval_position_threshold, std::nullopt,
+          "reca-eval --geneval_position_threshold (unset = 0.1)");
 ABSL_FLAG(double, poll_interval_s, 1,
           "seconds between claims while idle and between polls of reca-eval");
 ABSL_FLAG(double, stop_grace_s, 10,
@@ -54,6 +67,10 @@ const char* const kFlags[] = {
     "coordinator",       "evaluator_id",    "eval_binary",     "threads",
     "images_per_prompt", "prompts_per_tag", "poll_interval_s", "stop_grace_s",
     "rpc_deadline_s",    "metrics_listen",  "edit_pairs_per_category"};
+// reca-eval's GenEval rule flags, passed on when set.
+const char* const kGenEvalFlags[] = {
+    "geneval_threshold", "geneval_counting_threshold", "geneval_max_objects",
+    "geneval_max_overlap", "geneval_position_threshold"};
 
 // Seconds from `flag`, or false when not a finite number >= `min`
 // (> 0 when `positive`).
@@ -68,9 +85,10 @@ bool Seconds(const char* flag, double s, bool positive, absl::Duration* out,
   return true;
 }
 
-// kFlags and the credential flags (common/grpc_client.h).
+// kFlags, kGenEvalFlags and the credential flags (common/grpc_client.h).
 std::vector<std::string> DaemonFlags() {
   std::vector<std::string> flags(std::begin(kFlags), std::end(kFlags));
+  flags.insert(flags.end(), std::begin(kGenEvalFlags), std::end(kGenEvalFlags));
   for (const std::string& f : reca::ClientCredentialFlags()) flags.push_back(f);
   return flags;
 }
@@ -109,6 +127,27 @@ bool BuildOptions(reca::EvaluatorOptions* o, absl::Duration* rpc_deadline,
   o->edit_pairs_per_category = absl::GetFlag(FLAGS_edit_pairs_per_category);
   if (o->edit_pairs_per_category < 0)
     return fail("edit_pairs_per_category", "must be >= 0");
+  // Checked here as reca-eval would check them (the message names the flag,
+  // which has the same name here), so that a bad value stops the evaluator
+  // rather than failing every task.
+  reca::GenEvalFlags& g = o->geneval;
+  g.threshold = absl::GetFlag(FLAGS_geneval_threshold);
+  g.counting_threshold = absl::GetFlag(FLAGS_geneval_counting_threshold);
+  g.max_objects = absl::GetFlag(FLAGS_geneval_max_objects);
+  g.max_overlap = absl::GetFlag(FLAGS_geneval_max_overlap);
+  g.position_threshold = absl::GetFlag(FLAGS_geneval_position_threshold);
+  reca::GenEvalOptions rules;
+  rules.threshold = g.threshold.value_or(rules.threshold);
+  rules.counting_threshold =
+      g.counting_threshold.value_or(rules.counting_threshold);
+  rules.max_objects = g.max_objects.value_or(rules.max_objects);
+  rules.max_overlap = g.max_overlap.value_or(rules.max_overlap);
+  rules.position_threshold =
+      g.position_threshold.value_or(rules.position_threshold);
+  if (const reca::Status s = reca::ValidateGenEvalOptions(rules); !s.ok()) {
+    *error = std::string(s.message());
+    return false;
+  }
   return Seconds("poll_interval_s", absl::GetFlag(FLAGS_poll_interval_s),
                  /*positive=*/true, &o->poll_interval, error) &&
          Seconds("stop_grace_s", absl::GetFlag(FLAGS_stop_grace_s),

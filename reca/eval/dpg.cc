@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <set>
 
 namespace reca {
 namespace {
@@ -41,9 +42,18 @@ StatusOr<DpgPromptScore> ScoreDpgPrompt(const DpgPrompt& prompt,
                                   " appears twice");
     }
   }
+  const std::set<int> dropped(prompt.dropped_by_upstream.begin(),
+                              prompt.dropped_by_upstream.end());
+  for (int d : dropped) {
+    if (index.count(d)) {
+      return InvalidArgumentError("DPG prompt " + id + ": question " +
+                                  std::to_string(d) +
+                                  " is both asked and dropped_by_upstream");
+    }
+  }
   for (const DpgQuestion& q : prompt.questions) {
     for (int p : q.parents) {
-      if (p != 0 && !index.count(p)) {
+      if (p != 0 && !index.count(p) && !dropped.count(p)) {
         return InvalidArgumentError(
             "DPG prompt " + id + ": question " + std::to_string(q.id) +
             " depends on unknown question " + std::to_string(p));
@@ -66,10 +76,19 @@ StatusOr<DpgPromptScore> ScoreDpgPrompt(const DpgPrompt& prompt,
     out.last_raw.clear();
     for (size_t i = 0; i < score.size(); ++i)
       out.last_raw[prompt.questions[i].id] = score[i];
-    // In order, over the scores zeroed so far.
+    // In order, over the scores zeroed so far; parents in order, 0 skipped.
     for (size_t i = 0; i < prompt.questions.size(); ++i) {
       for (int p : prompt.questions[i].parents) {
-        if (p != 0 && score[index[p]] == 0) {
+        if (p == 0) continue;
+        if (dropped.count(p)) {  // upstream: qid2scores[p] raises KeyError
+          DpgPromptScore failed;
+          failed.failed = "question " + std::to_string(prompt.questions[i].id) +
+                          " depends on question " + std::to_string(p) +
+                          ", which upstream's compute_dpg_bench.py drops (the "
+                          "CSV's first data row): it fails the prompt";
+          return failed;
+        }
+        if (score[index[p]] == 0) {
           score[i] = 0;
           break;
         }
@@ -102,6 +121,10 @@ StatusOr<DpgSummary> AggregateDpg(
     if (it == answers.end())
       return InvalidArgumentError("DPG prompt " + p.item_id + ": no answers");
     RECA_ASSIGN_OR_RETURN(DpgPromptScore ps, ScoreDpgPrompt(p, it->second));
+    if (!ps.failed.empty()) {
+      s.failed[p.item_id] = ps.failed;
+      continue;
+    }
     total += ps.score;
     for (const DpgQuestion& q : p.questions) {
       const double v = ps.last_raw.at(q.id);
@@ -111,7 +134,7 @@ StatusOr<DpgSummary> AggregateDpg(
     }
     s.per_prompt[p.item_id] = std::move(ps);
   }
-  s.prompts = static_cast<int>(prompts.size());
+  s.prompts = static_cast<int>(s.per_prompt.size());
   if (s.prompts > 0) s.score = total / s.prompts;
   for (const auto& [k, v] : l1) s.l1_categories[k] = v.first / v.second;
   for (const auto& [k, v] : l2) s.l2_categories[k] = v.first / v.second;
@@ -158,6 +181,20 @@ StatusOr<std::vector<DpgPrompt>> ParseDpgQuestions(
       dq.question = q.value("question", std::string());
       prompt.questions.push_back(std::move(dq));
     }
+    if (p.contains("dropped_by_upstream")) {
+      const Json& d = p["dropped_by_upstream"];
+      if (!d.is_array() || !std::all_of(d.begin(), d.end(), [](const Json& x) {
+            return x.is_number_integer();
+          })) {
+        return InvalidArgumentError(
+            "DPG prompt " + prompt.item_id +
+            ": \"dropped_by_upstream\" must be a list of integers");
+      }
+      for (const Json& x : d)
+        prompt.dropped_by_upstream.push_back(x.get<int>());
+    }
+    if (p.contains("text") && p["text"].is_string())
+      prompt.text = p["text"].get<std::string>();
     out.push_back(std::move(prompt));
   }
   return out;
@@ -196,6 +233,26 @@ StatusOr<std::map<std::string, std::vector<DpgAnswers>>> ParseDpgAnswers(
     }
   }
   return out;
+}
+
+std::string DpgQuestionsToJson(const std::vector<DpgPrompt>& prompts) {
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const DpgPrompt& p : prompts) {
+    nlohmann::ordered_json questions = nlohmann::ordered_json::array();
+    for (const DpgQuestion& q : p.questions) {
+      questions.push_back({{"id", q.id},
+                           {"parents", q.parents},
+                           {"tuple", q.tuple},
+                           {"question", q.question}});
+    }
+    nlohmann::ordered_json j = {{"item_id", p.item_id},
+                                {"questions", std::move(questions)}};
+    if (!p.dropped_by_upstream.empty())
+      j["dropped_by_upstream"] = p.dropped_by_upstream;
+    if (!p.text.empty()) j["text"] = p.text;
+    list.push_back(std::move(j));
+  }
+  return nlohmann::ordered_json{{"prompts", std::move(list)}}.dump(1) + "\n";
 }
 
 }  // namespace reca

@@ -106,6 +106,40 @@ TEST(DpgTest, Errors) {
                    .ok());  // answers without prompt
 }
 
+TEST(DpgTest, ADroppedParentFailsThePromptWhenTheZeroingPassReachesIt) {
+  // Upstream's CSV reading lost proposition 1 (dpg_csv.h). Question 2 depends
+  // on 3, then 1. The pass checks 3 first: when 3 is "no", 2 is zeroed and
+  // the loop breaks before touching 1, so the image scores (0 + 0) / 2. When
+  // 3 is "yes", qid2scores[1] raises KeyError: the prompt fails.
+  DpgPrompt p{"first",
+              {{3, {0}, "entity - whole (a)", ""},
+               {2, {3, 1}, "relation - spatial (a, b, on)", ""}}};
+  p.dropped_by_upstream = {1};
+  auto s = ScoreDpgPrompt(p, {{{3, "no"}, {2, "yes"}}});
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s->failed.empty());
+  EXPECT_EQ(s->score, 0.0);
+  // The second image reaches 1: the whole prompt fails, as upstream's
+  // exception drops the whole file.
+  s = ScoreDpgPrompt(p, {{{3, "no"}, {2, "yes"}}, {{3, "yes"}, {2, "yes"}}});
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_NE(s->failed.find("question 2 depends on question 1"),
+            std::string::npos)
+      << s->failed;
+  EXPECT_TRUE(s->image_scores.empty());
+  // Aggregated: left out of the score and the categories, and named.
+  auto sum = AggregateDpg({p, Dog()}, {{"first", {{{3, "yes"}, {2, "yes"}}}},
+                                       {"dog", {{{1, "yes"}, {2, "yes"}}}}});
+  ASSERT_TRUE(sum.ok()) << sum.status();
+  EXPECT_EQ(sum->prompts, 1);
+  EXPECT_EQ(sum->score, 1.0);
+  EXPECT_EQ(sum->failed.count("first"), 1u);
+  EXPECT_EQ(sum->l2_categories.count("relation - spatial"), 0u);
+  // Only listed ids are tolerated: a dropped id that is also asked is an error.
+  p.dropped_by_upstream = {3};
+  EXPECT_FALSE(ScoreDpgPrompt(p, {{{3, "no"}, {2, "yes"}}}).ok());
+}
+
 TEST(DpgTest, JsonForms) {
   auto prompts =
       ParseDpgQuestions(R"json({"prompts": [{"item_id": "dog", "questions": [
@@ -123,6 +157,16 @@ TEST(DpgTest, JsonForms) {
   EXPECT_NEAR(s->score, 0.5, 1e-12);
   EXPECT_FALSE(ParseDpgAnswers(R"({"dog": [{"x": "yes"}]})").ok());
   EXPECT_FALSE(ParseDpgQuestions(R"({"prompts": [{"item_id": "a"}]})").ok());
+  auto dropped = ParseDpgQuestions(
+      R"json({"prompts": [{"item_id": "a", "text": "an a", "dropped_by_upstream": [1],
+      "questions": [{"id": 2, "parents": [1], "tuple": "entity - whole (a)"}]}]})json");
+  ASSERT_TRUE(dropped.ok()) << dropped.status();
+  EXPECT_EQ((*dropped)[0].dropped_by_upstream, std::vector<int>({1}));
+  EXPECT_EQ((*dropped)[0].text, "an a");
+  EXPECT_FALSE(ParseDpgQuestions(
+                   R"({"prompts": [{"item_id": "a", "questions": [],
+                       "dropped_by_upstream": ["1"]}]})")
+                   .ok());
 }
 
 }  // namespace

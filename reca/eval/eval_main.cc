@@ -20,6 +20,7 @@ constexpr const char* kUsage =
     R"(usage: reca-eval --checkpoint=PATH --out=DIR [flags]
        reca-eval --geneval_metadata=F --geneval_detections=F --out=DIR
        reca-eval --dpg_questions=F --dpg_answers=F --out=DIR
+       reca-eval --dpg_csv=dpg_bench.csv [--dpg_answers=F] --out=DIR
        reca-eval --report_dir=EVAL_DIR
 
 Scores a checkpoint (a reca-train checkpoint directory, verified against its
@@ -51,12 +52,24 @@ upstream's rules into DIR/scores.json, suites geneval, dpg, imgedit and gedit):
                            writes DIR/geneval_results.jsonl (upstream's per-image rows)
   --dpg_questions=F        DPG-Bench questions with their dependency graph (reca/eval/dpg.h)
   --dpg_answers=F          the VQA model's yes/no answers per image
+  --dpg_csv=F              instead of --dpg_questions: DPG-Bench's own dpg_bench.csv, read
+                           as upstream reads it (reca/eval/dpg_csv.h) and written to
+                           DIR/dpg_questions.json; scored too with --dpg_answers
+  --dpg_keep_first_row     --dpg_csv: also read the first row, which upstream skips
   --imgedit_judgements=F   ImgEdit-Bench: the GPT-4.1 judge's three 1-5 scores per edited
                            sample, JSONL (reca/eval/edit_judges.h); or upstream's pair
   --imgedit_results=F --imgedit_meta=F   (result.json, basic_edit.json)
   --gedit_judgements=F     GEdit-Bench: VIEScore's SC and PQ per sample, JSONL; or
   --gedit_csvs=F,F,...     upstream's <model>_<group>_gpt_score.csv files
   --gedit_language=en|cn   the instructions GEdit scores (default en)
+GenEval's rules (upstream's evaluate_images.py --options; for shapes_eval and geneval):
+  --geneval_threshold=X    a detection counts when its score > X (default 0.3)
+  --geneval_counting_threshold=X  the same for "counting" prompts (default 0.9)
+  --geneval_max_objects=N  most confident detections kept per class (default 16)
+  --geneval_max_overlap=X  drop a detection whose IoU with a kept one is >= X
+                           (default 1.0: off)
+  --geneval_position_threshold=X  the position rule's dead zone, a fraction of the
+                           two boxes' extents (default 0.1)
 
   --report_dir=EVAL_DIR    after scoring, compare the first and the latest scored
                            EVAL_DIR/step-N/ (N = the checkpoint's step; 0 = the base) and
@@ -112,8 +125,12 @@ reca::Status ParseFlags(int argc, char** argv, reca::EvalOptions* o,
       args.Get("geneval_detections", &sidecar->geneval_detections));
   RECA_RETURN_IF_ERROR(args.Get("dpg_questions", &sidecar->dpg_questions));
   RECA_RETURN_IF_ERROR(args.Get("dpg_answers", &sidecar->dpg_answers));
+  RECA_RETURN_IF_ERROR(args.Get("dpg_csv", &sidecar->dpg_csv));
+  RECA_RETURN_IF_ERROR(
+      args.Get("dpg_keep_first_row", &sidecar->dpg_keep_first_row));
   reca::EditJudgeOptions& edit = sidecar->edit;
-  RECA_RETURN_IF_ERROR(args.Get("imgedit_judgements", &edit.imgedit_judgements));
+  RECA_RETURN_IF_ERROR(
+      args.Get("imgedit_judgements", &edit.imgedit_judgements));
   RECA_RETURN_IF_ERROR(args.Get("imgedit_results", &edit.imgedit_results));
   RECA_RETURN_IF_ERROR(args.Get("imgedit_meta", &edit.imgedit_meta));
   RECA_RETURN_IF_ERROR(args.Get("gedit_judgements", &edit.gedit_judgements));
@@ -121,6 +138,15 @@ reca::Status ParseFlags(int argc, char** argv, reca::EvalOptions* o,
   RECA_RETURN_IF_ERROR(args.Get("gedit_csvs", &gedit_csvs));
   edit.gedit_csvs = SplitList(gedit_csvs);
   RECA_RETURN_IF_ERROR(args.Get("gedit_language", &edit.gedit_language));
+  reca::GenEvalOptions& geneval = o->geneval;
+  RECA_RETURN_IF_ERROR(args.Get("geneval_threshold", &geneval.threshold));
+  RECA_RETURN_IF_ERROR(
+      args.Get("geneval_counting_threshold", &geneval.counting_threshold));
+  RECA_RETURN_IF_ERROR(args.Get("geneval_max_objects", &geneval.max_objects));
+  RECA_RETURN_IF_ERROR(args.Get("geneval_max_overlap", &geneval.max_overlap));
+  RECA_RETURN_IF_ERROR(
+      args.Get("geneval_position_threshold", &geneval.position_threshold));
+  sidecar->geneval = geneval;
   RECA_RETURN_IF_ERROR(args.CheckAllUsed());
   if (reca::HasSidecarInputs(*sidecar)) {
     if (!o->checkpoint.empty())

@@ -171,7 +171,7 @@ StatusOr<ShapesEvalScores> RunShapesEval(UnifiedModel& model,
       row.push_back(SceneImage(ShapesEvalReferenceScene(p, size, 0)));
     for (int i = 0; i < ipp; ++i) {
       const ShapesEvalImageScore s =
-          ScoreShapesEvalImage(p, pixels[i], size, size, detector);
+          ScoreShapesEvalImage(p, pixels[i], size, size, detector, o.geneval);
       scored.push_back({p.index, p.metadata.tag, s.correct});
       details += Json{{"prompt_index", p.index},
                       {"tag", p.metadata.tag},
@@ -408,7 +408,7 @@ Status ValidateEvalOptions(const EvalOptions& o) {
     return InvalidArgumentError("--cfg: must be >= 1");
   if (!(o.sampling.temperature > 0))
     return InvalidArgumentError("--temperature: must be > 0");
-  return OkStatus();
+  return ValidateGenEvalOptions(o.geneval);
 }
 
 StatusOr<EvalReport> RunEval(const EvalOptions& o, std::ostream& log) {
@@ -505,6 +505,13 @@ std::string EvalReportJson(const EvalReport& r) {
                    {"image_cfg", o.image_cfg},
                    {"device", o.device},
                    {"threads", o.threads}};
+  if (r.shapes_eval) {
+    settings["geneval_threshold"] = o.geneval.threshold;
+    settings["geneval_counting_threshold"] = o.geneval.counting_threshold;
+    settings["geneval_max_objects"] = o.geneval.max_objects;
+    settings["geneval_max_overlap"] = o.geneval.max_overlap;
+    settings["geneval_position_threshold"] = o.geneval.position_threshold;
+  }
   return Json{{"checkpoint", r.checkpoint},
               {"step", r.step},
               {"suites", suites},

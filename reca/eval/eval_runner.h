@@ -48,9 +48,13 @@ struct EvalOptions {
   int edit_pairs_per_category = kDefaultShapesEditPairsPerCategory;
   // shapes_edit: guidance on the source image (families that support it).
   double image_cfg = 2.0;
+  // shapes_eval: GenEval's rule settings (upstream's --options), e.g.
+  // --geneval_threshold.
+  GenEvalOptions geneval;
 };
 
-// INVALID_ARGUMENT naming the flag (--suites, --images_per_prompt, ...).
+// INVALID_ARGUMENT naming the flag (--suites, --images_per_prompt,
+// --geneval_threshold, ...).
 Status ValidateEvalOptions(const EvalOptions& options);
 
 struct ShapesEvalScores {
@@ -94,7 +98,10 @@ StatusOr<EvalReport> RunEval(const EvalOptions& options, std::ostream& log);
 //    "settings": {"seed": .., "images_per_prompt": .., "prompts_per_tag": ..,
 //    "iters": ..,
 //                 "diffusion_steps": .., "cfg": .., "temperature": ..,
-//                 "recon_images": .., "device": .., "threads": ..}}
+//                 "recon_images": .., "device": .., "threads": ..,
+//                 with shapes_eval also "geneval_threshold": ..,
+//                 "geneval_counting_threshold": .., "geneval_max_objects": ..,
+//                 "geneval_max_overlap": .., "geneval_position_threshold": ..}}
 // (only the suites that ran).
 std::string EvalReportJson(const EvalReport& report);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstddef>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -91,6 +92,126 @@ StatusOr<std::array<double, 4>> ParseBox(const Json& j,
   return box;
 }
 
+// numpy's argsort, as numpy 1.23 runs it for float32 (npysort's aquicksort_
+// and aheapsort_ with FLOAT_LT), on `order`, a permutation of indices into
+// `v`. Written from the algorithm's description; every comparison and swap
+// happens in the same sequence, so ties land where numpy puts them.
+class NumpyArgsort {
+ public:
+  explicit NumpyArgsort(const std::vector<float>& v) : v_(v) {}
+
+  std::vector<size_t> Sort() const {
+    std::vector<size_t> order(v_.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    if (!order.empty())
+      Introsort(order.data(), static_cast<Index>(order.size()));
+    return order;
+  }
+
+ private:
+  using Index = std::ptrdiff_t;
+  // Spans longer than this (pr - pl > 15, i.e. more than 16 elements) are
+  // partitioned; shorter ones insertion-sorted.
+  static constexpr Index kSmallSpan = 15;
+
+  // FLOAT_LT: x < y, with NaNs after every number.
+  static bool LessValue(float x, float y) {
+    return x < y || (y != y && x == x);
+  }
+  bool Less(size_t a, size_t b) const { return LessValue(v_[a], v_[b]); }
+
+  static int FloorLog2(Index n) {
+    int depth = 0;
+    while (n >>= 1) ++depth;
+    return depth;
+  }
+
+  void Introsort(size_t* a, Index n) const {
+    struct Span {
+      Index lo, hi;
+      int depth;
+    };
+    std::vector<Span> stack;
+    Index lo = 0, hi = n - 1;
+    int depth = FloorLog2(n) * 2;
+    for (;;) {
+      if (depth < 0) {
+        Heapsort(a + lo, hi - lo + 1);
+      } else {
+        while (hi - lo > kSmallSpan) {
+          // Median of three (lo, mid, hi), the pivot parked at hi - 1.
+          const Index mid = lo + ((hi - lo) >> 1);
+          if (Less(a[mid], a[lo])) std::swap(a[mid], a[lo]);
+          if (Less(a[hi], a[mid])) std::swap(a[hi], a[mid]);
+          if (Less(a[mid], a[lo])) std::swap(a[mid], a[lo]);
+          const float pivot = v_[a[mid]];
+          Index i = lo, j = hi - 1;
+          std::swap(a[mid], a[j]);
+          for (;;) {
+            do {
+              ++i;
+            } while (LessValue(v_[a[i]], pivot));
+            do {
+              --j;
+            } while (LessValue(pivot, v_[a[j]]));
+            if (i >= j) break;
+            std::swap(a[i], a[j]);
+          }
+          std::swap(a[i], a[hi - 1]);
+          // The larger side waits on the stack; go on with the smaller.
+          --depth;
+          if (i - lo < hi - i) {
+            stack.push_back({i + 1, hi, depth});
+            hi = i - 1;
+          } else {
+            stack.push_back({lo, i - 1, depth});
+            lo = i + 1;
+          }
+        }
+        for (Index i = lo + 1; i <= hi; ++i) {  // insertion sort: stable
+          const size_t item = a[i];
+          const float value = v_[item];
+          Index j = i;
+          while (j > lo && LessValue(value, v_[a[j - 1]])) {
+            a[j] = a[j - 1];
+            --j;
+          }
+          a[j] = item;
+        }
+      }
+      if (stack.empty()) break;
+      lo = stack.back().lo;
+      hi = stack.back().hi;
+      depth = stack.back().depth;
+      stack.pop_back();
+    }
+  }
+
+  // Heapsort of base[0..n), indexed 1..n as numpy writes it.
+  void Heapsort(size_t* base, Index n) const {
+    size_t* a = base - 1;
+    auto sift = [&](Index i, Index size, size_t item) {
+      for (Index j = i * 2; j <= size;) {
+        if (j < size && Less(a[j], a[j + 1])) ++j;
+        if (!Less(item, a[j])) break;
+        a[i] = a[j];
+        i = j;
+        j += j;
+      }
+      a[i] = item;
+    };
+    for (Index l = n >> 1; l > 0; --l) sift(l, n, a[l]);
+    while (n > 1) {
+      const size_t item = a[n];
+      a[n] = a[1];
+      --n;
+      sift(1, n, item);
+    }
+  }
+
+  const std::vector<float>& v_;
+};
+
 // "<digits>/samples/<file>" anywhere in the path: the prompt's folder.
 std::optional<int> PromptIndexFromFilename(const std::string& filename) {
   std::vector<std::string> parts;
@@ -118,37 +239,80 @@ const std::vector<std::string>& GenEvalColors() {
   return *kColors;
 }
 
-std::set<std::string> GenEvalRelativePosition(const std::array<double, 4>& a,
-                                              const std::array<double, 4>& b,
+Status ValidateGenEvalOptions(const GenEvalOptions& o) {
+  auto unit = [](double v, const char* flag) -> Status {
+    if (!(v >= 0 && v <= 1))  // also refuses NaN
+      return InvalidArgumentError(std::string(flag) +
+                                  ": must be a number in [0, 1]");
+    return OkStatus();
+  };
+  RECA_RETURN_IF_ERROR(unit(o.threshold, "--geneval_threshold"));
+  RECA_RETURN_IF_ERROR(
+      unit(o.counting_threshold, "--geneval_counting_threshold"));
+  if (o.max_objects < 0)
+    return InvalidArgumentError("--geneval_max_objects: must be >= 0");
+  RECA_RETURN_IF_ERROR(unit(o.max_overlap, "--geneval_max_overlap"));
+  RECA_RETURN_IF_ERROR(
+      unit(o.position_threshold, "--geneval_position_threshold"));
+  return OkStatus();
+}
+
+std::vector<size_t> GenEvalScoreOrder(const std::vector<float>& scores) {
+  std::vector<size_t> order = NumpyArgsort(scores).Sort();
+  std::reverse(order.begin(), order.end());
+  return order;
+}
+
+std::set<std::string> GenEvalRelativePosition(const std::array<double, 4>& a64,
+                                              const std::array<double, 4>& b64,
                                               double position_threshold) {
-  const double center_a[2] = {0.5 * (a[0] + a[2]), 0.5 * (a[1] + a[3])};
-  const double center_b[2] = {0.5 * (b[0] + b[2]), 0.5 * (b[1] + b[3])};
-  const double dim_a[2] = {std::abs(a[2] - a[0]), std::abs(a[3] - a[1])};
-  const double dim_b[2] = {std::abs(b[2] - b[0]), std::abs(b[3] - b[1])};
-  double offset[2], revised[2];
-  for (int k = 0; k < 2; ++k) {
-    offset[k] = center_a[k] - center_b[k];
-    const double sign = offset[k] > 0 ? 1.0 : (offset[k] < 0 ? -1.0 : 0.0);
-    revised[k] = std::max(std::abs(offset[k]) -
-                              position_threshold * (dim_a[k] + dim_b[k]),
-                          0.0) *
-                 sign;
+  // Upstream: boxes.mean(axis=-2), np.abs(np.diff(boxes, axis=-2)), all on
+  // float32 arrays (evaluate_images.py, relative_position).
+  float a[4], b[4];
+  for (int k = 0; k < 4; ++k) {
+    a[k] = static_cast<float>(a64[k]);
+    b[k] = static_cast<float>(b64[k]);
   }
-  if (std::abs(revised[0]) < 1e-3 && std::abs(revised[1]) < 1e-3) return {};
-  const double norm = std::hypot(offset[0], offset[1]);
-  const double dx = revised[0] / norm, dy = revised[1] / norm;
+  const float threshold = static_cast<float>(position_threshold);
+  float offset[2], revised[2];
+  for (int k = 0; k < 2; ++k) {
+    const float center_a = (a[k] + a[k + 2]) / 2.0f;
+    const float center_b = (b[k] + b[k + 2]) / 2.0f;
+    const float dim_a = std::fabs(a[k + 2] - a[k]);
+    const float dim_b = std::fabs(b[k + 2] - b[k]);
+    offset[k] = center_a - center_b;
+    const float sign = offset[k] > 0 ? 1.0f : (offset[k] < 0 ? -1.0f : 0.0f);
+    revised[k] =
+        std::max(std::fabs(offset[k]) - threshold * (dim_a + dim_b), 0.0f) *
+        sign;
+  }
+  const float kNone = 1e-3f;
+  if (std::fabs(revised[0]) < kNone && std::fabs(revised[1]) < kNone) return {};
+  // np.linalg.norm of a float32 vector: sqrt of its float32 dot product.
+  const float squares = offset[0] * offset[0] + offset[1] * offset[1];
+  const float norm = std::sqrt(squares);
+  const float dx = revised[0] / norm, dy = revised[1] / norm;
   std::set<std::string> rel;
-  if (dx < -0.5) rel.insert("left of");
-  if (dx > 0.5) rel.insert("right of");
-  if (dy < -0.5) rel.insert("above");
-  if (dy > 0.5) rel.insert("below");
+  if (dx < -0.5f) rel.insert("left of");
+  if (dx > 0.5f) rel.insert("right of");
+  if (dy < -0.5f) rel.insert("above");
+  if (dy > 0.5f) rel.insert("below");
   return rel;
 }
 
-double GenEvalIou(const std::array<double, 4>& a,
-                  const std::array<double, 4>& b) {
-  auto area = [](double x0, double y0, double x1, double y1) {
-    return std::max(x1 - x0 + 1, 0.0) * std::max(y1 - y0 + 1, 0.0);
+double GenEvalIou(const std::array<double, 4>& a64,
+                  const std::array<double, 4>& b64) {
+  float a[4], b[4];
+  for (int k = 0; k < 4; ++k) {
+    a[k] = static_cast<float>(a64[k]);
+    b[k] = static_cast<float>(b64[k]);
+  }
+  // box[2] - box[0] of float32 scalars is float32; numpy 1.x turns `+ 1` and
+  // all that follows into float64.
+  auto area = [](float x0, float y0, float x1, float y1) {
+    const double w = static_cast<double>(x1 - x0) + 1.0;
+    const double h = static_cast<double>(y1 - y0) + 1.0;
+    return std::max(w, 0.0) * std::max(h, 0.0);
   };
   const double inter = area(std::max(a[0], b[0]), std::max(a[1], b[1]),
                             std::min(a[2], b[2]), std::min(a[3], b[3]));
@@ -160,32 +324,40 @@ double GenEvalIou(const std::array<double, 4>& a,
 GenEvalDetections FilterGenEvalDetections(const GenEvalDetections& raw,
                                           const std::string& tag,
                                           const GenEvalOptions& options) {
-  const double threshold =
-      tag == "counting" ? options.counting_threshold : options.threshold;
+  const float threshold = static_cast<float>(
+      tag == "counting" ? options.counting_threshold : options.threshold);
   GenEvalDetections out;
   for (const auto& [cls, dets] : raw) {
-    std::vector<GenEvalDetection> order = dets;
-    std::stable_sort(order.begin(), order.end(),
-                     [](const GenEvalDetection& x, const GenEvalDetection& y) {
-                       return x.score > y.score;
-                     });
-    std::vector<GenEvalDetection> kept;
-    for (const GenEvalDetection& d : order) {
-      if (static_cast<int>(kept.size()) >= options.max_objects) break;
-      if (d.score > threshold) kept.push_back(d);
+    std::vector<float> scores(dets.size());
+    for (size_t i = 0; i < dets.size(); ++i)
+      scores[i] = static_cast<float>(dets[i].score);
+    // ordering = argsort(scores)[::-1]; ordering[scores > threshold];
+    // ordering[:max_objects] (a Python slice: a negative end counts from the
+    // back).
+    std::vector<size_t> kept;
+    for (size_t i : GenEvalScoreOrder(scores)) {
+      if (scores[i] > threshold) kept.push_back(i);
     }
+    const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(kept.size());
+    const std::ptrdiff_t end =
+        options.max_objects >= 0
+            ? std::min<std::ptrdiff_t>(n, options.max_objects)
+            : std::max<std::ptrdiff_t>(0, n + options.max_objects);
+    kept.resize(static_cast<size_t>(end));
     std::vector<GenEvalDetection> result;
     while (!kept.empty()) {
-      const GenEvalDetection top = kept.front();
+      const size_t top = kept.front();
       kept.erase(kept.begin());
-      result.push_back(top);
+      result.push_back(dets[top]);
       if (options.max_overlap != 1.0) {
-        kept.erase(std::remove_if(kept.begin(), kept.end(),
-                                  [&](const GenEvalDetection& d) {
-                                    return GenEvalIou(top.box, d.box) >=
-                                           options.max_overlap;
-                                  }),
-                   kept.end());
+        // Upstream keeps those with compute_iou(top, obj) < max_overlap.
+        kept.erase(
+            std::remove_if(kept.begin(), kept.end(),
+                           [&](size_t i) {
+                             return !(GenEvalIou(dets[top].box, dets[i].box) <
+                                      options.max_overlap);
+                           }),
+            kept.end());
       }
     }
     if (!result.empty()) out[cls] = std::move(result);

@@ -4,10 +4,12 @@
 // overall exactly as upstream does. Torch-free; thread-safe (pure functions).
 //
 // Upstream's rules, which this file follows:
-//  * Detections per class are sorted by score (descending; ties keep their
-//    input order here), kept when score > threshold (0.3; 0.9 when the
-//    prompt's tag is "counting"), capped at max_objects (16) per class, then
-//    greedily de-duplicated by IoU >= max_overlap (1.0 = off, the default).
+//  * Detections per class are sorted by score, descending, as upstream's
+//    np.argsort(scores)[::-1] orders them (ties included: see below), kept
+//    when score > threshold (0.3; 0.9 when the prompt's tag is "counting"),
+//    capped at max_objects (16) per class, then greedily de-duplicated: a
+//    detection goes when its IoU with a kept one is not < max_overlap (1.0 =
+//    off, the default).
 //  * `include` clauses are ANDed. A clause {class, count} takes the `count`
 //    most confident detections of its class; fewer is a failure. With a
 //    `color`, at least `count` of those must carry that colour. With a
@@ -23,6 +25,32 @@
 //    "below" (image y grows downwards).
 //  * Per tag: the fraction of correct images; overall: the mean of the tags'
 //    fractions (tags in order of first appearance).
+//
+// Upstream's arithmetic, which this file also follows, so that the verdict is
+// upstream's at the borders too. Upstream's boxes and scores are the float32
+// arrays mmdet returns, and its environment.yml pins numpy 1.23.1, so:
+//  * Scores and box coordinates are rounded to float32 first (a sidecar
+//    written from upstream's arrays round-trips exactly).
+//  * The thresholds compare in float32: `scores > 0.3` on a float32 array
+//    casts the Python float to float32, so a score of exactly float32(0.3)
+//    is not above it.
+//  * relative_position is float32 throughout: centres (x0 + x1) / 2, extents
+//    |x1 - x0|, the dead zone float32(position_threshold) x (extent sum), the
+//    1e-3 test against float32(1e-3), the offset's length
+//    sqrt(ox*ox + oy*oy) (numpy's float32 dot: each square rounded, then the
+//    sum; no fused multiply-add, see the build's -ffp-contract=off), and the
+//    division; in that order.
+//  * compute_iou subtracts float32 coordinates (float32 scalars), but numpy
+//    1.x promotes the `+ 1` (a Python int) and everything after it to
+//    float64; the IoU compares with max_overlap in float64.
+//  * Ties: np.argsort's default kind is numpy's introsort (quicksort with a
+//    median of three, insertion sort for spans of at most 16, heapsort past
+//    a depth of 2*floor(log2 n)); it is not stable, and `[::-1]` then
+//    reverses it. This file runs the same algorithm, so tied detections come
+//    out in numpy's order for every length: for at most 16 detections of a
+//    class the insertion sort is stable, so ties come out in reverse input
+//    order. (numpy >= 1.25 can dispatch argsort to SIMD sorts on AVX-512
+//    machines, whose tie order differs; upstream's pinned 1.23.1 has none.)
 #ifndef RECA_EVAL_GENEVAL_RULES_H_
 #define RECA_EVAL_GENEVAL_RULES_H_
 
@@ -62,7 +90,8 @@ struct GenEvalMetadata {
 
 // One detected object: a box [x0, y0, x1, y1] in pixels, the detector's
 // score, and the colour upstream's CLIP colour classifier assigns to its crop
-// (one of GenEvalColors(); empty when unknown, which matches no colour).
+// (one of GenEvalColors(); empty when unknown, which matches no colour). The
+// rules see the box and score rounded to float32, as upstream's are.
 struct GenEvalDetection {
   std::array<double, 4> box{};
   double score = 0;
@@ -72,7 +101,9 @@ struct GenEvalDetection {
 // Detections of one image by class name.
 using GenEvalDetections = std::map<std::string, std::vector<GenEvalDetection>>;
 
-// Upstream's --options with their defaults.
+// Upstream's --options with their defaults (reca-eval --geneval_threshold,
+// --geneval_counting_threshold, --geneval_max_objects, --geneval_max_overlap,
+// --geneval_position_threshold).
 struct GenEvalOptions {
   double threshold = 0.3;  // detection score threshold (score > threshold)
   double counting_threshold = 0.9;  // the same for tag "counting"
@@ -82,19 +113,30 @@ struct GenEvalOptions {
   double position_threshold = 0.1;
 };
 
+// OK, or INVALID_ARGUMENT naming reca-eval's flag for the first value outside
+// what upstream's rules can mean: the thresholds, max_overlap and
+// position_threshold must be numbers in [0, 1], max_objects >= 0.
+Status ValidateGenEvalOptions(const GenEvalOptions& options);
+
+// The indices of `scores` in np.argsort(scores)[::-1]'s order (numpy 1.23's
+// default introsort, see above): descending, ties in numpy's order.
+std::vector<size_t> GenEvalScoreOrder(const std::vector<float>& scores);
+
 // The relations of box `a` to box `b` ("left of", "right of", "above", "below";
-// empty when their centres are within the dead zone on both axes).
+// empty when their centres are within the dead zone on both axes), in
+// upstream's float32 arithmetic.
 std::set<std::string> GenEvalRelativePosition(const std::array<double, 4>& a,
                                               const std::array<double, 4>& b,
                                               double position_threshold = 0.1);
 
-// Upstream's IoU, with its inclusive-pixel (+1) box areas.
+// Upstream's IoU, with its inclusive-pixel (+1) box areas (float32
+// differences, the rest float64, as numpy 1.x computes it).
 double GenEvalIou(const std::array<double, 4>& a,
                   const std::array<double, 4>& b);
 
 // The detections upstream keeps for a prompt with tag `tag`: sorted,
 // thresholded, capped and de-duplicated as described above; classes left
-// empty are dropped.
+// empty are dropped. The kept detections are returned as given (unrounded).
 GenEvalDetections FilterGenEvalDetections(const GenEvalDetections& raw,
                                           const std::string& tag,
                                           const GenEvalOptions& options = {});

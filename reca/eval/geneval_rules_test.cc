@@ -4,8 +4,18 @@
 #include "reca/eval/geneval_rules.h"
 
 #include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "gtest/gtest.h"
+
+// numpy_cases.json: tools/geneval_numpy_cases.py's record of what numpy
+// computes for upstream's rules (CMake passes the source path; Bazel runs
+// from the workspace root).
+#ifndef RECA_GENEVAL_TESTDATA
+#define RECA_GENEVAL_TESTDATA "reca/eval/geneval_rules_testdata"
+#endif
 
 namespace reca {
 namespace {
@@ -318,6 +328,218 @@ TEST(GenEvalSidecarTest, Errors) {
       R"([{"filename": "00007/samples/0.png"}])");  // bare array
   ASSERT_TRUE(images.ok()) << images.status();
   EXPECT_FALSE(ScoreGenEvalSidecar({}, *images).ok());  // prompt 7 of none
+}
+
+// The three places where upstream's float32 numpy arithmetic decides the
+// verdict, derived by hand (numpy 1.24 confirmed each value).
+
+TEST(GenEvalUpstreamArithmeticTest, AScoreOfExactlyFloat32ThresholdIsNotAbove) {
+  // Upstream compares its float32 scores with float32(0.3): a detection that
+  // scored float32(0.3) = 0.30000001192092896 is not above the threshold,
+  // though it is above 0.3 in double. One float32 step more is.
+  const double f32_03 = static_cast<double>(0.3f);
+  ASSERT_GT(f32_03, 0.3);
+  GenEvalMetadata m{"single_object", "a photo of a dog", {C("dog")}, {}};
+  EXPECT_FALSE(Judge(m, {{"dog", {D(f32_03)}}}).correct);
+  EXPECT_TRUE(Judge(m, {{"dog", {D(std::nextafter(0.3f, 1.0f))}}}).correct);
+  // The same for counting's 0.9: float32(0.9) = 0.89999997615814209 is below
+  // 0.9 in double and equal in float32; the next float32 is above.
+  GenEvalMetadata three{"counting", "", {C("dog", 1)}, {C("dog", 2)}};
+  EXPECT_FALSE(Judge(three, {{"dog", {D(static_cast<double>(0.9f))}}}).correct);
+  EXPECT_TRUE(Judge(three, {{"dog", {D(std::nextafter(0.9f, 1.0f))}}}).correct);
+  // A user threshold is rounded the same way.
+  GenEvalOptions o;
+  o.threshold = 0.5;
+  EXPECT_EQ(
+      FilterGenEvalDetections({{"dog", {D(0.5), D(0.50000001)}}}, "colors", o)
+          .count("dog"),
+      0u);  // 0.50000001 is float32 0.5
+}
+
+TEST(GenEvalUpstreamArithmeticTest, PositionIsFloat32AtTheHalfBorder) {
+  // A = [161.0, 152.7, 203.0, 178.5], B = [100, 100, 200, 200]. In real
+  // numbers: x offset 182 - 150 = 32, dead zone 0.1 * (42 + 100) = 14.2,
+  // shrunk 17.8; y offset 165.6 - 150 = 15.6; |offset| = sqrt(32^2 + 15.6^2)
+  // = 35.6, so dx = 17.8 / 35.6 = 0.5 exactly: on the border.
+  // Upstream, in float32: 152.7 is 152.69999695, but the centre's sum
+  // 152.69999695 + 178.5 rounds up to 331.20001, so oy = 15.600006,
+  // |offset| = 35.600002 and dx = 17.8 / 35.600002 = 0.49999994: not right of.
+  // (In double on the same coordinates oy = 15.5999985, |offset| = 35.5999993
+  // and dx = 0.50000001: "right of".)
+  const Box a = {161.0, 152.7, 203.0, 178.5}, b = {100, 100, 200, 200};
+  EXPECT_EQ(GenEvalRelativePosition(a, b), Rel());
+  GenEvalMetadata m{"position",
+                    "a photo of a dog right of a bench",
+                    {C("bench"), Placed("dog", "right of", 0)},
+                    {}};
+  GenEvalImageResult r =
+      Judge(m, {{"bench", {D(0.9, b)}}, {"dog", {D(0.9, a)}}});
+  EXPECT_FALSE(r.correct);
+  EXPECT_EQ(r.reason, "expected dog right of target, found  target");
+}
+
+TEST(GenEvalUpstreamArithmeticTest, TiedScoresInNumpysOrder) {
+  // np.argsort([.5, .7, .5, .7, .5]) (an insertion sort at this size, so
+  // stable) is [0, 2, 4, 1, 3]; reversed, ties come out in reverse input
+  // order: [3, 1, 4, 2, 0].
+  EXPECT_EQ(GenEvalScoreOrder({0.5f, 0.7f, 0.5f, 0.7f, 0.5f}),
+            std::vector<size_t>({3, 1, 4, 2, 0}));
+  // 17 equal scores are one more than the insertion sort takes: numpy
+  // partitions once (median of 0, 8 and 16, pivot parked at 15, ...) and
+  // argsort gives [0, 14, 13, 12, 11, 10, 9, 15, 8, 6, 5, 4, 3, 2, 1, 7, 16].
+  EXPECT_EQ(GenEvalScoreOrder(std::vector<float>(17, 0.5f)),
+            std::vector<size_t>(
+                {16, 7, 1, 2, 3, 4, 5, 6, 8, 15, 9, 10, 11, 12, 13, 14, 0}));
+  // So with two equally confident cars, upstream judges the colour of the
+  // one listed last.
+  GenEvalMetadata m{
+      "colors", "a photo of a red car", {Colored("car", "red")}, {}};
+  GenEvalImageResult r =
+      Judge(m, {{"car", {D(0.8, {}, "red"), D(0.8, {}, "blue")}}});
+  EXPECT_FALSE(r.correct);
+  EXPECT_EQ(r.reason, "expected red car>=1, found 0 red; and 1 blue");
+  EXPECT_TRUE(
+      Judge(m, {{"car", {D(0.8, {}, "blue"), D(0.8, {}, "red")}}}).correct);
+}
+
+TEST(GenEvalUpstreamArithmeticTest, IouSubtractsInFloat32) {
+  // A = [0.1, 0, 10.1, 10], B = [0, 0, 10, 10]. Upstream's box[2] - box[0] is
+  // a float32 difference: 10.1f - 0.1f = 10.00000038 rounds to 10, so A is
+  // (10 + 1) x 11 = 121 pixels like B (in double on the same coordinates it
+  // would be 121.0000042). Overlap: (10 - 0.1f = 9.9f = 9.89999962, + 1 in
+  // float64) x 11. IoU = overlap / (121 + 121 - overlap) = 0.981981913867919
+  // (numpy); all-double arithmetic gives 0.9819819481003151.
+  const double overlap = (static_cast<double>(10.0f - 0.1f) + 1.0) * 11.0;
+  EXPECT_EQ(GenEvalIou({0.1, 0, 10.1, 10}, {0, 0, 10, 10}),
+            overlap / (121.0 + 121.0 - overlap));
+  EXPECT_NEAR(GenEvalIou({0.1, 0, 10.1, 10}, {0, 0, 10, 10}), 0.981981913867919,
+              1e-15);
+}
+
+TEST(GenEvalOptionsTest, ValidationNamesTheFlag) {
+  EXPECT_TRUE(ValidateGenEvalOptions({}).ok());
+  auto message = [](GenEvalOptions o) {
+    return std::string(ValidateGenEvalOptions(o).message());
+  };
+  GenEvalOptions o;
+  o.threshold = 1.5;
+  EXPECT_EQ(message(o), "--geneval_threshold: must be a number in [0, 1]");
+  o = {};
+  o.counting_threshold = -0.1;
+  EXPECT_EQ(message(o),
+            "--geneval_counting_threshold: must be a number in [0, 1]");
+  o = {};
+  o.max_objects = -1;
+  EXPECT_EQ(message(o), "--geneval_max_objects: must be >= 0");
+  o = {};
+  o.max_overlap = std::nan("");
+  EXPECT_EQ(message(o), "--geneval_max_overlap: must be a number in [0, 1]");
+  o = {};
+  o.position_threshold = 2;
+  EXPECT_EQ(message(o),
+            "--geneval_position_threshold: must be a number in [0, 1]");
+  EXPECT_EQ(ValidateGenEvalOptions(o).code(), StatusCode::kInvalidArgument);
+}
+
+// Replays numpy_cases.json: every case must come out exactly as numpy had it.
+class GenEvalNumpyCasesTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::ifstream in(std::string(RECA_GENEVAL_TESTDATA) + "/numpy_cases.json");
+    ASSERT_TRUE(in) << RECA_GENEVAL_TESTDATA << "/numpy_cases.json";
+    std::stringstream text;
+    text << in.rdbuf();
+    cases_ = new nlohmann::json(nlohmann::json::parse(text.str()));
+  }
+  static void TearDownTestSuite() {
+    delete cases_;
+    cases_ = nullptr;
+  }
+  static const nlohmann::json& Cases(const char* kind) {
+    return (*cases_)[kind];
+  }
+  static Box ToBox(const nlohmann::json& j) {
+    return {j[0].get<double>(), j[1].get<double>(), j[2].get<double>(),
+            j[3].get<double>()};
+  }
+
+  static nlohmann::json* cases_;
+};
+nlohmann::json* GenEvalNumpyCasesTest::cases_ = nullptr;
+
+TEST_F(GenEvalNumpyCasesTest, ScoreOrderIsArgsortReversed) {
+  int unstable = 0, heapsort = 0, n = 0;
+  for (const auto& c : Cases("order")) {
+    std::vector<float> scores;
+    for (const auto& s : c["scores"])
+      scores.push_back(static_cast<float>(s.get<double>()));
+    EXPECT_EQ(GenEvalScoreOrder(scores), c["order"].get<std::vector<size_t>>())
+        << "scores " << c["scores"].dump();
+    unstable += c["differs_from_stable"].get<bool>();
+    heapsort += c["heapsort"].get<bool>();
+    ++n;
+  }
+  EXPECT_GE(n, 100);
+  EXPECT_GE(unstable, 50);  // a stable sort would fail these
+  EXPECT_GE(heapsort, 3);   // numpy's heapsort fallback, reached on purpose
+}
+
+TEST_F(GenEvalNumpyCasesTest, FilterKeepsWhatUpstreamKeeps) {
+  int wide = 0, n = 0;
+  for (const auto& c : Cases("filter")) {
+    GenEvalOptions o;
+    o.threshold = c["threshold"].get<double>();
+    o.counting_threshold = c["counting_threshold"].get<double>();
+    o.max_objects = c["max_objects"].get<int>();
+    o.max_overlap = c["max_overlap"].get<double>();
+    GenEvalDetections raw;
+    std::vector<GenEvalDetection>& dets = raw["x"];
+    for (const auto& row : c["detections"]) {
+      // The colour carries the detection's index.
+      dets.push_back(
+          D(row[4].get<double>(), ToBox(row), std::to_string(dets.size())));
+    }
+    const GenEvalDetections kept =
+        FilterGenEvalDetections(raw, c["tag"].get<std::string>(), o);
+    std::vector<int> got;
+    if (auto it = kept.find("x"); it != kept.end()) {
+      for (const GenEvalDetection& d : it->second)
+        got.push_back(std::stoi(d.color));
+    }
+    EXPECT_EQ(got, c["kept"].get<std::vector<int>>()) << c.dump();
+    wide += c["float64_differs"].get<bool>();
+    ++n;
+  }
+  EXPECT_GE(n, 100);
+  EXPECT_GE(wide, 10);  // float64 and a stable sort would fail these
+}
+
+TEST_F(GenEvalNumpyCasesTest, RelativePositionAtTheBorders) {
+  int wide = 0, n = 0;
+  for (const auto& c : Cases("position")) {
+    Rel want;
+    for (const auto& r : c["relations"]) want.insert(r.get<std::string>());
+    EXPECT_EQ(GenEvalRelativePosition(ToBox(c["a"]), ToBox(c["b"]),
+                                      c["position_threshold"].get<double>()),
+              want)
+        << c.dump();
+    wide += c["float64_differs"].get<bool>();
+    ++n;
+  }
+  EXPECT_GE(n, 300);
+  EXPECT_GE(wide, 100);  // float64 arithmetic would fail these
+}
+
+TEST_F(GenEvalNumpyCasesTest, IouBitForBit) {
+  int wide = 0, n = 0;
+  for (const auto& c : Cases("iou")) {
+    EXPECT_EQ(GenEvalIou(ToBox(c["a"]), ToBox(c["b"])), c["iou"].get<double>())
+        << c.dump();
+    wide += c["float64_differs"].get<bool>();
+    ++n;
+  }
+  EXPECT_GE(n, 100);
+  EXPECT_GE(wide, 20);  // float64 differences would fail these
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 # reca-eval end to end on a freshly trained tiny model (one reca-train step):
 # scores.json's structure, the grids, determinism, a .safetensors input, and
 # the before/after report (--report_dir) and the exit codes of bad flags (2)
-# and bad checkpoints (1), and the editing benchmarks' judge sidecars.
+# and bad checkpoints (1), GenEval's rule flags, DPG-Bench from upstream's CSV,
+# and the editing benchmarks' judge sidecars.
 #
 #   reca_eval_test.sh RECA_TRAIN RECA_EVAL
 set -eu
@@ -42,6 +43,9 @@ for v in [se["overall"], *se["tags"].values()]:
     assert 0 <= v <= 1, se
 assert abs(se["overall"] - sum(se["tags"].values()) / 6) < 1e-9, se
 assert se["seconds"] > 0
+st = s["settings"]
+assert (st["geneval_threshold"], st["geneval_counting_threshold"], st["geneval_max_objects"],
+        st["geneval_max_overlap"], st["geneval_position_threshold"]) == (0.3, 0.9, 16, 1.0, 0.1), st
 rc = s["suites"]["recon"]
 assert set(rc) == {"psnr", "ssim", "heldout_loss", "images", "seconds"}, rc
 assert rc["images"] == 4 and 0 < rc["psnr"] <= 100 and -1 <= rc["ssim"] <= 1, rc
@@ -122,6 +126,32 @@ printf '%s\n' '[{"filename": "00000/samples/0000.png", "detections": {"dog": [{"
 "$python" -c "import json,sys; g=json.load(open(sys.argv[1]))['suites']['geneval']; assert g['overall']==0.5, g" \
   "$tmp/g/scores.json" || fail "geneval overall is not 0.5"
 [ "$(wc -l <"$tmp/g/geneval_results.jsonl")" = 2 ] || fail "geneval_results.jsonl lacks 2 rows"
+# GenEval's --options as flags: the dog's 0.9 is not above 0.95.
+"$eval_bin" --geneval_metadata="$tmp/meta.jsonl" --geneval_detections="$tmp/det.json" --out="$tmp/g2" \
+  --geneval_threshold=0.95 --geneval_max_objects=4 >"$tmp/g2.log" 2>&1 || { cat "$tmp/g2.log"; fail "reca-eval --geneval_threshold"; }
+"$python" - "$tmp/g2/scores.json" <<'EOF3' || fail "--geneval_threshold=0.95"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["suites"]["geneval"]["overall"] == 0, s
+assert s["settings"]["geneval_threshold"] == 0.95 and s["settings"]["geneval_max_objects"] == 4, s
+EOF3
+
+# DPG-Bench from upstream's own CSV (fixtures and their totals: dpg_csv_test.cc).
+dpg="$(dirname "$0")/dpg_testdata"
+"$eval_bin" --dpg_csv="$dpg/dpg_bench.csv" --dpg_answers="$dpg/dpg_answers.json" --out="$tmp/dpg" \
+  >"$tmp/dpg.log" 2>&1 || { cat "$tmp/dpg.log"; fail "reca-eval --dpg_csv"; }
+grep -q "cat_sofa left out, as upstream does" "$tmp/dpg.log" || { cat "$tmp/dpg.log"; fail "no note on cat_sofa"; }
+"$python" - "$tmp/dpg/scores.json" "$tmp/dpg/dpg_questions.json" <<'EOF4' || fail "dpg from the CSV"
+import json, sys
+p = json.load(open(sys.argv[1]))["suites"]["dpg"]
+assert abs(p["overall"] - 2 / 3) < 1e-12 and p["prompts"] == 2, p
+assert list(p["failed"]) == ["cat_sofa"], p
+assert abs(p["l2_categories"]["entity - whole"] - 2 / 3) < 1e-12, p
+assert [r["item_id"] for r in p["per_prompt"]] == ["dog", "lamp"], p
+assert p["per_prompt"][1]["image_scores"] == [1.0], p
+q = json.load(open(sys.argv[2]))["prompts"]
+assert [x["item_id"] for x in q] == ["cat_sofa", "dog", "lamp"] and q[0]["dropped_by_upstream"] == [1], q
+EOF4
 
 # expect_exit CODE PATTERN ARGS...: the exit status and a line of stderr.
 expect_exit() {
@@ -141,6 +171,14 @@ expect_exit 1 "reca-eval: NOT_FOUND: " --checkpoint="$tmp/missing" --out="$tmp/x
 expect_exit 2 "--geneval_detections: required with --geneval_metadata" --geneval_metadata="$tmp/meta.jsonl" --out="$tmp/x"
 expect_exit 1 "$tmp/missing.json" --geneval_metadata="$tmp/meta.jsonl" --geneval_detections="$tmp/missing.json" --out="$tmp/x"
 expect_exit 1 "reca-eval: report: NOT_FOUND: .*$tmp/missing" --report_dir="$tmp/missing"
+expect_exit 2 "reca-eval: INVALID_ARGUMENT: --geneval_threshold: must be a number in \[0, 1\]" \
+  --geneval_metadata="$tmp/meta.jsonl" --geneval_detections="$tmp/det.json" --out="$tmp/x" --geneval_threshold=2
+expect_exit 2 "--geneval_max_objects: '1.5' is not an integer" \
+  --geneval_metadata="$tmp/meta.jsonl" --geneval_detections="$tmp/det.json" --out="$tmp/x" --geneval_max_objects=1.5
+expect_exit 2 "--geneval_position_threshold: must be a number in \[0, 1\]" --checkpoint="$ckpt" --out="$tmp/x" \
+  --geneval_position_threshold=-1
+expect_exit 2 "--dpg_csv: not with --dpg_questions" --dpg_csv="$dpg/dpg_bench.csv" --dpg_questions="$tmp/q.json" \
+  --dpg_answers="$dpg/dpg_answers.json" --out="$tmp/x"
 # A checkpoint whose weights no longer match its manifest.
 cp -r "$ckpt" "$tmp/bad"
 printf 'x' | dd of="$tmp/bad/model.safetensors" bs=1 seek=100 conv=notrunc 2>/dev/null

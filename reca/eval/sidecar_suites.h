@@ -1,14 +1,16 @@
 // The scoring engines for real models, as files in and files out (what
-// `reca-eval --geneval_* / --dpg_* / --imgedit_* / --gedit_*` runs). The generated images are judged
-// elsewhere, by upstream's models; this scores their output exactly as
-// upstream does:
+// `reca-eval --geneval_* / --dpg_* / --imgedit_* / --gedit_*` runs). The
+// generated images are judged elsewhere, by upstream's models; this scores
+// their output exactly as upstream does:
 //   geneval  upstream's evaluation_metadata.jsonl + a detector sidecar (the
 //            Mask2Former + CLIP colour results per image, geneval_rules.h)
 //            -> per-image correctness (geneval_results.jsonl, upstream's
 //            results.jsonl fields), per tag and overall;
-//   dpg      DPG-Bench's questions with their dependency graph + the VQA
-//            model's yes/no answers per image (dpg.h) -> per prompt, per
-//            category and overall (x100, as DPG-Bench reports it);
+//   dpg      DPG-Bench's questions with their dependency graph (our JSON, or
+//            upstream's dpg_bench.csv read as upstream reads it, dpg_csv.h)
+//            + the VQA model's yes/no answers per image (dpg.h) -> per
+//            image, per prompt, per level-1 and level-2 category and overall
+//            (x100, as DPG-Bench reports it);
 //   imgedit, gedit  the image-editing benchmarks' judge outputs
 //            (edit_judges.h) -> per edit type / task group and overall.
 // Both become suites of <out_dir>/scores.json, in the same form as the
@@ -21,6 +23,7 @@
 #include <string>
 
 #include "reca/eval/edit_judges.h"
+#include "reca/eval/geneval_rules.h"
 #include "reca/status.h"
 
 namespace reca {
@@ -30,8 +33,13 @@ inline constexpr const char* kDpgSuite = "dpg";
 
 struct SidecarOptions {
   std::string geneval_metadata, geneval_detections;  // both or neither
-  std::string dpg_questions, dpg_answers;            // both or neither
-  EditJudgeOptions edit;                             // imgedit, gedit
+  GenEvalOptions geneval;  // upstream's --options (--geneval_threshold, ...)
+  std::string dpg_questions, dpg_answers;  // both or neither
+  // Instead of dpg_questions: upstream's dpg_bench.csv, converted to
+  // <out_dir>/dpg_questions.json (and scored when dpg_answers is named).
+  std::string dpg_csv;
+  bool dpg_keep_first_row = false;  // dpg_csv: read the row upstream skips
+  EditJudgeOptions edit;            // imgedit, gedit
   std::string out_dir;
 };
 
@@ -39,11 +47,13 @@ struct SidecarOptions {
 bool HasSidecarInputs(const SidecarOptions& options);
 
 // INVALID_ARGUMENT naming the flag (--geneval_detections: required with
-// --geneval_metadata, ...).
+// --geneval_metadata, --geneval_threshold: must be a number in [0, 1], ...).
 Status ValidateSidecarOptions(const SidecarOptions& options);
 
 // Scores what is named and writes <out_dir>/scores.json (and, for geneval,
-// <out_dir>/geneval_results.jsonl). Errors name the input file.
+// <out_dir>/geneval_results.jsonl; for dpg_csv, <out_dir>/dpg_questions.json;
+// a dpg_csv alone is only converted, and no scores.json is written). Errors
+// name the input file.
 Status RunSidecarSuites(const SidecarOptions& options, std::ostream& log);
 
 }  // namespace reca

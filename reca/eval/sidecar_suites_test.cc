@@ -10,6 +10,12 @@
 #include "gtest/gtest.h"
 #include "reca/file_util.h"
 
+// dpg_csv_test's fixtures (CMake passes the source path; Bazel runs from the
+// workspace root).
+#ifndef RECA_DPG_TESTDATA
+#define RECA_DPG_TESTDATA "reca/eval/dpg_testdata"
+#endif
+
 namespace reca {
 namespace {
 
@@ -124,6 +130,104 @@ TEST(SidecarSuitesTest, ErrorsNameTheFlagOrTheFile) {
   EXPECT_NE(s.ToString().find("far.json: "), std::string::npos) << s;
   EXPECT_FALSE(ReadFile(o.out_dir + "/scores.json").ok())
       << "nothing written on error";
+}
+
+TEST(SidecarSuitesTest, GenEvalOptionsReachTheRules) {
+  // Threshold 0.1: image 1's dog (0.2) and image 3's red car (0.25) count
+  // now. single_object 2/2, colors 1/2 (image 2's car is blue): 0.75.
+  const std::string d = Dir("options");
+  SidecarOptions o;
+  o.geneval_metadata = Write(d, "evaluation_metadata.jsonl", kMetadata);
+  o.geneval_detections = Write(d, "detections.json", kDetections);
+  o.geneval.threshold = 0.1;
+  o.out_dir = d + "/out";
+  std::ostringstream log;
+  ASSERT_TRUE(RunSidecarSuites(o, log).ok()) << log.str();
+  auto text = ReadFile(o.out_dir + "/scores.json");
+  ASSERT_TRUE(text.ok());
+  auto j = nlohmann::json::parse(*text);
+  EXPECT_DOUBLE_EQ(j["suites"]["geneval"]["overall"].get<double>(), 0.75);
+  EXPECT_DOUBLE_EQ(j["settings"]["geneval_threshold"].get<double>(), 0.1);
+  EXPECT_EQ(j["settings"]["geneval_max_objects"].get<int>(), 16);
+
+  o.geneval.threshold = 2;
+  EXPECT_EQ(ValidateSidecarOptions(o).ToString(),
+            "INVALID_ARGUMENT: --geneval_threshold: must be a number in [0, "
+            "1]");
+  o.geneval = {};
+  o.geneval.max_objects = -1;
+  EXPECT_NE(ValidateSidecarOptions(o).ToString().find("--geneval_max_objects"),
+            std::string::npos);
+}
+
+TEST(SidecarSuitesTest, DpgFromUpstreamsCsv) {
+  // dpg_csv_test derives these: upstream skips the CSV's first row, which
+  // fails cat_sofa; dog 1/3 (images 2/3 and 0), lamp 1: overall 2/3.
+  const std::string d = Dir("dpg_csv");
+  const std::string data = RECA_DPG_TESTDATA;
+  SidecarOptions o;
+  o.dpg_csv = data + "/dpg_bench.csv";
+  o.dpg_answers = data + "/dpg_answers.json";
+  o.out_dir = d + "/out";
+  std::ostringstream log;
+  ASSERT_TRUE(RunSidecarSuites(o, log).ok()) << log.str();
+  EXPECT_NE(log.str().find("cat_sofa left out, as upstream does"),
+            std::string::npos)
+      << log.str();
+  auto text = ReadFile(o.out_dir + "/scores.json");
+  ASSERT_TRUE(text.ok());
+  auto j = nlohmann::json::parse(*text);
+  const auto& p = j["suites"]["dpg"];
+  EXPECT_NEAR(p["overall"].get<double>(), 2.0 / 3.0, 1e-12);
+  EXPECT_EQ(p["prompts"].get<int>(), 2);
+  EXPECT_NEAR(p["categories"]["entity"].get<double>(), 2.0 / 3.0, 1e-12);
+  EXPECT_NEAR(p["l2_categories"]["entity - whole"].get<double>(), 2.0 / 3.0,
+              1e-12);
+  EXPECT_EQ(p["l2_categories"]["global - style"].get<double>(), 0.0);
+  EXPECT_TRUE(p["failed"].contains("cat_sofa"));
+  ASSERT_EQ(p["per_prompt"].size(), 2u);
+  EXPECT_EQ(p["per_prompt"][0]["item_id"], "dog");
+  EXPECT_NEAR(p["per_prompt"][0]["score"].get<double>(), 1.0 / 3.0, 1e-12);
+  ASSERT_EQ(p["per_prompt"][0]["image_scores"].size(), 2u);
+  EXPECT_NEAR(p["per_prompt"][0]["image_scores"][0].get<double>(), 2.0 / 3.0,
+              1e-12);
+  EXPECT_EQ(p["per_prompt"][0]["image_scores"][1].get<double>(), 0.0);
+  EXPECT_EQ(j["settings"]["dpg_csv"], o.dpg_csv);
+  EXPECT_EQ(j["settings"]["dpg_keep_first_row"], false);
+  // The converted questions file scores the same through --dpg_questions.
+  SidecarOptions again;
+  again.dpg_questions = o.out_dir + "/dpg_questions.json";
+  again.dpg_answers = o.dpg_answers;
+  again.out_dir = d + "/again";
+  ASSERT_TRUE(RunSidecarSuites(again, log).ok()) << log.str();
+  auto again_text = ReadFile(again.out_dir + "/scores.json");
+  ASSERT_TRUE(again_text.ok());
+  EXPECT_EQ(nlohmann::json::parse(*again_text)["suites"],
+            nlohmann::json::parse(*text)["suites"]);
+
+  // --dpg_csv alone only converts; --dpg_keep_first_row reads cat_sofa's row.
+  SidecarOptions convert;
+  convert.dpg_csv = o.dpg_csv;
+  convert.dpg_keep_first_row = true;
+  convert.out_dir = d + "/convert";
+  ASSERT_TRUE(RunSidecarSuites(convert, log).ok()) << log.str();
+  EXPECT_FALSE(ReadFile(convert.out_dir + "/scores.json").ok());
+  auto questions = ReadFile(convert.out_dir + "/dpg_questions.json");
+  ASSERT_TRUE(questions.ok());
+  auto q = nlohmann::json::parse(*questions);
+  ASSERT_EQ(q["prompts"].size(), 3u);
+  EXPECT_EQ(q["prompts"][0]["questions"].size(), 5u);
+  EXPECT_FALSE(q["prompts"][0].contains("dropped_by_upstream"));
+
+  o.dpg_questions = again.dpg_questions;
+  EXPECT_NE(ValidateSidecarOptions(o).ToString().find(
+                "--dpg_csv: not with --dpg_questions"),
+            std::string::npos);
+  o.dpg_csv.clear();
+  o.dpg_keep_first_row = true;
+  EXPECT_NE(ValidateSidecarOptions(o).ToString().find(
+                "--dpg_keep_first_row: only with --dpg_csv"),
+            std::string::npos);
 }
 
 }  // namespace
