@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
@@ -23,10 +25,19 @@ std::vector<CommittedCheckpoint> CheckpointScanner::ScanNew(
   }
   std::vector<CommittedCheckpoint> out;
   for (const CheckpointInfo& c : *committed) {
-    if (returned_.count(c.step)) continue;
     const int64_t step = c.step;
     const std::string& path = c.path;
     const std::string manifest_path = path + "/MANIFEST.json";
+    struct stat st;
+    if (::stat(manifest_path.c_str(), &st) != 0) {
+      fail(manifest_path + ": " + std::strerror(errno));
+      continue;
+    }
+    const std::pair<ino_t, int64_t> identity{
+        st.st_ino, static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 +
+                       st.st_mtim.tv_nsec};
+    auto seen = returned_.find(step);
+    if (seen != returned_.end() && seen->second == identity) continue;
     StatusOr<std::string> manifest = ReadFile(manifest_path);
     if (!manifest.ok()) {
       fail(manifest.status().ToString());
@@ -43,12 +54,9 @@ std::vector<CommittedCheckpoint> CheckpointScanner::ScanNew(
     info.path = path;
     info.manifest_sha256 = Sha256Hex(*manifest);
     info.epoch = parsed->epoch;
-    struct stat st;
-    if (::stat(manifest_path.c_str(), &st) == 0) {
-      info.commit_unix_micros =
-          static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000 +
-          st.st_mtim.tv_nsec / 1000;
-    }
+    info.commit_unix_micros =
+        static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000 +
+        st.st_mtim.tv_nsec / 1000;
     std::error_code walk_ec;
     for (fs::recursive_directory_iterator f(path, walk_ec), end;
          !walk_ec && f != end; f.increment(walk_ec)) {
@@ -61,7 +69,7 @@ std::vector<CommittedCheckpoint> CheckpointScanner::ScanNew(
       fail(path + ": " + walk_ec.message());
       continue;
     }
-    returned_.insert(step);
+    returned_[step] = identity;
     out.push_back(std::move(info));
   }
   return out;

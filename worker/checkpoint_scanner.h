@@ -4,8 +4,10 @@
 #ifndef RECA_WORKER_CHECKPOINT_SCANNER_H_
 #define RECA_WORKER_CHECKPOINT_SCANNER_H_
 
+#include <sys/types.h>
+
 #include <cstdint>
-#include <set>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,9 +34,11 @@ class CheckpointScanner {
       : dir_(std::move(checkpoints_dir)) {}
 
   // Committed checkpoints not returned by an earlier call, by step, earlier
-  // attempts' included (the coordinator refuses those by their epoch). One
-  // that cannot be read now (deleted by retention meanwhile, unreadable) is
-  // left out, its reason appended to `errors`, and tried again next time.
+  // attempts' included (the coordinator refuses those by their epoch). A
+  // step whose directory was replaced since (an earlier attempt's, discarded
+  // by rank 0 and committed again) is returned again. One that cannot be
+  // read now (deleted by retention meanwhile, unreadable) is left out, its
+  // reason appended to `errors`, and tried again next time.
   std::vector<CommittedCheckpoint> ScanNew(
       std::vector<std::string>* errors = nullptr);
 
@@ -43,7 +47,9 @@ class CheckpointScanner {
  private:
   std::string dir_;
   CheckpointStore store_{dir_};
-  std::set<int64_t> returned_;
+  // The MANIFEST.json of each step returned, by (inode, mtime): a new commit
+  // of the step is a new file.
+  std::map<int64_t, std::pair<ino_t, int64_t>> returned_;
 };
 
 }  // namespace reca

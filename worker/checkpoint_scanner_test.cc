@@ -67,5 +67,26 @@ TEST(CheckpointScannerTest, ReportsEachCommittedCheckpointOnceInStepOrder) {
   EXPECT_EQ(found[0].epoch, 0);
 }
 
+// An earlier attempt's step 20, found and returned, then discarded by the new
+// attempt's rank 0, which commits its own step 20: that one is returned too.
+TEST(CheckpointScannerTest, AStepCommittedAgainIsReturnedAgain) {
+  const std::string dir = testing::TempDir() + "/scanner_again/checkpoints";
+  fs::remove_all(dir);
+  CheckpointScanner scanner(dir);
+  Write(dir + "/step-00000020/MANIFEST.json", Manifest(20, 4));
+  std::vector<CommittedCheckpoint> found = scanner.ScanNew();
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].epoch, 4);
+  fs::remove_all(dir + "/step-00000020");
+  EXPECT_TRUE(scanner.ScanNew().empty());
+  Write(dir + "/step-00000020/MANIFEST.json", Manifest(20, 5));
+  found = scanner.ScanNew();
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].step, 20);
+  EXPECT_EQ(found[0].epoch, 5);
+  EXPECT_EQ(found[0].manifest_sha256, Sha256Hex(Manifest(20, 5)));
+  EXPECT_TRUE(scanner.ScanNew().empty());  // once
+}
+
 }  // namespace
 }  // namespace reca

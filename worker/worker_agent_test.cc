@@ -480,11 +480,18 @@ TEST_F(WorkerAgentTest, ACheckpointOfAnEarlierAttemptKeepsItsEpoch) {
   EXPECT_EQ(client_.checkpoints[0].checkpoint().epoch(), 4);
   EXPECT_EQ(client_.checkpoints[1].checkpoint().step(), 44);
   EXPECT_EQ(client_.checkpoints[1].checkpoint().epoch(), 4);
-  // The new attempt's own commit carries its epoch.
+  // The new attempt's own commits carry its epoch: step 44 again, after its
+  // rank 0 discarded the earlier attempt's, and then step 48.
+  fs::remove_all(ckpts + "/step-00000044");
+  agent().Tick();
+  WriteText(ckpts + "/step-00000044/MANIFEST.json", Manifest(44, 5));
   WriteText(ckpts + "/step-00000048/MANIFEST.json", Manifest(48, 5));
   agent().Tick();
-  ASSERT_EQ(client_.checkpoints.size(), 3u);
+  ASSERT_EQ(client_.checkpoints.size(), 4u);
+  EXPECT_EQ(client_.checkpoints[2].checkpoint().step(), 44);
   EXPECT_EQ(client_.checkpoints[2].checkpoint().epoch(), 5);
+  EXPECT_EQ(client_.checkpoints[3].checkpoint().step(), 48);
+  EXPECT_EQ(client_.checkpoints[3].checkpoint().epoch(), 5);
 }
 
 TEST_F(WorkerAgentTest, ClassifiedExitsAreReportedWithTheirCause) {
