@@ -623,6 +623,10 @@ StatusOr<TrainSummary> RunTraining(const JobSpec& spec, const RuntimeOptions& rt
   // Rank 0 writes; every rank then waits for it in a barrier with a long
   // timeout, so a slow disk is not mistaken for a dead peer.
   auto commit = [&](int64_t step) -> Status {
+    // Every rank has written (and flushed) its metrics line of `step` before
+    // rank 0 commits: a resumed run never redoes the steps of its checkpoint,
+    // so a rank killed between its step and its line would leave a gap.
+    RECA_RETURN_IF_ERROR(dp->Barrier(rt.slow_barrier_timeout_s));
     if (!lead) return dp->Barrier(rt.slow_barrier_timeout_s);
     const auto t0 = Clock::now();
     RECA_ASSIGN_OR_RETURN(auto files, CheckpointFiles(*model, opt, spec, step, sampler,
