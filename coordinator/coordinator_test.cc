@@ -128,6 +128,19 @@ class CoordinatorTest : public ::testing::Test {
     return c_->HandleReportExit(r).status();
   }
 
+  // The steps of the job's listed (recorded, not retired) checkpoints.
+  std::vector<int64_t> Listed(const v1::Job& job) {
+    v1::ListCheckpointsRequest r;
+    r.set_job_id(job.id());
+    auto listed = c_->HandleListCheckpoints(kTrusted, r);
+    EXPECT_TRUE(listed.ok()) << listed.status();
+    std::vector<int64_t> steps;
+    if (listed.ok()) {
+      for (const v1::Checkpoint& c : listed->checkpoints()) steps.push_back(c.step());
+    }
+    return steps;
+  }
+
   // Two one-slot workers, a 2-rank job placed on both and started.
   v1::Job StartTwoRankJob() {
     l1_ = Register("w1");
@@ -543,17 +556,6 @@ class FencingTest : public RestartTest {
     ck.mutable_checkpoint()->set_path(Path(job, step));
     ck.mutable_checkpoint()->set_manifest_sha256(absl::StrCat("sha-e", epoch, "-s", step));
     return c_->HandleReportCheckpoint(ck).status();
-  }
-  std::vector<int64_t> Listed(const v1::Job& job) {
-    v1::ListCheckpointsRequest r;
-    r.set_job_id(job.id());
-    auto listed = c_->HandleListCheckpoints(kTrusted, r);
-    EXPECT_TRUE(listed.ok()) << listed.status();
-    std::vector<int64_t> steps;
-    if (listed.ok()) {
-      for (const v1::Checkpoint& c : listed->checkpoints()) steps.push_back(c.step());
-    }
-    return steps;
   }
   // The resume point each worker's next assignment carries (-1: none).
   std::vector<int64_t> AssignedResumeSteps() {
@@ -1301,15 +1303,6 @@ class RetentionTest : public CoordinatorTest {
     ck.mutable_checkpoint()->set_step(step);
     ck.mutable_checkpoint()->set_path(absl::StrCat("/runs/", job.id(), "/checkpoints/step-", step));
     ASSERT_TRUE(c_->HandleReportCheckpoint(ck).ok());
-  }
-  std::vector<int64_t> Listed(const v1::Job& job) {
-    v1::ListCheckpointsRequest r;
-    r.set_job_id(job.id());
-    auto listed = c_->HandleListCheckpoints(kTrusted, r);
-    EXPECT_TRUE(listed.ok()) << listed.status();
-    std::vector<int64_t> steps;
-    for (const v1::Checkpoint& c : listed->checkpoints()) steps.push_back(c.step());
-    return steps;
   }
   static std::vector<int64_t> ToDelete(const v1::HeartbeatResponse& beat) {
     std::vector<int64_t> steps;
