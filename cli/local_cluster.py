@@ -333,7 +333,10 @@ def up(opts, probe, out=None, err=None):
                 worker_bin, f"--coordinator={address}", f"--worker_id=w{i}",
                 f"--cpu_slots={opts.slots}", "--address=127.0.0.1",
                 f"--rendezvous_ports={lo}-{lo + PORTS_PER_WORKER - 1}", "--threads=1",
-                f"--metrics_listen={metrics}", f"--token_file={token_path(local_dir, 'worker')}"]
+                f"--metrics_listen={metrics}", f"--token_file={token_path(local_dir, 'worker')}",
+                # The trainer of the same --bin (a daemon's default is the one beside
+                # its own executable, which differs when DIR holds links).
+                f"--trainer={os.path.abspath(os.path.join(opts.bin_dir, 'reca-train'))}"]
                 + opts.worker_flags, local_dir)
             wrecord["rendezvous_ports"] = [lo, lo + PORTS_PER_WORKER - 1]
             wrecord["metrics"] = metrics
@@ -347,7 +350,9 @@ def up(opts, probe, out=None, err=None):
                 eproc, erecord = _start(f"e{i}", [
                     evaluator_bin, f"--coordinator={address}", f"--evaluator_id=e{i}",
                     "--threads=1", f"--metrics_listen={metrics}",
-                    f"--token_file={token_path(local_dir, 'evaluator')}"] + opts.evaluator_flags,
+                    f"--token_file={token_path(local_dir, 'evaluator')}",
+                    f"--eval_binary={os.path.abspath(os.path.join(opts.bin_dir, 'reca-eval'))}"]
+                    + opts.evaluator_flags,
                     local_dir)
                 erecord["metrics"] = metrics
                 state["processes"].append(erecord)

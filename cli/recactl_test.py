@@ -809,6 +809,8 @@ class LocalClusterTest(unittest.TestCase):
         names = [p["name"] for p in state["processes"]]
         self.assertEqual(names, ["coordinator", "w1", "w2", "e1"])
         self.assertIn("--evaluator_id=e1", state["processes"][3]["argv"])
+        self.assertIn(f"--eval_binary={self.bin}/reca-eval", state["processes"][3]["argv"])
+        self.assertIn(f"--trainer={self.bin}/reca-train", state["processes"][1]["argv"])
         self.assertTrue(all(local_cluster.alive(p) for p in state["processes"]))
         coord = state["processes"][0]["argv"]
         self.assertEqual(coord[1:], [f"--listen={address}", f"--db={self.dir}/db",

@@ -39,8 +39,9 @@ def make_bin_dir(folder):
                        ("reca-eval", BINS.eval)):
         os.symlink(path, os.path.join(folder, name))
     launcher = os.path.join(folder, "recactl")
-    with open(launcher, "w") as f:
-        f.write(f'#!/bin/sh\nexec /usr/bin/python3 "{BINS.recactl_py}" "$@"\n')
+    with open(launcher, "w") as f:  # as cli/CMakeLists.txt writes it
+        f.write(f'#!/bin/sh\nRECA_BIN="${{RECA_BIN:-{folder}}}"\nexport RECA_BIN\n'
+                f'exec /usr/bin/python3 "{BINS.recactl_py}" "$@"\n')
     os.chmod(launcher, 0o755)
     return folder
 
